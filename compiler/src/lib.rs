@@ -1,0 +1,3 @@
+//! The nmsat compiler: accelerator and model descriptions, the BDWP training graph, and the
+//! offline scheduler that lowers one training iteration into a static [`Program`].
+pub mod diag;
