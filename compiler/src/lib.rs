@@ -1,3 +1,4 @@
 //! The nmsat compiler: accelerator and model descriptions, the BDWP training graph, and the
-//! offline scheduler that lowers one training iteration into a static [`Program`].
+//! offline scheduler that lowers one training iteration into a static program.
 pub mod diag;
+pub mod model;
