@@ -2,3 +2,5 @@
 //! offline scheduler that lowers one training iteration into a static program.
 pub mod diag;
 pub mod model;
+pub mod arch;
+pub mod prune;

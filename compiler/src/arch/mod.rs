@@ -1,0 +1,358 @@
+//! The accelerator description: `RawArch` is what the YAML says, [`Arch`] what was checked.
+//!
+//! One `Arch` drives the compiler's tiling, the simulator's timing and the generated Verilog;
+//! nothing else re-declares these numbers.
+
+mod raw;
+
+use crate::diag::{parse_yaml, Diagnostic, SourceMap};
+use crate::prune::Nm;
+use raw::{RawArch, RawRegion};
+use serde::Serialize;
+use std::path::Path;
+
+/// Built-in descriptions, addressable by name (`--arch sat-small`).
+const BUILT_IN: &[(&str, &str)] = &[
+    ("sat-vcu1525", include_str!("../../../configs/arch/sat-vcu1525.yaml")),
+    ("sat-small", include_str!("../../../configs/arch/sat-small.yaml")),
+    ("sat-ice40-up5k", include_str!("../../../configs/arch/sat-ice40-up5k.yaml")),
+];
+
+/// Names of the built-in accelerator descriptions.
+pub fn built_in_names() -> Vec<&'static str> {
+    BUILT_IN.iter().map(|(n, _)| *n).collect()
+}
+
+/// How the PE array holds its operands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Dataflow {
+    /// A weight tile stays in the PEs; activations stream through.
+    WeightStationary,
+    /// Each PE accumulates one output; both operands stream.
+    OutputStationary,
+}
+
+/// Number format of the datapath.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DatapathKind {
+    /// INT16 × INT16 products into INT32 accumulators, `frac_bits` fraction bits.
+    Int16,
+    /// IEEE f32, for functional accuracy studies.
+    F32,
+}
+
+/// The three on-chip buffers of the core (each a banked scratchpad).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum RegionId {
+    /// Stationary operand: dense or compressed weights and their indices.
+    Weight,
+    /// Streamed operand: activations, gradients, vector-unit inputs.
+    Input,
+    /// Accumulators and vector-unit outputs.
+    Output,
+}
+
+impl RegionId {
+    /// Every region, in address-map order.
+    pub const ALL: [RegionId; 3] = [RegionId::Weight, RegionId::Input, RegionId::Output];
+
+    /// The region's name in descriptions and listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegionId::Weight => "weight",
+            RegionId::Input => "input",
+            RegionId::Output => "output",
+        }
+    }
+}
+
+/// A banked scratchpad region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Region {
+    pub bytes: u64,
+    pub banks: u64,
+    pub bank_width_bytes: u64,
+    pub ports: u64,
+    pub latency: u64,
+}
+
+impl Region {
+    /// Bytes per cycle the region can move through all banks at once.
+    pub fn bytes_per_cycle(&self) -> u64 {
+        self.banks * self.bank_width_bytes
+    }
+}
+
+/// The DMA engine between DRAM and the scratchpads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Dma {
+    pub bytes_per_cycle: u64,
+    pub setup_cycles: u64,
+}
+
+/// DRAM: channels × bytes per core cycle, fixed latency, fixed access granularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Dram {
+    pub channels: u64,
+    pub bytes_per_cycle_per_channel: u64,
+    pub latency: u64,
+    pub access_bytes: u64,
+    pub bytes: u64,
+}
+
+/// Energy per operation, in picojoules, plus static power.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Energy {
+    pub mac: f64,
+    pub mux: f64,
+    pub sram_byte: f64,
+    pub dram_byte: f64,
+    pub vector_op: f64,
+    pub prune_group: f64,
+    pub static_mw: f64,
+}
+
+/// Switches for each dataflow optimization, so that a sweep can report what each contributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Optimizations {
+    /// Interleave tiles of independent GEMMs (BP and WU of a layer) in the offline schedule.
+    pub interleave: bool,
+    /// Pre-generate both N:M weight forms once per iteration instead of pruning on every load.
+    pub pregenerate: bool,
+    /// Double-buffer scratchpad regions so DMA overlaps compute.
+    pub double_buffer: bool,
+}
+
+/// A validated accelerator description.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Arch {
+    pub name: String,
+    pub rows: u64,
+    pub cols: u64,
+    pub dataflow: Dataflow,
+    /// Width of each PE's activation mux: the largest M the array can run.
+    pub mux_lanes: u64,
+    /// N:M patterns the array supports.
+    pub patterns: Vec<Nm>,
+    pub datapath: DatapathKind,
+    pub frac_bits: u32,
+    pub clock_mhz: f64,
+    pub weight: Region,
+    pub input: Region,
+    pub output: Region,
+    pub dma: Dma,
+    pub dram: Dram,
+    /// Prune unit: M-groups ranked per cycle, and its pipeline latency.
+    pub prune_groups_per_cycle: u64,
+    pub prune_latency: u64,
+    /// Vector unit: elements per cycle, and its pipeline latency.
+    pub vector_lanes: u64,
+    pub vector_latency: u64,
+    pub energy: Energy,
+    pub opt: Optimizations,
+}
+
+impl Arch {
+    /// The scratchpad region `id`.
+    pub fn region(&self, id: RegionId) -> &Region {
+        match id {
+            RegionId::Weight => &self.weight,
+            RegionId::Input => &self.input,
+            RegionId::Output => &self.output,
+        }
+    }
+
+    /// Peak DRAM bytes per core cycle over all channels.
+    pub fn dram_bytes_per_cycle(&self) -> u64 {
+        self.dram.channels * self.dram.bytes_per_cycle_per_channel
+    }
+
+    /// Whether the array can run `nm`; the error says why not.
+    pub fn supports(&self, nm: Nm) -> Result<(), String> {
+        if nm.m > self.mux_lanes {
+            return Err(format!(
+                "{nm} needs an {}:1 activation mux but `{}` has {} lanes",
+                nm.m, self.name, self.mux_lanes
+            ));
+        }
+        if !self.patterns.contains(&nm) {
+            let list: Vec<String> = self.patterns.iter().map(Nm::to_string).collect();
+            return Err(format!(
+                "{nm} is not among the patterns `{}` supports ({})",
+                self.name,
+                list.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Loads a description by built-in name or path.
+    pub fn load(spec: &str) -> Result<Arch, Diagnostic> {
+        if let Some((name, text)) = BUILT_IN.iter().find(|(n, _)| *n == spec) {
+            return Arch::parse(&format!("configs/arch/{name}.yaml"), text);
+        }
+        let path = Path::new(spec);
+        match std::fs::read_to_string(path) {
+            Ok(text) => Arch::parse(spec, &text),
+            Err(e) => Err(Diagnostic {
+                file: spec.to_string(),
+                line: None,
+                field: String::new(),
+                message: format!("cannot read accelerator description: {e}"),
+                allowed: Some(format!("a YAML file or one of {}", built_in_names().join(", "))),
+            }),
+        }
+    }
+
+    /// Parses and validates the YAML text of a description.
+    pub fn parse(file: &str, text: &str) -> Result<Arch, Diagnostic> {
+        let (raw, map): (RawArch, SourceMap) = parse_yaml(file, text)?;
+        validate(raw, &map)
+    }
+}
+
+fn positive(map: &SourceMap, field: &str, v: i64) -> Result<u64, Diagnostic> {
+    if v >= 1 {
+        Ok(v as u64)
+    } else {
+        Err(map.error(field, format!("must be at least 1, got {v}"), "an integer ≥ 1"))
+    }
+}
+
+fn non_negative(map: &SourceMap, field: &str, v: i64) -> Result<u64, Diagnostic> {
+    if v >= 0 {
+        Ok(v as u64)
+    } else {
+        Err(map.error(field, format!("must not be negative, got {v}"), "an integer ≥ 0"))
+    }
+}
+
+fn non_negative_f(map: &SourceMap, field: &str, v: f64) -> Result<f64, Diagnostic> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(map.error(field, format!("must be a finite number ≥ 0, got {v}"), "a number ≥ 0"))
+    }
+}
+
+fn region(map: &SourceMap, name: &str, r: &RawRegion) -> Result<Region, Diagnostic> {
+    let f = |k: &str| format!("scratchpads.{name}.{k}");
+    let region = Region {
+        bytes: positive(map, &f("bytes"), r.bytes)?,
+        banks: positive(map, &f("banks"), r.banks)?,
+        bank_width_bytes: positive(map, &f("bank_width_bytes"), r.bank_width_bytes)?,
+        ports: positive(map, &f("ports"), r.ports)?,
+        latency: non_negative(map, &f("latency"), r.latency)?,
+    };
+    if region.bytes % (region.banks * region.bank_width_bytes) != 0 {
+        return Err(map.error(
+            &f("bytes"),
+            format!(
+                "{} bytes do not divide into {} banks of {}-byte words",
+                region.bytes, region.banks, region.bank_width_bytes
+            ),
+            "a multiple of banks × bank_width_bytes",
+        ));
+    }
+    Ok(region)
+}
+
+fn validate(raw: RawArch, map: &SourceMap) -> Result<Arch, Diagnostic> {
+    let rows = positive(map, "array.rows", raw.array.rows)?;
+    let cols = positive(map, "array.cols", raw.array.cols)?;
+    for (field, v) in [("array.rows", rows), ("array.cols", cols)] {
+        if v > 256 {
+            return Err(map.error(field, format!("{v} PEs per side is beyond what is modelled"), "1..=256"));
+        }
+    }
+    let dataflow = match raw.array.dataflow.as_str() {
+        "weight-stationary" | "ws" => Dataflow::WeightStationary,
+        "output-stationary" | "os" => Dataflow::OutputStationary,
+        other => {
+            return Err(map.error(
+                "array.dataflow",
+                format!("unknown dataflow `{other}`"),
+                "weight-stationary, output-stationary",
+            ))
+        }
+    };
+    let mux_lanes = positive(map, "sparsity.mux_lanes", raw.sparsity.mux_lanes)?;
+    if mux_lanes > 16 {
+        return Err(map.error("sparsity.mux_lanes", format!("{mux_lanes} lanes is more than M can use"), "1..=16"));
+    }
+    let mut patterns = Vec::new();
+    for (i, p) in raw.sparsity.patterns.iter().enumerate() {
+        let field = format!("sparsity.patterns[{i}]");
+        let nm: Nm = p.parse().map_err(|e: String| map.error(&field, e, "N:M with 1 ≤ N < M ≤ 16"))?;
+        if nm.m > mux_lanes {
+            return Err(map.error(
+                &field,
+                format!("{nm} needs an {}:1 mux but sparsity.mux_lanes is {mux_lanes}", nm.m),
+                format!("M ≤ {mux_lanes}"),
+            ));
+        }
+        patterns.push(nm);
+    }
+    let datapath = match raw.datapath.kind.as_str() {
+        "int16" => DatapathKind::Int16,
+        "f32" => DatapathKind::F32,
+        other => return Err(map.error("datapath.kind", format!("unknown datapath `{other}`"), "int16, f32")),
+    };
+    let frac_bits = non_negative(map, "datapath.frac_bits", raw.datapath.frac_bits)?;
+    if frac_bits > 15 {
+        return Err(map.error("datapath.frac_bits", format!("{frac_bits} fraction bits leave no integer bit in int16"), "0..=15"));
+    }
+    if !(raw.clock_mhz.is_finite() && raw.clock_mhz > 0.0) {
+        return Err(map.error("clock_mhz", format!("must be positive, got {}", raw.clock_mhz), "a number > 0"));
+    }
+    let d = &raw.dram;
+    let dram = Dram {
+        channels: positive(map, "dram.channels", d.channels)?,
+        bytes_per_cycle_per_channel: positive(map, "dram.bytes_per_cycle_per_channel", d.bytes_per_cycle_per_channel)?,
+        latency: non_negative(map, "dram.latency", d.latency)?,
+        access_bytes: positive(map, "dram.access_bytes", d.access_bytes)?,
+        bytes: positive(map, "dram.bytes", d.bytes)?,
+    };
+    if !dram.access_bytes.is_power_of_two() {
+        return Err(map.error("dram.access_bytes", format!("{} is not a power of two", dram.access_bytes), "1, 2, 4, 8, 16, …"));
+    }
+    let e = &raw.energy_pj;
+    let energy = Energy {
+        mac: non_negative_f(map, "energy_pj.mac", e.mac)?,
+        mux: non_negative_f(map, "energy_pj.mux", e.mux)?,
+        sram_byte: non_negative_f(map, "energy_pj.sram_byte", e.sram_byte)?,
+        dram_byte: non_negative_f(map, "energy_pj.dram_byte", e.dram_byte)?,
+        vector_op: non_negative_f(map, "energy_pj.vector_op", e.vector_op)?,
+        prune_group: non_negative_f(map, "energy_pj.prune_group", e.prune_group)?,
+        static_mw: non_negative_f(map, "energy_pj.static_mw", e.static_mw)?,
+    };
+    Ok(Arch {
+        name: raw.name,
+        rows,
+        cols,
+        dataflow,
+        mux_lanes,
+        patterns,
+        datapath,
+        frac_bits: frac_bits as u32,
+        clock_mhz: raw.clock_mhz,
+        weight: region(map, "weight", &raw.scratchpads.weight)?,
+        input: region(map, "input", &raw.scratchpads.input)?,
+        output: region(map, "output", &raw.scratchpads.output)?,
+        dma: Dma {
+            bytes_per_cycle: positive(map, "dma.bytes_per_cycle", raw.dma.bytes_per_cycle)?,
+            setup_cycles: non_negative(map, "dma.setup_cycles", raw.dma.setup_cycles)?,
+        },
+        dram,
+        prune_groups_per_cycle: positive(map, "prune_unit.groups_per_cycle", raw.prune_unit.groups_per_cycle)?,
+        prune_latency: non_negative(map, "prune_unit.latency", raw.prune_unit.latency)?,
+        vector_lanes: positive(map, "vector_unit.lanes", raw.vector_unit.lanes)?,
+        vector_latency: non_negative(map, "vector_unit.latency", raw.vector_unit.latency)?,
+        energy,
+        opt: Optimizations {
+            interleave: raw.optimizations.interleave,
+            pregenerate: raw.optimizations.pregenerate,
+            double_buffer: raw.optimizations.double_buffer,
+        },
+    })
+}
