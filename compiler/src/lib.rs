@@ -4,3 +4,5 @@ pub mod diag;
 pub mod model;
 pub mod arch;
 pub mod prune;
+pub mod isa;
+pub mod timing;

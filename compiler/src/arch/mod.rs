@@ -8,7 +8,7 @@ mod raw;
 use crate::diag::{parse_yaml, Diagnostic, SourceMap};
 use crate::prune::Nm;
 use raw::{RawArch, RawRegion};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Built-in descriptions, addressable by name (`--arch sat-small`).
@@ -42,7 +42,7 @@ pub enum DatapathKind {
 }
 
 /// The three on-chip buffers of the core (each a banked scratchpad).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum RegionId {
     /// Stationary operand: dense or compressed weights and their indices.
     Weight,
