@@ -6,3 +6,4 @@ pub mod arch;
 pub mod prune;
 pub mod isa;
 pub mod timing;
+pub mod graph;

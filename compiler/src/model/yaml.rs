@@ -23,9 +23,9 @@ use std::fmt;
 
 /// Largest value accepted for any one dimension in a file. It keeps every product that shape
 /// inference forms far from 64-bit overflow; real layers are several orders of magnitude smaller.
-const MAX_DIM: u64 = 1 << 24;
+pub(super) const MAX_DIM: u64 = 1 << 24;
 /// Largest tensor (elements per sample) any layer may produce.
-const MAX_NUMEL: u128 = 1 << 48;
+pub(super) const MAX_NUMEL: u128 = 1 << 48;
 /// Largest total of MACs or weights over the model, so `Model::forward_macs` cannot overflow.
 const MAX_TOTAL: u128 = 1 << 62;
 
@@ -254,7 +254,7 @@ impl Resolver<'_> {
         }
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut layers: Vec<Layer> = Vec::with_capacity(raw.layers.len());
-        let (mut macs, mut weights) = (0u128, 0u128);
+        let mut totals = Totals::default();
         for (i, rl) in raw.layers.iter().enumerate() {
             let name = rl.name.trim();
             let path = format!("layers[{i}].name");
@@ -282,7 +282,7 @@ impl Resolver<'_> {
             let ins = self.inputs(i, rl, &raw, &index, &layers, input)?;
             let (op, out) = self.op(i, rl, &ins.shapes)?;
             let layer = Layer { name: name.to_string(), op, inputs: ins.indices, out };
-            self.check_size(i, &layer, &mut macs, &mut weights)?;
+            self.check_size(i, &layer, &mut totals)?;
             index.insert(name, i);
             layers.push(layer);
         }
@@ -302,16 +302,21 @@ impl Resolver<'_> {
             let miss: Vec<&str> = names.iter().zip(vals).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
             self.err("input", format!("missing {}", miss.join(", ")), allowed)
         };
-        match (image, seq) {
-            ([Some(c), Some(h), Some(w)], _) => Ok(Shape::Image {
+        let shape = match (image, seq) {
+            ([Some(c), Some(h), Some(w)], _) => Shape::Image {
                 c: self.dim("input.channels", c)?,
                 h: self.dim("input.height", h)?,
                 w: self.dim("input.width", w)?,
-            }),
-            (_, [Some(t), Some(d)]) => Ok(Shape::Seq { tokens: self.dim("input.tokens", t)?, dim: self.dim("input.dim", d)? }),
-            _ if any_seq => Err(missing(&["tokens", "dim"], &seq)),
-            _ => Err(missing(&["channels", "height", "width"], &image)),
+            },
+            (_, [Some(t), Some(d)]) => Shape::Seq { tokens: self.dim("input.tokens", t)?, dim: self.dim("input.dim", d)? },
+            _ if any_seq => return Err(missing(&["tokens", "dim"], &seq)),
+            _ => return Err(missing(&["channels", "height", "width"], &image)),
+        };
+        let numel = numel(&shape);
+        if numel > MAX_NUMEL {
+            return Err(self.err("input", format!("{numel} elements per sample is too many"), format!("at most {MAX_NUMEL}")));
         }
+        Ok(shape)
     }
 
     /// Resolves input names to earlier layers and checks the op's arity.
@@ -547,25 +552,48 @@ impl Resolver<'_> {
 
     /// Keeps every count the rest of the compiler forms (`numel`, MACs, weights, their model
     /// totals) inside `u64`.
-    fn check_size(&self, i: usize, l: &Layer, macs: &mut u128, weights: &mut u128) -> Result<(), Diagnostic> {
-        let numel = match l.out {
-            Shape::Image { c, h, w } => c as u128 * h as u128 * w as u128,
-            Shape::Seq { tokens, dim } => tokens as u128 * dim as u128,
-        };
+    fn check_size(&self, i: usize, l: &Layer, totals: &mut Totals) -> Result<(), Diagnostic> {
+        totals.add(l).map_err(|msg| self.err(&format!("layers[{i}]"), msg, ""))
+    }
+}
+
+/// Running MAC and weight totals of a model being built, in `u128` so that the checks
+/// themselves cannot overflow.
+#[derive(Default)]
+pub(super) struct Totals {
+    macs: u128,
+    weights: u128,
+}
+
+impl Totals {
+    /// Adds `l`, or says why the model would overflow a `u64` count somewhere.
+    pub(super) fn add(&mut self, l: &Layer) -> Result<(), String> {
         let (m, w) = match l.op {
             Op::Conv2d { in_ch, out_ch, kh, kw, groups, out_h, out_w, .. } => {
-                let wts = out_ch as u128 * (in_ch / groups) as u128 * kh as u128 * kw as u128;
-                (wts * out_h as u128 * out_w as u128, wts)
+                (prod(&[out_ch, in_ch / groups, kh, kw, out_h, out_w]), prod(&[out_ch, in_ch / groups, kh, kw]))
             }
-            Op::Linear { in_f, out_f, tokens, .. } => (in_f as u128 * out_f as u128 * tokens as u128, in_f as u128 * out_f as u128),
-            Op::Matmul { heads, m, k, n } => (heads as u128 * m as u128 * k as u128 * n as u128, 0),
+            Op::Linear { in_f, out_f, tokens, .. } => (prod(&[in_f, out_f, tokens]), prod(&[in_f, out_f])),
+            Op::Matmul { heads, m, k, n } => (prod(&[heads, m, k, n]), 0),
             _ => (0, 0),
         };
-        *macs += m;
-        *weights += w;
-        if numel > MAX_NUMEL || *macs > MAX_TOTAL || *weights > MAX_TOTAL {
-            return Err(self.err(&format!("layers[{i}]"), format!("layer `{}` makes the model too large to count in 64 bits", l.name), ""));
+        self.macs = self.macs.saturating_add(m);
+        self.weights = self.weights.saturating_add(w);
+        if numel(&l.out) > MAX_NUMEL || self.macs > MAX_TOTAL || self.weights > MAX_TOTAL {
+            return Err(format!("layer `{}` makes the model too large to count in 64 bits", l.name));
         }
         Ok(())
     }
+}
+
+/// Elements per sample, without overflow.
+pub(super) fn numel(s: &Shape) -> u128 {
+    match *s {
+        Shape::Image { c, h, w } => prod(&[c, h, w]),
+        Shape::Seq { tokens, dim } => prod(&[tokens, dim]),
+    }
+}
+
+/// A product that saturates instead of overflowing (then fails the size checks).
+fn prod(xs: &[u64]) -> u128 {
+    xs.iter().try_fold(1u128, |acc, &x| acc.checked_mul(x as u128)).unwrap_or(u128::MAX)
 }

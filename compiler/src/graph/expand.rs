@@ -1,0 +1,543 @@
+//! Expands a model into one training iteration: FF over the layers, the loss, then BP and WU in
+//! reverse with each layer's weight update, every GEMM lowered by im2col.
+//!
+//! Activations are stored feature-major, `[features × batch·pixels]`, so that a layer's output
+//! is directly the streamed operand of the next GEMM.
+
+use super::{
+    GemmStep, Layout, Operand, PruneStep, Step, StepKind, TensorDef, TensorId, TrainOptions, TrainingGraph,
+    VecStep,
+};
+use crate::isa::{Im2col, Phase, PruneAlong, VecOp};
+use crate::model::{Activation, Model, NormKind, Op, PoolKind, Shape};
+use crate::prune::Nm;
+
+/// Bytes of one INT16 element.
+const ELEM: u64 = 2;
+
+/// Bytes of an N:M compressed `rows × k` matrix: per M-group, N INT16 values and N indices.
+pub fn compressed_bytes(rows: u64, k: u64, nm: Nm) -> u64 {
+    rows * k.div_ceil(nm.m) * group_bytes(nm)
+}
+
+/// Bytes of one compressed M-group.
+pub fn group_bytes(nm: Nm) -> u64 {
+    nm.n * ELEM + (nm.n * nm.index_bits() as u64).div_ceil(8)
+}
+
+struct Builder<'a> {
+    opts: &'a TrainOptions,
+    pregenerate: bool,
+    tensors: Vec<TensorDef>,
+    steps: Vec<Step>,
+    group: usize,
+}
+
+impl Builder<'_> {
+    fn tensor(&mut self, name: String, bytes: u64) -> TensorId {
+        self.tensors.push(TensorDef { name, bytes });
+        self.tensors.len() - 1
+    }
+
+    fn push(&mut self, layer: usize, phase: Phase, kind: StepKind) {
+        self.steps.push(Step {
+            kind,
+            layer,
+            phase,
+            group: self.group,
+        });
+    }
+
+    fn vector(&mut self, layer: usize, phase: Phase, op: VecOp, srcs: Vec<TensorId>, dst: Vec<TensorId>, elems: u64) {
+        self.push(layer, phase, StepKind::Vector(VecStep { op, srcs, dst, elems }));
+        self.group += 1;
+    }
+
+    /// The weight operand of a GEMM: compressed when sparse and pre-generated, else dense (with a
+    /// prune on every load when sparse).
+    #[allow(clippy::too_many_arguments)]
+    fn weight_operand(
+        &mut self,
+        layer: usize,
+        name: &str,
+        dense: TensorId,
+        rows: u64,
+        k: u64,
+        sparsity: Option<Nm>,
+        along: PruneAlong,
+    ) -> (Operand, Option<(TensorId, PruneAlong)>) {
+        match sparsity {
+            Some(nm) if self.pregenerate => {
+                let form = if along == PruneAlong::Input { "ff" } else { "bp" };
+                let t = self.tensor(format!("{name}.w_{form}"), compressed_bytes(rows, k, nm));
+                self.push(
+                    layer,
+                    Phase::Prune,
+                    StepKind::Prune(PruneStep {
+                        src: dense,
+                        dst: t,
+                        rows,
+                        k,
+                        nm,
+                        along,
+                    }),
+                );
+                self.group += 1;
+                (
+                    Operand {
+                        tensor: t,
+                        layout: Layout::Compressed { nm, k },
+                    },
+                    None,
+                )
+            }
+            Some(_) => (
+                Operand {
+                    tensor: dense,
+                    layout: Layout::RowMajor { cols: k },
+                },
+                Some((dense, along)),
+            ),
+            None => (
+                Operand {
+                    tensor: dense,
+                    layout: Layout::RowMajor { cols: k },
+                },
+                None,
+            ),
+        }
+    }
+}
+
+fn row_major(tensor: TensorId, cols: u64) -> Operand {
+    Operand {
+        tensor,
+        layout: Layout::RowMajor { cols },
+    }
+}
+
+fn transposed(tensor: TensorId, cols: u64) -> Operand {
+    Operand {
+        tensor,
+        layout: Layout::Transposed { cols },
+    }
+}
+
+/// Geometry of one weighted layer, as GEMM dimensions.
+struct Weighted {
+    out: u64,
+    inp: u64,
+    kh: u64,
+    kw: u64,
+    groups: u64,
+    /// Output pixels (or tokens) per sample.
+    pixels: u64,
+    /// Input pixels per sample.
+    in_pixels: u64,
+    stride: u64,
+    geom: Option<(Im2col, u64, u64)>,
+}
+
+/// Expands `model` into one training iteration under `opts`. With `pregenerate`, both N:M forms
+/// of every sparse layer are produced once per iteration by prune steps; without it, GEMMs
+/// carry the dense weights and the scheduler prunes each tile as it is loaded.
+pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> TrainingGraph {
+    let batch = opts.batch;
+    let mut b = Builder {
+        opts,
+        pregenerate,
+        tensors: Vec::new(),
+        steps: Vec::new(),
+        group: 0,
+    };
+    let n = model.layers.len();
+    let input = b.tensor("input".into(), batch * model.input.numel() * ELEM);
+    let mut y: Vec<TensorId> = Vec::with_capacity(n);
+    let mut weights: Vec<Option<(TensorId, TensorId)>> = vec![None; n];
+    let src = |y: &Vec<TensorId>, l: &crate::model::Layer, slot: usize| match l.inputs.get(slot) {
+        Some(&j) => y[j],
+        None => input,
+    };
+
+    // Forward pass, with each sparse layer's weight forms generated just before its use so the
+    // prune unit works ahead of the array.
+    for (i, l) in model.layers.iter().enumerate() {
+        let elems = batch * l.out.numel();
+        let x = src(&y, l, 0);
+        if matches!(l.op, Op::Reshape) {
+            y.push(x);
+            continue;
+        }
+        let out = b.tensor(format!("{}.y", l.name), elems * ELEM);
+        y.push(out);
+        match &l.op {
+            Op::Conv2d { .. } | Op::Linear { .. } => {
+                let g = weighted(&l.op);
+                // The BP form is generated where BP uses it, still ahead of the array's need.
+                let (ff, _) = b.opts.layer_sparsity(&l.name, g.inp / g.groups, g.out / g.groups);
+                let k = g.inp / g.groups * g.kh * g.kw;
+                let w = b.tensor(format!("{}.w", l.name), g.out * k * ELEM);
+                let v = b.tensor(format!("{}.v", l.name), g.out * k * ELEM);
+                weights[i] = Some((w, v));
+                let (w_op, prune_from) = b.weight_operand(i, &l.name, w, g.out, k, ff, PruneAlong::Input);
+                let x_op = match g.geom {
+                    Some((geom, oh, ow)) => Operand {
+                        tensor: x,
+                        layout: Layout::Im2col { geom, out_h: oh, out_w: ow, transposed: false },
+                    },
+                    None => row_major(x, batch * g.in_pixels),
+                };
+                b.push(
+                    i,
+                    Phase::Ff,
+                    StepKind::Gemm(GemmStep {
+                        m: g.out / g.groups,
+                        k,
+                        t: batch * g.pixels,
+                        count: g.groups,
+                        sparsity: ff,
+                        w: w_op,
+                        x: x_op,
+                        y: out,
+                        prune_from,
+                    }),
+                );
+                b.group += 1;
+            }
+            Op::Matmul { heads, m, k, n } => {
+                let (a, bb) = (x, src(&y, l, 1));
+                b.push(
+                    i,
+                    Phase::Ff,
+                    StepKind::Gemm(GemmStep {
+                        m: *m,
+                        k: *k,
+                        t: *n,
+                        count: batch * heads,
+                        sparsity: None,
+                        w: row_major(a, *k),
+                        x: row_major(bb, *n),
+                        y: out,
+                        prune_from: None,
+                    }),
+                );
+                b.group += 1;
+            }
+            op => {
+                let (vop, srcs) = forward_vector(op, &l.inputs, &y, input, model, i);
+                b.vector(i, Phase::Ff, vop, srcs, vec![out], elems);
+            }
+        }
+    }
+
+    // Loss and its gradient.
+    let last = n - 1;
+    let classes = model.layers[last].out.numel();
+    let dlast = b.tensor("loss.dy".into(), batch * classes * ELEM);
+    b.vector(last, Phase::Bp, VecOp::Loss, vec![y[last]], vec![dlast], batch * classes);
+
+    // Backward: gradient partials per producer, summed when the producer is reached.
+    let mut parts: Vec<Vec<TensorId>> = vec![Vec::new(); n];
+    parts[last].push(dlast);
+    for (i, l) in model.layers.iter().enumerate().rev() {
+        let elems = batch * l.out.numel();
+        let dy = match parts[i].len() {
+            0 => continue, // Nothing downstream needs this layer's gradient.
+            1 => parts[i][0],
+            _ => {
+                let t = b.tensor(format!("{}.dy", l.name), elems * ELEM);
+                let srcs = parts[i].clone();
+                b.vector(i, Phase::Bp, VecOp::Add, srcs, vec![t], elems);
+                t
+            }
+        };
+        let needs = |slot: usize| l.inputs.get(slot).is_some();
+        let in_elems = |slot: usize| batch * model.input_shape(i, slot).numel();
+        match &l.op {
+            Op::Reshape | Op::Add => {
+                for &j in &l.inputs {
+                    parts[j].push(dy);
+                }
+            }
+            Op::Conv2d { .. } | Op::Linear { .. } => {
+                let g = weighted(&l.op);
+                let (ff, bp) = b.opts.layer_sparsity(&l.name, g.inp / g.groups, g.out / g.groups);
+                let (w, v) = weights[i].expect("weighted layers have weights");
+                let x = src(&y, l, 0);
+                let k_ff = g.inp / g.groups * g.kh * g.kw;
+                b.group += 1;
+                let pair = b.group;
+                if needs(0) {
+                    let dx = b.tensor(format!("{}.dx", l.name), in_elems(0) * ELEM);
+                    // BP as a transposed convolution; a stride-s conv splits into s² phases
+                    // whose kernels partition kh × kw, so no MAC is spent on inserted zeros.
+                    for (ka, kb) in stride_phases(g.kh, g.kw, g.stride) {
+                        let k_bp = g.out / g.groups * ka * kb;
+                        let (w_op, prune_from) =
+                            b.weight_operand(i, &l.name, w, g.inp / g.groups, k_bp, bp, PruneAlong::Output);
+                        let x_op = match g.geom {
+                            Some((geom, oh, ow)) => Operand {
+                                tensor: dy,
+                                layout: Layout::Im2col {
+                                    geom: Im2col {
+                                        channels: g.out,
+                                        in_h: oh,
+                                        in_w: ow,
+                                        kh: ka,
+                                        kw: kb,
+                                        stride: 1,
+                                        padding: ka.saturating_sub(1).min(geom.padding),
+                                    },
+                                    out_h: oh,
+                                    out_w: ow,
+                                    transposed: false,
+                                },
+                            },
+                            None => row_major(dy, batch * g.pixels),
+                        };
+                        b.group = pair;
+                        b.push(
+                            i,
+                            Phase::Bp,
+                            StepKind::Gemm(GemmStep {
+                                m: g.inp / g.groups,
+                                k: k_bp,
+                                t: batch * g.pixels,
+                                count: g.groups,
+                                sparsity: bp,
+                                w: w_op,
+                                x: x_op,
+                                y: dx,
+                                prune_from,
+                            }),
+                        );
+                    }
+                    parts[l.inputs[0]].push(dx);
+                }
+                let dw = b.tensor(format!("{}.dw", l.name), g.out * k_ff * ELEM);
+                let x_op = match g.geom {
+                    Some((geom, oh, ow)) => Operand {
+                        tensor: x,
+                        layout: Layout::Im2col { geom, out_h: oh, out_w: ow, transposed: true },
+                    },
+                    None => transposed(x, batch * g.in_pixels),
+                };
+                b.group = pair;
+                b.push(
+                    i,
+                    Phase::Wu,
+                    StepKind::Gemm(GemmStep {
+                        m: g.out / g.groups,
+                        k: batch * g.pixels,
+                        t: k_ff,
+                        count: g.groups,
+                        sparsity: None,
+                        w: row_major(dy, batch * g.pixels),
+                        x: x_op,
+                        y: dw,
+                        prune_from: None,
+                    }),
+                );
+                b.group += 1;
+                let srste = b.opts.srste_term() && (ff.is_some() || bp.is_some());
+                b.vector(i, Phase::Update, VecOp::Sgd { srste }, vec![w, dw, v], vec![w, v], g.out * k_ff);
+            }
+            Op::Matmul { heads, m, k, n } => {
+                let (a, bb) = (src(&y, l, 0), src(&y, l, 1));
+                let count = batch * heads;
+                b.group += 1;
+                let pair = b.group;
+                if needs(0) {
+                    let da = b.tensor(format!("{}.da", l.name), in_elems(0) * ELEM);
+                    b.push(
+                        i,
+                        Phase::Bp,
+                        StepKind::Gemm(GemmStep {
+                            m: *m,
+                            k: *n,
+                            t: *k,
+                            count,
+                            sparsity: None,
+                            w: row_major(dy, *n),
+                            x: transposed(bb, *n),
+                            y: da,
+                            prune_from: None,
+                        }),
+                    );
+                    parts[l.inputs[0]].push(da);
+                }
+                if needs(1) {
+                    let db = b.tensor(format!("{}.db", l.name), in_elems(1) * ELEM);
+                    b.group = pair;
+                    b.push(
+                        i,
+                        Phase::Bp,
+                        StepKind::Gemm(GemmStep {
+                            m: *k,
+                            k: *m,
+                            t: *n,
+                            count,
+                            sparsity: None,
+                            w: transposed(a, *k),
+                            x: row_major(dy, *n),
+                            y: db,
+                            prune_from: None,
+                        }),
+                    );
+                    parts[l.inputs[1]].push(db);
+                }
+                b.group += 1;
+            }
+            op => {
+                if !needs(0) {
+                    continue;
+                }
+                let dx = b.tensor(format!("{}.dx", l.name), in_elems(0) * ELEM);
+                let x = src(&y, l, 0);
+                let (vop, elems) = backward_vector(op, in_elems(0));
+                b.vector(i, Phase::Bp, vop, vec![dy, x], vec![dx], elems);
+                parts[l.inputs[0]].push(dx);
+            }
+        }
+    }
+
+    TrainingGraph {
+        layers: model.layers.iter().map(|l| l.name.clone()).collect(),
+        tensors: b.tensors,
+        steps: b.steps,
+    }
+}
+
+fn weighted(op: &Op) -> Weighted {
+    match *op {
+        Op::Conv2d {
+            in_ch,
+            out_ch,
+            kh,
+            kw,
+            stride,
+            padding,
+            groups,
+            in_h,
+            in_w,
+            out_h,
+            out_w,
+            ..
+        } => Weighted {
+            out: out_ch,
+            inp: in_ch,
+            kh,
+            kw,
+            groups,
+            pixels: out_h * out_w,
+            in_pixels: in_h * in_w,
+            stride,
+            geom: Some((
+                Im2col {
+                    channels: in_ch,
+                    in_h,
+                    in_w,
+                    kh,
+                    kw,
+                    stride,
+                    padding,
+                },
+                out_h,
+                out_w,
+            )),
+        },
+        Op::Linear { in_f, out_f, tokens, .. } => Weighted {
+            out: out_f,
+            inp: in_f,
+            kh: 1,
+            kw: 1,
+            groups: 1,
+            pixels: tokens,
+            in_pixels: tokens,
+            stride: 1,
+            geom: None,
+        },
+        _ => unreachable!("only conv2d and linear have weights"),
+    }
+}
+
+/// The s² sub-kernels of a stride-s transposed convolution: phase (a, b) uses the taps
+/// a, a+s, … of the rows and b, b+s, … of the columns. Empty phases are dropped.
+fn stride_phases(kh: u64, kw: u64, s: u64) -> Vec<(u64, u64)> {
+    let taps = |k: u64, a: u64| if a < k { (k - a).div_ceil(s) } else { 0 };
+    let mut v = Vec::new();
+    for a in 0..s {
+        for c in 0..s {
+            let (x, z) = (taps(kh, a), taps(kw, c));
+            if x > 0 && z > 0 {
+                v.push((x, z));
+            }
+        }
+    }
+    v
+}
+
+fn forward_vector(
+    op: &Op,
+    inputs: &[usize],
+    y: &[TensorId],
+    input: TensorId,
+    model: &Model,
+    i: usize,
+) -> (VecOp, Vec<TensorId>) {
+    let srcs: Vec<TensorId> = if inputs.is_empty() {
+        vec![input]
+    } else {
+        inputs.iter().map(|&j| y[j]).collect()
+    };
+    let vop = match op {
+        Op::Act(Activation::Relu) => VecOp::Relu,
+        Op::Act(Activation::Gelu) => VecOp::Gelu,
+        Op::Add => VecOp::Add,
+        Op::Norm { kind: NormKind::Batch | NormKind::Layer, .. } => VecOp::Norm,
+        Op::Softmax => VecOp::Softmax,
+        Op::Pool { kind: PoolKind::Max | PoolKind::Avg, kernel, .. } => {
+            let window = match (model.input_shape(i, 0), kernel) {
+                (Shape::Image { .. }, k) => k * k,
+                (Shape::Seq { .. }, k) => *k,
+            };
+            VecOp::Pool { window }
+        }
+        _ => unreachable!("GEMM layers and reshapes are handled by the caller"),
+    };
+    (vop, srcs)
+}
+
+/// The vector operation of a layer's gradient and the elements it produces.
+fn backward_vector(op: &Op, in_elems: u64) -> (VecOp, u64) {
+    let vop = match op {
+        Op::Act(Activation::Relu) => VecOp::ReluGrad,
+        Op::Act(Activation::Gelu) => VecOp::GeluGrad,
+        Op::Norm { .. } => VecOp::NormGrad,
+        Op::Softmax => VecOp::SoftmaxGrad,
+        // Each input gradient gathers from the windows that saw it.
+        Op::Pool { .. } => VecOp::Pool { window: 1 },
+        _ => unreachable!("GEMM layers, adds and reshapes are handled by the caller"),
+    };
+    (vop, in_elems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stride_phases_partition_the_kernel() {
+        for (kh, s) in [(3, 1), (3, 2), (1, 2), (7, 2), (2, 2), (4, 3)] {
+            let total: u64 = stride_phases(kh, kh, s).iter().map(|(a, b)| a * b).sum();
+            assert_eq!(total, kh * kh, "k={kh} s={s}");
+        }
+        assert_eq!(stride_phases(1, 1, 2), vec![(1, 1)]);
+    }
+
+    #[test]
+    fn compressed_size() {
+        // 2:8 → per group 2 values (4 B) + 2 × 3-bit indices (1 B).
+        assert_eq!(compressed_bytes(4, 16, Nm { n: 2, m: 8 }), 4 * 2 * 5);
+    }
+}
