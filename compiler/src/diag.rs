@@ -45,7 +45,7 @@ impl fmt::Display for Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 /// Maps field paths (`a.b[2].c`) of one YAML document to their 1-based lines.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceMap {
     file: String,
     lines: HashMap<String, usize>,

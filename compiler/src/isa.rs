@@ -224,6 +224,8 @@ pub struct Tensor {
     pub name: String,
     pub addr: u64,
     pub bytes: u64,
+    /// Provided by the host before the iteration (input batch, weights, optimizer state).
+    pub host_init: bool,
 }
 
 /// A whole compiled training iteration.

@@ -1,9 +1,15 @@
 //! The nmsat compiler: accelerator and model descriptions, the BDWP training graph, and the
 //! offline scheduler that lowers one training iteration into a static program.
-pub mod diag;
-pub mod model;
+//!
+//! Data flow: [`arch::Arch`] + [`model::Model`] + [`graph::TrainOptions`] →
+//! [`graph::expand`] → [`schedule::compile`] → [`isa::Program`], proven legal by [`check::check`].
 pub mod arch;
-pub mod prune;
-pub mod isa;
-pub mod timing;
+pub mod check;
+pub mod diag;
 pub mod graph;
+pub mod isa;
+pub mod model;
+pub mod prune;
+mod range_map;
+pub mod schedule;
+pub mod timing;

@@ -150,6 +150,9 @@ pub struct Arch {
     pub vector_latency: u64,
     pub energy: Energy,
     pub opt: Optimizations,
+    /// Where each field was written, so later checks (a tile that cannot fit) can point at it.
+    #[serde(skip)]
+    pub source: SourceMap,
 }
 
 impl Arch {
@@ -354,5 +357,6 @@ fn validate(raw: RawArch, map: &SourceMap) -> Result<Arch, Diagnostic> {
             pregenerate: raw.optimizations.pregenerate,
             double_buffer: raw.optimizations.double_buffer,
         },
+        source: map.clone(),
     })
 }

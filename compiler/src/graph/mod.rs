@@ -4,7 +4,7 @@
 mod expand;
 mod recipe;
 
-pub use expand::expand;
+pub use expand::{compressed_bytes, expand, group_bytes};
 pub use recipe::{BpMask, Recipe, TrainOptions};
 
 use crate::isa::{Im2col, Phase, VecOp};

@@ -1,5 +1,6 @@
 //! Model descriptions: the YAML format, the built-in zoo and SCALE-Sim topology files, all
 //! resolved into one validated, shape-inferred [`Model`].
+mod infer_shapes;
 mod layer;
 mod scalesim;
 mod yaml;

@@ -1,5 +1,5 @@
-//! The YAML model format: what a file says (`Raw*`, checked only by serde), then the
-//! validation and shape inference that turn it into a [`Model`].
+//! The YAML model format: what a file says (`Raw*`, checked only by serde). The validation and
+//! shape inference that turn it into a [`Model`] are in `infer_shapes`.
 //!
 //! ```yaml
 //! name: resnet18
@@ -14,43 +14,35 @@
 //! for the model input). Every field an op does not use is an error rather than ignored, so a
 //! misplaced `stride` on a `relu` cannot silently vanish.
 
-use super::layer::{Activation, Layer, Model, NormKind, Op, PoolKind, Shape};
-use crate::diag::{parse_yaml, Diagnostic, SourceMap};
+use super::infer_shapes::resolve;
+use super::layer::Model;
+use crate::diag::{parse_yaml, Diagnostic};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::fmt;
-
-/// Largest value accepted for any one dimension in a file. It keeps every product that shape
-/// inference forms far from 64-bit overflow; real layers are several orders of magnitude smaller.
-pub(super) const MAX_DIM: u64 = 1 << 24;
-/// Largest tensor (elements per sample) any layer may produce.
-pub(super) const MAX_NUMEL: u128 = 1 << 48;
-/// Largest total of MACs or weights over the model, so `Model::forward_macs` cannot overflow.
-const MAX_TOTAL: u128 = 1 << 62;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawModel {
-    name: String,
-    input: RawInput,
-    layers: Vec<RawLayer>,
+pub(super) struct RawModel {
+    pub(super) name: String,
+    pub(super) input: RawInput,
+    pub(super) layers: Vec<RawLayer>,
 }
 
 /// Either an image (`channels`, `height`, `width`) or a token sequence (`tokens`, `dim`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawInput {
-    channels: Option<u64>,
-    height: Option<u64>,
-    width: Option<u64>,
-    tokens: Option<u64>,
-    dim: Option<u64>,
+pub(super) struct RawInput {
+    pub(super) channels: Option<u64>,
+    pub(super) height: Option<u64>,
+    pub(super) width: Option<u64>,
+    pub(super) tokens: Option<u64>,
+    pub(super) dim: Option<u64>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 #[serde(rename_all = "snake_case")]
-enum OpKind {
+pub(super) enum OpKind {
     Conv2d,
     Linear,
     Matmul,
@@ -72,7 +64,7 @@ enum OpKind {
 /// Which attention product a `matmul` is.
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 #[serde(rename_all = "snake_case")]
-enum MatmulForm {
+pub(super) enum MatmulForm {
     /// Scores `Q·Kᵀ` per head: inputs `[q, k]`, both `tokens × dim`.
     Qk,
     /// Context `A·V` per head: inputs `[scores, v]`.
@@ -82,26 +74,26 @@ enum MatmulForm {
 /// One layer as written: every op-specific field is optional here and checked against the op.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLayer {
-    name: String,
-    op: OpKind,
-    inputs: Option<Vec<String>>,
-    out_channels: Option<u64>,
-    kernel: Option<Kernel>,
-    stride: Option<u64>,
-    padding: Option<u64>,
-    groups: Option<u64>,
-    bias: Option<bool>,
-    out_features: Option<u64>,
-    heads: Option<u64>,
-    form: Option<MatmulForm>,
+pub(super) struct RawLayer {
+    pub(super) name: String,
+    pub(super) op: OpKind,
+    pub(super) inputs: Option<Vec<String>>,
+    pub(super) out_channels: Option<u64>,
+    pub(super) kernel: Option<Kernel>,
+    pub(super) stride: Option<u64>,
+    pub(super) padding: Option<u64>,
+    pub(super) groups: Option<u64>,
+    pub(super) bias: Option<bool>,
+    pub(super) out_features: Option<u64>,
+    pub(super) heads: Option<u64>,
+    pub(super) form: Option<MatmulForm>,
 }
 
 /// A kernel size: `3` or `[3, 5]` (height, width).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Kernel {
-    h: u64,
-    w: u64,
+pub(super) struct Kernel {
+    pub(super) h: u64,
+    pub(super) w: u64,
 }
 
 impl<'de> Deserialize<'de> for Kernel {
@@ -121,8 +113,12 @@ impl<'de> Deserialize<'de> for Kernel {
                     .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kernel, A::Error> {
-                let h = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
-                let w = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                let h = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let w = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
                 if seq.next_element::<de::IgnoredAny>()?.is_some() {
                     return Err(de::Error::invalid_length(3, &self));
                 }
@@ -134,7 +130,7 @@ impl<'de> Deserialize<'de> for Kernel {
 }
 
 impl OpKind {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             OpKind::Conv2d => "conv2d",
             OpKind::Linear => "linear",
@@ -156,9 +152,16 @@ impl OpKind {
     }
 
     /// The op-specific fields this op reads (besides `name`, `op`, `inputs`).
-    fn fields(self) -> &'static [&'static str] {
+    pub(super) fn fields(self) -> &'static [&'static str] {
         match self {
-            OpKind::Conv2d => &["out_channels", "kernel", "stride", "padding", "groups", "bias"],
+            OpKind::Conv2d => &[
+                "out_channels",
+                "kernel",
+                "stride",
+                "padding",
+                "groups",
+                "bias",
+            ],
             OpKind::Linear => &["out_features", "bias"],
             OpKind::Matmul => &["form", "heads"],
             OpKind::Maxpool | OpKind::Avgpool => &["kernel", "stride", "padding"],
@@ -167,7 +170,7 @@ impl OpKind {
     }
 
     /// How many inputs the op takes: (at least, at most).
-    fn arity(self) -> (usize, usize) {
+    pub(super) fn arity(self) -> (usize, usize) {
         match self {
             OpKind::Add => (2, usize::MAX),
             OpKind::Matmul => (2, 2),
@@ -178,7 +181,7 @@ impl OpKind {
 
 impl RawLayer {
     /// The op-specific fields that were written, in declaration order.
-    fn given_fields(&self) -> Vec<&'static str> {
+    pub(super) fn given_fields(&self) -> Vec<&'static str> {
         let given = [
             ("out_channels", self.out_channels.is_some()),
             ("kernel", self.kernel.is_some()),
@@ -197,403 +200,278 @@ impl RawLayer {
 /// Parses a YAML model description from `text` (read from `file`) into a validated [`Model`].
 pub fn parse_yaml_model(file: &str, text: &str) -> Result<Model, Diagnostic> {
     let (raw, map) = parse_yaml::<RawModel>(file, text)?;
-    Resolver { map: &map }.model(raw)
+    resolve(raw, &map)
 }
 
-fn show(s: &Shape) -> String {
-    match *s {
-        Shape::Image { c, h, w } => format!("a {c}×{h}×{w} image"),
-        Shape::Seq { tokens, dim } => format!("{tokens} tokens of {dim}"),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::layer::{NormKind, Op, PoolKind, Shape};
+    use proptest::prelude::*;
 
-/// Turns raw layers into resolved ones, reporting errors through the source map.
-struct Resolver<'a> {
-    map: &'a SourceMap,
-}
+    const BASE: &str = "\
+name: t
+input: {channels: 3, height: 8, width: 8}
+layers:
+  - {name: c1, op: conv2d, out_channels: 4, kernel: 3, padding: 1}
+  - {name: r1, op: relu}
+  - {name: p1, op: maxpool, kernel: 2}
+  - {name: a1, op: add, inputs: [p1, p1]}
+  - {name: fc, op: linear, out_features: 10}
+";
 
-/// The resolved input side of one layer.
-struct Inputs {
-    indices: Vec<usize>,
-    shapes: Vec<Shape>,
-}
+    const ATTENTION: &str = "\
+name: a
+input: {tokens: 5, dim: 8}
+layers:
+  - {name: q, op: linear, out_features: 8}
+  - {name: k, op: linear, out_features: 8, inputs: [input]}
+  - {name: s, op: matmul, form: qk, heads: 2, inputs: [q, k]}
+  - {name: v, op: linear, out_features: 8, inputs: [input]}
+  - {name: o, op: matmul, form: av, heads: 2, inputs: [s, v]}
+";
 
-impl Resolver<'_> {
-    fn err(&self, path: &str, message: impl Into<String>, allowed: impl Into<String>) -> Diagnostic {
-        self.map.error(path, message, allowed)
-    }
+    /// Edits of [`BASE`] that must fail: (replace, with, line, field, text of the diagnostic).
+    #[rustfmt::skip]
+    const BAD_BASE: &[(&str, &str, usize, &str, &str)] = &[
+        ("padding: 1", "pad: 1", 4, "layers[0].pad", "unknown field `pad`"),
+        ("op: relu", "op: relux", 5, "layers[1].op", "unknown variant `relux`"),
+        ("op: relu", "op: relux", 5, "layers[1].op", "`conv2d`"),
+        ("out_channels: 4", "out_channels: 0", 4, "layers[0].out_channels", "must be at least 1 (allowed: 1..="),
+        ("out_channels: 4", "out_channels: four", 4, "layers[0].out_channels", "invalid type"),
+        ("out_channels: 4", "out_channels: 99999999999", 4, "layers[0].out_channels", "too large"),
+        ("height: 8", "height: 0", 2, "input.height", "must be at least 1"),
+        ("width: 8", "width: 8, dim: 4", 2, "input", "mixes image and sequence"),
+        (", width: 8", "", 2, "input", "missing width"),
+        ("name: r1", "name: c1", 5, "layers[1].name", "duplicate layer name `c1`, first used by layers[0] (line 4)"),
+        ("name: r1", "name: input", 5, "layers[1].name", "`input` names the model input"),
+        ("name: r1", "name: ''", 5, "layers[1].name", "empty"),
+        ("[p1, p1]", "[p1, q9]", 7, "layers[3].inputs[1]", "unknown layer `q9` (allowed: the name of an earlier layer"),
+        ("[p1, p1]", "[p1, fc]", 7, "layers[3].inputs[1]", "`fc` comes later (layers[4])"),
+        ("[p1, p1]", "[p1, a1]", 7, "layers[3].inputs[1]", "cannot read itself"),
+        ("[p1, p1]", "[input, p1]", 7, "layers[3].inputs[0]", "sole input"),
+        ("[p1, p1]", "[p1]", 7, "layers[3].inputs", "takes at least 2 input(s), got 1"),
+        ("[p1, p1]", "[p1, r1]", 7, "layers[3].inputs[1]", "inputs[0] is a 4×4×4 image, inputs[1] is a 4×8×8 image"),
+        ("add, inputs: [p1, p1]", "add", 7, "layers[3].inputs", "needs its inputs listed"),
+        ("padding: 1}", "padding: 1, groups: 2}", 4, "layers[0].groups", "3 input and 4 output channels are not both divisible by 2"),
+        ("kernel: 3, padding: 1", "kernel: 11, padding: 1", 4, "layers[0].kernel", "larger than the padded input 10×10"),
+        ("kernel: 3, padding: 1", "kernel: [3, 12], padding: 1", 4, "layers[0].kernel", "kernel 3×12"),
+        ("kernel: 3", "kernel: -3", 4, "layers[0].kernel", "integer `-3` (allowed: a kernel size"),
+        ("kernel: 3", "kernel: [1, 2, 3]", 4, "layers[0].kernel", "invalid length 3"),
+        ("kernel: 3", "kernel: 0", 4, "layers[0].kernel", "must be at least 1"),
+        ("padding: 1}", "padding: 1, stride: 0}", 4, "layers[0].stride", "must be at least 1"),
+        ("op: relu}", "op: relu, stride: 2}", 5, "layers[1].stride", "does not apply to op `relu` (allowed: name, op, inputs)"),
+        ("out_features: 10", "bias: false", 8, "layers[4]", "op `linear` needs field `out_features` (allowed: fields out_features, bias)"),
+        ("op: maxpool, kernel: 2", "op: maxpool", 6, "layers[2]", "needs field `kernel`"),
+        ("op: maxpool, kernel: 2", "op: maxpool, kernel: [2, 3]", 6, "layers[2].kernel", "not square"),
+        ("op: maxpool, kernel: 2", "op: maxpool, kernel: 2, padding: 2", 6, "layers[2].padding", "exceeds half"),
+        ("op: maxpool, kernel: 2", "op: maxpool, kernel: 9", 6, "layers[2].kernel", "larger than the padded input"),
+        ("op: maxpool, kernel: 2", "op: avgpool, kernel: 2, groups: 2", 6, "layers[2].groups", "does not apply to op `avgpool`"),
+        ("op: relu", "op: layernorm", 5, "layers[1].inputs", "needs a token sequence, got a 4×8×8 image"),
+        ("op: relu", "op: take_class_token", 5, "layers[1].inputs", "needs a token sequence"),
+        ("op: linear, out_features: 10}", "op: to_tokens}\n  - {name: x, op: conv2d, out_channels: 1, kernel: 1}", 9, "layers[5].inputs", "needs an image, got 16 tokens of 4"),
+        ("name: t\n", "name: ' '\n", 1, "name", "the model name is empty"),
+        ("name: t\n", "", 1, "", "missing field `name`"),
+        ("layers:", "layers: 3\nx:", 3, "layers", "invalid type"),
+    ];
 
-    /// A dimension given in the file: at least 1 and at most [`MAX_DIM`].
-    fn dim(&self, path: &str, v: u64) -> Result<u64, Diagnostic> {
-        let allowed = format!("1..={MAX_DIM}");
-        match v {
-            0 => Err(self.err(path, "must be at least 1", allowed)),
-            v if v > MAX_DIM => Err(self.err(path, format!("{v} is too large"), allowed)),
-            v => Ok(v),
-        }
-    }
+    /// Edits of [`ATTENTION`] that must fail, as in [`BAD_BASE`].
+    #[rustfmt::skip]
+    const BAD_ATTENTION: &[(&str, &str, usize, &str, &str)] = &[
+        ("form: qk, heads: 2", "form: qk, heads: 3", 6, "layers[2].heads", "8 features do not split into 3 heads (allowed: a divisor of 8)"),
+        ("form: qk, heads: 2", "heads: 2", 6, "layers[2]", "needs field `form`"),
+        ("form: qk", "form: kq", 6, "layers[2].form", "unknown variant `kq`"),
+        ("form: av, heads: 2", "form: av, heads: 4", 8, "layers[4].inputs", "scores have 10 columns, expected heads × value tokens = 4 × 5"),
+        ("inputs: [q, k]", "inputs: [q]", 6, "layers[2].inputs", "exactly 2"),
+        ("inputs: [s, v]", "inputs: [s, v, q]", 8, "layers[4].inputs", "exactly 2"),
+        ("name: v, op: linear, out_features: 8", "name: v, op: linear, out_features: 9", 8, "layers[4].heads", "9 features do not split into 2 heads"),
+        ("name: k, op: linear, out_features: 8", "name: k, op: linear, out_features: 6", 6, "layers[2].inputs", "q has 8 features but k has 6"),
+    ];
 
-    /// A required op field.
-    fn need<T: Copy>(&self, v: Option<T>, i: usize, op: OpKind, field: &str) -> Result<T, Diagnostic> {
-        v.ok_or_else(|| {
-            self.err(
-                &format!("layers[{i}]"),
-                format!("op `{}` needs field `{field}`", op.name()),
-                format!("fields {}", op.fields().join(", ")),
-            )
-        })
-    }
-
-    fn model(&self, raw: RawModel) -> Result<Model, Diagnostic> {
-        if raw.name.trim().is_empty() {
-            return Err(self.err("name", "the model name is empty", "a non-empty name"));
-        }
-        let input = self.input(&raw.input)?;
-        if raw.layers.is_empty() {
-            return Err(self.err("layers", "a model needs at least one layer", ""));
-        }
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        let mut layers: Vec<Layer> = Vec::with_capacity(raw.layers.len());
-        let mut totals = Totals::default();
-        for (i, rl) in raw.layers.iter().enumerate() {
-            let name = rl.name.trim();
-            let path = format!("layers[{i}].name");
-            if name.is_empty() {
-                return Err(self.err(&path, "the layer name is empty", "a non-empty name"));
-            }
-            if name == "input" {
-                return Err(self.err(&path, "`input` names the model input", "any other name"));
-            }
-            if let Some(&j) = index.get(name) {
-                let first = self.map.line(&format!("layers[{j}]")).map_or(String::new(), |l| format!(" (line {l})"));
-                return Err(self.err(&path, format!("duplicate layer name `{name}`, first used by layers[{j}]{first}"), "a name unique in the model"));
-            }
-            for field in rl.given_fields() {
-                if !rl.op.fields().contains(&field) {
-                    let mut allowed = vec!["name", "op", "inputs"];
-                    allowed.extend(rl.op.fields());
-                    return Err(self.err(
-                        &format!("layers[{i}].{field}"),
-                        format!("field `{field}` does not apply to op `{}`", rl.op.name()),
-                        allowed.join(", "),
-                    ));
-                }
-            }
-            let ins = self.inputs(i, rl, &raw, &index, &layers, input)?;
-            let (op, out) = self.op(i, rl, &ins.shapes)?;
-            let layer = Layer { name: name.to_string(), op, inputs: ins.indices, out };
-            self.check_size(i, &layer, &mut totals)?;
-            index.insert(name, i);
-            layers.push(layer);
-        }
-        Ok(Model { name: raw.name.trim().to_string(), input, layers })
-    }
-
-    fn input(&self, r: &RawInput) -> Result<Shape, Diagnostic> {
-        let allowed = "{channels, height, width} for an image or {tokens, dim} for a sequence";
-        let image = [r.channels, r.height, r.width];
-        let seq = [r.tokens, r.dim];
-        let any_image = image.iter().any(Option::is_some);
-        let any_seq = seq.iter().any(Option::is_some);
-        if any_image && any_seq {
-            return Err(self.err("input", "mixes image and sequence fields", allowed));
-        }
-        let missing = |names: &[&str], vals: &[Option<u64>]| {
-            let miss: Vec<&str> = names.iter().zip(vals).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
-            self.err("input", format!("missing {}", miss.join(", ")), allowed)
+    /// Parses `text` and asserts the diagnostic's line, field and that it mentions `needle`.
+    fn check(text: &str, line: usize, field: &str, needle: &str) {
+        let e = match parse_yaml_model("m.yaml", text) {
+            Ok(_) => panic!("expected an error at {field} for:\n{text}"),
+            Err(e) => e,
         };
-        let shape = match (image, seq) {
-            ([Some(c), Some(h), Some(w)], _) => Shape::Image {
-                c: self.dim("input.channels", c)?,
-                h: self.dim("input.height", h)?,
-                w: self.dim("input.width", w)?,
-            },
-            (_, [Some(t), Some(d)]) => Shape::Seq { tokens: self.dim("input.tokens", t)?, dim: self.dim("input.dim", d)? },
-            _ if any_seq => return Err(missing(&["tokens", "dim"], &seq)),
-            _ => return Err(missing(&["channels", "height", "width"], &image)),
+        assert_eq!((e.line, e.field.as_str()), (Some(line), field), "{e}");
+        assert!(e.to_string().contains(needle), "`{needle}` not in: {e}");
+        let prefix = match field {
+            "" => format!("m.yaml:{line}: "),
+            _ => format!("m.yaml:{line}: field `{field}`: "),
         };
-        let numel = numel(&shape);
-        if numel > MAX_NUMEL {
-            return Err(self.err("input", format!("{numel} elements per sample is too many"), format!("at most {MAX_NUMEL}")));
-        }
-        Ok(shape)
+        assert!(e.to_string().starts_with(&prefix), "{e}");
     }
 
-    /// Resolves input names to earlier layers and checks the op's arity.
-    fn inputs(
-        &self,
-        i: usize,
-        rl: &RawLayer,
-        raw: &RawModel,
-        index: &HashMap<&str, usize>,
-        layers: &[Layer],
-        input: Shape,
-    ) -> Result<Inputs, Diagnostic> {
-        let path = format!("layers[{i}].inputs");
-        let (min, max) = rl.op.arity();
-        let names: &[String] = match &rl.inputs {
-            None if min > 1 => {
-                return Err(self.err(&path, format!("op `{}` needs its inputs listed", rl.op.name()), format!("inputs: [{min} earlier layer names]")))
+    /// Applies each edit of `cases` to `base` and checks the diagnostic.
+    fn check_edits(base: &str, cases: &[(&str, &str, usize, &str, &str)]) {
+        for &(from, to, line, field, needle) in cases {
+            assert!(
+                base.contains(from),
+                "case text `{from}` is not in the base model"
+            );
+            check(&base.replacen(from, to, 1), line, field, needle);
+        }
+    }
+
+    /// Whole files that must fail: (text, line, field, text of the diagnostic).
+    #[rustfmt::skip]
+    const BAD_FILES: &[(&str, usize, &str, &str)] = &[
+        ("name: t\ninput: {tokens: 1, dim: 4}\nlayers: []\n", 3, "layers", "at least one layer"),
+        ("name: t\ninput: {tokens: 4}\nlayers: []\n", 2, "input", "missing dim"),
+        ("name: t\ninput: {tokens: 1, dim: 4}\nlayers:\n  - {name: g, op: global_avgpool}\n", 4, "layers[0].inputs", "needs an image"),
+        // 2^24 tokens of 2^24 features fit, but a 2^24-wide linear on them is 2^72 MACs.
+        ("name: t\ninput: {tokens: 16777216, dim: 16777216}\nlayers:\n  - {name: fc, op: linear, out_features: 16777216}\n",
+            4, "layers[0]", "too large to count in 64 bits"),
+        ("name: t\ninput: {channels: 16777216, height: 16777216, width: 2}\nlayers:\n  - {name: r, op: relu}\n", 2, "input", "too many"),
+        ("name: t\ninput: {channels: 1, height: 7, width: 2}\nlayers:\n  - {name: g, op: global_avgpool}\n", 4, "layers[0].op", "square map, got 7×2"),
+    ];
+
+    #[test]
+    fn bad_inputs_name_line_field_and_what_is_allowed() {
+        check_edits(BASE, BAD_BASE);
+        for &(text, line, field, needle) in BAD_FILES {
+            check(text, line, field, needle);
+        }
+    }
+
+    #[test]
+    fn bad_attention_inputs() {
+        check_edits(ATTENTION, BAD_ATTENTION);
+        let on_image = BASE.replace(
+            "{name: fc, op: linear, out_features: 10}",
+            "{name: m, op: matmul, form: qk, inputs: [a1, a1]}",
+        );
+        check(&on_image, 8, "layers[4].inputs[0]", "needs token sequences");
+    }
+
+    fn shapes(m: &Model) -> Vec<Shape> {
+        m.layers.iter().map(|l| l.out).collect()
+    }
+
+    #[test]
+    fn base_model_resolves_shapes_inputs_and_macs() {
+        let m = parse_yaml_model("t.yaml", BASE).unwrap();
+        let img = |c, h, w| Shape::Image { c, h, w };
+        let fc = Shape::Seq { tokens: 1, dim: 10 };
+        assert_eq!(
+            shapes(&m),
+            [img(4, 8, 8), img(4, 8, 8), img(4, 4, 4), img(4, 4, 4), fc]
+        );
+        let inputs: Vec<Vec<usize>> = m.layers.iter().map(|l| l.inputs.clone()).collect();
+        assert_eq!(inputs, [vec![], vec![0], vec![1], vec![2, 2], vec![3]]);
+        // conv: 4 out × 3 in × 3×3 × 8×8; linear on the flattened 4×4×4 map.
+        assert_eq!(m.forward_macs(), 4 * 3 * 9 * 64 + 64 * 10);
+        assert!(matches!(
+            m.layers[0].op,
+            Op::Conv2d {
+                bias: true,
+                groups: 1,
+                stride: 1,
+                ..
             }
-            None if i == 0 => return Ok(Inputs { indices: vec![], shapes: vec![input] }),
-            None => return Ok(Inputs { indices: vec![i - 1], shapes: vec![layers[i - 1].out] }),
-            Some(names) => names,
+        ));
+        let pool = Op::Pool {
+            kind: PoolKind::Max,
+            kernel: 2,
+            stride: 2,
+            padding: 0,
         };
-        if names.len() < min || names.len() > max {
-            let want = if min == max { format!("exactly {min}") } else { format!("at least {min}") };
-            return Err(self.err(&path, format!("op `{}` takes {want} input(s), got {}", rl.op.name(), names.len()), ""));
-        }
-        let mut ins = Inputs { indices: vec![], shapes: vec![] };
-        for (j, n) in names.iter().enumerate() {
-            let n = n.trim();
-            let p = format!("{path}[{j}]");
-            if n == "input" {
-                // `Layer::inputs` empty means the model input, which therefore can only be alone.
-                if names.len() > 1 {
-                    return Err(self.err(&p, "the model input can only be a layer's sole input", "names of earlier layers"));
-                }
-                return Ok(Inputs { indices: vec![], shapes: vec![input] });
-            }
-            match index.get(n) {
-                Some(&k) => {
-                    ins.indices.push(k);
-                    ins.shapes.push(layers[k].out);
-                }
-                None => {
-                    let later = raw.layers.iter().skip(i).position(|l| l.name.trim() == n);
-                    let msg = match later {
-                        Some(0) => format!("layer `{n}` cannot read itself"),
-                        Some(d) => format!("layer `{n}` comes later (layers[{}]); inputs must be earlier layers", i + d),
-                        None => format!("unknown layer `{n}`"),
-                    };
-                    return Err(self.err(&p, msg, "the name of an earlier layer, or `input`"));
-                }
-            }
-        }
-        Ok(ins)
+        assert_eq!(m.layers[2].op, pool);
     }
 
-    /// Resolves the op on its input shapes: the `Op` and the output shape.
-    fn op(&self, i: usize, rl: &RawLayer, ins: &[Shape]) -> Result<(Op, Shape), Diagnostic> {
-        let at = |f: &str| format!("layers[{i}].{f}");
-        let x = ins[0];
-        let wrong_input = |want: &str| {
-            self.err(&at("inputs"), format!("op `{}` needs {want}, got {}", rl.op.name(), show(&x)), "")
+    #[test]
+    fn attention_matmuls_count_heads_tokens_and_head_dim() {
+        let m = parse_yaml_model("a.yaml", ATTENTION).unwrap();
+        // Q·Kᵀ: 2 heads of [5×4]·[4×5]; A·V: 2 heads of [5×5]·[5×4].
+        assert_eq!(
+            m.layers[2].op,
+            Op::Matmul {
+                heads: 2,
+                m: 5,
+                k: 4,
+                n: 5
+            }
+        );
+        assert_eq!(m.layers[2].out, Shape::Seq { tokens: 5, dim: 10 });
+        assert_eq!(
+            m.layers[4].op,
+            Op::Matmul {
+                heads: 2,
+                m: 5,
+                k: 5,
+                n: 4
+            }
+        );
+        assert_eq!(m.layers[4].out, Shape::Seq { tokens: 5, dim: 8 });
+        assert_eq!(m.layers[1].inputs, Vec::<usize>::new());
+        assert_eq!(m.layers[4].forward_macs(), 2 * 5 * 5 * 4);
+    }
+
+    #[test]
+    fn token_ops_turn_a_patch_map_into_a_sequence_and_back() {
+        let text = "\
+name: v
+input: {channels: 3, height: 32, width: 32}
+layers:
+  - {name: patch, op: conv2d, out_channels: 16, kernel: [8, 8], stride: 8}
+  - {name: tok, op: to_tokens}
+  - {name: cls, op: add_class_token}
+  - {name: ln, op: layernorm}
+  - {name: take, op: take_class_token}
+  - {name: head, op: linear, out_features: 10}
+  - {name: gp, op: global_avgpool, inputs: [patch]}
+  - {name: fl, op: flatten}
+  - {name: bn, op: batchnorm, inputs: [patch]}
+";
+        let m = parse_yaml_model("v.yaml", text).unwrap();
+        let seq = |tokens, dim| Shape::Seq { tokens, dim };
+        assert_eq!(m.layers[1].out, seq(16, 16));
+        assert_eq!(m.layers[2].out, seq(17, 16));
+        let ln = Op::Norm {
+            kind: NormKind::Layer,
+            features: 16,
         };
-        let same = |op: Op| Ok((op, x));
-        match rl.op {
-            OpKind::Conv2d => {
-                let Shape::Image { c, h, w } = x else { return Err(wrong_input("an image")) };
-                let out_ch = self.dim(&at("out_channels"), self.need(rl.out_channels, i, rl.op, "out_channels")?)?;
-                let k = self.need(rl.kernel, i, rl.op, "kernel")?;
-                let (kh, kw) = (self.dim(&at("kernel"), k.h)?, self.dim(&at("kernel"), k.w)?);
-                let stride = self.dim(&at("stride"), rl.stride.unwrap_or(1))?;
-                let padding = self.padding(&at("padding"), rl.padding.unwrap_or(0))?;
-                let groups = self.dim(&at("groups"), rl.groups.unwrap_or(1))?;
-                if c % groups != 0 || out_ch % groups != 0 {
-                    return Err(self.err(
-                        &at("groups"),
-                        format!("{c} input and {out_ch} output channels are not both divisible by {groups} groups"),
-                        "a common divisor of the input and output channel counts",
-                    ));
-                }
-                let (out_h, out_w) = self.window(&at("kernel"), (h, w), (kh, kw), stride, padding)?;
-                let op = Op::Conv2d {
-                    in_ch: c,
-                    out_ch,
-                    kh,
-                    kw,
-                    stride,
-                    padding,
-                    groups,
-                    in_h: h,
-                    in_w: w,
-                    out_h,
-                    out_w,
-                    bias: rl.bias.unwrap_or(true),
-                };
-                Ok((op, Shape::Image { c: out_ch, h: out_h, w: out_w }))
-            }
-            OpKind::Linear => {
-                // An image is flattened (as after a global pool); a sequence is mapped per token.
-                let (tokens, in_f) = match x {
-                    Shape::Seq { tokens, dim } => (tokens, dim),
-                    Shape::Image { .. } => (1, x.numel()),
-                };
-                let out_f = self.dim(&at("out_features"), self.need(rl.out_features, i, rl.op, "out_features")?)?;
-                let op = Op::Linear { in_f, out_f, tokens, bias: rl.bias.unwrap_or(true) };
-                Ok((op, Shape::Seq { tokens, dim: out_f }))
-            }
-            OpKind::Matmul => self.matmul(i, rl, ins),
-            OpKind::Maxpool | OpKind::Avgpool => {
-                let Shape::Image { c, h, w } = x else { return Err(wrong_input("an image")) };
-                let k = self.need(rl.kernel, i, rl.op, "kernel")?;
-                if k.h != k.w {
-                    return Err(self.err(&at("kernel"), format!("pooling kernel {}×{} is not square", k.h, k.w), "one integer"));
-                }
-                let kernel = self.dim(&at("kernel"), k.h)?;
-                let stride = self.dim(&at("stride"), rl.stride.unwrap_or(kernel))?;
-                let padding = self.padding(&at("padding"), rl.padding.unwrap_or(0))?;
-                // PyTorch rejects more padding than half the window: a window of pure padding.
-                if padding > kernel / 2 {
-                    return Err(self.err(&at("padding"), format!("padding {padding} exceeds half the {kernel}×{kernel} window"), format!("0..={}", kernel / 2)));
-                }
-                let (out_h, out_w) = self.window(&at("kernel"), (h, w), (kernel, kernel), stride, padding)?;
-                let kind = if rl.op == OpKind::Maxpool { PoolKind::Max } else { PoolKind::Avg };
-                Ok((Op::Pool { kind, kernel, stride, padding }, Shape::Image { c, h: out_h, w: out_w }))
-            }
-            OpKind::GlobalAvgpool => {
-                let Shape::Image { c, h, w } = x else { return Err(wrong_input("an image")) };
-                if h != w {
-                    // `Op::Pool` has one kernel size, so only a square map pools to 1×1.
-                    return Err(self.err(&at("op"), format!("global pooling needs a square map, got {h}×{w}"), "a square input"));
-                }
-                Ok((Op::Pool { kind: PoolKind::Avg, kernel: h, stride: h, padding: 0 }, Shape::Image { c, h: 1, w: 1 }))
-            }
-            OpKind::Relu => same(Op::Act(Activation::Relu)),
-            OpKind::Gelu => same(Op::Act(Activation::Gelu)),
-            OpKind::Softmax => same(Op::Softmax),
-            OpKind::Add => {
-                if let Some(j) = ins.iter().position(|s| *s != x) {
-                    return Err(self.err(
-                        &at(&format!("inputs[{j}]")),
-                        format!("add needs equal shapes: inputs[0] is {}, inputs[{j}] is {}", show(&x), show(&ins[j])),
-                        "",
-                    ));
-                }
-                same(Op::Add)
-            }
-            OpKind::Batchnorm => {
-                let features = match x {
-                    Shape::Image { c, .. } => c,
-                    Shape::Seq { dim, .. } => dim,
-                };
-                same(Op::Norm { kind: NormKind::Batch, features })
-            }
-            OpKind::Layernorm => {
-                let Shape::Seq { dim, .. } = x else { return Err(wrong_input("a token sequence")) };
-                same(Op::Norm { kind: NormKind::Layer, features: dim })
-            }
-            OpKind::Flatten => Ok((Op::Reshape, Shape::Seq { tokens: 1, dim: x.numel() })),
-            OpKind::ToTokens => {
-                let Shape::Image { c, h, w } = x else { return Err(wrong_input("an image")) };
-                Ok((Op::Reshape, Shape::Seq { tokens: h * w, dim: c }))
-            }
-            OpKind::AddClassToken => {
-                let Shape::Seq { tokens, dim } = x else { return Err(wrong_input("a token sequence")) };
-                Ok((Op::Reshape, Shape::Seq { tokens: tokens + 1, dim }))
-            }
-            OpKind::TakeClassToken => {
-                let Shape::Seq { dim, .. } = x else { return Err(wrong_input("a token sequence")) };
-                Ok((Op::Reshape, Shape::Seq { tokens: 1, dim }))
-            }
-        }
-    }
-
-    fn padding(&self, path: &str, p: u64) -> Result<u64, Diagnostic> {
-        if p > MAX_DIM {
-            return Err(self.err(path, format!("{p} is too large"), format!("0..={MAX_DIM}")));
-        }
-        Ok(p)
-    }
-
-    /// Output size of a sliding window (floor mode, as PyTorch's default).
-    fn window(&self, path: &str, (h, w): (u64, u64), (kh, kw): (u64, u64), s: u64, p: u64) -> Result<(u64, u64), Diagnostic> {
-        let (ph, pw) = (h + 2 * p, w + 2 * p);
-        if kh > ph || kw > pw {
-            return Err(self.err(
-                path,
-                format!("kernel {kh}×{kw} is larger than the padded input {ph}×{pw} ({h}×{w} with padding {p})"),
-                format!("at most {ph}×{pw}"),
-            ));
-        }
-        Ok(((ph - kh) / s + 1, (pw - kw) / s + 1))
-    }
-
-    /// Attention products. `qk`: `[Tq×D]·[Tk×D]ᵀ` per head of `D/heads` gives `Tq × heads·Tk`
-    /// scores; `av`: `[Tq × heads·Tk]·[Tk×D]` per head gives `Tq × D`.
-    fn matmul(&self, i: usize, rl: &RawLayer, ins: &[Shape]) -> Result<(Op, Shape), Diagnostic> {
-        let at = |f: &str| format!("layers[{i}].{f}");
-        let form = self.need(rl.form, i, rl.op, "form")?;
-        let heads = self.dim(&at("heads"), rl.heads.unwrap_or(1))?;
-        let seq = |j: usize| match ins[j] {
-            Shape::Seq { tokens, dim } => Ok((tokens, dim)),
-            s => Err(self.err(&at(&format!("inputs[{j}]")), format!("matmul needs token sequences, got {}", show(&s)), "")),
+        assert_eq!(m.layers[3].op, ln);
+        assert_eq!(m.layers[4].out, seq(1, 16));
+        assert_eq!(m.layers[6].out, Shape::Image { c: 16, h: 1, w: 1 });
+        assert_eq!(m.layers[7].out, seq(1, 16));
+        let bn = Op::Norm {
+            kind: NormKind::Batch,
+            features: 16,
         };
-        let ((ta, da), (tb, db)) = (seq(0)?, seq(1)?);
-        if db % heads != 0 {
-            return Err(self.err(&at("heads"), format!("{db} features do not split into {heads} heads"), format!("a divisor of {db}")));
-        }
-        let dh = db / heads;
-        // heads ≤ 2^24 and tokens ≤ 2^48 can overflow u64; u128 cannot.
-        let scores = heads as u128 * tb as u128;
-        match form {
-            MatmulForm::Qk => {
-                if da != db {
-                    return Err(self.err(&at("inputs"), format!("q has {da} features but k has {db}"), "equal feature counts"));
+        assert_eq!(m.layers[8].op, bn);
+    }
+
+    /// A model with every numeric field drawn at random, small or huge.
+    fn random_model(v: &[u64]) -> String {
+        format!(
+            "name: f
+input: {{channels: {}, height: {}, width: {}}}
+layers:
+  - {{name: c, op: conv2d, out_channels: {}, kernel: [{}, {}], stride: {}, padding: {}, groups: {}}}
+  - {{name: p, op: avgpool, kernel: {}, padding: {}}}
+  - {{name: t, op: to_tokens}}
+  - {{name: l, op: linear, out_features: {}}}
+  - {{name: s, op: matmul, form: qk, heads: 2, inputs: [l, l]}}
+",
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]
+        )
+    }
+
+    proptest! {
+        /// Any numbers at all give a model or a diagnostic, never a panic, and a model's counts
+        /// never overflow.
+        #[test]
+        fn arbitrary_numbers_never_panic(
+            v in proptest::collection::vec(prop_oneof![0u64..20, any::<u64>(), Just(1u64 << 24)], 12)
+        ) {
+            if let Ok(m) = parse_yaml_model("f.yaml", &random_model(&v)) {
+                let _ = (m.forward_macs(), m.weight_count());
+                for l in &m.layers {
+                    let _ = l.out.numel();
                 }
-                if scores > MAX_NUMEL {
-                    return Err(self.err(&at("heads"), "the score matrix is too large", ""));
-                }
-                Ok((Op::Matmul { heads, m: ta, k: dh, n: tb }, Shape::Seq { tokens: ta, dim: scores as u64 }))
-            }
-            MatmulForm::Av => {
-                if da as u128 != scores {
-                    return Err(self.err(
-                        &at("inputs"),
-                        format!("scores have {da} columns, expected heads × value tokens = {heads} × {tb}"),
-                        "inputs [scores of a `form: qk` matmul with the same heads, values]",
-                    ));
-                }
-                Ok((Op::Matmul { heads, m: ta, k: tb, n: dh }, Shape::Seq { tokens: ta, dim: db }))
             }
         }
     }
-
-    /// Keeps every count the rest of the compiler forms (`numel`, MACs, weights, their model
-    /// totals) inside `u64`.
-    fn check_size(&self, i: usize, l: &Layer, totals: &mut Totals) -> Result<(), Diagnostic> {
-        totals.add(l).map_err(|msg| self.err(&format!("layers[{i}]"), msg, ""))
-    }
-}
-
-/// Running MAC and weight totals of a model being built, in `u128` so that the checks
-/// themselves cannot overflow.
-#[derive(Default)]
-pub(super) struct Totals {
-    macs: u128,
-    weights: u128,
-}
-
-impl Totals {
-    /// Adds `l`, or says why the model would overflow a `u64` count somewhere.
-    pub(super) fn add(&mut self, l: &Layer) -> Result<(), String> {
-        let (m, w) = match l.op {
-            Op::Conv2d { in_ch, out_ch, kh, kw, groups, out_h, out_w, .. } => {
-                (prod(&[out_ch, in_ch / groups, kh, kw, out_h, out_w]), prod(&[out_ch, in_ch / groups, kh, kw]))
-            }
-            Op::Linear { in_f, out_f, tokens, .. } => (prod(&[in_f, out_f, tokens]), prod(&[in_f, out_f])),
-            Op::Matmul { heads, m, k, n } => (prod(&[heads, m, k, n]), 0),
-            _ => (0, 0),
-        };
-        self.macs = self.macs.saturating_add(m);
-        self.weights = self.weights.saturating_add(w);
-        if numel(&l.out) > MAX_NUMEL || self.macs > MAX_TOTAL || self.weights > MAX_TOTAL {
-            return Err(format!("layer `{}` makes the model too large to count in 64 bits", l.name));
-        }
-        Ok(())
-    }
-}
-
-/// Elements per sample, without overflow.
-pub(super) fn numel(s: &Shape) -> u128 {
-    match *s {
-        Shape::Image { c, h, w } => prod(&[c, h, w]),
-        Shape::Seq { tokens, dim } => prod(&[tokens, dim]),
-    }
-}
-
-/// A product that saturates instead of overflowing (then fails the size checks).
-fn prod(xs: &[u64]) -> u128 {
-    xs.iter().try_fold(1u128, |acc, &x| acc.checked_mul(x as u128)).unwrap_or(u128::MAX)
 }

@@ -1,0 +1,165 @@
+//! Scratchpad buffer assignment and the waits it implies.
+//!
+//! [`Allocator`] places tiles first-fit from a rotating head, so consecutive tiles land in
+//! different places and double buffering falls out of the region's size; it never hands out
+//! bytes of a live tile. [`Hazards`] derives each instruction's waits from the exact byte
+//! ranges it touches: a read waits for the last writer, a write for the last writer and the
+//! latest reader of every other unit.
+
+use crate::arch::RegionId;
+use crate::isa::{Buf, Unit};
+use crate::range_map::RangeMap;
+
+/// First-fit allocation over one region, searching from a head that moves past each tile.
+#[derive(Debug, Clone)]
+pub struct Allocator {
+    size: u64,
+    /// Search from a moving head (double buffering) or always from 0 (single buffering: a
+    /// freed tile's bytes are reused at once, so the next load waits for its readers).
+    rotate: bool,
+    head: u64,
+    /// Live `[start, end)` ranges, sorted.
+    live: Vec<(u64, u64)>,
+    /// Highest byte ever allocated (for the summary).
+    pub peak: u64,
+}
+
+/// Tiles start on this boundary, a whole bank word of every shipped description.
+const ALIGN: u64 = 8;
+
+impl Allocator {
+    /// An allocator over `size` bytes.
+    pub fn new(size: u64, rotate: bool) -> Self {
+        Allocator {
+            size,
+            rotate,
+            head: 0,
+            live: Vec::new(),
+            peak: 0,
+        }
+    }
+
+    /// Reserves `bytes`, or `None` when no gap is large enough.
+    pub fn alloc(&mut self, bytes: u64) -> Option<u64> {
+        let bytes = bytes.div_ceil(ALIGN) * ALIGN;
+        let fits = |start: u64, live: &[(u64, u64)]| {
+            let end = start + bytes;
+            end <= self.size && live.iter().all(|&(s, e)| end <= s || start >= e)
+        };
+        let head = if self.rotate { self.head } else { 0 };
+        let mut candidates = vec![head, 0];
+        candidates.extend(self.live.iter().map(|&(_, e)| e));
+        candidates.sort_by_key(|&c| (c < head, c));
+        let start = candidates.into_iter().find(|&c| fits(c, &self.live))?;
+        self.live.push((start, start + bytes));
+        self.live.sort_unstable();
+        self.head = start + bytes;
+        self.peak = self.peak.max(start + bytes);
+        Some(start)
+    }
+
+    /// Returns a tile's bytes.
+    pub fn free(&mut self, start: u64) {
+        self.live.retain(|&(s, _)| s != start);
+    }
+}
+
+/// Who touched a byte range last.
+#[derive(Debug, Clone, Default)]
+struct Touch {
+    writer: Option<(Unit, u32)>,
+    readers: [Option<u32>; 4],
+}
+
+/// Derives waits from the byte ranges each instruction reads and writes.
+#[derive(Debug, Clone, Default)]
+pub struct Hazards {
+    maps: Vec<RangeMap<Touch>>,
+}
+
+impl Hazards {
+    /// Empty shadow state for every region.
+    pub fn new() -> Self {
+        Hazards {
+            maps: RegionId::ALL.iter().map(|_| RangeMap::new()).collect(),
+        }
+    }
+
+    /// The waits of instruction number `seq` of `unit`, and records its accesses.
+    pub fn waits(&mut self, unit: Unit, seq: u32, reads: &[Buf], writes: &[Buf]) -> Vec<(Unit, u32)> {
+        let mut need = [0u32; 4];
+        let mut dep = |u: Unit, s: u32| {
+            if u != unit {
+                need[u.index()] = need[u.index()].max(s + 1);
+            }
+        };
+        for b in reads {
+            self.maps[b.region as usize].for_each(b.addr, b.end(), |_, _, t| {
+                if let Some((u, s)) = t.writer {
+                    dep(u, s);
+                }
+            });
+        }
+        for b in writes {
+            self.maps[b.region as usize].for_each(b.addr, b.end(), |_, _, t| {
+                if let Some((u, s)) = t.writer {
+                    dep(u, s);
+                }
+                for (v, r) in t.readers.iter().enumerate() {
+                    if let Some(s) = r {
+                        dep(Unit::ALL[v], *s);
+                    }
+                }
+            });
+        }
+        for b in reads {
+            self.maps[b.region as usize].update(b.addr, b.end(), |old| {
+                let mut t = old.cloned().unwrap_or_default();
+                t.readers[unit.index()] = Some(seq);
+                t
+            });
+        }
+        for b in writes {
+            self.maps[b.region as usize].update(b.addr, b.end(), |_| Touch {
+                writer: Some((unit, seq)),
+                readers: Default::default(),
+            });
+        }
+        Unit::ALL
+            .iter()
+            .filter(|u| need[u.index()] > 0)
+            .map(|&u| (u, need[u.index()]))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocator_rotates_and_never_overlaps_live_tiles() {
+        let mut a = Allocator::new(100, true);
+        let x = a.alloc(40).unwrap();
+        let y = a.alloc(40).unwrap();
+        assert_eq!((x, y), (0, 40));
+        assert_eq!(a.alloc(40), None);
+        a.free(x);
+        assert_eq!(a.alloc(30), Some(0));
+        a.free(y);
+        // The head is at 32: the next tile goes after the last one, not back to 0.
+        assert_eq!(a.alloc(8), Some(32));
+    }
+
+    #[test]
+    fn hazards_wait_for_writer_and_readers() {
+        let mut h = Hazards::new();
+        let b = |addr, bytes| Buf { region: RegionId::Input, addr, bytes };
+        assert!(h.waits(Unit::Dma, 0, &[], &[b(0, 64)]).is_empty());
+        assert_eq!(h.waits(Unit::Array, 0, &[b(0, 32)], &[]), vec![(Unit::Dma, 1)]);
+        // The next load into those bytes waits for the array to have read them.
+        assert_eq!(h.waits(Unit::Dma, 1, &[], &[b(16, 8)]), vec![(Unit::Array, 1)]);
+        // Bytes 32..64 were written but never read: only the (own-unit) writer matters.
+        assert!(h.waits(Unit::Dma, 2, &[], &[b(40, 8)]).is_empty());
+    }
+}

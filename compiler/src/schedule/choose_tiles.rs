@@ -1,0 +1,167 @@
+//! Chooses each GEMM's tile sizes and loop order: the candidate that fits the scratchpad budget
+//! and minimises the modelled cycles of the [`crate::timing`] equations.
+
+use super::lower_to_isa::{operand_tile, weight_tile_bytes, Placed};
+use crate::arch::{Arch, RegionId};
+use crate::graph::{GemmStep, Layout};
+use crate::isa::{Buf, Xfer};
+use crate::timing;
+
+/// Which operand tile stays resident when the reduction fits one tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopOrder {
+    /// m-tiles outside, t-tiles inside: a whole-K weight tile is loaded once per m-tile.
+    WeightsOuter,
+    /// t-tiles outside, m-tiles inside: a whole-K activation tile is loaded once per t-tile.
+    ActsOuter,
+}
+
+/// Tile sizes along m (outputs), k (reduction, dense elements) and t (streamed columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiling {
+    pub tm: u64,
+    pub tk: u64,
+    pub tt: u64,
+    pub order: LoopOrder,
+}
+
+/// A GEMM whose smallest tile does not fit: which region, how much it needs and has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoFit {
+    pub region: RegionId,
+    pub need: u64,
+    pub have: u64,
+}
+
+/// Bytes of one tile in each region.
+fn tile_bytes(g: &GemmStep, tm: u64, tk: u64, tt: u64) -> [(RegionId, u64); 3] {
+    let mut w = weight_tile_bytes(&g.w.layout, tm, tk);
+    if let (Some(_), Some(nm)) = (g.prune_from, g.sparsity) {
+        // Pruning on the fly holds the dense tile and its compressed form at once.
+        w += weight_tile_bytes(&Layout::Compressed { nm, k: g.k }, tm, tk);
+    }
+    [
+        (RegionId::Weight, w),
+        (RegionId::Input, tk * tt * 2),
+        (RegionId::Output, tm * tt * 4),
+    ]
+}
+
+/// Candidate sizes along one dimension: multiples of `unit` doubling up to `n`, plus `n`.
+fn candidates(n: u64, unit: u64) -> Vec<u64> {
+    let mut v = Vec::new();
+    let mut c = unit.max(1);
+    while c < n {
+        v.push(c);
+        c *= 2;
+    }
+    v.push(n);
+    v
+}
+
+/// Modelled cycles of a GEMM under `tiling`, from the unit timing equations.
+///
+/// With double buffering the DMA, prune and array streams overlap and the slowest one bounds
+/// the GEMM, plus one tile's exposed load, compute and store; without it they add up.
+pub fn estimate(arch: &Arch, g: &GemmStep, t: &Tiling, at_w: Placed, at_x: Placed) -> u64 {
+    let (nm_, nk, nt) = (g.m.div_ceil(t.tm), g.k.div_ceil(t.tk), g.t.div_ceil(t.tt));
+    let (tm, tk, tt) = (t.tm.min(g.m), t.tk.min(g.k), t.tt.min(g.t));
+    let sp = |region, bytes| Buf { region, addr: 0, bytes };
+    let xfer = |d: super::lower_to_isa::DramTile, region, bytes| Xfer {
+        dram_addr: d.addr,
+        rows: d.rows,
+        row_bytes: d.row_bytes,
+        dram_stride: d.stride,
+        sp: sp(region, bytes),
+        im2col: d.im2col,
+    };
+    let [(_, wb), (_, xb), (_, yb)] = tile_bytes(g, tm, tk, tt);
+    let w_load = timing::dma_cycles(arch, &xfer(operand_tile(&g.w, at_w, 0..tm, 0..tk), RegionId::Weight, wb));
+    let x_load = timing::dma_cycles(arch, &xfer(operand_tile(&g.x, at_x, 0..tk, 0..tt), RegionId::Input, xb));
+    let y_dram = super::lower_to_isa::DramTile {
+        addr: 0,
+        rows: tm,
+        row_bytes: tt * 2,
+        stride: g.t * 2,
+        im2col: None,
+    };
+    let store = timing::dma_cycles(arch, &xfer(y_dram, RegionId::Output, yb));
+    let gemm = timing::gemm_cycles(arch, tm, tk, tt, g.sparsity);
+    let tiles = nm_ * nt * nk;
+    let (w_loads, x_loads) = match (nk == 1, t.order) {
+        (true, LoopOrder::WeightsOuter) => (nm_, tiles),
+        (true, LoopOrder::ActsOuter) => (tiles, nt),
+        (false, _) => (tiles, tiles),
+    };
+    let prune = match (g.prune_from, g.sparsity) {
+        (Some(_), Some(nm)) => w_loads * timing::prune_cycles(arch, tm * tk.div_ceil(nm.m)),
+        _ => 0,
+    };
+    let dma = w_loads * w_load + x_loads * x_load + nm_ * nt * store;
+    let array = tiles * gemm;
+    let per = if arch.opt.double_buffer {
+        dma.max(array).max(prune) + w_load + x_load + gemm + store
+    } else {
+        dma + array + prune
+    };
+    per * g.count
+}
+
+/// The best tiling of `g` whose tiles fit `budget[region]` bytes each.
+pub fn choose_tiles(arch: &Arch, g: &GemmStep, budget: [u64; 3], at_w: Placed, at_x: Placed) -> Result<Tiling, NoFit> {
+    // Whole folds: C outputs per fold; R array rows of reduction, i.e. R·M/N dense elements
+    // when sparse; im2col tiles cover whole channels of the kernel.
+    let unit_k = {
+        let rows = match g.sparsity {
+            Some(nm) => arch.rows.div_ceil(nm.n) * nm.m,
+            None => arch.rows,
+        };
+        let per_ch = match (g.x.layout, g.w.layout) {
+            (Layout::Im2col { geom, transposed: false, .. }, _) => geom.kh * geom.kw,
+            _ => 1,
+        };
+        lcm(rows, per_ch)
+    };
+    let unit_m = arch.cols.min(g.m);
+    let min_t = 8.min(g.t);
+    let smallest = tile_bytes(g, unit_m, unit_k.min(g.k), min_t);
+    for (i, (region, need)) in smallest.iter().enumerate() {
+        if *need > budget[i] {
+            return Err(NoFit {
+                region: *region,
+                need: *need,
+                have: budget[i],
+            });
+        }
+    }
+    let mut best: Option<(u64, Tiling)> = None;
+    for &tm in &candidates(g.m, unit_m) {
+        for &tk in &candidates(g.k, unit_k) {
+            for &tt in &candidates(g.t, min_t) {
+                let fits = tile_bytes(g, tm, tk, tt).iter().zip(budget).all(|((_, b), cap)| *b <= cap);
+                if !fits {
+                    continue;
+                }
+                for order in [LoopOrder::WeightsOuter, LoopOrder::ActsOuter] {
+                    let t = Tiling { tm, tk, tt, order };
+                    let cost = estimate(arch, g, &t, at_w, at_x);
+                    if best.is_none_or(|(c, _)| cost < c) {
+                        best = Some((cost, t));
+                    }
+                }
+            }
+        }
+    }
+    Ok(best.expect("the smallest tile fits, so some candidate does").1)
+}
+
+fn lcm(a: u64, b: u64) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    a / gcd(a, b) * b
+}
