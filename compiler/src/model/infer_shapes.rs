@@ -18,6 +18,15 @@ pub(super) const MAX_NUMEL: u128 = 1 << 48;
 /// Largest total of MACs or weights over the model, so `Model::forward_macs` cannot overflow.
 const MAX_TOTAL: u128 = 1 << 62;
 
+fn image(c: u64, h: u64, w: u64) -> Shape {
+    Shape::Image { c, h, w }
+}
+
+fn seq(tokens: u64, dim: u64) -> Shape {
+    Shape::Seq { tokens, dim }
+}
+
+/// A shape in words, for messages.
 fn show(s: &Shape) -> String {
     match *s {
         Shape::Image { c, h, w } => format!("a {c}×{h}×{w} image"),
@@ -141,10 +150,10 @@ impl Resolver<'_> {
 
     fn input(&self, r: &RawInput) -> Result<Shape, Diagnostic> {
         let allowed = "{channels, height, width} for an image or {tokens, dim} for a sequence";
-        let image = [r.channels, r.height, r.width];
-        let seq = [r.tokens, r.dim];
-        let any_image = image.iter().any(Option::is_some);
-        let any_seq = seq.iter().any(Option::is_some);
+        let image_fields = [r.channels, r.height, r.width];
+        let seq_fields = [r.tokens, r.dim];
+        let any_image = image_fields.iter().any(Option::is_some);
+        let any_seq = seq_fields.iter().any(Option::is_some);
         if any_image && any_seq {
             return Err(self.err("input", "mixes image and sequence fields", allowed));
         }
@@ -157,18 +166,15 @@ impl Resolver<'_> {
                 .collect();
             self.err("input", format!("missing {}", miss.join(", ")), allowed)
         };
-        let shape = match (image, seq) {
-            ([Some(c), Some(h), Some(w)], _) => Shape::Image {
-                c: self.dim("input.channels", c)?,
-                h: self.dim("input.height", h)?,
-                w: self.dim("input.width", w)?,
-            },
-            (_, [Some(t), Some(d)]) => Shape::Seq {
-                tokens: self.dim("input.tokens", t)?,
-                dim: self.dim("input.dim", d)?,
-            },
-            _ if any_seq => return Err(missing(&["tokens", "dim"], &seq)),
-            _ => return Err(missing(&["channels", "height", "width"], &image)),
+        let shape = match (image_fields, seq_fields) {
+            ([Some(c), Some(h), Some(w)], _) => image(
+                self.dim("input.channels", c)?,
+                self.dim("input.height", h)?,
+                self.dim("input.width", w)?,
+            ),
+            (_, [Some(t), Some(d)]) => seq(self.dim("input.tokens", t)?, self.dim("input.dim", d)?),
+            _ if any_seq => return Err(missing(&["tokens", "dim"], &seq_fields)),
+            _ => return Err(missing(&["channels", "height", "width"], &image_fields)),
         };
         let numel = numel(&shape);
         if numel > MAX_NUMEL {
@@ -323,14 +329,7 @@ impl Resolver<'_> {
                     out_w,
                     bias: rl.bias.unwrap_or(true),
                 };
-                Ok((
-                    op,
-                    Shape::Image {
-                        c: out_ch,
-                        h: out_h,
-                        w: out_w,
-                    },
-                ))
+                Ok((op, image(out_ch, out_h, out_w)))
             }
             OpKind::Linear => {
                 // An image is flattened (as after a global pool); a sequence is mapped per token.
@@ -348,7 +347,7 @@ impl Resolver<'_> {
                     tokens,
                     bias: rl.bias.unwrap_or(true),
                 };
-                Ok((op, Shape::Seq { tokens, dim: out_f }))
+                Ok((op, seq(tokens, out_f)))
             }
             OpKind::Matmul => self.matmul(i, rl, ins),
             OpKind::Maxpool | OpKind::Avgpool => {
@@ -376,24 +375,17 @@ impl Resolver<'_> {
                 }
                 let (out_h, out_w) =
                     self.window(&at("kernel"), (h, w), (kernel, kernel), stride, padding)?;
-                let kind = if rl.op == OpKind::Maxpool {
-                    PoolKind::Max
-                } else {
-                    PoolKind::Avg
+                let kind = match rl.op {
+                    OpKind::Maxpool => PoolKind::Max,
+                    _ => PoolKind::Avg,
                 };
-                Ok((
-                    Op::Pool {
-                        kind,
-                        kernel,
-                        stride,
-                        padding,
-                    },
-                    Shape::Image {
-                        c,
-                        h: out_h,
-                        w: out_w,
-                    },
-                ))
+                let op = Op::Pool {
+                    kind,
+                    kernel,
+                    stride,
+                    padding,
+                };
+                Ok((op, image(c, out_h, out_w)))
             }
             OpKind::GlobalAvgpool => {
                 let Shape::Image { c, h, w } = x else {
@@ -407,15 +399,13 @@ impl Resolver<'_> {
                         "a square input",
                     ));
                 }
-                Ok((
-                    Op::Pool {
-                        kind: PoolKind::Avg,
-                        kernel: h,
-                        stride: h,
-                        padding: 0,
-                    },
-                    Shape::Image { c, h: 1, w: 1 },
-                ))
+                let op = Op::Pool {
+                    kind: PoolKind::Avg,
+                    kernel: h,
+                    stride: h,
+                    padding: 0,
+                };
+                Ok((op, image(c, 1, 1)))
             }
             OpKind::Relu => same(Op::Act(Activation::Relu)),
             OpKind::Gelu => same(Op::Act(Activation::Gelu)),
@@ -453,42 +443,24 @@ impl Resolver<'_> {
                     features: dim,
                 })
             }
-            OpKind::Flatten => Ok((
-                Op::Reshape,
-                Shape::Seq {
-                    tokens: 1,
-                    dim: x.numel(),
-                },
-            )),
+            OpKind::Flatten => Ok((Op::Reshape, seq(1, x.numel()))),
             OpKind::ToTokens => {
                 let Shape::Image { c, h, w } = x else {
                     return Err(wrong_input("an image"));
                 };
-                Ok((
-                    Op::Reshape,
-                    Shape::Seq {
-                        tokens: h * w,
-                        dim: c,
-                    },
-                ))
+                Ok((Op::Reshape, seq(h * w, c)))
             }
             OpKind::AddClassToken => {
                 let Shape::Seq { tokens, dim } = x else {
                     return Err(wrong_input("a token sequence"));
                 };
-                Ok((
-                    Op::Reshape,
-                    Shape::Seq {
-                        tokens: tokens + 1,
-                        dim,
-                    },
-                ))
+                Ok((Op::Reshape, seq(tokens + 1, dim)))
             }
             OpKind::TakeClassToken => {
                 let Shape::Seq { dim, .. } = x else {
                     return Err(wrong_input("a token sequence"));
                 };
-                Ok((Op::Reshape, Shape::Seq { tokens: 1, dim }))
+                Ok((Op::Reshape, seq(1, dim)))
             }
         }
     }
@@ -526,7 +498,7 @@ impl Resolver<'_> {
         let at = |f: &str| format!("layers[{i}].{f}");
         let form = self.need(rl.form, i, rl.op, "form")?;
         let heads = self.dim(&at("heads"), rl.heads.unwrap_or(1))?;
-        let seq = |j: usize| match ins[j] {
+        let operand = |j: usize| match ins[j] {
             Shape::Seq { tokens, dim } => Ok((tokens, dim)),
             s => Err(self.err(
                 &at(&format!("inputs[{j}]")),
@@ -534,7 +506,7 @@ impl Resolver<'_> {
                 "",
             )),
         };
-        let ((ta, da), (tb, db)) = (seq(0)?, seq(1)?);
+        let ((ta, da), (tb, db)) = (operand(0)?, operand(1)?);
         if db % heads != 0 {
             return Err(self.err(
                 &at("heads"),
@@ -557,18 +529,13 @@ impl Resolver<'_> {
                 if scores > MAX_NUMEL {
                     return Err(self.err(&at("heads"), "the score matrix is too large", ""));
                 }
-                Ok((
-                    Op::Matmul {
-                        heads,
-                        m: ta,
-                        k: dh,
-                        n: tb,
-                    },
-                    Shape::Seq {
-                        tokens: ta,
-                        dim: scores as u64,
-                    },
-                ))
+                let op = Op::Matmul {
+                    heads,
+                    m: ta,
+                    k: dh,
+                    n: tb,
+                };
+                Ok((op, seq(ta, scores as u64)))
             }
             MatmulForm::Av => {
                 if da as u128 != scores {
@@ -578,18 +545,13 @@ impl Resolver<'_> {
                         "inputs [scores of a `form: qk` matmul with the same heads, values]",
                     ));
                 }
-                Ok((
-                    Op::Matmul {
-                        heads,
-                        m: ta,
-                        k: tb,
-                        n: dh,
-                    },
-                    Shape::Seq {
-                        tokens: ta,
-                        dim: db,
-                    },
-                ))
+                let op = Op::Matmul {
+                    heads,
+                    m: ta,
+                    k: tb,
+                    n: dh,
+                };
+                Ok((op, seq(ta, db)))
             }
         }
     }

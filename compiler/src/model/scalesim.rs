@@ -52,23 +52,16 @@ enum Form {
     Gemm,
 }
 
-/// One CSV line, with the fields the reader looks at.
+/// One non-empty CSV line: its 1-based number and trimmed fields.
 struct Row<'a> {
     line: usize,
     fields: Vec<&'a str>,
 }
 
-/// Parses a SCALE-Sim topology CSV (`file` names it in diagnostics and gives the model name).
-pub fn parse_scalesim(file: &str, text: &str) -> Result<Model, Diagnostic> {
-    let err = |line: Option<usize>, field: &str, message: String, allowed: &str| Diagnostic {
-        file: file.to_string(),
-        line,
-        field: field.to_string(),
-        message,
-        allowed: (!allowed.is_empty()).then(|| allowed.to_string()),
-    };
-    let mut rows = text.lines().enumerate().filter_map(|(i, l)| {
-        // A `#` starts a comment; trailing empty fields come from the customary trailing comma.
+/// Splits `text` into rows. A `#` starts a comment; trailing empty fields come from the
+/// customary trailing comma; lines left without fields are skipped.
+fn rows(text: &str) -> impl Iterator<Item = Row<'_>> {
+    text.lines().enumerate().filter_map(|(i, l)| {
         let l = l.split('#').next().unwrap_or("");
         let mut fields: Vec<&str> = l.split(',').map(str::trim).collect();
         while fields.last() == Some(&"") {
@@ -78,174 +71,164 @@ pub fn parse_scalesim(file: &str, text: &str) -> Result<Model, Diagnostic> {
             line: i + 1,
             fields,
         })
-    });
+    })
+}
+
+/// Reads the rows of one file against its header; diagnostics name the header's columns.
+struct Reader<'a> {
+    file: &'a str,
+    header: Row<'a>,
+    form: Form,
+}
+
+/// Parses a SCALE-Sim topology CSV (`file` names it in diagnostics and gives the model name).
+pub fn parse_scalesim(file: &str, text: &str) -> Result<Model, Diagnostic> {
+    let mut rows = rows(text);
     let both = format!("`{CONV_HEADER}` or `{GEMM_HEADER}`");
-    let header = rows
-        .next()
-        .ok_or_else(|| err(None, "", "empty topology file".into(), &both))?;
-    let col = |i: usize| header.fields.get(i).copied().unwrap_or("");
-    let form = if col(1).eq_ignore_ascii_case("m") {
-        if !(col(2).eq_ignore_ascii_case("n") && col(3).eq_ignore_ascii_case("k")) {
-            return Err(err(
-                Some(header.line),
-                "header",
-                format!("GEMM header `{}` is not M, N, K", header.fields.join(", ")),
-                GEMM_HEADER,
-            ));
-        }
-        Form::Gemm
-    } else if col(1).to_ascii_lowercase().contains("ifmap") {
-        if header.fields.len() < 8 {
-            return Err(err(
-                Some(header.line),
-                "header",
-                format!("conv header has {} columns, needs 8", header.fields.len()),
-                CONV_HEADER,
-            ));
-        }
-        Form::Conv {
-            stride_w: col(8).to_ascii_lowercase().contains("stride"),
-        }
-    } else {
-        return Err(err(
-            Some(header.line),
-            "header",
-            format!("unrecognized header `{}`", header.fields.join(", ")),
+    let Some(header) = rows.next() else {
+        return Err(Reader::error(
+            file,
+            None,
+            "",
+            "empty topology file".into(),
             &both,
         ));
     };
-    let columns = match form {
-        Form::Conv { stride_w: true } => 9,
-        Form::Conv { stride_w: false } => 8,
-        Form::Gemm => 4,
-    };
-
-    let name = std::path::Path::new(file)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(file);
+    let r = Reader::new(file, header)?;
     let mut layers: Vec<Layer> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut totals = Totals::default();
     let mut input = None;
     for row in rows {
-        let at = Some(row.line);
-        if row.fields.len() < columns {
-            return Err(err(
-                at,
-                col(row.fields.len()),
-                format!("missing column `{}`", col(row.fields.len())),
-                &format!("{columns} columns"),
-            ));
+        let (layer, x) = r.layer(&row)?;
+        if let Some(first) = seen.insert(layer.name.clone(), row.line) {
+            let msg = format!(
+                "duplicate layer name `{}` (first on line {first})",
+                layer.name
+            );
+            return Err(r.err(&row, 0, msg, "names unique in the file"));
         }
-        let num = |i: usize| -> Result<u64, Diagnostic> {
-            let f = row.fields[i];
-            let allowed = format!("an integer in 1..={MAX_DIM}");
-            match f.parse::<u64>() {
-                Ok(0) => Err(err(at, col(i), "must be at least 1".into(), &allowed)),
-                Ok(v) if v <= MAX_DIM => Ok(v),
-                _ => Err(err(
-                    at,
-                    col(i),
-                    format!("`{f}` is not a valid size"),
-                    &allowed,
-                )),
-            }
+        if numel(&x) > MAX_NUMEL {
+            return Err(r.err(&row, 1, "the input of this layer is too large".into(), ""));
+        }
+        totals.add(&layer).map_err(|m| r.err(&row, 0, m, ""))?;
+        input.get_or_insert(x);
+        layers.push(layer);
+    }
+    let Some(input) = input else {
+        let line = Some(r.header.line);
+        return Err(Reader::error(
+            file,
+            line,
+            "",
+            "the topology has no layer rows".into(),
+            "",
+        ));
+    };
+    let name = std::path::Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str());
+    let name = name.unwrap_or(file).to_string();
+    Ok(Model {
+        name,
+        input,
+        layers,
+    })
+}
+
+impl<'a> Reader<'a> {
+    fn error(
+        file: &str,
+        line: Option<usize>,
+        field: &str,
+        message: String,
+        allowed: &str,
+    ) -> Diagnostic {
+        Diagnostic {
+            file: file.to_string(),
+            line,
+            field: field.to_string(),
+            message,
+            allowed: (!allowed.is_empty()).then(|| allowed.to_string()),
+        }
+    }
+
+    /// Tells the form from the header.
+    fn new(file: &'a str, header: Row<'a>) -> Result<Self, Diagnostic> {
+        let col = |i: usize| header.fields.get(i).copied().unwrap_or("");
+        let fields = header.fields.join(", ");
+        let fail = |message: String, allowed: &str| {
+            Err(Self::error(
+                file,
+                Some(header.line),
+                "header",
+                message,
+                allowed,
+            ))
         };
-        let lname = row.fields[0].to_string();
-        if lname.is_empty() {
-            return Err(err(at, col(0), "empty layer name".into(), "a name"));
-        }
-        if let Some(first) = seen.insert(lname.clone(), row.line) {
-            return Err(err(
-                at,
-                col(0),
-                format!("duplicate layer name `{lname}` (first on line {first})"),
-                "names unique in the file",
-            ));
-        }
-        let (op, x, out) = match form {
-            Form::Conv { stride_w } => {
-                let (h, w, kh, kw, c, f, s) = (
-                    num(1)?,
-                    num(2)?,
-                    num(3)?,
-                    num(4)?,
-                    num(5)?,
-                    num(6)?,
-                    num(7)?,
+        let form = if col(1).eq_ignore_ascii_case("m") {
+            if !(col(2).eq_ignore_ascii_case("n") && col(3).eq_ignore_ascii_case("k")) {
+                return fail(
+                    format!("GEMM header `{fields}` is not M, N, K"),
+                    GEMM_HEADER,
                 );
-                if stride_w && num(8)? != s {
-                    return Err(err(
-                        at,
-                        col(8),
-                        format!(
-                            "stride width {} differs from stride height {s}",
-                            row.fields[8]
-                        ),
-                        "equal strides",
-                    ));
-                }
-                if kh > h {
-                    return Err(err(
-                        at,
-                        col(3),
-                        format!("filter height {kh} is larger than the IFMAP height {h}"),
-                        &format!("1..={h}"),
-                    ));
-                }
-                if kw > w {
-                    return Err(err(
-                        at,
-                        col(4),
-                        format!("filter width {kw} is larger than the IFMAP width {w}"),
-                        &format!("1..={w}"),
-                    ));
-                }
-                // SCALE-Sim's convention (`if 'DP' in name`) marks depthwise layers.
-                let groups = if lname.contains("DP") { c } else { 1 };
-                let (out_h, out_w) = ((h - kh).div_ceil(s) + 1, (w - kw).div_ceil(s) + 1);
-                let padding = [(h, kh, out_h), (w, kw, out_w)]
-                    .iter()
-                    .map(|&(i, k, o)| (s * (o - 1) - (i - k)).div_ceil(2))
-                    .max()
-                    .unwrap_or(0);
-                let conv_out = |i: u64, k: u64| (i + 2 * padding - k) / s + 1;
-                if (conv_out(h, kh), conv_out(w, kw)) != (out_h, out_w) {
-                    return Err(err(
-                        at,
-                        col(7),
-                        format!("SCALE-Sim's {out_h}×{out_w} output needs different paddings in height and width"),
-                        "a stride that divides IFMAP − filter in both dimensions alike",
-                    ));
-                }
-                let out_ch = f * groups;
-                let op = Op::Conv2d {
-                    in_ch: c,
-                    out_ch,
-                    kh,
-                    kw,
-                    stride: s,
-                    padding,
-                    groups,
-                    in_h: h,
-                    in_w: w,
-                    out_h,
-                    out_w,
-                    bias: false,
-                };
-                (
-                    op,
-                    Shape::Image { c, h, w },
-                    Shape::Image {
-                        c: out_ch,
-                        h: out_h,
-                        w: out_w,
-                    },
-                )
             }
+            Form::Gemm
+        } else if col(1).to_ascii_lowercase().contains("ifmap") {
+            if header.fields.len() < 8 {
+                let n = header.fields.len();
+                return fail(format!("conv header has {n} columns, needs 8"), CONV_HEADER);
+            }
+            Form::Conv {
+                stride_w: col(8).to_ascii_lowercase().contains("stride"),
+            }
+        } else {
+            let both = format!("`{CONV_HEADER}` or `{GEMM_HEADER}`");
+            return fail(format!("unrecognized header `{fields}`"), &both);
+        };
+        Ok(Reader { file, header, form })
+    }
+
+    /// The header of column `i`.
+    fn col(&self, i: usize) -> &'a str {
+        self.header.fields.get(i).copied().unwrap_or("")
+    }
+
+    fn err(&self, row: &Row, i: usize, message: String, allowed: &str) -> Diagnostic {
+        Self::error(self.file, Some(row.line), self.col(i), message, allowed)
+    }
+
+    /// Column `i` of `row` as a dimension.
+    fn num(&self, row: &Row, i: usize) -> Result<u64, Diagnostic> {
+        let f = row.fields[i];
+        let allowed = format!("an integer in 1..={MAX_DIM}");
+        match f.parse::<u64>() {
+            Ok(0) => Err(self.err(row, i, "must be at least 1".into(), &allowed)),
+            Ok(v) if v <= MAX_DIM => Ok(v),
+            _ => Err(self.err(row, i, format!("`{f}` is not a valid size"), &allowed)),
+        }
+    }
+
+    /// The layer of one row, and the shape of its input.
+    fn layer(&self, row: &Row) -> Result<(Layer, Shape), Diagnostic> {
+        let columns = match self.form {
+            Form::Conv { stride_w: true } => 9,
+            Form::Conv { stride_w: false } => 8,
+            Form::Gemm => 4,
+        };
+        let n = row.fields.len();
+        if n < columns {
+            let msg = format!("missing column `{}`", self.col(n));
+            return Err(self.err(row, n, msg, &format!("{columns} columns")));
+        }
+        let name = row.fields[0].to_string();
+        if name.is_empty() {
+            return Err(self.err(row, 0, "empty layer name".into(), "a name"));
+        }
+        let (op, x, out) = match self.form {
+            Form::Conv { stride_w } => self.conv(row, stride_w, name.contains("DP"))?,
             Form::Gemm => {
-                let (m, n, k) = (num(1)?, num(2)?, num(3)?);
+                let (m, n, k) = (self.num(row, 1)?, self.num(row, 2)?, self.num(row, 3)?);
                 let op = Op::Linear {
                     in_f: k,
                     out_f: n,
@@ -259,37 +242,82 @@ pub fn parse_scalesim(file: &str, text: &str) -> Result<Model, Diagnostic> {
                 )
             }
         };
-        let layer = Layer {
-            name: lname,
-            op,
-            inputs: vec![],
-            out,
-        };
-        if numel(&x) > MAX_NUMEL {
-            return Err(err(
-                at,
-                col(1),
-                "the input of this layer is too large".into(),
-                "",
+        Ok((
+            Layer {
+                name,
+                op,
+                inputs: vec![],
+                out,
+            },
+            x,
+        ))
+    }
+
+    /// A conv row: the op, its input and its output shape. `depthwise` follows SCALE-Sim's
+    /// `if 'DP' in name` convention.
+    fn conv(
+        &self,
+        row: &Row,
+        stride_w: bool,
+        depthwise: bool,
+    ) -> Result<(Op, Shape, Shape), Diagnostic> {
+        let d = |i| self.num(row, i);
+        let (h, w, kh, kw, c, f, s) = (d(1)?, d(2)?, d(3)?, d(4)?, d(5)?, d(6)?, d(7)?);
+        if stride_w && d(8)? != s {
+            let msg = format!(
+                "stride width {} differs from stride height {s}",
+                row.fields[8]
+            );
+            return Err(self.err(row, 8, msg, "equal strides"));
+        }
+        for (i, dim, k, i_dim) in [(3, "height", kh, h), (4, "width", kw, w)] {
+            if k > i_dim {
+                let msg = format!("filter {dim} {k} is larger than the IFMAP {dim} {i_dim}");
+                return Err(self.err(row, i, msg, &format!("1..={i_dim}")));
+            }
+        }
+        let groups = if depthwise { c } else { 1 };
+        let (out_h, out_w) = ((h - kh).div_ceil(s) + 1, (w - kw).div_ceil(s) + 1);
+        // The smallest symmetric padding giving SCALE-Sim's rounded-up output size.
+        let padding = [(h, kh, out_h), (w, kw, out_w)]
+            .iter()
+            .map(|&(i, k, o)| (s * (o - 1) - (i - k)).div_ceil(2))
+            .max()
+            .unwrap_or(0);
+        let conv_out = |i: u64, k: u64| (i + 2 * padding - k) / s + 1;
+        if (conv_out(h, kh), conv_out(w, kw)) != (out_h, out_w) {
+            let msg = format!(
+                "SCALE-Sim's {out_h}×{out_w} output needs different paddings in height and width"
+            );
+            return Err(self.err(
+                row,
+                7,
+                msg,
+                "a stride that divides IFMAP − filter in both dimensions alike",
             ));
         }
-        totals.add(&layer).map_err(|m| err(at, col(0), m, ""))?;
-        input.get_or_insert(x);
-        layers.push(layer);
+        let out_ch = f * groups;
+        let op = Op::Conv2d {
+            in_ch: c,
+            out_ch,
+            kh,
+            kw,
+            stride: s,
+            padding,
+            groups,
+            in_h: h,
+            in_w: w,
+            out_h,
+            out_w,
+            bias: false,
+        };
+        let out = Shape::Image {
+            c: out_ch,
+            h: out_h,
+            w: out_w,
+        };
+        Ok((op, Shape::Image { c, h, w }, out))
     }
-    let input = input.ok_or_else(|| {
-        err(
-            Some(header.line),
-            "",
-            "the topology has no layer rows".into(),
-            "",
-        )
-    })?;
-    Ok(Model {
-        name: name.to_string(),
-        input,
-        layers,
-    })
 }
 
 #[cfg(test)]

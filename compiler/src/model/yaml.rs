@@ -21,6 +21,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
 
+/// A model file: its name, the per-sample input and the layers in order.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawModel {
@@ -40,24 +41,44 @@ pub(super) struct RawInput {
     pub(super) dim: Option<u64>,
 }
 
+/// The ops, as written in `op:`. Shapes are per sample: an image `C×H×W` or `T` tokens of `D`.
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum OpKind {
+    /// Image → image. `out_channels`, `kernel` (`k` or `[kh, kw]`) required; `stride` (1),
+    /// `padding` (0, both sides), `groups` (1), `bias` (true, as PyTorch).
     Conv2d,
+    /// `out_features` required, `bias` (true). Applied to every token of a sequence; an image
+    /// is flattened to one token of `C·H·W` first.
     Linear,
+    /// Activation × activation, no weights: `form: qk` (scores `Q·Kᵀ`) or `form: av`
+    /// (context `A·V`), `heads` (1); two inputs. See `infer_shapes` for the shapes.
     Matmul,
+    /// Image → image. `kernel` (square) required; `stride` (= kernel), `padding` (0).
     Maxpool,
+    /// As `maxpool`.
     Avgpool,
+    /// Image `C×H×W` (square) → `C×1×1`.
     GlobalAvgpool,
+    /// Element-wise, any shape.
     Relu,
+    /// Element-wise, any shape.
     Gelu,
+    /// Element-wise sum of two or more inputs of equal shape.
     Add,
+    /// Per channel of an image, or per feature of a sequence.
     Batchnorm,
+    /// Per token of a sequence.
     Layernorm,
+    /// Over the last dimension, any shape.
     Softmax,
+    /// Any shape → one token of all its elements.
     Flatten,
+    /// Image `C×H×W` → `H·W` tokens of `C` (ViT patch embedding output).
     ToTokens,
+    /// `T` tokens → `T + 1`: prepends the learned class token.
     AddClassToken,
+    /// `T` tokens → the class token alone.
     TakeClassToken,
 }
 

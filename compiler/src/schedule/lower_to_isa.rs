@@ -254,24 +254,33 @@ pub fn gemm_micros(g: &GemmStep, tiling: &Tiling, at: &GemmPlacement, slots: &mu
 }
 
 /// The tile steps of an element-wise step: chunks of every source loaded, the operation, and
-/// the chunks of every destination stored.
-pub fn vector_micros(v: &VecStep, at: &dyn Fn(usize) -> u64, chunk: u64, slots: &mut Slots) -> Vec<Vec<Micro>> {
+/// the chunks of every destination stored. A source smaller than the step (the output gradient
+/// of a pooling layer) is read in proportion, so chunk i of the step reads chunk i of it.
+pub fn vector_micros(v: &VecStep, at: &dyn Fn(usize) -> (u64, u64), chunk: u64, slots: &mut Slots) -> Vec<Vec<Micro>> {
     let mut steps = Vec::new();
     let mut start = 0;
     while start < v.elems {
         let n = chunk.min(v.elems - start);
         let mut cur = Vec::new();
-        let line = |addr: u64| DramTile {
-            addr: addr + start * ELEM,
-            rows: 1,
-            row_bytes: n * ELEM,
-            stride: n * ELEM,
-            im2col: None,
+        // Elements [start, start+n) of the step are elements [lo, hi) of a tensor of `len`.
+        let line = |t: usize| {
+            let (addr, bytes) = at(t);
+            let len = bytes / ELEM;
+            let lo = start * len / v.elems;
+            let hi = ((start + n) * len).div_ceil(v.elems).max(lo + 1).min(len);
+            DramTile {
+                addr: addr + lo * ELEM,
+                rows: 1,
+                row_bytes: (hi - lo) * ELEM,
+                stride: (hi - lo) * ELEM,
+                im2col: None,
+            }
         };
         let mut srcs = Vec::new();
         for &t in &v.srcs {
             let slot = slots.next();
-            cur.push(Micro::Load { slot, region: RegionId::Input, sp_bytes: n * ELEM, dram: line(at(t)) });
+            let dram = line(t);
+            cur.push(Micro::Load { slot, region: RegionId::Input, sp_bytes: dram.row_bytes, dram });
             srcs.push(slot);
         }
         let dst = slots.next();
@@ -281,7 +290,7 @@ pub fn vector_micros(v: &VecStep, at: &dyn Fn(usize) -> u64, chunk: u64, slots: 
             cur.push(Micro::Free { slot });
         }
         for (i, &t) in v.dst.iter().enumerate() {
-            cur.push(Micro::Store { slot: dst, offset: i as u64 * n * ELEM, bytes: n * ELEM, dram: line(at(t)), requant: false });
+            cur.push(Micro::Store { slot: dst, offset: i as u64 * n * ELEM, bytes: n * ELEM, dram: line(t), requant: false });
         }
         cur.push(Micro::Free { slot: dst });
         steps.push(cur);

@@ -151,10 +151,15 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                     (gemm_micros(g, &tiling, &at, &mut slots), est)
                 }
                 StepKind::Vector(v) => {
-                    let width = v.srcs.len().max(v.dst.len()) as u64 * 2;
-                    let chunk = (budget[RegionId::Input as usize].min(budget[RegionId::Output as usize]) / width).max(1);
+                    // Bytes per step element: a source larger than the step (a pooling input) is
+                    // read in proportion.
+                    let src_width: u64 = v.srcs.iter().map(|&t| (size(t) / 2).div_ceil(v.elems).max(1) * 2).sum();
+                    let dst_width = v.dst.len() as u64 * 2;
+                    let chunk = (budget[RegionId::Input as usize] / src_width.max(1))
+                        .min(budget[RegionId::Output as usize] / dst_width)
+                        .max(1);
                     let est = crate::timing::vector_cycles(arch, v.op, v.elems);
-                    (vector_micros(v, &addr, chunk, &mut slots), est)
+                    (vector_micros(v, &|t| (addr(t), size(t)), chunk, &mut slots), est)
                 }
                 StepKind::Prune(p) => {
                     let per_row = p.k * 2 + p.k.div_ceil(p.nm.m) * crate::graph::group_bytes(p.nm);
