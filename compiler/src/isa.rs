@@ -120,6 +120,8 @@ pub enum VecOp {
     SoftmaxGrad,
     /// Window reduction over `window` inputs per output (forward pooling or its gradient).
     Pool { window: u64 },
+    /// Writes zeros (the input-gradient positions no stride phase reaches).
+    Fill,
     /// Softmax cross-entropy loss and its gradient.
     Loss,
     /// SGD with momentum: `v = μv + g (+ λ(1−mask)⊙w for SR-STE)`, `w -= lr·v`.

@@ -85,7 +85,7 @@ pub fn prune_cycles(arch: &Arch, groups: u64) -> u64 {
 /// scale-shift (4); SGD with momentum updates v then w (2, 3 with the SR-STE term).
 pub fn vector_ops_per_elem(op: VecOp) -> u64 {
     match op {
-        VecOp::Relu | VecOp::ReluGrad | VecOp::Add => 1,
+        VecOp::Relu | VecOp::ReluGrad | VecOp::Add | VecOp::Fill => 1,
         VecOp::Gelu => 4,
         VecOp::GeluGrad => 5,
         VecOp::Norm => 4,

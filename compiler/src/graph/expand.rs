@@ -49,7 +49,17 @@ impl Builder<'_> {
     }
 
     fn vector(&mut self, layer: usize, phase: Phase, op: VecOp, srcs: Vec<TensorId>, dst: Vec<TensorId>, elems: u64) {
-        self.push(layer, phase, StepKind::Vector(VecStep { op, srcs, dst, elems }));
+        self.push(
+            layer,
+            phase,
+            StepKind::Vector(VecStep {
+                op,
+                srcs,
+                dst,
+                elems,
+                dst_offset: 0,
+            }),
+        );
         self.group += 1;
     }
 
@@ -199,6 +209,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         w: w_op,
                         x: x_op,
                         y: out,
+                        y_offset: 0,
                         prune_from,
                     }),
                 );
@@ -218,6 +229,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         w: row_major(a, *k),
                         x: row_major(bb, *n),
                         y: out,
+                        y_offset: 0,
                         prune_from: None,
                     }),
                 );
@@ -265,16 +277,40 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 let (w, v) = weights[i].expect("weighted layers have weights");
                 let x = src(&y, l, 0);
                 let k_ff = g.inp / g.groups * g.kh * g.kw;
-                b.group += 1;
-                let pair = b.group;
                 if needs(0) {
-                    let dx = b.tensor(format!("{}.dx", l.name), in_elems(0) * ELEM);
                     // BP as a transposed convolution; a stride-s conv splits into s² phases
                     // whose kernels partition kh × kw, so no MAC is spent on inserted zeros.
-                    for (ka, kb) in stride_phases(g.kh, g.kw, g.stride) {
-                        let k_bp = g.out / g.groups * ka * kb;
-                        let (w_op, prune_from) =
-                            b.weight_operand(i, &l.name, w, g.inp / g.groups, k_bp, bp, PruneAlong::Output);
+                    // Their weight forms are generated first, so the GEMMs can all interleave
+                    // with the weight update.
+                    let phases: Vec<_> = stride_phases(g.kh, g.kw, g.stride)
+                        .into_iter()
+                        .map(|(ka, kb)| {
+                            let k_bp = g.out / g.groups * ka * kb;
+                            let (w_op, prune_from) =
+                                b.weight_operand(i, &l.name, w, g.inp / g.groups, k_bp, bp, PruneAlong::Output);
+                            (ka, kb, k_bp, w_op, prune_from)
+                        })
+                        .collect();
+                    // Phase p writes block p of dx (phase-major layout); positions that no
+                    // phase reaches (a 1×1 stride-2 kernel) are zero-filled.
+                    let block = g.groups * (g.inp / g.groups) * batch * g.pixels;
+                    let covered = block * phases.len() as u64;
+                    let dx = b.tensor(format!("{}.dx", l.name), in_elems(0).max(covered) * ELEM);
+                    if covered < in_elems(0) {
+                        b.push(
+                            i,
+                            Phase::Bp,
+                            StepKind::Vector(VecStep {
+                                op: VecOp::Fill,
+                                srcs: vec![],
+                                dst: vec![dx],
+                                elems: in_elems(0) - covered,
+                                dst_offset: covered,
+                            }),
+                        );
+                    }
+                    b.group += 1;
+                    for (p, (ka, kb, k_bp, w_op, prune_from)) in phases.into_iter().enumerate() {
                         let x_op = match g.geom {
                             Some((geom, oh, ow)) => Operand {
                                 tensor: dy,
@@ -295,7 +331,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             },
                             None => row_major(dy, batch * g.pixels),
                         };
-                        b.group = pair;
                         b.push(
                             i,
                             Phase::Bp,
@@ -308,6 +343,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                                 w: w_op,
                                 x: x_op,
                                 y: dx,
+                                y_offset: p as u64 * block,
                                 prune_from,
                             }),
                         );
@@ -322,7 +358,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     },
                     None => transposed(x, batch * g.in_pixels),
                 };
-                b.group = pair;
                 b.push(
                     i,
                     Phase::Wu,
@@ -335,6 +370,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         w: row_major(dy, batch * g.pixels),
                         x: x_op,
                         y: dw,
+                        y_offset: 0,
                         prune_from: None,
                     }),
                 );
@@ -361,6 +397,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             w: row_major(dy, *n),
                             x: transposed(bb, *n),
                             y: da,
+                            y_offset: 0,
                             prune_from: None,
                         }),
                     );
@@ -381,6 +418,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             w: transposed(a, *k),
                             x: row_major(dy, *n),
                             y: db,
+                            y_offset: 0,
                             prune_from: None,
                         }),
                     );

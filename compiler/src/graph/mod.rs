@@ -57,6 +57,8 @@ pub struct GemmStep {
     pub w: Operand,
     pub x: Operand,
     pub y: TensorId,
+    /// Element offset of the output in `y` (the block of one stride phase).
+    pub y_offset: u64,
     /// For sparse GEMMs without pre-generation: the dense weights to prune on every load.
     pub prune_from: Option<(TensorId, crate::isa::PruneAlong)>,
 }
@@ -80,6 +82,8 @@ pub struct VecStep {
     pub srcs: Vec<TensorId>,
     pub dst: Vec<TensorId>,
     pub elems: u64,
+    /// Element offset of the step's range in its destinations (a block of a larger tensor).
+    pub dst_offset: u64,
 }
 
 /// Pre-generation of one N:M weight form from the dense weights.

@@ -237,7 +237,8 @@ pub fn gemm_micros(g: &GemmStep, tiling: &Tiling, at: &GemmPlacement, slots: &mu
                         steps.push(std::mem::take(&mut cur));
                     }
                 }
-                let dram = operand_tile(&y_layout, place(at.y, g.m, g.t, s), mr.clone(), tr.clone());
+                let y_at = (at.y.0 + g.y_offset * ELEM, at.y.1);
+                let dram = operand_tile(&y_layout, place(y_at, g.m, g.t, s), mr.clone(), tr.clone());
                 cur.push(Micro::Store { slot: y, offset: 0, bytes: y_bytes, dram, requant: true });
                 cur.push(Micro::Free { slot: y });
                 steps.push(std::mem::take(&mut cur));
@@ -263,9 +264,9 @@ pub fn vector_micros(v: &VecStep, at: &dyn Fn(usize) -> (u64, u64), chunk: u64, 
         let n = chunk.min(v.elems - start);
         let mut cur = Vec::new();
         // Elements [start, start+n) of the step are elements [lo, hi) of a tensor of `len`.
-        let line = |t: usize| {
+        let line = |t: usize, offset: u64| {
             let (addr, bytes) = at(t);
-            let len = bytes / ELEM;
+            let (addr, len) = (addr + offset * ELEM, bytes / ELEM - offset);
             let lo = start * len / v.elems;
             let hi = ((start + n) * len).div_ceil(v.elems).max(lo + 1).min(len);
             DramTile {
@@ -279,7 +280,7 @@ pub fn vector_micros(v: &VecStep, at: &dyn Fn(usize) -> (u64, u64), chunk: u64, 
         let mut srcs = Vec::new();
         for &t in &v.srcs {
             let slot = slots.next();
-            let dram = line(t);
+            let dram = line(t, 0);
             cur.push(Micro::Load { slot, region: RegionId::Input, sp_bytes: dram.row_bytes, dram });
             srcs.push(slot);
         }
@@ -290,7 +291,7 @@ pub fn vector_micros(v: &VecStep, at: &dyn Fn(usize) -> (u64, u64), chunk: u64, 
             cur.push(Micro::Free { slot });
         }
         for (i, &t) in v.dst.iter().enumerate() {
-            cur.push(Micro::Store { slot: dst, offset: i as u64 * n * ELEM, bytes: n * ELEM, dram: line(t), requant: false });
+            cur.push(Micro::Store { slot: dst, offset: i as u64 * n * ELEM, bytes: n * ELEM, dram: line(t, v.dst_offset), requant: false });
         }
         cur.push(Micro::Free { slot: dst });
         steps.push(cur);
