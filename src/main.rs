@@ -12,7 +12,11 @@ use nmsat_compiler::schedule::{compile, Compiled};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "nmsat", version, about = "N:M-sparse DNN training accelerators: compiler, simulator, RTL")]
+#[command(
+    name = "nmsat",
+    version,
+    about = "N:M-sparse DNN training accelerators: compiler, simulator, RTL"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -91,8 +95,11 @@ fn cli_error(field: &str, message: String, allowed: &str) -> UserError {
 fn run_compile(a: CompileArgs) -> Result<(), UserError> {
     let arch = Arch::load(&a.arch)?;
     let model = load_model(&a.model)?;
-    let nm: Nm = a.nm.parse().map_err(|e| cli_error("--nm", e, "N:M with 1 ≤ N < M ≤ 16"))?;
-    let recipe = Recipe::parse(&a.recipe).map_err(|e| cli_error("--recipe", e, "bdwp, srste, dense"))?;
+    let nm: Nm =
+        a.nm.parse()
+            .map_err(|e| cli_error("--nm", e, "N:M with 1 ≤ N < M ≤ 16"))?;
+    let recipe =
+        Recipe::parse(&a.recipe).map_err(|e| cli_error("--recipe", e, "bdwp, srste, dense"))?;
     let opts = TrainOptions {
         recipe,
         dense_layers: a.dense_layers.clone(),
@@ -100,7 +107,11 @@ fn run_compile(a: CompileArgs) -> Result<(), UserError> {
     };
     for l in &opts.dense_layers {
         if !model.layers.iter().any(|x| &x.name == l) {
-            return Err(cli_error("--dense-layers", format!("`{l}` is not a layer of `{}`", model.name), "names of the model's layers"));
+            return Err(cli_error(
+                "--dense-layers",
+                format!("`{l}` is not a layer of `{}`", model.name),
+                "names of the model's layers",
+            ));
         }
     }
     let compiled = compile(&arch, &model, &opts)?;
@@ -110,9 +121,14 @@ fn run_compile(a: CompileArgs) -> Result<(), UserError> {
         } else {
             compiled.program.to_binary()
         };
-        std::fs::write(path, bytes).map_err(|e| UserError(format!("{}: cannot write: {e}", path.display())))?;
+        std::fs::write(path, bytes)
+            .map_err(|e| UserError(format!("{}: cannot write: {e}", path.display())))?;
     }
-    check(&arch, &compiled.program).map_err(|e| UserError(format!("internal error: the compiled program is illegal: {e}")))?;
+    check(&arch, &compiled.program).map_err(|e| {
+        UserError(format!(
+            "internal error: the compiled program is illegal: {e}"
+        ))
+    })?;
     if a.json {
         println!("{}", summary_json(&compiled));
     } else {
@@ -148,20 +164,43 @@ fn print_summary(c: &Compiled, arch: &Arch) {
     println!("{} on {} — batch {}, {nm}", p.model, p.arch, p.batch);
     println!("{} GEMMs, {} instructions", s.gemms, p.instrs.len());
     println!();
-    println!("{:<7} {:>18} {:>18} {:>8}", "phase", "dense MACs", "effective MACs", "ratio");
+    println!(
+        "{:<7} {:>18} {:>18} {:>8}",
+        "phase", "dense MACs", "effective MACs", "ratio"
+    );
     for (i, ph) in ["FF", "BP", "WU"].iter().enumerate() {
         let ratio = s.macs_effective[i] as f64 / s.macs_dense[i].max(1) as f64;
-        println!("{ph:<7} {:>18} {:>18} {ratio:>8.3}", s.macs_dense[i], s.macs_effective[i]);
+        println!(
+            "{ph:<7} {:>18} {:>18} {ratio:>8.3}",
+            s.macs_dense[i], s.macs_effective[i]
+        );
     }
     let (d, e): (u64, u64) = (s.macs_dense.iter().sum(), s.macs_effective.iter().sum());
-    println!("{:<7} {d:>18} {e:>18} {:>8.3}", "total", e as f64 / d.max(1) as f64);
+    println!(
+        "{:<7} {d:>18} {e:>18} {:>8.3}",
+        "total",
+        e as f64 / d.max(1) as f64
+    );
     println!();
     let units = p.unit_counts();
-    println!("instructions: {}", Unit::ALL.iter().map(|u| format!("{u:?} {}", units[u.index()])).collect::<Vec<_>>().join(", "));
+    println!(
+        "instructions: {}",
+        Unit::ALL
+            .iter()
+            .map(|u| format!("{u:?} {}", units[u.index()]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("scratchpad peak use:");
     for (i, r) in nmsat_compiler::arch::RegionId::ALL.iter().enumerate() {
         let size = arch.region(*r).bytes;
-        println!("  {:<7} {:>10} of {:>10} bytes ({:.0}%)", r.name(), s.scratchpad_peak[i], size, 100.0 * s.scratchpad_peak[i] as f64 / size as f64);
+        println!(
+            "  {:<7} {:>10} of {:>10} bytes ({:.0}%)",
+            r.name(),
+            s.scratchpad_peak[i],
+            size,
+            100.0 * s.scratchpad_peak[i] as f64 / size as f64
+        );
     }
     println!("DRAM footprint: {} bytes", s.dram_bytes);
 }

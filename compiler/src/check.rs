@@ -68,7 +68,13 @@ pub fn check(arch: &Arch, prog: &Program) -> Result<(), String> {
         let before = |w: (Unit, u32, usize)| w.0 == u || clock[w.0.index()] > w.1;
 
         // Scratchpad ranges.
-        for (buf, write) in ins.op.sp_reads().iter().map(|b| (b, false)).chain(ins.op.sp_writes().iter().map(|b| (b, true))) {
+        for (buf, write) in ins
+            .op
+            .sp_reads()
+            .iter()
+            .map(|b| (b, false))
+            .chain(ins.op.sp_writes().iter().map(|b| (b, true)))
+        {
             let size = arch.region(buf.region).bytes;
             if buf.end() > size {
                 return Err(at(format!(
@@ -86,10 +92,22 @@ pub fn check(arch: &Arch, prog: &Program) -> Result<(), String> {
         if let Op::Load { xfer } | Op::Store { xfer, .. } = &ins.op {
             let (s, e) = xfer.dram_span();
             if e > arch.dram.bytes {
-                return Err(at(format!("DRAM range [{s}, {e}) exceeds the {} bytes of DRAM", arch.dram.bytes)));
+                return Err(at(format!(
+                    "DRAM range [{s}, {e}) exceeds the {} bytes of DRAM",
+                    arch.dram.bytes
+                )));
             }
             let write = matches!(ins.op, Op::Store { .. });
-            access(&mut dram, s, e, write, (u, seq, j), &before, &format!("DRAM [{s}, {e})")).map_err(at)?;
+            access(
+                &mut dram,
+                s,
+                e,
+                write,
+                (u, seq, j),
+                &before,
+                &format!("DRAM [{s}, {e})"),
+            )
+            .map_err(at)?;
         }
         clocks.push(clock);
         by_unit[u.index()].push(j);
@@ -118,14 +136,20 @@ fn access(
         }
         if let Some(w) = a.writer {
             if w.2 != me.2 && !before(w) {
-                err = Some(format!("{} {what} races with the write by instruction {}", if write { "writes" } else { "reads" }, w.2));
+                err = Some(format!(
+                    "{} {what} races with the write by instruction {}",
+                    if write { "writes" } else { "reads" },
+                    w.2
+                ));
             }
         }
         if write {
             for (v, r) in a.readers.iter().enumerate() {
                 if let Some((seq, idx)) = *r {
                     if idx != me.2 && !before((Unit::ALL[v], seq, idx)) {
-                        err = Some(format!("writes {what} while instruction {idx} may still read it"));
+                        err = Some(format!(
+                            "writes {what} while instruction {idx} may still read it"
+                        ));
                     }
                 }
             }

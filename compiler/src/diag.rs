@@ -52,8 +52,13 @@ pub struct SourceMap {
 }
 
 enum Frame {
-    Map { key: Option<String>, expect_key: bool },
-    Seq { index: usize },
+    Map {
+        key: Option<String>,
+        expect_key: bool,
+    },
+    Seq {
+        index: usize,
+    },
 }
 
 impl SourceMap {
@@ -135,7 +140,12 @@ impl SourceMap {
     }
 
     /// A diagnostic for `path` in this file.
-    pub fn error(&self, path: &str, message: impl Into<String>, allowed: impl Into<String>) -> Diagnostic {
+    pub fn error(
+        &self,
+        path: &str,
+        message: impl Into<String>,
+        allowed: impl Into<String>,
+    ) -> Diagnostic {
         let allowed: String = allowed.into();
         Diagnostic {
             file: self.file.clone(),
@@ -166,7 +176,10 @@ fn path_of(stack: &[Frame]) -> String {
 
 /// Parses `text` (from `file`) into `T`, turning serde's errors into diagnostics with the line
 /// and the dotted field path, and returns the source map for later semantic checks.
-pub fn parse_yaml<T: DeserializeOwned>(file: &str, text: &str) -> Result<(T, SourceMap), Diagnostic> {
+pub fn parse_yaml<T: DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<(T, SourceMap), Diagnostic> {
     let map = SourceMap::new(file, text);
     let de = serde_yaml::Deserializer::from_str(text);
     match serde_path_to_error::deserialize::<_, T>(de) {
@@ -217,7 +230,10 @@ fn strip_location(msg: &str) -> String {
 fn split_expected(msg: &str) -> (String, Option<String>) {
     for marker in [", expected one of ", ", expected "] {
         if let Some(i) = msg.find(marker) {
-            return (msg[..i].to_string(), Some(msg[i + marker.len()..].to_string()));
+            return (
+                msg[..i].to_string(),
+                Some(msg[i + marker.len()..].to_string()),
+            );
         }
     }
     (msg.to_string(), None)
@@ -269,15 +285,33 @@ mod tests {
 
     #[test]
     fn serde_errors_carry_line_field_and_allowed() {
-        check(&TEXT.replace("cols: 2", "colz: 2"), 7, "layers[0].colz", "unknown field `colz` (allowed: `rows` or `cols`)");
-        check(&TEXT.replace("rows: 4", "rows: four"), 3, "array.rows", "invalid type");
-        check(&TEXT.replace("rows: 4", "rows: -4"), 3, "array.rows", "invalid type: integer `-4`");
+        check(
+            &TEXT.replace("cols: 2", "colz: 2"),
+            7,
+            "layers[0].colz",
+            "unknown field `colz` (allowed: `rows` or `cols`)",
+        );
+        check(
+            &TEXT.replace("rows: 4", "rows: four"),
+            3,
+            "array.rows",
+            "invalid type",
+        );
+        check(
+            &TEXT.replace("rows: 4", "rows: -4"),
+            3,
+            "array.rows",
+            "invalid type: integer `-4`",
+        );
     }
 
     #[test]
     fn display_names_file_line_field() {
         let m = SourceMap::new("arch.yaml", TEXT);
         let d = m.error("array.rows", "must be at least 1", "1..=256");
-        assert_eq!(d.to_string(), "arch.yaml:3: field `array.rows`: must be at least 1 (allowed: 1..=256)");
+        assert_eq!(
+            d.to_string(),
+            "arch.yaml:3: field `array.rows`: must be at least 1 (allowed: 1..=256)"
+        );
     }
 }

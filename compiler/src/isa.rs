@@ -119,23 +119,53 @@ pub enum VecOp {
     Softmax,
     SoftmaxGrad,
     /// Window reduction over `window` inputs per output (forward pooling or its gradient).
-    Pool { window: u64 },
+    Pool {
+        window: u64,
+    },
     /// Writes zeros (the input-gradient positions no stride phase reaches).
     Fill,
     /// Softmax cross-entropy loss and its gradient.
     Loss,
     /// SGD with momentum: `v = μv + g (+ λ(1−mask)⊙w for SR-STE)`, `w -= lr·v`.
-    Sgd { srste: bool },
+    Sgd {
+        srste: bool,
+    },
 }
 
 /// One instruction's operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    Load { xfer: Xfer },
-    Store { xfer: Xfer, requant: bool },
-    Prune { src: Buf, dst: Buf, rows: u64, k: u64, nm: Nm, along: PruneAlong },
-    Gemm { w: Buf, x: Buf, y: Buf, m: u64, k: u64, t: u64, sparsity: Option<Nm>, accumulate: bool },
-    Vector { op: VecOp, srcs: Vec<Buf>, dst: Buf, elems: u64 },
+    Load {
+        xfer: Xfer,
+    },
+    Store {
+        xfer: Xfer,
+        requant: bool,
+    },
+    Prune {
+        src: Buf,
+        dst: Buf,
+        rows: u64,
+        k: u64,
+        nm: Nm,
+        along: PruneAlong,
+    },
+    Gemm {
+        w: Buf,
+        x: Buf,
+        y: Buf,
+        m: u64,
+        k: u64,
+        t: u64,
+        sparsity: Option<Nm>,
+        accumulate: bool,
+    },
+    Vector {
+        op: VecOp,
+        srcs: Vec<Buf>,
+        dst: Buf,
+        elems: u64,
+    },
 }
 
 impl Op {
@@ -155,7 +185,13 @@ impl Op {
             Op::Load { .. } => vec![],
             Op::Store { xfer, .. } => vec![xfer.sp],
             Op::Prune { src, .. } => vec![*src],
-            Op::Gemm { w, x, y, accumulate, .. } => {
+            Op::Gemm {
+                w,
+                x,
+                y,
+                accumulate,
+                ..
+            } => {
                 let mut r = vec![*w, *x];
                 if *accumulate {
                     r.push(*y);

@@ -95,7 +95,13 @@ mod tests {
     #[test]
     fn parses_and_rejects() {
         assert_eq!("2:8".parse::<Nm>(), Ok(Nm { n: 2, m: 8 }));
-        for (s, needle) in [("8:8", "smaller"), ("0:4", "at least 1"), ("2:32", "larger than 16"), ("2-8", "form"), ("a:4", "whole")] {
+        for (s, needle) in [
+            ("8:8", "smaller"),
+            ("0:4", "at least 1"),
+            ("2:32", "larger than 16"),
+            ("2-8", "form"),
+            ("a:4", "whole"),
+        ] {
             let e = s.parse::<Nm>().unwrap_err();
             assert!(e.contains(needle), "{s}: {e}");
         }
@@ -103,7 +109,10 @@ mod tests {
 
     #[test]
     fn index_bits() {
-        let bits: Vec<u32> = [2, 3, 4, 8, 16].iter().map(|&m| Nm { n: 1, m }.index_bits()).collect();
+        let bits: Vec<u32> = [2, 3, 4, 8, 16]
+            .iter()
+            .map(|&m| Nm { n: 1, m }.index_bits())
+            .collect();
         assert_eq!(bits, vec![1, 2, 2, 3, 4]);
     }
 
@@ -115,7 +124,10 @@ mod tests {
         assert_eq!(mask, [false, true, false, true, false, true, true, false]);
         assert_eq!(nm_prune(&w, Nm { n: 2, m: 4 }), [0, -7, 0, 7, 0, 2, -2, 0]);
         // Partial last group of length 1 keeps its one value.
-        assert_eq!(nm_mask(&[5i16, 1, 2, 3, 4], Nm { n: 1, m: 4 }), [true, false, false, false, true]);
+        assert_eq!(
+            nm_mask(&[5i16, 1, 2, 3, 4], Nm { n: 1, m: 4 }),
+            [true, false, false, false, true]
+        );
     }
 
     proptest! {

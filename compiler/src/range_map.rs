@@ -13,7 +13,9 @@ pub struct RangeMap<V> {
 impl<V: Clone> RangeMap<V> {
     /// An empty map.
     pub fn new() -> Self {
-        RangeMap { segs: BTreeMap::new() }
+        RangeMap {
+            segs: BTreeMap::new(),
+        }
     }
 
     /// Splits any segment that straddles `at`, so that `at` is a segment boundary.
@@ -97,7 +99,10 @@ mod tests {
         let mut m = RangeMap::new();
         m.update(10, 20, |_| 1);
         m.update(15, 30, |old| old.map_or(7, |v| v + 1));
-        assert_eq!(dump(&m, 0, 100), vec![(10, 15, 1), (15, 20, 2), (20, 30, 7)]);
+        assert_eq!(
+            dump(&m, 0, 100),
+            vec![(10, 15, 1), (15, 20, 2), (20, 30, 7)]
+        );
         assert_eq!(dump(&m, 12, 16), vec![(12, 15, 1), (15, 16, 2)]);
         assert!(m.has_gap(5, 12));
         assert!(!m.has_gap(10, 30));

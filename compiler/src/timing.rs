@@ -54,7 +54,9 @@ pub fn dram_bytes(arch: &Arch, x: &Xfer) -> u64 {
         // Every row has the same alignment.
         x.rows * row(x.dram_addr)
     } else {
-        (0..x.rows).map(|i| row(x.dram_addr + i * x.dram_stride)).sum()
+        (0..x.rows)
+            .map(|i| row(x.dram_addr + i * x.dram_stride))
+            .sum()
     }
 }
 
@@ -69,7 +71,9 @@ pub fn dram_bytes(arch: &Arch, x: &Xfer) -> u64 {
 pub fn dma_cycles(arch: &Arch, x: &Xfer) -> u64 {
     let link = arch.dma.bytes_per_cycle.min(arch.dram_bytes_per_cycle());
     let sp: &Region = arch.region(x.sp.region);
-    let beats = dram_bytes(arch, x).div_ceil(link).max(x.sp.bytes.div_ceil(sp.bytes_per_cycle()));
+    let beats = dram_bytes(arch, x)
+        .div_ceil(link)
+        .max(x.sp.bytes.div_ceil(sp.bytes_per_cycle()));
     arch.dma.setup_cycles + arch.dram.latency + beats
 }
 
@@ -108,7 +112,9 @@ pub fn op_cycles(arch: &Arch, op: &Op) -> u64 {
     match op {
         Op::Load { xfer } | Op::Store { xfer, .. } => dma_cycles(arch, xfer),
         Op::Prune { rows, k, nm, .. } => prune_cycles(arch, rows * k.div_ceil(nm.m)),
-        Op::Gemm { m, k, t, sparsity, .. } => gemm_cycles(arch, *m, *k, *t, *sparsity),
+        Op::Gemm {
+            m, k, t, sparsity, ..
+        } => gemm_cycles(arch, *m, *k, *t, *sparsity),
         Op::Vector { op, elems, .. } => vector_cycles(arch, *op, *elems),
     }
 }
@@ -137,8 +143,19 @@ mod tests {
     #[test]
     fn dram_bytes_round_to_words() {
         let a = arch();
-        let sp = Buf { region: RegionId::Input, addr: 0, bytes: 30 };
-        let x = |addr, rows, row_bytes, stride| Xfer { dram_addr: addr, rows, row_bytes, dram_stride: stride, sp, im2col: None };
+        let sp = Buf {
+            region: RegionId::Input,
+            addr: 0,
+            bytes: 30,
+        };
+        let x = |addr, rows, row_bytes, stride| Xfer {
+            dram_addr: addr,
+            rows,
+            row_bytes,
+            dram_stride: stride,
+            sp,
+            im2col: None,
+        };
         assert_eq!(dram_bytes(&a, &x(0, 1, 8, 0)), 8);
         assert_eq!(dram_bytes(&a, &x(4, 1, 8, 0)), 16);
         assert_eq!(dram_bytes(&a, &x(0, 3, 10, 16)), 48);
@@ -150,8 +167,19 @@ mod tests {
     #[test]
     fn dma_is_bound_by_the_slowest_link() {
         let a = arch();
-        let sp = Buf { region: RegionId::Input, addr: 0, bytes: 64 };
-        let x = Xfer { dram_addr: 0, rows: 1, row_bytes: 64, dram_stride: 64, sp, im2col: None };
+        let sp = Buf {
+            region: RegionId::Input,
+            addr: 0,
+            bytes: 64,
+        };
+        let x = Xfer {
+            dram_addr: 0,
+            rows: 1,
+            row_bytes: 64,
+            dram_stride: 64,
+            sp,
+            im2col: None,
+        };
         // DRAM 8 B/cycle is the bottleneck: 4 setup + 10 latency + 8.
         assert_eq!(dma_cycles(&a, &x), 22);
     }

@@ -13,9 +13,18 @@ use std::path::Path;
 
 /// Built-in descriptions, addressable by name (`--arch sat-small`).
 const BUILT_IN: &[(&str, &str)] = &[
-    ("sat-vcu1525", include_str!("../../../configs/arch/sat-vcu1525.yaml")),
-    ("sat-small", include_str!("../../../configs/arch/sat-small.yaml")),
-    ("sat-ice40-up5k", include_str!("../../../configs/arch/sat-ice40-up5k.yaml")),
+    (
+        "sat-vcu1525",
+        include_str!("../../../configs/arch/sat-vcu1525.yaml"),
+    ),
+    (
+        "sat-small",
+        include_str!("../../../configs/arch/sat-small.yaml"),
+    ),
+    (
+        "sat-ice40-up5k",
+        include_str!("../../../configs/arch/sat-ice40-up5k.yaml"),
+    ),
 ];
 
 /// Names of the built-in accelerator descriptions.
@@ -202,7 +211,10 @@ impl Arch {
                 line: None,
                 field: String::new(),
                 message: format!("cannot read accelerator description: {e}"),
-                allowed: Some(format!("a YAML file or one of {}", built_in_names().join(", "))),
+                allowed: Some(format!(
+                    "a YAML file or one of {}",
+                    built_in_names().join(", ")
+                )),
             }),
         }
     }
@@ -218,7 +230,11 @@ fn positive(map: &SourceMap, field: &str, v: i64) -> Result<u64, Diagnostic> {
     if v >= 1 {
         Ok(v as u64)
     } else {
-        Err(map.error(field, format!("must be at least 1, got {v}"), "an integer ≥ 1"))
+        Err(map.error(
+            field,
+            format!("must be at least 1, got {v}"),
+            "an integer ≥ 1",
+        ))
     }
 }
 
@@ -226,7 +242,11 @@ fn non_negative(map: &SourceMap, field: &str, v: i64) -> Result<u64, Diagnostic>
     if v >= 0 {
         Ok(v as u64)
     } else {
-        Err(map.error(field, format!("must not be negative, got {v}"), "an integer ≥ 0"))
+        Err(map.error(
+            field,
+            format!("must not be negative, got {v}"),
+            "an integer ≥ 0",
+        ))
     }
 }
 
@@ -234,7 +254,11 @@ fn non_negative_f(map: &SourceMap, field: &str, v: f64) -> Result<f64, Diagnosti
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
-        Err(map.error(field, format!("must be a finite number ≥ 0, got {v}"), "a number ≥ 0"))
+        Err(map.error(
+            field,
+            format!("must be a finite number ≥ 0, got {v}"),
+            "a number ≥ 0",
+        ))
     }
 }
 
@@ -265,7 +289,11 @@ fn validate(raw: RawArch, map: &SourceMap) -> Result<Arch, Diagnostic> {
     let cols = positive(map, "array.cols", raw.array.cols)?;
     for (field, v) in [("array.rows", rows), ("array.cols", cols)] {
         if v > 256 {
-            return Err(map.error(field, format!("{v} PEs per side is beyond what is modelled"), "1..=256"));
+            return Err(map.error(
+                field,
+                format!("{v} PEs per side is beyond what is modelled"),
+                "1..=256",
+            ));
         }
     }
     let dataflow = match raw.array.dataflow.as_str() {
@@ -281,16 +309,25 @@ fn validate(raw: RawArch, map: &SourceMap) -> Result<Arch, Diagnostic> {
     };
     let mux_lanes = positive(map, "sparsity.mux_lanes", raw.sparsity.mux_lanes)?;
     if mux_lanes > 16 {
-        return Err(map.error("sparsity.mux_lanes", format!("{mux_lanes} lanes is more than M can use"), "1..=16"));
+        return Err(map.error(
+            "sparsity.mux_lanes",
+            format!("{mux_lanes} lanes is more than M can use"),
+            "1..=16",
+        ));
     }
     let mut patterns = Vec::new();
     for (i, p) in raw.sparsity.patterns.iter().enumerate() {
         let field = format!("sparsity.patterns[{i}]");
-        let nm: Nm = p.parse().map_err(|e: String| map.error(&field, e, "N:M with 1 ≤ N < M ≤ 16"))?;
+        let nm: Nm = p
+            .parse()
+            .map_err(|e: String| map.error(&field, e, "N:M with 1 ≤ N < M ≤ 16"))?;
         if nm.m > mux_lanes {
             return Err(map.error(
                 &field,
-                format!("{nm} needs an {}:1 mux but sparsity.mux_lanes is {mux_lanes}", nm.m),
+                format!(
+                    "{nm} needs an {}:1 mux but sparsity.mux_lanes is {mux_lanes}",
+                    nm.m
+                ),
                 format!("M ≤ {mux_lanes}"),
             ));
         }
@@ -299,25 +336,47 @@ fn validate(raw: RawArch, map: &SourceMap) -> Result<Arch, Diagnostic> {
     let datapath = match raw.datapath.kind.as_str() {
         "int16" => DatapathKind::Int16,
         "f32" => DatapathKind::F32,
-        other => return Err(map.error("datapath.kind", format!("unknown datapath `{other}`"), "int16, f32")),
+        other => {
+            return Err(map.error(
+                "datapath.kind",
+                format!("unknown datapath `{other}`"),
+                "int16, f32",
+            ))
+        }
     };
     let frac_bits = non_negative(map, "datapath.frac_bits", raw.datapath.frac_bits)?;
     if frac_bits > 15 {
-        return Err(map.error("datapath.frac_bits", format!("{frac_bits} fraction bits leave no integer bit in int16"), "0..=15"));
+        return Err(map.error(
+            "datapath.frac_bits",
+            format!("{frac_bits} fraction bits leave no integer bit in int16"),
+            "0..=15",
+        ));
     }
     if !(raw.clock_mhz.is_finite() && raw.clock_mhz > 0.0) {
-        return Err(map.error("clock_mhz", format!("must be positive, got {}", raw.clock_mhz), "a number > 0"));
+        return Err(map.error(
+            "clock_mhz",
+            format!("must be positive, got {}", raw.clock_mhz),
+            "a number > 0",
+        ));
     }
     let d = &raw.dram;
     let dram = Dram {
         channels: positive(map, "dram.channels", d.channels)?,
-        bytes_per_cycle_per_channel: positive(map, "dram.bytes_per_cycle_per_channel", d.bytes_per_cycle_per_channel)?,
+        bytes_per_cycle_per_channel: positive(
+            map,
+            "dram.bytes_per_cycle_per_channel",
+            d.bytes_per_cycle_per_channel,
+        )?,
         latency: non_negative(map, "dram.latency", d.latency)?,
         access_bytes: positive(map, "dram.access_bytes", d.access_bytes)?,
         bytes: positive(map, "dram.bytes", d.bytes)?,
     };
     if !dram.access_bytes.is_power_of_two() {
-        return Err(map.error("dram.access_bytes", format!("{} is not a power of two", dram.access_bytes), "1, 2, 4, 8, 16, …"));
+        return Err(map.error(
+            "dram.access_bytes",
+            format!("{} is not a power of two", dram.access_bytes),
+            "1, 2, 4, 8, 16, …",
+        ));
     }
     let e = &raw.energy_pj;
     let energy = Energy {
@@ -347,7 +406,11 @@ fn validate(raw: RawArch, map: &SourceMap) -> Result<Arch, Diagnostic> {
             setup_cycles: non_negative(map, "dma.setup_cycles", raw.dma.setup_cycles)?,
         },
         dram,
-        prune_groups_per_cycle: positive(map, "prune_unit.groups_per_cycle", raw.prune_unit.groups_per_cycle)?,
+        prune_groups_per_cycle: positive(
+            map,
+            "prune_unit.groups_per_cycle",
+            raw.prune_unit.groups_per_cycle,
+        )?,
         prune_latency: non_negative(map, "prune_unit.latency", raw.prune_unit.latency)?,
         vector_lanes: positive(map, "vector_unit.lanes", raw.vector_unit.lanes)?,
         vector_latency: non_negative(map, "vector_unit.latency", raw.vector_unit.latency)?,

@@ -5,8 +5,8 @@
 //! is directly the streamed operand of the next GEMM.
 
 use super::{
-    GemmStep, Layout, Operand, PruneStep, Step, StepKind, TensorDef, TensorId, TrainOptions, TrainingGraph,
-    VecStep,
+    GemmStep, Layout, Operand, PruneStep, Step, StepKind, TensorDef, TensorId, TrainOptions,
+    TrainingGraph, VecStep,
 };
 use crate::isa::{Im2col, Phase, PruneAlong, VecOp};
 use crate::model::{Activation, Model, NormKind, Op, PoolKind, Shape};
@@ -48,7 +48,15 @@ impl Builder<'_> {
         });
     }
 
-    fn vector(&mut self, layer: usize, phase: Phase, op: VecOp, srcs: Vec<TensorId>, dst: Vec<TensorId>, elems: u64) {
+    fn vector(
+        &mut self,
+        layer: usize,
+        phase: Phase,
+        op: VecOp,
+        srcs: Vec<TensorId>,
+        dst: Vec<TensorId>,
+        elems: u64,
+    ) {
         self.push(
             layer,
             phase,
@@ -78,7 +86,11 @@ impl Builder<'_> {
     ) -> (Operand, Option<(TensorId, PruneAlong)>) {
         match sparsity {
             Some(nm) if self.pregenerate => {
-                let form = if along == PruneAlong::Input { "ff" } else { "bp" };
+                let form = if along == PruneAlong::Input {
+                    "ff"
+                } else {
+                    "bp"
+                };
                 let t = self.tensor(format!("{name}.w_{form}"), compressed_bytes(rows, k, nm));
                 self.push(
                     layer,
@@ -184,16 +196,24 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
             Op::Conv2d { .. } | Op::Linear { .. } => {
                 let g = weighted(&l.op);
                 // The BP form is generated where BP uses it, still ahead of the array's need.
-                let (ff, _) = b.opts.layer_sparsity(&l.name, g.inp / g.groups, g.out / g.groups);
+                let (ff, _) = b
+                    .opts
+                    .layer_sparsity(&l.name, g.inp / g.groups, g.out / g.groups);
                 let k = g.inp / g.groups * g.kh * g.kw;
                 let w = b.tensor(format!("{}.w", l.name), g.out * k * ELEM);
                 let v = b.tensor(format!("{}.v", l.name), g.out * k * ELEM);
                 weights[i] = Some((w, v));
-                let (w_op, prune_from) = b.weight_operand(i, &l.name, w, g.out, k, ff, PruneAlong::Input);
+                let (w_op, prune_from) =
+                    b.weight_operand(i, &l.name, w, g.out, k, ff, PruneAlong::Input);
                 let x_op = match g.geom {
                     Some((geom, oh, ow)) => Operand {
                         tensor: x,
-                        layout: Layout::Im2col { geom, out_h: oh, out_w: ow, transposed: false },
+                        layout: Layout::Im2col {
+                            geom,
+                            out_h: oh,
+                            out_w: ow,
+                            transposed: false,
+                        },
                     },
                     None => row_major(x, batch * g.in_pixels),
                 };
@@ -246,7 +266,14 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
     let last = n - 1;
     let classes = model.layers[last].out.numel();
     let dlast = b.tensor("loss.dy".into(), batch * classes * ELEM);
-    b.vector(last, Phase::Bp, VecOp::Loss, vec![y[last]], vec![dlast], batch * classes);
+    b.vector(
+        last,
+        Phase::Bp,
+        VecOp::Loss,
+        vec![y[last]],
+        vec![dlast],
+        batch * classes,
+    );
 
     // Backward: gradient partials per producer, summed when the producer is reached.
     let mut parts: Vec<Vec<TensorId>> = vec![Vec::new(); n];
@@ -273,7 +300,9 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
             }
             Op::Conv2d { .. } | Op::Linear { .. } => {
                 let g = weighted(&l.op);
-                let (ff, bp) = b.opts.layer_sparsity(&l.name, g.inp / g.groups, g.out / g.groups);
+                let (ff, bp) = b
+                    .opts
+                    .layer_sparsity(&l.name, g.inp / g.groups, g.out / g.groups);
                 let (w, v) = weights[i].expect("weighted layers have weights");
                 let x = src(&y, l, 0);
                 let k_ff = g.inp / g.groups * g.kh * g.kw;
@@ -286,8 +315,15 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         .into_iter()
                         .map(|(ka, kb)| {
                             let k_bp = g.out / g.groups * ka * kb;
-                            let (w_op, prune_from) =
-                                b.weight_operand(i, &l.name, w, g.inp / g.groups, k_bp, bp, PruneAlong::Output);
+                            let (w_op, prune_from) = b.weight_operand(
+                                i,
+                                &l.name,
+                                w,
+                                g.inp / g.groups,
+                                k_bp,
+                                bp,
+                                PruneAlong::Output,
+                            );
                             (ka, kb, k_bp, w_op, prune_from)
                         })
                         .collect();
@@ -354,7 +390,12 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 let x_op = match g.geom {
                     Some((geom, oh, ow)) => Operand {
                         tensor: x,
-                        layout: Layout::Im2col { geom, out_h: oh, out_w: ow, transposed: true },
+                        layout: Layout::Im2col {
+                            geom,
+                            out_h: oh,
+                            out_w: ow,
+                            transposed: true,
+                        },
                     },
                     None => transposed(x, batch * g.in_pixels),
                 };
@@ -376,7 +417,14 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 );
                 b.group += 1;
                 let srste = b.opts.srste_term() && (ff.is_some() || bp.is_some());
-                b.vector(i, Phase::Update, VecOp::Sgd { srste }, vec![w, dw, v], vec![w, v], g.out * k_ff);
+                b.vector(
+                    i,
+                    Phase::Update,
+                    VecOp::Sgd { srste },
+                    vec![w, dw, v],
+                    vec![w, v],
+                    g.out * k_ff,
+                );
             }
             Op::Matmul { heads, m, k, n } => {
                 let (a, bb) = (src(&y, l, 0), src(&y, l, 1));
@@ -484,7 +532,12 @@ fn weighted(op: &Op) -> Weighted {
                 out_w,
             )),
         },
-        Op::Linear { in_f, out_f, tokens, .. } => Weighted {
+        Op::Linear {
+            in_f,
+            out_f,
+            tokens,
+            ..
+        } => Weighted {
             out: out_f,
             inp: in_f,
             kh: 1,
@@ -532,9 +585,16 @@ fn forward_vector(
         Op::Act(Activation::Relu) => VecOp::Relu,
         Op::Act(Activation::Gelu) => VecOp::Gelu,
         Op::Add => VecOp::Add,
-        Op::Norm { kind: NormKind::Batch | NormKind::Layer, .. } => VecOp::Norm,
+        Op::Norm {
+            kind: NormKind::Batch | NormKind::Layer,
+            ..
+        } => VecOp::Norm,
         Op::Softmax => VecOp::Softmax,
-        Op::Pool { kind: PoolKind::Max | PoolKind::Avg, kernel, .. } => {
+        Op::Pool {
+            kind: PoolKind::Max | PoolKind::Avg,
+            kernel,
+            ..
+        } => {
             let window = match (model.input_shape(i, 0), kernel) {
                 (Shape::Image { .. }, k) => k * k,
                 (Shape::Seq { .. }, k) => *k,

@@ -35,7 +35,12 @@ pub enum Layout {
     /// feature map; the reduction runs over (channel, kh, kw), the columns over output pixels.
     /// With `transposed`, the operand is the transpose `[pixels × (channel, kh, kw)]` (weight
     /// update).
-    Im2col { geom: Im2col, out_h: u64, out_w: u64, transposed: bool },
+    Im2col {
+        geom: Im2col,
+        out_h: u64,
+        out_w: u64,
+        transposed: bool,
+    },
 }
 
 /// One GEMM operand: a tensor and its layout.

@@ -22,7 +22,9 @@ impl Recipe {
             "bdwp" => Ok(Recipe::Bdwp),
             "srste" => Ok(Recipe::SrSte),
             "dense" => Ok(Recipe::Dense),
-            _ => Err(format!("unknown recipe `{s}` (allowed: bdwp, srste, dense)")),
+            _ => Err(format!(
+                "unknown recipe `{s}` (allowed: bdwp, srste, dense)"
+            )),
         }
     }
 }
@@ -76,7 +78,12 @@ impl TrainOptions {
     ///
     /// A pruned dimension shorter than M cannot form one group (e.g. the 3 input channels of
     /// an image), so that GEMM stays dense.
-    pub fn layer_sparsity(&self, layer: &str, ff_group_dim: u64, bp_group_dim: u64) -> (Option<Nm>, Option<Nm>) {
+    pub fn layer_sparsity(
+        &self,
+        layer: &str,
+        ff_group_dim: u64,
+        bp_group_dim: u64,
+    ) -> (Option<Nm>, Option<Nm>) {
         if self.recipe == Recipe::Dense || self.dense_layers.iter().any(|l| l == layer) {
             return (None, None);
         }
@@ -108,7 +115,10 @@ mod tests {
         assert_eq!(o.layer_sparsity("c", 64, 64), (None, None));
         o.recipe = Recipe::SrSte;
         assert_eq!(o.layer_sparsity("d", 64, 64), (Some(nm), None));
-        assert_eq!(TrainOptions::dense(4).layer_sparsity("d", 64, 64), (None, None));
+        assert_eq!(
+            TrainOptions::dense(4).layer_sparsity("d", 64, 64),
+            (None, None)
+        );
         assert!(Recipe::parse("mdgf").is_err());
     }
 }

@@ -118,7 +118,10 @@ impl Layer {
                 ..
             } => out_ch * (in_ch / groups) * kh * kw * out_h * out_w,
             Op::Linear {
-                in_f, out_f, tokens, ..
+                in_f,
+                out_f,
+                tokens,
+                ..
             } => in_f * out_f * tokens,
             Op::Matmul { heads, m, k, n } => heads * m * k * n,
             _ => 0,

@@ -86,7 +86,13 @@ impl Hazards {
     }
 
     /// The waits of instruction number `seq` of `unit`, and records its accesses.
-    pub fn waits(&mut self, unit: Unit, seq: u32, reads: &[Buf], writes: &[Buf]) -> Vec<(Unit, u32)> {
+    pub fn waits(
+        &mut self,
+        unit: Unit,
+        seq: u32,
+        reads: &[Buf],
+        writes: &[Buf],
+    ) -> Vec<(Unit, u32)> {
         let mut need = [0u32; 4];
         let mut dep = |u: Unit, s: u32| {
             if u != unit {
@@ -154,11 +160,21 @@ mod tests {
     #[test]
     fn hazards_wait_for_writer_and_readers() {
         let mut h = Hazards::new();
-        let b = |addr, bytes| Buf { region: RegionId::Input, addr, bytes };
+        let b = |addr, bytes| Buf {
+            region: RegionId::Input,
+            addr,
+            bytes,
+        };
         assert!(h.waits(Unit::Dma, 0, &[], &[b(0, 64)]).is_empty());
-        assert_eq!(h.waits(Unit::Array, 0, &[b(0, 32)], &[]), vec![(Unit::Dma, 1)]);
+        assert_eq!(
+            h.waits(Unit::Array, 0, &[b(0, 32)], &[]),
+            vec![(Unit::Dma, 1)]
+        );
         // The next load into those bytes waits for the array to have read them.
-        assert_eq!(h.waits(Unit::Dma, 1, &[], &[b(16, 8)]), vec![(Unit::Array, 1)]);
+        assert_eq!(
+            h.waits(Unit::Dma, 1, &[], &[b(16, 8)]),
+            vec![(Unit::Array, 1)]
+        );
         // Bytes 32..64 were written but never read: only the (own-unit) writer matters.
         assert!(h.waits(Unit::Dma, 2, &[], &[b(40, 8)]).is_empty());
     }

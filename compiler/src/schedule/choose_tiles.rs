@@ -66,7 +66,11 @@ fn candidates(n: u64, unit: u64) -> Vec<u64> {
 pub fn estimate(arch: &Arch, g: &GemmStep, t: &Tiling, at_w: Placed, at_x: Placed) -> u64 {
     let (nm_, nk, nt) = (g.m.div_ceil(t.tm), g.k.div_ceil(t.tk), g.t.div_ceil(t.tt));
     let (tm, tk, tt) = (t.tm.min(g.m), t.tk.min(g.k), t.tt.min(g.t));
-    let sp = |region, bytes| Buf { region, addr: 0, bytes };
+    let sp = |region, bytes| Buf {
+        region,
+        addr: 0,
+        bytes,
+    };
     let xfer = |d: super::lower_to_isa::DramTile, region, bytes| Xfer {
         dram_addr: d.addr,
         rows: d.rows,
@@ -76,8 +80,14 @@ pub fn estimate(arch: &Arch, g: &GemmStep, t: &Tiling, at_w: Placed, at_x: Place
         im2col: d.im2col,
     };
     let [(_, wb), (_, xb), (_, yb)] = tile_bytes(g, tm, tk, tt);
-    let w_load = timing::dma_cycles(arch, &xfer(operand_tile(&g.w, at_w, 0..tm, 0..tk), RegionId::Weight, wb));
-    let x_load = timing::dma_cycles(arch, &xfer(operand_tile(&g.x, at_x, 0..tk, 0..tt), RegionId::Input, xb));
+    let w_load = timing::dma_cycles(
+        arch,
+        &xfer(operand_tile(&g.w, at_w, 0..tm, 0..tk), RegionId::Weight, wb),
+    );
+    let x_load = timing::dma_cycles(
+        arch,
+        &xfer(operand_tile(&g.x, at_x, 0..tk, 0..tt), RegionId::Input, xb),
+    );
     let y_dram = super::lower_to_isa::DramTile {
         addr: 0,
         rows: tm,
@@ -108,7 +118,13 @@ pub fn estimate(arch: &Arch, g: &GemmStep, t: &Tiling, at_w: Placed, at_x: Place
 }
 
 /// The best tiling of `g` whose tiles fit `budget[region]` bytes each.
-pub fn choose_tiles(arch: &Arch, g: &GemmStep, budget: [u64; 3], at_w: Placed, at_x: Placed) -> Result<Tiling, NoFit> {
+pub fn choose_tiles(
+    arch: &Arch,
+    g: &GemmStep,
+    budget: [u64; 3],
+    at_w: Placed,
+    at_x: Placed,
+) -> Result<Tiling, NoFit> {
     // Whole folds: C outputs per fold; R array rows of reduction, i.e. R·M/N dense elements
     // when sparse; im2col tiles cover whole channels of the kernel.
     let unit_k = {
@@ -117,7 +133,14 @@ pub fn choose_tiles(arch: &Arch, g: &GemmStep, budget: [u64; 3], at_w: Placed, a
             None => arch.rows,
         };
         let per_ch = match (g.x.layout, g.w.layout) {
-            (Layout::Im2col { geom, transposed: false, .. }, _) => geom.kh * geom.kw,
+            (
+                Layout::Im2col {
+                    geom,
+                    transposed: false,
+                    ..
+                },
+                _,
+            ) => geom.kh * geom.kw,
             _ => 1,
         };
         lcm(rows, per_ch)
@@ -138,7 +161,10 @@ pub fn choose_tiles(arch: &Arch, g: &GemmStep, budget: [u64; 3], at_w: Placed, a
     for &tm in &candidates(g.m, unit_m) {
         for &tk in &candidates(g.k, unit_k) {
             for &tt in &candidates(g.t, min_t) {
-                let fits = tile_bytes(g, tm, tk, tt).iter().zip(budget).all(|((_, b), cap)| *b <= cap);
+                let fits = tile_bytes(g, tm, tk, tt)
+                    .iter()
+                    .zip(budget)
+                    .all(|((_, b), cap)| *b <= cap);
                 if !fits {
                     continue;
                 }
@@ -152,7 +178,9 @@ pub fn choose_tiles(arch: &Arch, g: &GemmStep, budget: [u64; 3], at_w: Placed, a
             }
         }
     }
-    Ok(best.expect("the smallest tile fits, so some candidate does").1)
+    Ok(best
+        .expect("the smallest tile fits, so some candidate does")
+        .1)
 }
 
 fn lcm(a: u64, b: u64) -> u64 {

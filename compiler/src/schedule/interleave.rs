@@ -14,7 +14,10 @@ pub fn interleave(lists: &[(usize, u64)]) -> Vec<(usize, usize)> {
             .filter(|&l| next[l] < lists[l].0)
             .min_by_key(|&l| {
                 let (n, est) = lists[l];
-                ((next[l] as u128 + 1) * est.max(1) as u128 * 1_000_000 / n as u128, l)
+                (
+                    (next[l] as u128 + 1) * est.max(1) as u128 * 1_000_000 / n as u128,
+                    l,
+                )
             })
             .expect("some list has steps left");
         order.push((l, next[l]));
@@ -30,7 +33,19 @@ mod tests {
     #[test]
     fn lists_progress_together_and_every_step_appears_once_in_order() {
         let order = interleave(&[(2, 100), (6, 100)]);
-        assert_eq!(order, vec![(1, 0), (1, 1), (0, 0), (1, 2), (1, 3), (1, 4), (0, 1), (1, 5)]);
+        assert_eq!(
+            order,
+            vec![
+                (1, 0),
+                (1, 1),
+                (0, 0),
+                (1, 2),
+                (1, 3),
+                (1, 4),
+                (0, 1),
+                (1, 5)
+            ]
+        );
         let order = interleave(&[(3, 1), (0, 1), (1, 1)]);
         assert_eq!(order.len(), 4);
     }

@@ -31,12 +31,47 @@ pub struct DramTile {
 /// One tile-level operation, before buffers are assigned.
 #[derive(Debug, Clone)]
 pub enum Micro {
-    Load { slot: Slot, region: RegionId, sp_bytes: u64, dram: DramTile },
+    Load {
+        slot: Slot,
+        region: RegionId,
+        sp_bytes: u64,
+        dram: DramTile,
+    },
     /// Stores `bytes` of the slot's buffer from `offset` on.
-    Store { slot: Slot, offset: u64, bytes: u64, dram: DramTile, requant: bool },
-    Prune { src: Slot, dst: Slot, dst_bytes: u64, rows: u64, k: u64, nm: Nm, along: PruneAlong },
-    Gemm { w: Slot, x: Slot, y: Slot, y_bytes: u64, m: u64, k: u64, t: u64, sparsity: Option<Nm>, accumulate: bool },
-    Vector { op: crate::isa::VecOp, srcs: Vec<Slot>, dst: Slot, dst_bytes: u64, elems: u64 },
+    Store {
+        slot: Slot,
+        offset: u64,
+        bytes: u64,
+        dram: DramTile,
+        requant: bool,
+    },
+    Prune {
+        src: Slot,
+        dst: Slot,
+        dst_bytes: u64,
+        rows: u64,
+        k: u64,
+        nm: Nm,
+        along: PruneAlong,
+    },
+    Gemm {
+        w: Slot,
+        x: Slot,
+        y: Slot,
+        y_bytes: u64,
+        m: u64,
+        k: u64,
+        t: u64,
+        sparsity: Option<Nm>,
+        accumulate: bool,
+    },
+    Vector {
+        op: crate::isa::VecOp,
+        srcs: Vec<Slot>,
+        dst: Slot,
+        dst_bytes: u64,
+        elems: u64,
+    },
     /// The slot's buffer may be reused once its readers are done.
     Free { slot: Slot },
 }
@@ -90,7 +125,11 @@ pub fn operand_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>
         } => {
             // The reduction runs over (channel, kh, kw); the columns over output pixels. A tile
             // loads, for each of its channels, the input rows its output pixels see.
-            let (k, px) = if transposed { (cols, rows) } else { (rows, cols) };
+            let (k, px) = if transposed {
+                (cols, rows)
+            } else {
+                (rows, cols)
+            };
             let k_total = if transposed { at.cols } else { at.rows };
             let per_ch = geom.kh * geom.kw;
             let ch0 = at.slice * (k_total / per_ch);
@@ -100,9 +139,13 @@ pub fn operand_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>
             let in_row = |p: u64, last: bool| {
                 let (img, oh) = (p / plane, p % plane / out_w.max(1));
                 let r = if last {
-                    (oh * geom.stride + geom.kh).saturating_sub(geom.padding).min(geom.in_h)
+                    (oh * geom.stride + geom.kh)
+                        .saturating_sub(geom.padding)
+                        .min(geom.in_h)
                 } else {
-                    (oh * geom.stride).saturating_sub(geom.padding).min(geom.in_h)
+                    (oh * geom.stride)
+                        .saturating_sub(geom.padding)
+                        .min(geom.in_h)
                 };
                 img * in_plane + r * geom.in_w
             };
@@ -148,9 +191,15 @@ pub fn weight_tile_bytes(layout: &Layout, rows: u64, k: u64) -> u64 {
 
 /// The tile steps of a GEMM: each inner list ends with the tile's `Gemm` (and the store and
 /// frees that follow it), so that two GEMMs can be interleaved step by step.
-pub fn gemm_micros(g: &GemmStep, tiling: &Tiling, at: &GemmPlacement, slots: &mut Slots) -> Vec<Vec<Micro>> {
+pub fn gemm_micros(
+    g: &GemmStep,
+    tiling: &Tiling,
+    at: &GemmPlacement,
+    slots: &mut Slots,
+) -> Vec<Vec<Micro>> {
     let Tiling { tm, tk, tt, order } = *tiling;
-    let ranges = |n: u64, step: u64| (0..n.div_ceil(step)).map(move |i| i * step..(i * step + step).min(n));
+    let ranges =
+        |n: u64, step: u64| (0..n.div_ceil(step)).map(move |i| i * step..(i * step + step).min(n));
     let place = |(base, bytes): (u64, u64), rows, cols, slice| Placed {
         base,
         tensor_bytes: bytes,
@@ -162,37 +211,60 @@ pub fn gemm_micros(g: &GemmStep, tiling: &Tiling, at: &GemmPlacement, slots: &mu
     let mut steps: Vec<Vec<Micro>> = Vec::new();
     let mut cur: Vec<Micro> = Vec::new();
     // Loads the weight tile (m-range, k-range), pruning it on the fly when asked to.
-    let load_w = |cur: &mut Vec<Micro>, slots: &mut Slots, s, mr: &Range<u64>, kr: &Range<u64>| -> Slot {
-        let (rows, k) = (mr.end - mr.start, kr.end - kr.start);
-        let dram = operand_tile(&g.w, place(at.w, g.m, g.k, s), mr.clone(), kr.clone());
-        let slot = slots.next();
-        let bytes = weight_tile_bytes(&g.w.layout, rows, k);
-        cur.push(Micro::Load { slot, region: RegionId::Weight, sp_bytes: bytes, dram });
-        match (g.prune_from, g.sparsity) {
-            (Some((_, along)), Some(nm)) => {
-                let dst = slots.next();
-                let dst_bytes = weight_tile_bytes(&Layout::Compressed { nm, k: g.k }, rows, k);
-                cur.push(Micro::Prune { src: slot, dst, dst_bytes, rows, k, nm, along });
-                cur.push(Micro::Free { slot });
-                dst
+    let load_w =
+        |cur: &mut Vec<Micro>, slots: &mut Slots, s, mr: &Range<u64>, kr: &Range<u64>| -> Slot {
+            let (rows, k) = (mr.end - mr.start, kr.end - kr.start);
+            let dram = operand_tile(&g.w, place(at.w, g.m, g.k, s), mr.clone(), kr.clone());
+            let slot = slots.next();
+            let bytes = weight_tile_bytes(&g.w.layout, rows, k);
+            cur.push(Micro::Load {
+                slot,
+                region: RegionId::Weight,
+                sp_bytes: bytes,
+                dram,
+            });
+            match (g.prune_from, g.sparsity) {
+                (Some((_, along)), Some(nm)) => {
+                    let dst = slots.next();
+                    let dst_bytes = weight_tile_bytes(&Layout::Compressed { nm, k: g.k }, rows, k);
+                    cur.push(Micro::Prune {
+                        src: slot,
+                        dst,
+                        dst_bytes,
+                        rows,
+                        k,
+                        nm,
+                        along,
+                    });
+                    cur.push(Micro::Free { slot });
+                    dst
+                }
+                _ => slot,
             }
-            _ => slot,
-        }
-    };
-    let load_x = |cur: &mut Vec<Micro>, slots: &mut Slots, s, kr: &Range<u64>, tr: &Range<u64>| -> Slot {
-        let dram = operand_tile(&g.x, place(at.x, g.k, g.t, s), kr.clone(), tr.clone());
-        let slot = slots.next();
-        let sp_bytes = (kr.end - kr.start) * (tr.end - tr.start) * ELEM;
-        cur.push(Micro::Load { slot, region: RegionId::Input, sp_bytes, dram });
-        slot
-    };
+        };
+    let load_x =
+        |cur: &mut Vec<Micro>, slots: &mut Slots, s, kr: &Range<u64>, tr: &Range<u64>| -> Slot {
+            let dram = operand_tile(&g.x, place(at.x, g.k, g.t, s), kr.clone(), tr.clone());
+            let slot = slots.next();
+            let sp_bytes = (kr.end - kr.start) * (tr.end - tr.start) * ELEM;
+            cur.push(Micro::Load {
+                slot,
+                region: RegionId::Input,
+                sp_bytes,
+                dram,
+            });
+            slot
+        };
     let y_layout = Operand {
         tensor: g.y,
         layout: Layout::RowMajor { cols: g.t },
     };
     for s in 0..g.count {
         let (outer, inner) = match order {
-            LoopOrder::WeightsOuter => (ranges(g.m, tm).collect::<Vec<_>>(), ranges(g.t, tt).collect::<Vec<_>>()),
+            LoopOrder::WeightsOuter => (
+                ranges(g.m, tm).collect::<Vec<_>>(),
+                ranges(g.t, tt).collect::<Vec<_>>(),
+            ),
             LoopOrder::ActsOuter => (ranges(g.t, tt).collect(), ranges(g.m, tm).collect()),
         };
         for o in &outer {
@@ -210,7 +282,9 @@ pub fn gemm_micros(g: &GemmStep, tiling: &Tiling, at: &GemmPlacement, slots: &mu
                 let y_bytes = (mr.end - mr.start) * (tr.end - tr.start) * ACC;
                 for (ki, kr) in ranges(g.k, tk).enumerate() {
                     let (w, x) = match (resident, order) {
-                        (Some(r), LoopOrder::WeightsOuter) => (r, load_x(&mut cur, slots, s, &kr, tr)),
+                        (Some(r), LoopOrder::WeightsOuter) => {
+                            (r, load_x(&mut cur, slots, s, &kr, tr))
+                        }
                         (Some(r), LoopOrder::ActsOuter) => (load_w(&mut cur, slots, s, mr, &kr), r),
                         (None, _) => {
                             let w = load_w(&mut cur, slots, s, mr, &kr);
@@ -238,8 +312,15 @@ pub fn gemm_micros(g: &GemmStep, tiling: &Tiling, at: &GemmPlacement, slots: &mu
                     }
                 }
                 let y_at = (at.y.0 + g.y_offset * ELEM, at.y.1);
-                let dram = operand_tile(&y_layout, place(y_at, g.m, g.t, s), mr.clone(), tr.clone());
-                cur.push(Micro::Store { slot: y, offset: 0, bytes: y_bytes, dram, requant: true });
+                let dram =
+                    operand_tile(&y_layout, place(y_at, g.m, g.t, s), mr.clone(), tr.clone());
+                cur.push(Micro::Store {
+                    slot: y,
+                    offset: 0,
+                    bytes: y_bytes,
+                    dram,
+                    requant: true,
+                });
                 cur.push(Micro::Free { slot: y });
                 steps.push(std::mem::take(&mut cur));
             }
@@ -257,7 +338,12 @@ pub fn gemm_micros(g: &GemmStep, tiling: &Tiling, at: &GemmPlacement, slots: &mu
 /// The tile steps of an element-wise step: chunks of every source loaded, the operation, and
 /// the chunks of every destination stored. A source smaller than the step (the output gradient
 /// of a pooling layer) is read in proportion, so chunk i of the step reads chunk i of it.
-pub fn vector_micros(v: &VecStep, at: &dyn Fn(usize) -> (u64, u64), chunk: u64, slots: &mut Slots) -> Vec<Vec<Micro>> {
+pub fn vector_micros(
+    v: &VecStep,
+    at: &dyn Fn(usize) -> (u64, u64),
+    chunk: u64,
+    slots: &mut Slots,
+) -> Vec<Vec<Micro>> {
     let mut steps = Vec::new();
     let mut start = 0;
     while start < v.elems {
@@ -281,17 +367,34 @@ pub fn vector_micros(v: &VecStep, at: &dyn Fn(usize) -> (u64, u64), chunk: u64, 
         for &t in &v.srcs {
             let slot = slots.next();
             let dram = line(t, 0);
-            cur.push(Micro::Load { slot, region: RegionId::Input, sp_bytes: dram.row_bytes, dram });
+            cur.push(Micro::Load {
+                slot,
+                region: RegionId::Input,
+                sp_bytes: dram.row_bytes,
+                dram,
+            });
             srcs.push(slot);
         }
         let dst = slots.next();
         let dst_bytes = v.dst.len() as u64 * n * ELEM;
-        cur.push(Micro::Vector { op: v.op, srcs: srcs.clone(), dst, dst_bytes, elems: n });
+        cur.push(Micro::Vector {
+            op: v.op,
+            srcs: srcs.clone(),
+            dst,
+            dst_bytes,
+            elems: n,
+        });
         for slot in srcs {
             cur.push(Micro::Free { slot });
         }
         for (i, &t) in v.dst.iter().enumerate() {
-            cur.push(Micro::Store { slot: dst, offset: i as u64 * n * ELEM, bytes: n * ELEM, dram: line(t, v.dst_offset), requant: false });
+            cur.push(Micro::Store {
+                slot: dst,
+                offset: i as u64 * n * ELEM,
+                bytes: n * ELEM,
+                dram: line(t, v.dst_offset),
+                requant: false,
+            });
         }
         cur.push(Micro::Free { slot: dst });
         steps.push(cur);
@@ -301,7 +404,13 @@ pub fn vector_micros(v: &VecStep, at: &dyn Fn(usize) -> (u64, u64), chunk: u64, 
 }
 
 /// The tile steps of pre-generating one N:M weight form, `rows_per_chunk` rows at a time.
-pub fn prune_micros(p: &PruneStep, src: u64, dst: u64, rows_per_chunk: u64, slots: &mut Slots) -> Vec<Vec<Micro>> {
+pub fn prune_micros(
+    p: &PruneStep,
+    src: u64,
+    dst: u64,
+    rows_per_chunk: u64,
+    slots: &mut Slots,
+) -> Vec<Vec<Micro>> {
     let row_dense = p.k * ELEM;
     let row_packed = p.k.div_ceil(p.nm.m) * group_bytes(p.nm);
     let mut steps = Vec::new();
@@ -317,10 +426,29 @@ pub fn prune_micros(p: &PruneStep, src: u64, dst: u64, rows_per_chunk: u64, slot
             im2col: None,
         };
         steps.push(vec![
-            Micro::Load { slot: s, region: RegionId::Weight, sp_bytes: n * row_dense, dram: tile(src, row_dense) },
-            Micro::Prune { src: s, dst: d, dst_bytes: n * row_packed, rows: n, k: p.k, nm: p.nm, along: p.along },
+            Micro::Load {
+                slot: s,
+                region: RegionId::Weight,
+                sp_bytes: n * row_dense,
+                dram: tile(src, row_dense),
+            },
+            Micro::Prune {
+                src: s,
+                dst: d,
+                dst_bytes: n * row_packed,
+                rows: n,
+                k: p.k,
+                nm: p.nm,
+                along: p.along,
+            },
             Micro::Free { slot: s },
-            Micro::Store { slot: d, offset: 0, bytes: n * row_packed, dram: tile(dst, row_packed), requant: false },
+            Micro::Store {
+                slot: d,
+                offset: 0,
+                bytes: n * row_packed,
+                dram: tile(dst, row_packed),
+                requant: false,
+            },
             Micro::Free { slot: d },
         ]);
         r += n;
@@ -344,7 +472,8 @@ impl<'a> Emitter<'a> {
         Emitter {
             arch,
             instrs: Vec::new(),
-            alloc: RegionId::ALL.map(|r| Allocator::new(arch.region(r).bytes, arch.opt.double_buffer)),
+            alloc: RegionId::ALL
+                .map(|r| Allocator::new(arch.region(r).bytes, arch.opt.double_buffer)),
             hazards: Hazards::new(),
             counts: [0; 4],
             bufs: HashMap::new(),
@@ -363,7 +492,11 @@ impl<'a> Emitter<'a> {
                 self.arch.region(region).bytes
             )
         })?;
-        let b = Buf { region, addr, bytes };
+        let b = Buf {
+            region,
+            addr,
+            bytes,
+        };
         self.bufs.insert(slot, b);
         Ok(b)
     }
@@ -392,21 +525,78 @@ impl<'a> Emitter<'a> {
             im2col: d.im2col,
         };
         match m {
-            Micro::Load { slot, region, sp_bytes, dram } => {
+            Micro::Load {
+                slot,
+                region,
+                sp_bytes,
+                dram,
+            } => {
                 let sp = self.alloc(*slot, *region, *sp_bytes)?;
-                self.push(Op::Load { xfer: xfer(sp, dram) }, layer, phase);
+                self.push(
+                    Op::Load {
+                        xfer: xfer(sp, dram),
+                    },
+                    layer,
+                    phase,
+                );
             }
-            Micro::Store { slot, offset, bytes, dram, requant } => {
+            Micro::Store {
+                slot,
+                offset,
+                bytes,
+                dram,
+                requant,
+            } => {
                 let b = self.buf(*slot);
-                let sp = Buf { region: b.region, addr: b.addr + offset, bytes: *bytes };
-                self.push(Op::Store { xfer: xfer(sp, dram), requant: *requant }, layer, phase);
+                let sp = Buf {
+                    region: b.region,
+                    addr: b.addr + offset,
+                    bytes: *bytes,
+                };
+                self.push(
+                    Op::Store {
+                        xfer: xfer(sp, dram),
+                        requant: *requant,
+                    },
+                    layer,
+                    phase,
+                );
             }
-            Micro::Prune { src, dst, dst_bytes, rows, k, nm, along } => {
+            Micro::Prune {
+                src,
+                dst,
+                dst_bytes,
+                rows,
+                k,
+                nm,
+                along,
+            } => {
                 let src = self.buf(*src);
                 let dst = self.alloc(*dst, RegionId::Weight, *dst_bytes)?;
-                self.push(Op::Prune { src, dst, rows: *rows, k: *k, nm: *nm, along: *along }, layer, phase);
+                self.push(
+                    Op::Prune {
+                        src,
+                        dst,
+                        rows: *rows,
+                        k: *k,
+                        nm: *nm,
+                        along: *along,
+                    },
+                    layer,
+                    phase,
+                );
             }
-            Micro::Gemm { w, x, y, y_bytes, m, k, t, sparsity, accumulate } => {
+            Micro::Gemm {
+                w,
+                x,
+                y,
+                y_bytes,
+                m,
+                k,
+                t,
+                sparsity,
+                accumulate,
+            } => {
                 let y = match self.bufs.get(y) {
                     Some(b) => *b,
                     None => self.alloc(*y, RegionId::Output, *y_bytes)?,
@@ -423,10 +613,25 @@ impl<'a> Emitter<'a> {
                 };
                 self.push(op, layer, phase);
             }
-            Micro::Vector { op, srcs, dst, dst_bytes, elems } => {
+            Micro::Vector {
+                op,
+                srcs,
+                dst,
+                dst_bytes,
+                elems,
+            } => {
                 let srcs = srcs.iter().map(|s| self.buf(*s)).collect();
                 let dst = self.alloc(*dst, RegionId::Output, *dst_bytes)?;
-                self.push(Op::Vector { op: *op, srcs, dst, elems: *elems }, layer, phase);
+                self.push(
+                    Op::Vector {
+                        op: *op,
+                        srcs,
+                        dst,
+                        elems: *elems,
+                    },
+                    layer,
+                    phase,
+                );
             }
             Micro::Free { slot } => {
                 let b = self.bufs.remove(slot).expect("every slot is freed once");

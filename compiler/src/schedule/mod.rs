@@ -15,7 +15,9 @@ use crate::graph::{expand, StepKind, TensorDef, TrainOptions, TrainingGraph};
 use crate::isa::{Phase, Program, Tensor};
 use crate::model::Model;
 use choose_tiles::choose_tiles;
-use lower_to_isa::{gemm_micros, prune_micros, vector_micros, Emitter, GemmPlacement, Micro, Placed, Slots};
+use lower_to_isa::{
+    gemm_micros, prune_micros, vector_micros, Emitter, GemmPlacement, Micro, Placed, Slots,
+};
 use serde::Serialize;
 
 /// What one compilation produced besides the program.
@@ -48,8 +50,17 @@ fn host_provided(t: &TensorDef) -> bool {
 /// Compiles one training iteration of `model` for `arch`.
 pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compiled, Diagnostic> {
     if opts.recipe != crate::graph::Recipe::Dense {
-        arch.supports(opts.nm)
-            .map_err(|e| arch.source.error("sparsity.patterns", e, arch.patterns.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")))?;
+        arch.supports(opts.nm).map_err(|e| {
+            arch.source.error(
+                "sparsity.patterns",
+                e,
+                arch.patterns
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })?;
     }
     if opts.batch == 0 {
         return Err(Diagnostic {
@@ -77,7 +88,10 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
     if next > arch.dram.bytes {
         return Err(arch.source.error(
             "dram.bytes",
-            format!("one iteration of `{}` at batch {} needs {next} bytes of DRAM", model.name, opts.batch),
+            format!(
+                "one iteration of `{}` at batch {} needs {next} bytes of DRAM",
+                model.name, opts.batch
+            ),
             format!("≥ {next}, or a smaller batch"),
         ));
     }
@@ -97,10 +111,19 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
     let mut i = 0;
     while i < graph.steps.len() {
         let group = graph.steps[i].group;
-        let end = graph.steps[i..].iter().position(|s| s.group != group).map_or(graph.steps.len(), |p| i + p);
+        let end = graph.steps[i..]
+            .iter()
+            .position(|s| s.group != group)
+            .map_or(graph.steps.len(), |p| i + p);
         let members = &graph.steps[i..end];
-        let sharing = if arch.opt.interleave && members.len() > 1 { members.len() as u64 } else { 1 };
-        let budget = RegionId::ALL.map(|r| arch.region(r).bytes / slots_per_region / sharing);
+        let sharing = if arch.opt.interleave && members.len() > 1 {
+            members.len() as u64
+        } else {
+            1
+        };
+        // Whole bank words, so that aligned tiles of every member still fit side by side.
+        let budget =
+            RegionId::ALL.map(|r| arch.region(r).bytes / slots_per_region / sharing / 8 * 8);
         let mut lists: Vec<(Vec<Vec<Micro>>, u64, usize, Phase)> = Vec::new();
         for step in members {
             let (micros, est) = match &step.kind {
@@ -153,13 +176,23 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                 StepKind::Vector(v) => {
                     // Bytes per step element: a source larger than the step (a pooling input) is
                     // read in proportion.
-                    let src_width: u64 = v.srcs.iter().map(|&t| (size(t) / 2).div_ceil(v.elems).max(1) * 2).sum();
+                    let src_width: u64 = v
+                        .srcs
+                        .iter()
+                        .map(|&t| (size(t) / 2).div_ceil(v.elems).max(1) * 2)
+                        .sum();
                     let dst_width = v.dst.len() as u64 * 2;
-                    let chunk = (budget[RegionId::Input as usize] / src_width.max(1))
+                    // Whole bank words per source, so their aligned tiles fit side by side.
+                    let chunk = ((budget[RegionId::Input as usize] / src_width.max(1))
                         .min(budget[RegionId::Output as usize] / dst_width)
-                        .max(1);
+                        / 8
+                        * 8)
+                    .max(1);
                     let est = crate::timing::vector_cycles(arch, v.op, v.elems);
-                    (vector_micros(v, &|t| (addr(t), size(t)), chunk, &mut slots), est)
+                    (
+                        vector_micros(v, &|t| (addr(t), size(t)), chunk, &mut slots),
+                        est,
+                    )
                 }
                 StepKind::Prune(p) => {
                     let per_row = p.k * 2 + p.k.div_ceil(p.nm.m) * crate::graph::group_bytes(p.nm);
@@ -167,27 +200,46 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                     if per_row > budget[RegionId::Weight as usize] {
                         return Err(arch.source.error(
                             "scratchpads.weight.bytes",
-                            format!("layer `{}`: pruning one weight row needs {per_row} bytes", graph.layers[step.layer]),
+                            format!(
+                                "layer `{}`: pruning one weight row needs {per_row} bytes",
+                                graph.layers[step.layer]
+                            ),
                             format!("≥ {} bytes", per_row * slots_per_region),
                         ));
                     }
                     let est = crate::timing::prune_cycles(arch, p.rows * p.k.div_ceil(p.nm.m));
-                    (prune_micros(p, addr(p.src), addr(p.dst), rows, &mut slots), est)
+                    (
+                        prune_micros(p, addr(p.src), addr(p.dst), rows, &mut slots),
+                        est,
+                    )
                 }
             };
             lists.push((micros, est, step.layer, step.phase));
         }
         let order = if sharing > 1 {
-            interleave::interleave(&lists.iter().map(|(m, e, ..)| (m.len(), *e)).collect::<Vec<_>>())
+            interleave::interleave(
+                &lists
+                    .iter()
+                    .map(|(m, e, ..)| (m.len(), *e))
+                    .collect::<Vec<_>>(),
+            )
         } else {
-            lists.iter().enumerate().flat_map(|(l, (m, ..))| (0..m.len()).map(move |s| (l, s))).collect()
+            lists
+                .iter()
+                .enumerate()
+                .flat_map(|(l, (m, ..))| (0..m.len()).map(move |s| (l, s)))
+                .collect()
         };
         for (l, s) in order {
             let (micros, _, layer, phase) = &lists[l];
             for m in &micros[s] {
-                emitter
-                    .emit(m, *layer, *phase)
-                    .map_err(|e| arch.source.error("scratchpads", format!("layer `{}`: {e}", graph.layers[*layer]), ""))?;
+                emitter.emit(m, *layer, *phase).map_err(|e| {
+                    arch.source.error(
+                        "scratchpads",
+                        format!("layer `{}`: {e}", graph.layers[*layer]),
+                        "",
+                    )
+                })?;
             }
         }
         i = end;
@@ -202,5 +254,9 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
         tensors,
         instrs: emitter.instrs,
     };
-    Ok(Compiled { program, graph, summary })
+    Ok(Compiled {
+        program,
+        graph,
+        summary,
+    })
 }
