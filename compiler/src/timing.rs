@@ -50,7 +50,7 @@ pub fn gemm_cycles(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) ->
 pub fn dram_bytes(arch: &Arch, x: &Xfer) -> u64 {
     let w = arch.dram.access_bytes;
     let row = |a: u64| ((a + x.row_bytes).div_ceil(w) - a / w) * w;
-    if x.dram_stride % w == 0 || x.rows <= 1 {
+    if x.dram_stride.is_multiple_of(w) || x.rows <= 1 {
         // Every row has the same alignment.
         x.rows * row(x.dram_addr)
     } else {

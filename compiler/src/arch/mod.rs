@@ -271,7 +271,10 @@ fn region(map: &SourceMap, name: &str, r: &RawRegion) -> Result<Region, Diagnost
         ports: positive(map, &f("ports"), r.ports)?,
         latency: non_negative(map, &f("latency"), r.latency)?,
     };
-    if region.bytes % (region.banks * region.bank_width_bytes) != 0 {
+    if !region
+        .bytes
+        .is_multiple_of(region.banks * region.bank_width_bytes)
+    {
         return Err(map.error(
             &f("bytes"),
             format!(
