@@ -281,3 +281,18 @@ fn bad_inputs_exit_2_with_file_line_field_and_what_is_allowed() {
         }
     }
 }
+
+#[test]
+fn scalesim_rows_train_as_independent_layers() {
+    // Regression: rows of a SCALE-Sim topology read no other row, so all but the last had no
+    // gradient and skipped BP and WU.
+    let arch = Arch::load("sat-vcu1525").unwrap();
+    let model = load_model("configs/models/scalesim/vit_s.csv").unwrap();
+    let c = compile(&arch, &model, &TrainOptions::bdwp(2, NM)).unwrap();
+    check(&arch, &c.program).unwrap();
+    let s = &c.summary;
+    // WU of every row; BP of every row but the first, which reads the model input.
+    assert_eq!(s.macs_dense[2], s.macs_dense[0]);
+    let first = 2 * model.layers[0].forward_macs();
+    assert_eq!(s.macs_dense[1], s.macs_dense[0] - first);
+}

@@ -176,16 +176,31 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
     let input = b.tensor("input".into(), batch * model.input.numel() * ELEM);
     let mut y: Vec<TensorId> = Vec::with_capacity(n);
     let mut weights: Vec<Option<(TensorId, TensorId)>> = vec![None; n];
-    let src = |y: &Vec<TensorId>, l: &crate::model::Layer, slot: usize| match l.inputs.get(slot) {
+    // Layers after the first that read no other layer (the independent rows of a SCALE-Sim
+    // topology) read an input of their own, and receive an output gradient from the host.
+    let own_input: Vec<Option<TensorId>> = model
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            (i > 0 && l.inputs.is_empty()).then(|| {
+                b.tensor(
+                    format!("{}.x", l.name),
+                    batch * own_input_numel(&l.op, model) * ELEM,
+                )
+            })
+        })
+        .collect();
+    let src = |y: &Vec<TensorId>, i: usize, slot: usize| match model.layers[i].inputs.get(slot) {
         Some(&j) => y[j],
-        None => input,
+        None => own_input[i].unwrap_or(input),
     };
 
     // Forward pass, with each sparse layer's weight forms generated just before its use so the
     // prune unit works ahead of the array.
     for (i, l) in model.layers.iter().enumerate() {
         let elems = batch * l.out.numel();
-        let x = src(&y, l, 0);
+        let x = src(&y, i, 0);
         if matches!(l.op, Op::Reshape) {
             y.push(x);
             continue;
@@ -236,7 +251,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 b.group += 1;
             }
             Op::Matmul { heads, m, k, n } => {
-                let (a, bb) = (x, src(&y, l, 1));
+                let (a, bb) = (x, src(&y, i, 1));
                 b.push(
                     i,
                     Phase::Ff,
@@ -278,6 +293,13 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
     // Backward: gradient partials per producer, summed when the producer is reached.
     let mut parts: Vec<Vec<TensorId>> = vec![Vec::new(); n];
     parts[last].push(dlast);
+    for (i, l) in model.layers.iter().enumerate() {
+        let consumed = model.layers.iter().any(|c| c.inputs.contains(&i));
+        if i != last && !consumed && !matches!(l.op, Op::Reshape) {
+            let dy = b.tensor(format!("{}.dy_in", l.name), batch * l.out.numel() * ELEM);
+            parts[i].push(dy);
+        }
+    }
     for (i, l) in model.layers.iter().enumerate().rev() {
         let elems = batch * l.out.numel();
         let dy = match parts[i].len() {
@@ -290,8 +312,12 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 t
             }
         };
-        let needs = |slot: usize| l.inputs.get(slot).is_some();
-        let in_elems = |slot: usize| batch * model.input_shape(i, slot).numel();
+        let needs =
+            |slot: usize| l.inputs.get(slot).is_some() || (slot == 0 && own_input[i].is_some());
+        let in_elems = |slot: usize| match own_input[i] {
+            Some(_) => batch * own_input_numel(&l.op, model),
+            None => batch * model.input_shape(i, slot).numel(),
+        };
         match &l.op {
             Op::Reshape | Op::Add => {
                 for &j in &l.inputs {
@@ -304,7 +330,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     .opts
                     .layer_sparsity(&l.name, g.inp / g.groups, g.out / g.groups);
                 let (w, v) = weights[i].expect("weighted layers have weights");
-                let x = src(&y, l, 0);
+                let x = src(&y, i, 0);
                 let k_ff = g.inp / g.groups * g.kh * g.kw;
                 if needs(0) {
                     // BP as a transposed convolution; a stride-s conv splits into s² phases
@@ -384,7 +410,9 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             }),
                         );
                     }
-                    parts[l.inputs[0]].push(dx);
+                    if let Some(&j) = l.inputs.first() {
+                        parts[j].push(dx);
+                    }
                 }
                 let dw = b.tensor(format!("{}.dw", l.name), g.out * k_ff * ELEM);
                 let x_op = match g.geom {
@@ -427,7 +455,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 );
             }
             Op::Matmul { heads, m, k, n } => {
-                let (a, bb) = (src(&y, l, 0), src(&y, l, 1));
+                let (a, bb) = (src(&y, i, 0), src(&y, i, 1));
                 let count = batch * heads;
                 b.group += 1;
                 let pair = b.group;
@@ -449,7 +477,9 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             prune_from: None,
                         }),
                     );
-                    parts[l.inputs[0]].push(da);
+                    if let Some(&j) = l.inputs.first() {
+                        parts[j].push(da);
+                    }
                 }
                 if needs(1) {
                     let db = b.tensor(format!("{}.db", l.name), in_elems(1) * ELEM);
@@ -470,7 +500,9 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             prune_from: None,
                         }),
                     );
-                    parts[l.inputs[1]].push(db);
+                    if let Some(&j) = l.inputs.get(1) {
+                        parts[j].push(db);
+                    }
                 }
                 b.group += 1;
             }
@@ -479,10 +511,12 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     continue;
                 }
                 let dx = b.tensor(format!("{}.dx", l.name), in_elems(0) * ELEM);
-                let x = src(&y, l, 0);
+                let x = src(&y, i, 0);
                 let (vop, elems) = backward_vector(op, in_elems(0));
                 b.vector(i, Phase::Bp, vop, vec![dy, x], vec![dx], elems);
-                parts[l.inputs[0]].push(dx);
+                if let Some(&j) = l.inputs.first() {
+                    parts[j].push(dx);
+                }
             }
         }
     }
@@ -491,6 +525,17 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
         layers: model.layers.iter().map(|l| l.name.clone()).collect(),
         tensors: b.tensors,
         steps: b.steps,
+    }
+}
+
+/// Per-sample input elements of a layer that reads no other layer.
+fn own_input_numel(op: &Op, model: &Model) -> u64 {
+    match *op {
+        Op::Conv2d {
+            in_ch, in_h, in_w, ..
+        } => in_ch * in_h * in_w,
+        Op::Linear { in_f, tokens, .. } => in_f * tokens,
+        _ => model.input.numel(),
     }
 }
 

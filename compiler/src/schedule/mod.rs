@@ -44,7 +44,10 @@ pub struct Compiled {
 const DRAM_ALIGN: u64 = 64;
 
 fn host_provided(t: &TensorDef) -> bool {
-    t.name == "input" || t.name.ends_with(".w") || t.name.ends_with(".v")
+    t.name == "input"
+        || [".w", ".v", ".x", ".dy_in"]
+            .iter()
+            .any(|s| t.name.ends_with(s))
 }
 
 /// Compiles one training iteration of `model` for `arch`.
