@@ -78,6 +78,17 @@ pub struct Im2col {
     pub padding: u64,
 }
 
+/// How the DMA write path arranges a transfer's elements in the scratchpad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum XferShape {
+    /// Rows land one after another, as in DRAM.
+    Copy,
+    /// The `rows × row_bytes/2` INT16 block lands transposed (column-major).
+    Transpose,
+    /// The rows are input-feature-map windows that land as im2col columns.
+    Im2col(Im2col),
+}
+
 /// A 2-D transfer between DRAM and a scratchpad range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Xfer {
@@ -86,7 +97,7 @@ pub struct Xfer {
     pub row_bytes: u64,
     pub dram_stride: u64,
     pub sp: Buf,
-    pub im2col: Option<Im2col>,
+    pub shape: XferShape,
 }
 
 impl Xfer {
@@ -124,12 +135,32 @@ pub enum VecOp {
     },
     /// Writes zeros (the input-gradient positions no stride phase reaches).
     Fill,
-    /// Softmax cross-entropy loss and its gradient.
-    Loss,
-    /// SGD with momentum: `v = μv + g (+ λ(1−mask)⊙w for SR-STE)`, `w -= lr·v`.
-    Sgd {
-        srste: bool,
+    /// Gradient of the mean softmax cross-entropy over `classes × batch` feature-major logits
+    /// (source 0) against the INT16 class labels (source 1): `(softmax − onehot) / batch`.
+    Loss {
+        classes: u64,
     },
+    /// SGD with momentum over `[rows × row]` weights (sources w, dw, v; destinations w, v):
+    /// `v ← μv + dw (+ λ(1−mask)⊙w)`, `w ← w − lr·v`. Constants are Q16.16; the SR-STE mask is
+    /// the FF N:M mask of each row.
+    Sgd {
+        lr_q16: i32,
+        momentum_q16: i32,
+        srste: Option<SrSte>,
+        row: u64,
+    },
+}
+
+/// The SR-STE decay term of an update: `λ` (Q16.16) on the weights the N:M mask drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SrSte {
+    pub nm: Nm,
+    pub lambda_q16: i32,
+}
+
+/// A real constant in Q16.16, as the vector unit holds it.
+pub fn q16(x: f64) -> i32 {
+    (x * 65536.0).round() as i32
 }
 
 /// One instruction's operation.

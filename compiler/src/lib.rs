@@ -5,6 +5,7 @@
 //! [`graph::expand`] → [`schedule::compile`] → [`isa::Program`], proven legal by [`check::check`].
 pub mod arch;
 pub mod check;
+pub mod datapath;
 pub mod diag;
 pub mod graph;
 pub mod isa;

@@ -148,3 +148,83 @@ mod tests {
         }
     }
 }
+
+/// Bytes of one compressed M-group: N INT16 values, then N indices of ⌈log2 M⌉ bits packed
+/// LSB-first.
+pub fn group_bytes(nm: Nm) -> usize {
+    (nm.n * 2 + (nm.n * nm.index_bits() as u64).div_ceil(8)) as usize
+}
+
+/// Packs one dense row into the compressed N:M form the prune unit writes and the PE array
+/// reads: per group, the kept values in ascending index order and their indices. The row is
+/// padded with zeros to whole groups; a group with fewer than N kept values (a partial last
+/// group) is padded with value 0 at index 0, which adds nothing.
+pub fn pack_row(row: &[i16], nm: Nm) -> Vec<u8> {
+    let keep = nm_mask(row, nm);
+    let (n, m, bits) = (nm.n as usize, nm.m as usize, nm.index_bits());
+    let mut out = Vec::with_capacity(row.len().div_ceil(m) * group_bytes(nm));
+    for (g, vals) in row.chunks(m).enumerate() {
+        let mut kept: Vec<(usize, i16)> = (0..vals.len())
+            .filter(|&i| keep[g * m + i])
+            .map(|i| (i, vals[i]))
+            .collect();
+        kept.resize(n, (0, 0));
+        for &(_, v) in &kept {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut packed = vec![0u8; (n * bits as usize).div_ceil(8)];
+        for (j, &(i, _)) in kept.iter().enumerate() {
+            for b in 0..bits as usize {
+                if (i >> b) & 1 == 1 {
+                    let pos = j * bits as usize + b;
+                    packed[pos / 8] |= 1 << (pos % 8);
+                }
+            }
+        }
+        out.extend_from_slice(&packed);
+    }
+    out
+}
+
+/// Reads group `g` of a packed row: `(index within the group, value)` for each of the N slots.
+pub fn unpack_group(packed: &[u8], nm: Nm, g: usize) -> Vec<(usize, i16)> {
+    let (n, bits) = (nm.n as usize, nm.index_bits() as usize);
+    let base = g * group_bytes(nm);
+    let idx_base = base + n * 2;
+    (0..n)
+        .map(|j| {
+            let v = i16::from_le_bytes([packed[base + 2 * j], packed[base + 2 * j + 1]]);
+            let mut i = 0;
+            for b in 0..bits {
+                let pos = j * bits + b;
+                i |= (((packed[idx_base + pos / 8] >> (pos % 8)) & 1) as usize) << b;
+            }
+            (i, v)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod pack_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn unpacking_a_packed_row_gives_the_pruned_row(
+            row in prop::collection::vec(any::<i16>(), 1..40), n in 1u64..4, extra in 1u64..6) {
+            let nm = Nm::new(n, (n + extra).min(16)).unwrap();
+            let packed = pack_row(&row, nm);
+            let groups = row.len().div_ceil(nm.m as usize);
+            prop_assert_eq!(packed.len(), groups * group_bytes(nm));
+            let mut dense = vec![0i16; groups * nm.m as usize];
+            for g in 0..groups {
+                for (i, v) in unpack_group(&packed, nm, g) {
+                    dense[g * nm.m as usize + i] += v;
+                }
+            }
+            let pruned = nm_prune(&row, nm);
+            prop_assert_eq!(&dense[..row.len()], &pruned[..]);
+        }
+    }
+}

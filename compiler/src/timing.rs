@@ -16,33 +16,76 @@ pub fn effective_k(k: u64, sparsity: Option<Nm>) -> u64 {
     }
 }
 
+/// Cycles between two columns entering the array: the input scratchpad must deliver one
+/// column of activations, `R` values dense or `⌈R/N⌉` M-groups sparse (the N rows that share a
+/// group share its fetch), through `banks × width` bytes a cycle. A column that needs more
+/// than that arrives every `⌈bytes / (banks·width)⌉` cycles: the bank-conflict term.
+pub fn cycles_per_column(arch: &Arch, sparsity: Option<Nm>) -> u64 {
+    let values = match sparsity {
+        Some(nm) => arch.rows.div_ceil(nm.n) * nm.m,
+        None => arch.rows,
+    };
+    (values * 2).div_ceil(arch.input.bytes_per_cycle()).max(1)
+}
+
+/// The named terms of a GEMM's cycles on the array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmCycles {
+    /// Folds (stationary tiles) the GEMM needs.
+    pub folds: u64,
+    /// Cycles one fold occupies the array in steady state.
+    pub per_fold: u64,
+    /// Exposed fill and drain: the first preload, the skew and the drain.
+    pub fill_drain: u64,
+    /// Of `folds · per_fold`, the cycles lost to input bandwidth (bank conflicts).
+    pub bank_stall: u64,
+}
+
+impl GemmCycles {
+    /// All cycles.
+    pub fn total(&self) -> u64 {
+        self.folds * self.per_fold + self.fill_drain
+    }
+}
+
 /// Cycles of a GEMM `y[m×t] += w[m×k]·x[k×t]` on the R×C array.
 ///
 /// Weight-stationary: a *fold* holds an R (reduction) × C (output) weight tile; there are
 /// F = ⌈K'/R⌉·⌈m/C⌉ folds where K' is [`effective_k`]. Weights load one row a cycle into shadow
-/// registers while the previous fold streams, so a fold occupies the array for max(t, R) cycles
-/// and only the first preload and the last skew and drain are exposed:
+/// registers while the previous fold streams its t columns, one every p =
+/// [`cycles_per_column`] cycles, so a fold occupies the array for max(p·t, R) cycles and only
+/// the first preload and the last skew and drain are exposed:
 ///
 /// ```text
-/// preload R  +  F · max(t, R)  +  skew (R−1)  +  drain (C−1)
+/// preload R  +  F · max(p·t, R)  +  skew (R−1)  +  drain (C−1)
 /// ```
 ///
-/// Output-stationary: a fold computes an R×C output tile (R of m, C of t) over K' steps;
-/// results shift out through C columns while the next fold starts, so
-/// `F · max(K', C) + skew (R−1) + (C−1) + drain C` with F = ⌈m/R⌉·⌈t/C⌉.
-pub fn gemm_cycles(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> u64 {
+/// Output-stationary: a fold computes an R×C output tile (R of m, C of t) over K' steps, one
+/// every p cycles; results shift out through C columns while the next fold starts, so
+/// `F · max(p·K', C) + skew (R−1) + (C−1) + drain C` with F = ⌈m/R⌉·⌈t/C⌉.
+pub fn gemm_terms(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> GemmCycles {
     let (r, c) = (arch.rows, arch.cols);
     let kk = effective_k(k, sparsity);
+    let p = cycles_per_column(arch, sparsity);
     match arch.dataflow {
-        Dataflow::WeightStationary => {
-            let folds = kk.div_ceil(r) * m.div_ceil(c);
-            r + folds * t.max(r) + (r - 1) + (c - 1)
-        }
-        Dataflow::OutputStationary => {
-            let folds = m.div_ceil(r) * t.div_ceil(c);
-            folds * kk.max(c) + (r - 1) + (c - 1) + c
-        }
+        Dataflow::WeightStationary => GemmCycles {
+            folds: kk.div_ceil(r) * m.div_ceil(c),
+            per_fold: (p * t).max(r),
+            fill_drain: r + (r - 1) + (c - 1),
+            bank_stall: kk.div_ceil(r) * m.div_ceil(c) * ((p * t).max(r) - t.max(r)),
+        },
+        Dataflow::OutputStationary => GemmCycles {
+            folds: m.div_ceil(r) * t.div_ceil(c),
+            per_fold: (p * kk).max(c),
+            fill_drain: (r - 1) + (c - 1) + c,
+            bank_stall: m.div_ceil(r) * t.div_ceil(c) * ((p * kk).max(c) - kk.max(c)),
+        },
     }
+}
+
+/// Total cycles of [`gemm_terms`].
+pub fn gemm_cycles(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> u64 {
+    gemm_terms(arch, m, k, t, sparsity).total()
 }
 
 /// DRAM bytes a transfer moves: every row touches whole `access_bytes` words, so a row at
@@ -97,8 +140,8 @@ pub fn vector_ops_per_elem(op: VecOp) -> u64 {
         VecOp::Softmax => 4,
         VecOp::SoftmaxGrad => 3,
         VecOp::Pool { window } => window.max(1),
-        VecOp::Loss => 5,
-        VecOp::Sgd { srste } => 2 + srste as u64,
+        VecOp::Loss { .. } => 5,
+        VecOp::Sgd { srste, .. } => 2 + srste.is_some() as u64,
     }
 }
 
@@ -123,7 +166,7 @@ pub fn op_cycles(arch: &Arch, op: &Op) -> u64 {
 mod tests {
     use super::*;
     use crate::arch::RegionId;
-    use crate::isa::Buf;
+    use crate::isa::{Buf, XferShape};
 
     fn arch() -> Arch {
         Arch::load("sat-small").unwrap()
@@ -154,7 +197,7 @@ mod tests {
             row_bytes,
             dram_stride: stride,
             sp,
-            im2col: None,
+            shape: XferShape::Copy,
         };
         assert_eq!(dram_bytes(&a, &x(0, 1, 8, 0)), 8);
         assert_eq!(dram_bytes(&a, &x(4, 1, 8, 0)), 16);
@@ -178,7 +221,7 @@ mod tests {
             row_bytes: 64,
             dram_stride: 64,
             sp,
-            im2col: None,
+            shape: XferShape::Copy,
         };
         // DRAM 8 B/cycle is the bottleneck: 4 setup + 10 latency + 8.
         assert_eq!(dma_cycles(&a, &x), 22);

@@ -8,7 +8,7 @@ use super::{
     GemmStep, Layout, Operand, PruneStep, Step, StepKind, TensorDef, TensorId, TrainOptions,
     TrainingGraph, VecStep,
 };
-use crate::isa::{Im2col, Phase, PruneAlong, VecOp};
+use crate::isa::{q16, Im2col, Phase, PruneAlong, SrSte, VecOp};
 use crate::model::{Activation, Model, NormKind, Op, PoolKind, Shape};
 use crate::prune::Nm;
 
@@ -20,9 +20,9 @@ pub fn compressed_bytes(rows: u64, k: u64, nm: Nm) -> u64 {
     rows * k.div_ceil(nm.m) * group_bytes(nm)
 }
 
-/// Bytes of one compressed M-group.
+/// Bytes of one compressed M-group (see [`crate::prune::group_bytes`]).
 pub fn group_bytes(nm: Nm) -> u64 {
-    nm.n * ELEM + (nm.n * nm.index_bits() as u64).div_ceil(8)
+    crate::prune::group_bytes(nm) as u64
 }
 
 struct Builder<'a> {
@@ -281,11 +281,12 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
     let last = n - 1;
     let classes = model.layers[last].out.numel();
     let dlast = b.tensor("loss.dy".into(), batch * classes * ELEM);
+    let labels = b.tensor("labels".into(), batch * ELEM);
     b.vector(
         last,
         Phase::Bp,
-        VecOp::Loss,
-        vec![y[last]],
+        VecOp::Loss { classes },
+        vec![y[last], labels],
         vec![dlast],
         batch * classes,
     );
@@ -444,11 +445,21 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     }),
                 );
                 b.group += 1;
-                let srste = b.opts.srste_term() && (ff.is_some() || bp.is_some());
+                let srste =
+                    (b.opts.srste_term() && (ff.is_some() || bp.is_some())).then_some(SrSte {
+                        nm: b.opts.nm,
+                        lambda_q16: q16(b.opts.srste_lambda),
+                    });
+                let sgd = VecOp::Sgd {
+                    lr_q16: q16(b.opts.lr),
+                    momentum_q16: q16(b.opts.momentum),
+                    srste,
+                    row: k_ff,
+                };
                 b.vector(
                     i,
                     Phase::Update,
-                    VecOp::Sgd { srste },
+                    sgd,
                     vec![w, dw, v],
                     vec![w, v],
                     g.out * k_ff,

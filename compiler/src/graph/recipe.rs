@@ -48,8 +48,12 @@ pub struct TrainOptions {
     pub bp_mask: BpMask,
     /// Layers kept dense whatever the recipe (e.g. the first conv and the classifier).
     pub dense_layers: Vec<String>,
+    /// SGD learning rate.
+    pub lr: f64,
     /// SGD momentum μ.
-    pub momentum: bool,
+    pub momentum: f64,
+    /// SR-STE decay λ on pruned weights.
+    pub srste_lambda: f64,
 }
 
 impl TrainOptions {
@@ -61,7 +65,9 @@ impl TrainOptions {
             nm: Nm { n: 1, m: 2 },
             bp_mask: BpMask::Independent,
             dense_layers: Vec::new(),
-            momentum: true,
+            lr: 0.01,
+            momentum: 0.9,
+            srste_lambda: 2e-4,
         }
     }
 

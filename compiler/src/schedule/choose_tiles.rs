@@ -4,7 +4,7 @@
 use super::lower_to_isa::{operand_tile, weight_tile_bytes, Placed};
 use crate::arch::{Arch, RegionId};
 use crate::graph::{GemmStep, Layout};
-use crate::isa::{Buf, Xfer};
+use crate::isa::{Buf, Xfer, XferShape};
 use crate::timing;
 
 /// Which operand tile stays resident when the reduction fits one tile.
@@ -77,7 +77,7 @@ pub fn estimate(arch: &Arch, g: &GemmStep, t: &Tiling, at_w: Placed, at_x: Place
         row_bytes: d.row_bytes,
         dram_stride: d.stride,
         sp: sp(region, bytes),
-        im2col: d.im2col,
+        shape: d.shape,
     };
     let [(_, wb), (_, xb), (_, yb)] = tile_bytes(g, tm, tk, tt);
     let w_load = timing::dma_cycles(
@@ -93,7 +93,7 @@ pub fn estimate(arch: &Arch, g: &GemmStep, t: &Tiling, at_w: Placed, at_x: Place
         rows: tm,
         row_bytes: tt * 2,
         stride: g.t * 2,
-        im2col: None,
+        shape: XferShape::Copy,
     };
     let store = timing::dma_cycles(arch, &xfer(y_dram, RegionId::Output, yb));
     let gemm = timing::gemm_cycles(arch, tm, tk, tt, g.sparsity);
@@ -143,7 +143,7 @@ pub fn choose_tiles(
             ) => geom.kh * geom.kw,
             _ => 1,
         };
-        lcm(rows, per_ch)
+        super::lcm(rows, per_ch)
     };
     let unit_m = arch.cols.min(g.m);
     let min_t = 8.min(g.t);
@@ -181,15 +181,4 @@ pub fn choose_tiles(
     Ok(best
         .expect("the smallest tile fits, so some candidate does")
         .1)
-}
-
-fn lcm(a: u64, b: u64) -> u64 {
-    fn gcd(a: u64, b: u64) -> u64 {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
-    a / gcd(a, b) * b
 }

@@ -5,7 +5,7 @@ use super::assign_buffers::{Allocator, Hazards};
 use super::choose_tiles::{LoopOrder, Tiling};
 use crate::arch::{Arch, RegionId};
 use crate::graph::{group_bytes, GemmStep, Layout, Operand, PruneStep, VecStep};
-use crate::isa::{Buf, Im2col, Instr, Op, Phase, PruneAlong, Xfer};
+use crate::isa::{Buf, Instr, Op, Phase, PruneAlong, Xfer, XferShape};
 use crate::prune::Nm;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -25,7 +25,7 @@ pub struct DramTile {
     pub rows: u64,
     pub row_bytes: u64,
     pub stride: u64,
-    pub im2col: Option<Im2col>,
+    pub shape: XferShape,
 }
 
 /// One tile-level operation, before buffers are assigned.
@@ -97,14 +97,14 @@ pub fn operand_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>
             rows: nr,
             row_bytes: nc * ELEM,
             stride: c * ELEM,
-            im2col: None,
+            shape: XferShape::Copy,
         },
         Layout::Transposed { cols: c } => DramTile {
             addr: at.base + (slice_elems + cols.start * c + rows.start) * ELEM,
             rows: nc,
             row_bytes: nr * ELEM,
             stride: c * ELEM,
-            im2col: None,
+            shape: XferShape::Transpose,
         },
         Layout::Compressed { nm, k } => {
             let gb = group_bytes(nm);
@@ -114,7 +114,7 @@ pub fn operand_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>
                 rows: nr,
                 row_bytes: nc.div_ceil(nm.m) * gb,
                 stride: row,
-                im2col: None,
+                shape: XferShape::Copy,
             }
         }
         Layout::Im2col {
@@ -156,7 +156,7 @@ pub fn operand_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>
                 rows: ch.end - ch.start,
                 row_bytes: (last.max(first + 1) - first) * ELEM,
                 stride: channel_bytes,
-                im2col: Some(geom),
+                shape: XferShape::Im2col(geom),
             }
         }
     }
@@ -360,7 +360,7 @@ pub fn vector_micros(
                 rows: 1,
                 row_bytes: (hi - lo) * ELEM,
                 stride: (hi - lo) * ELEM,
-                im2col: None,
+                shape: XferShape::Copy,
             }
         };
         let mut srcs = Vec::new();
@@ -404,6 +404,10 @@ pub fn vector_micros(
 }
 
 /// The tile steps of pre-generating one N:M weight form, `rows_per_chunk` rows at a time.
+///
+/// The FF form prunes rows of the dense `[out × k]` weights as stored. The BP form's rows are
+/// the dense matrix's columns: its chunk is loaded transposed from the weights viewed as
+/// `[k × rows]` (exactly `Wᵀ` for a linear layer).
 pub fn prune_micros(
     p: &PruneStep,
     src: u64,
@@ -411,26 +415,41 @@ pub fn prune_micros(
     rows_per_chunk: u64,
     slots: &mut Slots,
 ) -> Vec<Vec<Micro>> {
-    let row_dense = p.k * ELEM;
     let row_packed = p.k.div_ceil(p.nm.m) * group_bytes(p.nm);
     let mut steps = Vec::new();
     let mut r = 0;
     while r < p.rows {
         let n = rows_per_chunk.min(p.rows - r);
         let (s, d) = (slots.next(), slots.next());
-        let tile = |base: u64, row: u64| DramTile {
-            addr: base + r * row,
+        let dense = match p.along {
+            PruneAlong::Input => DramTile {
+                addr: src + r * p.k * ELEM,
+                rows: 1,
+                row_bytes: n * p.k * ELEM,
+                stride: n * p.k * ELEM,
+                shape: XferShape::Copy,
+            },
+            PruneAlong::Output => DramTile {
+                addr: src + r * ELEM,
+                rows: p.k,
+                row_bytes: n * ELEM,
+                stride: p.rows * ELEM,
+                shape: XferShape::Transpose,
+            },
+        };
+        let packed = DramTile {
+            addr: dst + r * row_packed,
             rows: 1,
-            row_bytes: n * row,
-            stride: n * row,
-            im2col: None,
+            row_bytes: n * row_packed,
+            stride: n * row_packed,
+            shape: XferShape::Copy,
         };
         steps.push(vec![
             Micro::Load {
                 slot: s,
                 region: RegionId::Weight,
-                sp_bytes: n * row_dense,
-                dram: tile(src, row_dense),
+                sp_bytes: n * p.k * ELEM,
+                dram: dense,
             },
             Micro::Prune {
                 src: s,
@@ -446,7 +465,7 @@ pub fn prune_micros(
                 slot: d,
                 offset: 0,
                 bytes: n * row_packed,
-                dram: tile(dst, row_packed),
+                dram: packed,
                 requant: false,
             },
             Micro::Free { slot: d },
@@ -522,7 +541,7 @@ impl<'a> Emitter<'a> {
             row_bytes: d.row_bytes,
             dram_stride: d.stride,
             sp,
-            im2col: d.im2col,
+            shape: d.shape,
         };
         match m {
             Micro::Load {

@@ -12,7 +12,7 @@ mod lower_to_isa;
 use crate::arch::{Arch, RegionId};
 use crate::diag::Diagnostic;
 use crate::graph::{expand, StepKind, TensorDef, TrainOptions, TrainingGraph};
-use crate::isa::{Phase, Program, Tensor};
+use crate::isa::{Phase, Program, Tensor, VecOp};
 use crate::model::Model;
 use choose_tiles::choose_tiles;
 use lower_to_isa::{
@@ -45,6 +45,7 @@ const DRAM_ALIGN: u64 = 64;
 
 fn host_provided(t: &TensorDef) -> bool {
     t.name == "input"
+        || t.name == "labels"
         || [".w", ".v", ".x", ".dy_in"]
             .iter()
             .any(|s| t.name.ends_with(s))
@@ -185,12 +186,29 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                         .map(|&t| (size(t) / 2).div_ceil(v.elems).max(1) * 2)
                         .sum();
                     let dst_width = v.dst.len() as u64 * 2;
-                    // Whole bank words per source, so their aligned tiles fit side by side.
-                    let chunk = ((budget[RegionId::Input as usize] / src_width.max(1))
-                        .min(budget[RegionId::Output as usize] / dst_width)
-                        / 8
-                        * 8)
-                    .max(1);
+                    // Whole bank words per source, so their aligned tiles fit side by side, and
+                    // whole rows for an update (its SR-STE mask is per row) or the whole tensor
+                    // for the loss (its softmax is per sample).
+                    let align = match v.op {
+                        VecOp::Sgd { row, .. } => lcm(row, 8),
+                        VecOp::Loss { .. } => v.elems,
+                        _ => 8,
+                    };
+                    let fit = (budget[RegionId::Input as usize] / src_width.max(1))
+                        .min(budget[RegionId::Output as usize] / dst_width);
+                    if fit < align.min(v.elems) {
+                        return Err(arch.source.error(
+                            "scratchpads.input.bytes",
+                            format!(
+                                "layer `{}`: its {:?} step needs {} elements in one tile but a tile holds {fit}",
+                                graph.layers[step.layer],
+                                v.op,
+                                align.min(v.elems)
+                            ),
+                            "a larger input or output scratchpad",
+                        ));
+                    }
+                    let chunk = (fit / align * align).max(align.min(v.elems));
                     let est = crate::timing::vector_cycles(arch, v.op, v.elems);
                     (
                         vector_micros(v, &|t| (addr(t), size(t)), chunk, &mut slots),
@@ -262,4 +280,16 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
         graph,
         summary,
     })
+}
+
+/// Least common multiple.
+pub(crate) fn lcm(a: u64, b: u64) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    a / gcd(a, b) * b
 }
