@@ -11,6 +11,8 @@ use nmsat_compiler::prune::Nm;
 use nmsat_compiler::schedule::{compile, Compiled};
 use std::process::ExitCode;
 
+mod sim_cli;
+
 #[derive(Parser)]
 #[command(
     name = "nmsat",
@@ -26,10 +28,13 @@ struct Cli {
 enum Cmd {
     /// Compile one training iteration of a model into a static program.
     Compile(CompileArgs),
+    /// Simulate one training iteration, sparse and dense, and report the speedup.
+    Sim(SimArgs),
 }
 
+/// What to compile: the accelerator, the model and the training recipe.
 #[derive(clap::Args)]
-struct CompileArgs {
+struct Target {
     /// Accelerator description: a built-in name (sat-vcu1525, sat-small, sat-ice40-up5k) or a YAML path.
     #[arg(long, default_value = "sat-vcu1525")]
     arch: String,
@@ -48,10 +53,31 @@ struct CompileArgs {
     /// Layers to keep dense (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     dense_layers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct CompileArgs {
+    #[command(flatten)]
+    target: Target,
     /// Write the program here (.json, or the compact binary form for any other extension).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
     /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    #[command(flatten)]
+    target: Target,
+    /// fast (operation level, the default) or exact (cycle by cycle, PE by PE, with data).
+    #[arg(long, default_value = "fast")]
+    mode: String,
+    /// Write a Chrome/Perfetto trace of the sparse run here.
+    #[arg(long)]
+    trace: Option<std::path::PathBuf>,
+    /// Print one JSON object instead of the tables.
     #[arg(long)]
     json: bool,
 }
@@ -69,6 +95,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Compile(a) => run_compile(a),
+        Cmd::Sim(a) => sim_cli::run_sim(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,18 +119,19 @@ fn cli_error(field: &str, message: String, allowed: &str) -> UserError {
     )
 }
 
-fn run_compile(a: CompileArgs) -> Result<(), UserError> {
-    let arch = Arch::load(&a.arch)?;
-    let model = load_model(&a.model)?;
+/// Loads the description and the model and compiles under the target's recipe (or dense).
+fn build(t: &Target, dense: bool) -> Result<(Arch, Compiled), UserError> {
+    let arch = Arch::load(&t.arch)?;
+    let model = load_model(&t.model)?;
     let nm: Nm =
-        a.nm.parse()
+        t.nm.parse()
             .map_err(|e| cli_error("--nm", e, "N:M with 1 ≤ N < M ≤ 16"))?;
     let recipe =
-        Recipe::parse(&a.recipe).map_err(|e| cli_error("--recipe", e, "bdwp, srste, dense"))?;
+        Recipe::parse(&t.recipe).map_err(|e| cli_error("--recipe", e, "bdwp, srste, dense"))?;
     let opts = TrainOptions {
-        recipe,
-        dense_layers: a.dense_layers.clone(),
-        ..TrainOptions::bdwp(a.batch, nm)
+        recipe: if dense { Recipe::Dense } else { recipe },
+        dense_layers: t.dense_layers.clone(),
+        ..TrainOptions::bdwp(t.batch, nm)
     };
     for l in &opts.dense_layers {
         if !model.layers.iter().any(|x| &x.name == l) {
@@ -115,6 +143,16 @@ fn run_compile(a: CompileArgs) -> Result<(), UserError> {
         }
     }
     let compiled = compile(&arch, &model, &opts)?;
+    check(&arch, &compiled.program).map_err(|e| {
+        UserError(format!(
+            "internal error: the compiled program is illegal: {e}"
+        ))
+    })?;
+    Ok((arch, compiled))
+}
+
+fn run_compile(a: CompileArgs) -> Result<(), UserError> {
+    let (arch, compiled) = build(&a.target, false)?;
     if let Some(path) = &a.out {
         let bytes = if path.extension().is_some_and(|e| e == "json") {
             compiled.program.to_json().into_bytes()
@@ -124,11 +162,6 @@ fn run_compile(a: CompileArgs) -> Result<(), UserError> {
         std::fs::write(path, bytes)
             .map_err(|e| UserError(format!("{}: cannot write: {e}", path.display())))?;
     }
-    check(&arch, &compiled.program).map_err(|e| {
-        UserError(format!(
-            "internal error: the compiled program is illegal: {e}"
-        ))
-    })?;
     if a.json {
         println!("{}", summary_json(&compiled));
     } else {

@@ -1,5 +1,34 @@
 //! The nmsat simulator: runs a compiled [`nmsat_compiler::isa::Program`] on the machine an
 //! [`nmsat_compiler::arch::Arch`] describes, in exact mode (every operation executed cycle by
 //! cycle, PE by PE, with real data) or fast mode (every operation timed by the equations of
-//! [`nmsat_compiler::timing`]); both share one issue model and so give the same schedule.
-pub mod exact;
+//! [`nmsat_compiler::timing`]). Both share one issue model ([`machine`]) and so give the same
+//! schedule, and statistics are computed from the schedule alone.
+pub mod fast;
+pub mod machine;
+pub mod stats;
+pub mod trace;
+
+use machine::Schedule;
+use nmsat_compiler::arch::Arch;
+use nmsat_compiler::isa::Program;
+use stats::Stats;
+
+/// The outcome of a simulation.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub schedule: Schedule,
+    pub stats: Stats,
+}
+
+/// Simulates `prog` in fast mode.
+pub fn simulate_fast(arch: &Arch, prog: &Program) -> Result<Run, String> {
+    let schedule = machine::run(arch, prog, &mut fast::Fast { arch })?;
+    let stats = stats::stats(arch, prog, &schedule);
+    Ok(Run { schedule, stats })
+}
+
+/// Simulates `prog` in exact mode with zero-initialised memory.
+pub fn simulate_exact(arch: &Arch, prog: &Program) -> Result<Run, String> {
+    let _ = (arch, prog);
+    Err("exact mode is not built yet".into())
+}

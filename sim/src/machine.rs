@@ -1,0 +1,162 @@
+//! The issue model both modes share: four in-order unit queues, waits on completion counts,
+//! and scratchpad ports claimed for a whole operation.
+//!
+//! An instruction of unit U issues at the first cycle τ at which
+//! 1. U's previous instruction has completed (it occupied `[start, end)` with `end ≤ τ`);
+//! 2. every wait `(V, c)` holds: the c-th instruction of V has completed by τ;
+//! 3. every scratchpad region it touches has a free port at τ (an operation holds one port of
+//!    each region it touches from issue to completion).
+//!
+//! Units that can issue in the same cycle do so in the fixed order DMA, prune, array, vector,
+//! each claiming its ports before the next looks. An [`Executor`] supplies each operation's
+//! duration: fast mode from the timing equations, exact mode by executing it cycle by cycle.
+//! Everything else — and so the whole schedule — is this one piece of code.
+
+use nmsat_compiler::arch::{Arch, RegionId};
+use nmsat_compiler::isa::{Instr, Program, Unit};
+use serde::Serialize;
+
+/// What executing one operation cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpCost {
+    /// Cycles the unit is busy.
+    pub cycles: u64,
+    /// Of those, cycles lost to scratchpad bandwidth (bank conflicts).
+    pub bank_stall: u64,
+}
+
+/// Runs one operation when it issues.
+pub trait Executor {
+    /// Executes instruction `index` and returns its cost.
+    fn execute(&mut self, index: usize, instr: &Instr) -> Result<OpCost, String>;
+}
+
+/// Why an instruction started later than its unit became free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Cause {
+    /// It started as soon as its unit was free.
+    None,
+    /// It waited for an instruction of this unit.
+    Wait(Unit),
+    /// It waited for a port of this scratchpad region.
+    Port(RegionId),
+}
+
+/// When every instruction ran, and why it waited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub start: Vec<u64>,
+    pub end: Vec<u64>,
+    pub cause: Vec<Cause>,
+    pub bank_stall: Vec<u64>,
+}
+
+impl Schedule {
+    /// Cycle at which the last instruction completes.
+    pub fn cycles(&self) -> u64 {
+        self.end.iter().copied().max().unwrap_or(0)
+    }
+}
+
+/// Regions an instruction holds a port of.
+fn regions(instr: &Instr) -> Vec<RegionId> {
+    let mut r: Vec<RegionId> = instr
+        .op
+        .sp_reads()
+        .iter()
+        .chain(instr.op.sp_writes().iter())
+        .map(|b| b.region)
+        .collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+/// Issues every instruction of `prog` under the rules above.
+pub fn run(arch: &Arch, prog: &Program, exec: &mut dyn Executor) -> Result<Schedule, String> {
+    let n = prog.instrs.len();
+    let mut by_unit: [Vec<usize>; 4] = Default::default();
+    for (i, ins) in prog.instrs.iter().enumerate() {
+        by_unit[ins.op.unit().index()].push(i);
+    }
+    let mut s = Schedule {
+        start: vec![0; n],
+        end: vec![u64::MAX; n],
+        cause: vec![Cause::None; n],
+        bank_stall: vec![0; n],
+    };
+    let mut head = [0usize; 4];
+    let mut free_at = [0u64; 4];
+    // Earliest retry of a unit's head after a port refusal.
+    let mut port_retry: [Option<(u64, RegionId)>; 4] = [None; 4];
+    // Completion times of the operations holding each region's ports.
+    let mut holders: [Vec<u64>; 3] = Default::default();
+    let ports = RegionId::ALL.map(|r| arch.region(r).ports as usize);
+    let mut now = 0u64;
+    let mut issued = 0;
+    while issued < n {
+        // When each unit's head could issue, ignoring ports; None while a wait's target has
+        // not issued yet (its completion time is unknown).
+        let ready: [Option<(u64, Cause)>; 4] = std::array::from_fn(|u| {
+            let &j = by_unit[u].get(head[u])?;
+            let mut t = (free_at[u], Cause::None);
+            for &(v, c) in &prog.instrs[j].waits {
+                if c == 0 {
+                    continue;
+                }
+                let target = by_unit[v.index()][c as usize - 1];
+                let e = s.end[target];
+                if e == u64::MAX {
+                    return None;
+                }
+                if e > t.0 {
+                    t = (e, Cause::Wait(v));
+                }
+            }
+            if let Some((r, region)) = port_retry[u] {
+                if r > t.0 {
+                    t = (r, Cause::Port(region));
+                }
+            }
+            Some(t)
+        });
+        let next = ready.iter().flatten().map(|(t, _)| *t).min().ok_or_else(|| {
+            format!("deadlock at cycle {now}: every unit waits for an instruction that has not issued")
+        })?;
+        now = now.max(next);
+        for u in 0..4 {
+            let Some((t, cause)) = ready[u] else { continue };
+            if t > now {
+                continue;
+            }
+            let j = by_unit[u][head[u]];
+            let need = regions(&prog.instrs[j]);
+            let blocked = need.iter().find_map(|&r| {
+                let h = &mut holders[r as usize];
+                h.retain(|&e| e > now);
+                (h.len() >= ports[r as usize])
+                    .then(|| (*h.iter().min().expect("full means non-empty"), r))
+            });
+            if let Some((retry, r)) = blocked {
+                port_retry[u] = Some((retry, r));
+                continue;
+            }
+            let mut cost = exec.execute(j, &prog.instrs[j])?;
+            // Every operation occupies its unit for at least one cycle, so a completion is
+            // never visible in the cycle it issued.
+            cost.cycles = cost.cycles.max(1);
+            s.start[j] = now;
+            s.end[j] = now + cost.cycles;
+            s.cause[j] = if now > free_at[u] { cause } else { Cause::None };
+            s.bank_stall[j] = cost.bank_stall;
+            for &r in &need {
+                holders[r as usize].push(s.end[j]);
+            }
+            free_at[u] = s.end[j];
+            port_retry[u] = None;
+            head[u] += 1;
+            issued += 1;
+        }
+    }
+    Ok(s)
+}
