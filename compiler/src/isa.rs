@@ -140,14 +140,13 @@ pub enum VecOp {
     Loss {
         classes: u64,
     },
-    /// SGD with momentum over `[rows × row]` weights (sources w, dw, v; destinations w, v):
-    /// `v ← μv + dw (+ λ(1−mask)⊙w)`, `w ← w − lr·v`. Constants are Q16.16; the SR-STE mask is
-    /// the FF N:M mask of each row.
+    /// SGD with momentum (sources w, dw, v; destinations w, v): `v ← μv + dw
+    /// (+ λ(1−mask)⊙w)`, `w ← w − lr·v`. Constants are Q16.16; the SR-STE mask is the FF N:M
+    /// mask along each row of the tile (tiles hold whole M-groups).
     Sgd {
         lr_q16: i32,
         momentum_q16: i32,
         srste: Option<SrSte>,
-        row: u64,
     },
 }
 
@@ -196,6 +195,7 @@ pub enum Op {
         srcs: Vec<Buf>,
         dst: Buf,
         elems: u64,
+        rows: u64,
     },
 }
 

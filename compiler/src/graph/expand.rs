@@ -48,14 +48,17 @@ impl Builder<'_> {
         });
     }
 
+    /// An element-wise step producing `[rows × cols]` destinations; `srcs` carry their rows.
+    #[allow(clippy::too_many_arguments)]
     fn vector(
         &mut self,
         layer: usize,
         phase: Phase,
         op: VecOp,
-        srcs: Vec<TensorId>,
+        srcs: Vec<(TensorId, u64)>,
         dst: Vec<TensorId>,
-        elems: u64,
+        rows: u64,
+        cols: u64,
     ) {
         self.push(
             layer,
@@ -64,7 +67,8 @@ impl Builder<'_> {
                 op,
                 srcs,
                 dst,
-                elems,
+                rows,
+                cols,
                 dst_offset: 0,
             }),
         );
@@ -272,7 +276,8 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
             }
             op => {
                 let (vop, srcs) = forward_vector(op, &l.inputs, &y, input, model, i);
-                b.vector(i, Phase::Ff, vop, srcs, vec![out], elems);
+                let rows = features(l.out);
+                b.vector(i, Phase::Ff, vop, srcs, vec![out], rows, elems / rows);
             }
         }
     }
@@ -286,9 +291,10 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
         last,
         Phase::Bp,
         VecOp::Loss { classes },
-        vec![y[last], labels],
+        vec![(y[last], classes), (labels, 1)],
         vec![dlast],
-        batch * classes,
+        classes,
+        batch,
     );
 
     // Backward: gradient partials per producer, summed when the producer is reached.
@@ -308,8 +314,9 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
             1 => parts[i][0],
             _ => {
                 let t = b.tensor(format!("{}.dy", l.name), elems * ELEM);
-                let srcs = parts[i].clone();
-                b.vector(i, Phase::Bp, VecOp::Add, srcs, vec![t], elems);
+                let rows = features(l.out);
+                let srcs = parts[i].iter().map(|&p| (p, rows)).collect();
+                b.vector(i, Phase::Bp, VecOp::Add, srcs, vec![t], rows, elems / rows);
                 t
             }
         };
@@ -367,7 +374,8 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                                 op: VecOp::Fill,
                                 srcs: vec![],
                                 dst: vec![dx],
-                                elems: in_elems(0) - covered,
+                                rows: 1,
+                                cols: in_elems(0) - covered,
                                 dst_offset: covered,
                             }),
                         );
@@ -454,15 +462,15 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     lr_q16: q16(b.opts.lr),
                     momentum_q16: q16(b.opts.momentum),
                     srste,
-                    row: k_ff,
                 };
                 b.vector(
                     i,
                     Phase::Update,
                     sgd,
-                    vec![w, dw, v],
+                    vec![(w, g.out), (dw, g.out), (v, g.out)],
                     vec![w, v],
-                    g.out * k_ff,
+                    g.out,
+                    k_ff,
                 );
             }
             Op::Matmul { heads, m, k, n } => {
@@ -523,8 +531,10 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 }
                 let dx = b.tensor(format!("{}.dx", l.name), in_elems(0) * ELEM);
                 let x = src(&y, i, 0);
-                let (vop, elems) = backward_vector(op, in_elems(0));
-                b.vector(i, Phase::Bp, vop, vec![dy, x], vec![dx], elems);
+                let vop = backward_vector(op);
+                let rows = features(model.input_shape(i, 0));
+                let srcs = vec![(dy, features(l.out)), (x, rows)];
+                b.vector(i, Phase::Bp, vop, srcs, vec![dx], rows, in_elems(0) / rows);
                 if let Some(&j) = l.inputs.first() {
                     parts[j].push(dx);
                 }
@@ -631,11 +641,14 @@ fn forward_vector(
     input: TensorId,
     model: &Model,
     i: usize,
-) -> (VecOp, Vec<TensorId>) {
-    let srcs: Vec<TensorId> = if inputs.is_empty() {
-        vec![input]
+) -> (VecOp, Vec<(TensorId, u64)>) {
+    let srcs = if inputs.is_empty() {
+        vec![(input, features(model.input))]
     } else {
-        inputs.iter().map(|&j| y[j]).collect()
+        inputs
+            .iter()
+            .map(|&j| (y[j], features(model.layers[j].out)))
+            .collect()
     };
     let vop = match op {
         Op::Act(Activation::Relu) => VecOp::Relu,
@@ -662,9 +675,17 @@ fn forward_vector(
     (vop, srcs)
 }
 
-/// The vector operation of a layer's gradient and the elements it produces.
-fn backward_vector(op: &Op, in_elems: u64) -> (VecOp, u64) {
-    let vop = match op {
+/// Rows of a tensor in its feature-major layout: channels, or features per token.
+fn features(s: Shape) -> u64 {
+    match s {
+        Shape::Image { c, .. } => c,
+        Shape::Seq { dim, .. } => dim,
+    }
+}
+
+/// The vector operation of a layer's gradient.
+fn backward_vector(op: &Op) -> VecOp {
+    match op {
         Op::Act(Activation::Relu) => VecOp::ReluGrad,
         Op::Act(Activation::Gelu) => VecOp::GeluGrad,
         Op::Norm { .. } => VecOp::NormGrad,
@@ -672,8 +693,7 @@ fn backward_vector(op: &Op, in_elems: u64) -> (VecOp, u64) {
         // Each input gradient gathers from the windows that saw it.
         Op::Pool { .. } => VecOp::Pool { window: 1 },
         _ => unreachable!("GEMM layers, adds and reshapes are handled by the caller"),
-    };
-    (vop, in_elems)
+    }
 }
 
 #[cfg(test)]

@@ -80,15 +80,27 @@ impl GemmStep {
     }
 }
 
-/// An element-wise step over whole tensors.
+/// An element-wise step over whole tensors, each viewed as `[rows × columns]` (feature-major:
+/// a column is one pixel or token of one sample), processed in column blocks so that it can
+/// start on the columns its producer has stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VecStep {
     pub op: VecOp,
-    pub srcs: Vec<TensorId>,
+    /// Sources with their row counts (a source may have other rows, e.g. the labels).
+    pub srcs: Vec<(TensorId, u64)>,
     pub dst: Vec<TensorId>,
-    pub elems: u64,
+    /// Rows and columns of the destinations.
+    pub rows: u64,
+    pub cols: u64,
     /// Element offset of the step's range in its destinations (a block of a larger tensor).
     pub dst_offset: u64,
+}
+
+impl VecStep {
+    /// Elements produced per destination.
+    pub fn elems(&self) -> u64 {
+        self.rows * self.cols
+    }
 }
 
 /// Pre-generation of one N:M weight form from the dense weights.

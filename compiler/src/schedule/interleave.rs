@@ -1,27 +1,126 @@
-//! Interleaves the tile steps of independent GEMMs (BP and WU of a layer) so that the DMA of
-//! one overlaps the compute of the other.
+//! Interleaves the tile steps of consecutive graph steps: independent GEMMs (BP and WU of a
+//! layer) run side by side, and a consumer (a norm, an activation, the next GEMM) starts on
+//! the tiles its producer has already stored, so DMA, array and vector work overlap.
+//!
+//! List scheduling over a window of [`WINDOW`] consecutive steps: a tile is *ready* when no
+//! unemitted tile of an earlier step in the window writes DRAM bytes it reads or writes, or
+//! reads bytes it writes — so the emitted order keeps every DRAM dependency of program order.
+//! Among ready tiles, the step least far along in modelled time goes next.
 
-/// Merges lists of `(steps, estimated cycles)` into one order of `(list, step)` pairs: each
-/// next step comes from the list that is least far along in modelled time, so all lists
-/// progress at the same rate and finish together.
-pub fn interleave(lists: &[(usize, u64)]) -> Vec<(usize, usize)> {
-    let mut next = vec![0usize; lists.len()];
-    let total: usize = lists.iter().map(|(n, _)| n).sum();
+use super::lower_to_isa::Micro;
+use crate::range_map::RangeMap;
+
+/// Consecutive steps whose tiles may be in flight together.
+pub const WINDOW: usize = 3;
+
+/// DRAM byte ranges a tile step reads and writes.
+#[derive(Debug, Clone, Default)]
+pub struct TileRanges {
+    pub reads: Vec<(u64, u64)>,
+    pub writes: Vec<(u64, u64)>,
+}
+
+/// The tile steps of one graph step and its modelled cycles.
+#[derive(Debug, Clone)]
+pub struct StepTiles {
+    pub tiles: Vec<TileRanges>,
+    pub est: u64,
+}
+
+/// The DRAM ranges of one tile step.
+pub fn dram_ranges(micros: &[Micro]) -> TileRanges {
+    let mut r = TileRanges::default();
+    for m in micros {
+        match m {
+            Micro::Load { dram, .. } => r.reads.push(dram.span()),
+            Micro::Store { dram, .. } => r.writes.push(dram.span()),
+            _ => {}
+        }
+    }
+    r
+}
+
+/// Per step in the window: how many unemitted tiles write and read each byte.
+struct Pending {
+    writes: RangeMap<u32>,
+    reads: RangeMap<u32>,
+}
+
+impl Pending {
+    fn new(tiles: &[TileRanges]) -> Self {
+        let mut p = Pending {
+            writes: RangeMap::new(),
+            reads: RangeMap::new(),
+        };
+        for t in tiles {
+            p.add(t, 1);
+        }
+        p
+    }
+
+    fn add(&mut self, t: &TileRanges, d: i64) {
+        let f = |old: Option<&u32>| (*old.unwrap_or(&0) as i64 + d) as u32;
+        for &(a, b) in &t.writes {
+            self.writes.update(a, b, f);
+        }
+        for &(a, b) in &t.reads {
+            self.reads.update(a, b, f);
+        }
+    }
+}
+
+fn busy(map: &RangeMap<u32>, (a, b): (u64, u64)) -> bool {
+    let mut hit = false;
+    map.for_each(a, b, |_, _, &c| hit |= c > 0);
+    hit
+}
+
+/// The emission order of all tiles of `steps`, as `(step, tile)` pairs.
+pub fn interleave(steps: &[StepTiles], window: usize) -> Vec<(usize, usize)> {
+    let total: usize = steps.iter().map(|s| s.tiles.len()).sum();
     let mut order = Vec::with_capacity(total);
+    let mut next = vec![0usize; steps.len()];
+    let mut pending: Vec<Option<Pending>> = (0..steps.len()).map(|_| None).collect();
+    let mut lo = 0;
     while order.len() < total {
-        // Modelled time at which list l's next step would end, taking its steps as equal.
-        let l = (0..lists.len())
-            .filter(|&l| next[l] < lists[l].0)
-            .min_by_key(|&l| {
-                let (n, est) = lists[l];
-                (
-                    (next[l] as u128 + 1) * est.max(1) as u128 * 1_000_000 / n as u128,
-                    l,
-                )
+        while next[lo] == steps[lo].tiles.len() {
+            pending[lo] = None;
+            lo += 1;
+        }
+        let hi = (lo + window).min(steps.len());
+        for s in lo..hi {
+            if pending[s].is_none() {
+                pending[s] = Some(Pending::new(&steps[s].tiles));
+            }
+        }
+        let ready = |s: usize| {
+            let Some(t) = steps[s].tiles.get(next[s]) else {
+                return false;
+            };
+            (lo..s).all(|e| {
+                let p = pending[e].as_ref().expect("window steps are tracked");
+                t.reads.iter().all(|&r| !busy(&p.writes, r))
+                    && t.writes
+                        .iter()
+                        .all(|&w| !busy(&p.writes, w) && !busy(&p.reads, w))
             })
-            .expect("some list has steps left");
-        order.push((l, next[l]));
-        next[l] += 1;
+        };
+        // Modelled time at which step s's next tile would end, taking its tiles as equal.
+        let finish = |s: usize| {
+            (next[s] as u128 + 1) * steps[s].est.max(1) as u128 * 1_000_000
+                / steps[s].tiles.len() as u128
+        };
+        let s = (lo..hi)
+            .filter(|&s| ready(s))
+            .min_by_key(|&s| (finish(s), s))
+            .expect("the lowest unfinished step is always ready");
+        let t = next[s];
+        pending[s]
+            .as_mut()
+            .expect("tracked")
+            .add(&steps[s].tiles[t], -1);
+        order.push((s, t));
+        next[s] += 1;
     }
     order
 }
@@ -30,9 +129,21 @@ pub fn interleave(lists: &[(usize, u64)]) -> Vec<(usize, usize)> {
 mod tests {
     use super::*;
 
+    fn step(tiles: Vec<(Vec<(u64, u64)>, Vec<(u64, u64)>)>, est: u64) -> StepTiles {
+        StepTiles {
+            tiles: tiles
+                .into_iter()
+                .map(|(reads, writes)| TileRanges { reads, writes })
+                .collect(),
+            est,
+        }
+    }
+
     #[test]
-    fn lists_progress_together_and_every_step_appears_once_in_order() {
-        let order = interleave(&[(2, 100), (6, 100)]);
+    fn independent_steps_progress_together() {
+        let a = step(vec![(vec![], vec![(0, 10)]); 2], 100);
+        let b = step(vec![(vec![], vec![(100, 110)]); 6], 100);
+        let order = interleave(&[a, b], 2);
         assert_eq!(
             order,
             vec![
@@ -46,7 +157,31 @@ mod tests {
                 (1, 5)
             ]
         );
-        let order = interleave(&[(3, 1), (0, 1), (1, 1)]);
-        assert_eq!(order.len(), 4);
+    }
+
+    #[test]
+    fn a_consumer_waits_for_exactly_the_tiles_it_reads() {
+        // Producer writes [0,10) then [10,20); the consumer's tiles read one each.
+        let p = step(vec![(vec![], vec![(0, 10)]), (vec![], vec![(10, 20)])], 10);
+        let c = step(
+            vec![
+                (vec![(0, 10)], vec![(50, 60)]),
+                (vec![(10, 20)], vec![(60, 70)]),
+            ],
+            1,
+        );
+        let order = interleave(&[p, c], 2);
+        assert_eq!(order, vec![(0, 0), (1, 0), (0, 1), (1, 1)]);
+        // With a window of one, steps run back to back.
+        let p = step(vec![(vec![], vec![(0, 10)]), (vec![], vec![(10, 20)])], 10);
+        let c = step(vec![(vec![(0, 10)], vec![])], 1);
+        assert_eq!(interleave(&[p, c], 1), vec![(0, 0), (0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn a_later_write_waits_for_earlier_reads() {
+        let r = step(vec![(vec![(0, 10)], vec![]), (vec![(0, 10)], vec![])], 1000);
+        let w = step(vec![(vec![], vec![(5, 6)])], 1);
+        assert_eq!(interleave(&[r, w], 2), vec![(0, 0), (0, 1), (1, 0)]);
     }
 }

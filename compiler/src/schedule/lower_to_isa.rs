@@ -28,6 +28,16 @@ pub struct DramTile {
     pub shape: XferShape,
 }
 
+impl DramTile {
+    /// The DRAM bytes from the first to the last the transfer touches.
+    pub fn span(&self) -> (u64, u64) {
+        (
+            self.addr,
+            self.addr + (self.rows.max(1) - 1) * self.stride + self.row_bytes,
+        )
+    }
+}
+
 /// One tile-level operation, before buffers are assigned.
 #[derive(Debug, Clone)]
 pub enum Micro {
@@ -71,6 +81,7 @@ pub enum Micro {
         dst: Slot,
         dst_bytes: u64,
         elems: u64,
+        rows: u64,
     },
     /// The slot's buffer may be reused once its readers are done.
     Free { slot: Slot },
@@ -335,9 +346,10 @@ pub fn gemm_micros(
     steps
 }
 
-/// The tile steps of an element-wise step: chunks of every source loaded, the operation, and
-/// the chunks of every destination stored. A source smaller than the step (the output gradient
-/// of a pooling layer) is read in proportion, so chunk i of the step reads chunk i of it.
+/// The tile steps of an element-wise step: blocks of `chunk` columns of every tensor (all its
+/// rows, a strided 2-D transfer) loaded, the operation, and the blocks of every destination
+/// stored. A source with more or fewer columns than the step (the input of a pooling layer,
+/// the labels) is read in proportion, so block i of the step reads block i of it.
 pub fn vector_micros(
     v: &VecStep,
     at: &dyn Fn(usize) -> (u64, u64),
@@ -345,60 +357,62 @@ pub fn vector_micros(
     slots: &mut Slots,
 ) -> Vec<Vec<Micro>> {
     let mut steps = Vec::new();
-    let mut start = 0;
-    while start < v.elems {
-        let n = chunk.min(v.elems - start);
+    let mut c0 = 0;
+    while c0 < v.cols {
+        let n = chunk.min(v.cols - c0);
         let mut cur = Vec::new();
-        // Elements [start, start+n) of the step are elements [lo, hi) of a tensor of `len`.
-        let line = |t: usize, offset: u64| {
+        // Columns [c0, c0+n) of the step are columns [lo, hi) of a `rows`-row tensor.
+        let block = |t: usize, rows: u64, offset: u64| {
             let (addr, bytes) = at(t);
-            let (addr, len) = (addr + offset * ELEM, bytes / ELEM - offset);
-            let lo = start * len / v.elems;
-            let hi = ((start + n) * len).div_ceil(v.elems).max(lo + 1).min(len);
+            let cols = (bytes / ELEM - offset) / rows;
+            let lo = c0 * cols / v.cols;
+            let hi = ((c0 + n) * cols).div_ceil(v.cols).max(lo + 1).min(cols);
             DramTile {
-                addr: addr + lo * ELEM,
-                rows: 1,
+                addr: addr + (offset + lo) * ELEM,
+                rows,
                 row_bytes: (hi - lo) * ELEM,
-                stride: (hi - lo) * ELEM,
+                stride: cols * ELEM,
                 shape: XferShape::Copy,
             }
         };
         let mut srcs = Vec::new();
-        for &t in &v.srcs {
+        for &(t, rows) in &v.srcs {
             let slot = slots.next();
-            let dram = line(t, 0);
+            let dram = block(t, rows, 0);
             cur.push(Micro::Load {
                 slot,
                 region: RegionId::Input,
-                sp_bytes: dram.row_bytes,
+                sp_bytes: rows * dram.row_bytes,
                 dram,
             });
             srcs.push(slot);
         }
         let dst = slots.next();
-        let dst_bytes = v.dst.len() as u64 * n * ELEM;
+        let tile = v.rows * n * ELEM;
         cur.push(Micro::Vector {
             op: v.op,
             srcs: srcs.clone(),
             dst,
-            dst_bytes,
-            elems: n,
+            dst_bytes: v.dst.len() as u64 * tile,
+            elems: v.rows * n,
+            rows: v.rows,
         });
         for slot in srcs {
             cur.push(Micro::Free { slot });
         }
         for (i, &t) in v.dst.iter().enumerate() {
+            let dram = block(t, v.rows, v.dst_offset);
             cur.push(Micro::Store {
                 slot: dst,
-                offset: i as u64 * n * ELEM,
-                bytes: n * ELEM,
-                dram: line(t, v.dst_offset),
+                offset: i as u64 * tile,
+                bytes: tile,
+                dram,
                 requant: false,
             });
         }
         cur.push(Micro::Free { slot: dst });
         steps.push(cur);
-        start += n;
+        c0 += n;
     }
     steps
 }
@@ -533,7 +547,12 @@ impl<'a> Emitter<'a> {
         });
     }
 
-    /// Emits one micro-operation.
+    /// Emits micro-operations in order.
+    pub fn emit_all(&mut self, micros: &[Micro], layer: usize, phase: Phase) -> Result<(), String> {
+        micros.iter().try_for_each(|m| self.emit(m, layer, phase))
+    }
+
+    /// Emits one micro-operation; a buffer that cannot be placed changes nothing.
     pub fn emit(&mut self, m: &Micro, layer: usize, phase: Phase) -> Result<(), String> {
         let xfer = |sp: Buf, d: &DramTile| Xfer {
             dram_addr: d.addr,
@@ -638,6 +657,7 @@ impl<'a> Emitter<'a> {
                 dst,
                 dst_bytes,
                 elems,
+                rows,
             } => {
                 let srcs = srcs.iter().map(|s| self.buf(*s)).collect();
                 let dst = self.alloc(*dst, RegionId::Output, *dst_bytes)?;
@@ -647,6 +667,7 @@ impl<'a> Emitter<'a> {
                         srcs,
                         dst,
                         elems: *elems,
+                        rows: *rows,
                     },
                     layer,
                     phase,

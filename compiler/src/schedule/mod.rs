@@ -112,48 +112,43 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
         dram_bytes: next,
     };
     let slots_per_region = if arch.opt.double_buffer { 2 } else { 1 };
-    let mut i = 0;
-    while i < graph.steps.len() {
-        let group = graph.steps[i].group;
-        let end = graph.steps[i..]
-            .iter()
-            .position(|s| s.group != group)
-            .map_or(graph.steps.len(), |p| i + p);
-        let members = &graph.steps[i..end];
-        let sharing = if arch.opt.interleave && members.len() > 1 {
-            members.len() as u64
-        } else {
-            1
-        };
-        // Whole bank words, so that aligned tiles of every member still fit side by side.
-        let budget =
-            RegionId::ALL.map(|r| arch.region(r).bytes / slots_per_region / sharing / 8 * 8);
-        let mut lists: Vec<(Vec<Vec<Micro>>, u64, usize, Phase)> = Vec::new();
-        for step in members {
-            let (micros, est) = match &step.kind {
-                StepKind::Gemm(g) => {
-                    let ph = match step.phase {
-                        Phase::Ff => 0,
-                        Phase::Bp => 1,
-                        _ => 2,
-                    };
-                    summary.gemms += 1;
-                    summary.macs_dense[ph] += g.dense_macs();
-                    summary.macs_effective[ph] += g.effective_macs();
-                    let place = |(base, bytes): (u64, u64), rows, cols| Placed {
-                        base,
-                        tensor_bytes: bytes,
-                        rows,
-                        cols,
-                        slice: 0,
-                    };
-                    let at = GemmPlacement {
-                        w: (addr(g.w.tensor), size(g.w.tensor)),
-                        x: (addr(g.x.tensor), size(g.x.tensor)),
-                        y: (addr(g.y), size(g.y)),
-                    };
-                    let (pw, px) = (place(at.w, g.m, g.k), place(at.x, g.k, g.t));
-                    let tiling = choose_tiles(arch, g, budget, pw, px).map_err(|nf| {
+    // Steps in flight share the scratchpads: with interleaving, tiles of up to WINDOW steps
+    // are live at once; whole bank words, so that aligned tiles still fit side by side.
+    let window = if arch.opt.interleave {
+        interleave::WINDOW
+    } else {
+        1
+    };
+    let budget =
+        RegionId::ALL.map(|r| arch.region(r).bytes / slots_per_region / window as u64 / 8 * 8);
+    let sharing = window as u64;
+    let members = &graph.steps[..];
+    let mut lists: Vec<(Vec<Vec<Micro>>, u64, usize, Phase)> = Vec::new();
+    for step in members {
+        let (micros, est) = match &step.kind {
+            StepKind::Gemm(g) => {
+                let ph = match step.phase {
+                    Phase::Ff => 0,
+                    Phase::Bp => 1,
+                    _ => 2,
+                };
+                summary.gemms += 1;
+                summary.macs_dense[ph] += g.dense_macs();
+                summary.macs_effective[ph] += g.effective_macs();
+                let place = |(base, bytes): (u64, u64), rows, cols| Placed {
+                    base,
+                    tensor_bytes: bytes,
+                    rows,
+                    cols,
+                    slice: 0,
+                };
+                let at = GemmPlacement {
+                    w: (addr(g.w.tensor), size(g.w.tensor)),
+                    x: (addr(g.x.tensor), size(g.x.tensor)),
+                    y: (addr(g.y), size(g.y)),
+                };
+                let (pw, px) = (place(at.w, g.m, g.k), place(at.x, g.k, g.t));
+                let tiling = choose_tiles(arch, g, budget, pw, px).map_err(|nf| {
                         let field = format!("scratchpads.{}.bytes", nf.region.name());
                         arch.source.error(
                             &field,
@@ -174,96 +169,124 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                             format!("≥ {} bytes", nf.need * slots_per_region * sharing),
                         )
                     })?;
-                    let est = choose_tiles::estimate(arch, g, &tiling, pw, px);
-                    (gemm_micros(g, &tiling, &at, &mut slots), est)
+                let est = choose_tiles::estimate(arch, g, &tiling, pw, px);
+                (gemm_micros(g, &tiling, &at, &mut slots), est)
+            }
+            StepKind::Vector(v) => {
+                // Bytes per column of the step: every source in proportion to its columns,
+                // every destination once.
+                let cols_of = |t: usize, rows: u64| (size(t) / 2 / rows.max(1)).max(1);
+                let src_width: u64 = v
+                    .srcs
+                    .iter()
+                    .map(|&(t, rows)| rows * cols_of(t, rows).div_ceil(v.cols) * 2)
+                    .sum();
+                let dst_width = v.dst.len() as u64 * v.rows * 2;
+                // Whole M-groups for an update with the SR-STE term (its mask runs along
+                // each row).
+                let align = match v.op {
+                    VecOp::Sgd { srste: Some(s), .. } => s.nm.m,
+                    _ => 1,
                 }
-                StepKind::Vector(v) => {
-                    // Bytes per step element: a source larger than the step (a pooling input) is
-                    // read in proportion.
-                    let src_width: u64 = v
-                        .srcs
-                        .iter()
-                        .map(|&t| (size(t) / 2).div_ceil(v.elems).max(1) * 2)
-                        .sum();
-                    let dst_width = v.dst.len() as u64 * 2;
-                    // Whole bank words per source, so their aligned tiles fit side by side, and
-                    // whole rows for an update (its SR-STE mask is per row) or the whole tensor
-                    // for the loss (its softmax is per sample).
-                    let align = match v.op {
-                        VecOp::Sgd { row, .. } => lcm(row, 8),
-                        VecOp::Loss { .. } => v.elems,
-                        _ => 8,
-                    };
-                    let fit = (budget[RegionId::Input as usize] / src_width.max(1))
-                        .min(budget[RegionId::Output as usize] / dst_width);
-                    if fit < align.min(v.elems) {
-                        return Err(arch.source.error(
+                .min(v.cols);
+                let fit = (budget[RegionId::Input as usize] / src_width.max(1))
+                    .min(budget[RegionId::Output as usize] / dst_width);
+                if fit < align {
+                    return Err(arch.source.error(
                             "scratchpads.input.bytes",
                             format!(
-                                "layer `{}`: its {:?} step needs {} elements in one tile but a tile holds {fit}",
+                                "layer `{}`: a {:?} tile of {align} columns of {} rows does not fit a {}-byte tile budget",
                                 graph.layers[step.layer],
                                 v.op,
-                                align.min(v.elems)
+                                v.rows,
+                                budget[RegionId::Input as usize].min(budget[RegionId::Output as usize])
                             ),
                             "a larger input or output scratchpad",
                         ));
-                    }
-                    let chunk = (fit / align * align).max(align.min(v.elems));
-                    let est = crate::timing::vector_cycles(arch, v.op, v.elems);
-                    (
-                        vector_micros(v, &|t| (addr(t), size(t)), chunk, &mut slots),
-                        est,
-                    )
                 }
-                StepKind::Prune(p) => {
-                    let per_row = p.k * 2 + p.k.div_ceil(p.nm.m) * crate::graph::group_bytes(p.nm);
-                    let rows = (budget[RegionId::Weight as usize] / per_row).max(1);
-                    if per_row > budget[RegionId::Weight as usize] {
-                        return Err(arch.source.error(
-                            "scratchpads.weight.bytes",
-                            format!(
-                                "layer `{}`: pruning one weight row needs {per_row} bytes",
-                                graph.layers[step.layer]
-                            ),
-                            format!("≥ {} bytes", per_row * slots_per_region),
-                        ));
-                    }
-                    let est = crate::timing::prune_cycles(arch, p.rows * p.k.div_ceil(p.nm.m));
-                    (
-                        prune_micros(p, addr(p.src), addr(p.dst), rows, &mut slots),
-                        est,
-                    )
+                let chunk = fit / align * align;
+                let est = crate::timing::vector_cycles(arch, v.op, v.elems());
+                (
+                    vector_micros(v, &|t| (addr(t), size(t)), chunk, &mut slots),
+                    est,
+                )
+            }
+            StepKind::Prune(p) => {
+                let per_row = p.k * 2 + p.k.div_ceil(p.nm.m) * crate::graph::group_bytes(p.nm);
+                let rows = (budget[RegionId::Weight as usize] / per_row).max(1);
+                if per_row > budget[RegionId::Weight as usize] {
+                    return Err(arch.source.error(
+                        "scratchpads.weight.bytes",
+                        format!(
+                            "layer `{}`: pruning one weight row needs {per_row} bytes",
+                            graph.layers[step.layer]
+                        ),
+                        format!("≥ {} bytes", per_row * slots_per_region),
+                    ));
                 }
-            };
-            lists.push((micros, est, step.layer, step.phase));
-        }
-        let order = if sharing > 1 {
-            interleave::interleave(
-                &lists
-                    .iter()
-                    .map(|(m, e, ..)| (m.len(), *e))
-                    .collect::<Vec<_>>(),
-            )
-        } else {
-            lists
-                .iter()
-                .enumerate()
-                .flat_map(|(l, (m, ..))| (0..m.len()).map(move |s| (l, s)))
-                .collect()
+                let est = crate::timing::prune_cycles(arch, p.rows * p.k.div_ceil(p.nm.m));
+                (
+                    prune_micros(p, addr(p.src), addr(p.dst), rows, &mut slots),
+                    est,
+                )
+            }
         };
-        for (l, s) in order {
-            let (micros, _, layer, phase) = &lists[l];
-            for m in &micros[s] {
-                emitter.emit(m, *layer, *phase).map_err(|e| {
-                    arch.source.error(
-                        "scratchpads",
-                        format!("layer `{}`: {e}", graph.layers[*layer]),
-                        "",
-                    )
-                })?;
+        lists.push((micros, est, step.layer, step.phase));
+    }
+    let tiles: Vec<interleave::StepTiles> = lists
+        .iter()
+        .map(|(micros, est, ..)| interleave::StepTiles {
+            est: *est,
+            tiles: micros.iter().map(|m| interleave::dram_ranges(m)).collect(),
+        })
+        .collect();
+    // Software pipelining of the in-order DMA queue: a tile step's stores (and the frees after
+    // them) are emitted after the next tile step's loads, so the next tile is fetched while this
+    // one computes — unless those loads read what the deferred stores write.
+    let mut deferred: Option<(&[Micro], usize, Phase)> = None;
+    let fail = |e: String, layer: usize| {
+        arch.source.error(
+            "scratchpads",
+            format!("layer `{}`: {e}", graph.layers[layer]),
+            "",
+        )
+    };
+    for (l, s) in interleave::interleave(&tiles, window) {
+        let (micros, _, layer, phase) = &lists[l];
+        let step = &micros[s];
+        let split = step
+            .iter()
+            .position(|m| matches!(m, Micro::Store { .. }))
+            .unwrap_or(step.len());
+        let (now, later) = step.split_at(split);
+        if let Some((d, dl, dp)) = deferred {
+            let stores = interleave::dram_ranges(d).writes;
+            let loads = interleave::dram_ranges(now).reads;
+            if loads
+                .iter()
+                .any(|&(a, b)| stores.iter().any(|&(c, e)| a < e && c < b))
+            {
+                emitter.emit_all(d, dl, dp).map_err(|e| fail(e, dl))?;
+                deferred = None;
             }
         }
-        i = end;
+        for m in now {
+            if let Err(e) = emitter.emit(m, *layer, *phase) {
+                // The deferred tile's buffers may be what is missing: release them and retry.
+                let (d, dl, dp) = deferred.take().ok_or_else(|| fail(e, *layer))?;
+                emitter.emit_all(d, dl, dp).map_err(|e| fail(e, dl))?;
+                emitter
+                    .emit(m, *layer, *phase)
+                    .map_err(|e| fail(e, *layer))?;
+            }
+        }
+        if let Some((d, dl, dp)) = deferred.take() {
+            emitter.emit_all(d, dl, dp).map_err(|e| fail(e, dl))?;
+        }
+        deferred = Some((later, *layer, *phase));
+    }
+    if let Some((d, dl, dp)) = deferred {
+        emitter.emit_all(d, dl, dp).map_err(|e| fail(e, dl))?;
     }
     summary.scratchpad_peak = [0, 1, 2].map(|r| emitter.alloc[r].peak);
     let program = Program {
