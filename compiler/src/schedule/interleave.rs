@@ -129,7 +129,9 @@ pub fn interleave(steps: &[StepTiles], window: usize) -> Vec<(usize, usize)> {
 mod tests {
     use super::*;
 
-    fn step(tiles: Vec<(Vec<(u64, u64)>, Vec<(u64, u64)>)>, est: u64) -> StepTiles {
+    type Ranges = Vec<(u64, u64)>;
+
+    fn step(tiles: Vec<(Ranges, Ranges)>, est: u64) -> StepTiles {
         StepTiles {
             tiles: tiles
                 .into_iter()
