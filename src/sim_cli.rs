@@ -44,7 +44,7 @@ pub fn run_sim(a: SimArgs) -> Result<(), UserError> {
     Ok(())
 }
 
-fn unit_map<T: Copy + Into<serde_json::Value>>(v: [T; 4]) -> serde_json::Value {
+fn unit_map<T: Copy + Into<serde_json::Value>>(v: [T; Unit::COUNT]) -> serde_json::Value {
     Unit::ALL
         .iter()
         .map(|u| (format!("{u:?}").to_lowercase(), v[u.index()].into()))
@@ -79,7 +79,7 @@ fn report_json(p: &Program, s: &Stats, d: &Stats, speedup: f64, mode: &str) -> s
         "scratchpad_read": region_names().iter().zip(s.sp_read).map(|(n, b)| (n.to_string(), b.into())).collect::<serde_json::Map<_, _>>(),
         "scratchpad_written": region_names().iter().zip(s.sp_written).map(|(n, b)| (n.to_string(), b.into())).collect::<serde_json::Map<_, _>>(),
         "layers": s.layers.iter().map(|l| json!({
-            "name": l.name, "array_cycles": l.busy[Unit::Array.index()], "dma_cycles": l.busy[Unit::Dma.index()],
+            "name": l.name, "array_cycles": l.busy[Unit::Array.index()], "load_cycles": l.busy[Unit::Load.index()], "store_cycles": l.busy[Unit::Store.index()],
             "vector_cycles": l.busy[Unit::Vector.index()], "prune_cycles": l.busy[Unit::Prune.index()],
             "first_cycle": l.first, "last_cycle": l.last, "macs_dense": l.macs_dense, "macs_effective": l.macs_effective,
         })).collect::<Vec<_>>(),
@@ -135,20 +135,11 @@ fn print_report(arch: &Arch, p: &Program, s: &Stats, d: &Stats, speedup: f64) {
     println!("speedup over dense training: {speedup:.3}×");
     println!();
     println!("busy cycles by phase ({nm}):");
-    println!(
-        "{:<8} {:>12} {:>12} {:>12} {:>12}",
-        "phase", "dma", "prune", "array", "vector"
-    );
+    let header = Unit::ALL.map(|u| format!("{:>12}", format!("{u:?}").to_lowercase())).join(" ");
+    println!("{:<8} {header}", "phase");
     for (i, ph) in Phase::ALL.iter().enumerate() {
-        let b = s.phase_busy[i];
-        println!(
-            "{:<8} {:>12} {:>12} {:>12} {:>12}",
-            ph.name(),
-            b[0],
-            b[1],
-            b[2],
-            b[3]
-        );
+        let cells = s.phase_busy[i].map(|b| format!("{b:>12}")).join(" ");
+        println!("{:<8} {cells}", ph.name());
     }
     println!();
     println!("stall cycles by unit ({nm}):");
@@ -180,7 +171,7 @@ fn print_report(arch: &Arch, p: &Program, s: &Stats, d: &Stats, speedup: f64) {
             "{:<28} {:>14} {:>14} {:>10.3}",
             l.name,
             l.busy[Unit::Array.index()],
-            l.busy[Unit::Dma.index()],
+            l.busy[Unit::Load.index()] + l.busy[Unit::Store.index()],
             l.macs_effective as f64 / l.macs_dense.max(1) as f64
         );
     }

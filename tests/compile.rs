@@ -33,7 +33,7 @@ fn every_zoo_model_compiles_to_a_legal_program_under_every_recipe() {
             let p = compiled("sat-vcu1525", name, &opts);
             let counts = p.unit_counts();
             assert!(
-                counts[Unit::Array.index()] > 0 && counts[Unit::Dma.index()] > 0,
+                counts[Unit::Array.index()] > 0 && counts[Unit::Load.index()] > 0,
                 "{name}"
             );
             let prunes = counts[Unit::Prune.index()];

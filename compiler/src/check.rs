@@ -17,13 +17,13 @@ use crate::arch::{Arch, RegionId};
 use crate::isa::{Op, Program, Unit};
 use crate::range_map::RangeMap;
 
-type Clock = [u32; 4];
+type Clock = [u32; Unit::COUNT];
 
 /// The last writer and the latest reader per unit of a byte range.
 #[derive(Debug, Clone, Default)]
 struct Access {
     writer: Option<(Unit, u32, usize)>,
-    readers: [Option<(u32, usize)>; 4],
+    readers: [Option<(u32, usize)>; Unit::COUNT],
 }
 
 /// Checks `prog` against `arch`; the error names the first offending instruction.
@@ -31,7 +31,7 @@ pub fn check(arch: &Arch, prog: &Program) -> Result<(), String> {
     let n = prog.instrs.len();
     let mut clocks: Vec<Clock> = Vec::with_capacity(n);
     // Program index of every unit's k-th instruction.
-    let mut by_unit: [Vec<usize>; 4] = Default::default();
+    let mut by_unit: [Vec<usize>; Unit::COUNT] = Default::default();
     let mut sp: Vec<RangeMap<Access>> = RegionId::ALL.iter().map(|_| RangeMap::new()).collect();
     let mut dram: RangeMap<Access> = RangeMap::new();
     for t in prog.tensors.iter().filter(|t| t.host_init) {
@@ -45,7 +45,7 @@ pub fn check(arch: &Arch, prog: &Program) -> Result<(), String> {
         // Own queue: the previous instruction of this unit has completed.
         let mut clock: Clock = match by_unit[u.index()].last() {
             Some(&p) => clocks[p],
-            None => [0; 4],
+            None => [0; Unit::COUNT],
         };
         clock[u.index()] = seq;
         for &(v, count) in &ins.waits {

@@ -1,7 +1,8 @@
 //! The ISA: the static program the compiler emits and the simulator and the RTL execute.
 //!
-//! The core has four units, each with its own in-order instruction queue: the DMA engine, the
-//! prune (pre-generation) unit, the PE array and the vector unit. A unit runs one instruction at
+//! The core has five units, each with its own in-order instruction queue: the DMA engine's load
+//! and store sides, the prune (pre-generation) unit, the PE array and the vector unit. The two
+//! DMA sides share the DRAM: one transfer at a time. A unit runs one instruction at
 //! a time, in program order for that unit. An instruction starts when its unit is free and every
 //! wait `(unit V, count c)` holds, i.e. at least `c` instructions of V have completed. Waits are
 //! the only synchronisation; the [`crate::check`] pass proves them sufficient.
@@ -35,7 +36,10 @@ use serde::{Deserialize, Serialize};
 /// The units with an instruction queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Unit {
-    Dma,
+    /// The DMA engine's read side: DRAM to scratchpad.
+    Load,
+    /// The DMA engine's write side: scratchpad to DRAM.
+    Store,
     Prune,
     Array,
     Vector,
@@ -43,9 +47,11 @@ pub enum Unit {
 
 impl Unit {
     /// Every unit, in index order.
-    pub const ALL: [Unit; 4] = [Unit::Dma, Unit::Prune, Unit::Array, Unit::Vector];
+    pub const ALL: [Unit; Unit::COUNT] = [Unit::Load, Unit::Store, Unit::Prune, Unit::Array, Unit::Vector];
+    /// Number of units.
+    pub const COUNT: usize = 5;
 
-    /// Dense index 0..4.
+    /// Dense index 0..COUNT.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -203,7 +209,8 @@ impl Op {
     /// The unit whose queue runs this operation.
     pub fn unit(&self) -> Unit {
         match self {
-            Op::Load { .. } | Op::Store { .. } => Unit::Dma,
+            Op::Load { .. } => Unit::Load,
+            Op::Store { .. } => Unit::Store,
             Op::Prune { .. } => Unit::Prune,
             Op::Gemm { .. } => Unit::Array,
             Op::Vector { .. } => Unit::Vector,
@@ -316,8 +323,8 @@ pub struct Program {
 
 impl Program {
     /// Number of instructions per unit.
-    pub fn unit_counts(&self) -> [u64; 4] {
-        let mut c = [0; 4];
+    pub fn unit_counts(&self) -> [u64; Unit::COUNT] {
+        let mut c = [0; Unit::COUNT];
         for i in &self.instrs {
             c[i.op.unit().index()] += 1;
         }

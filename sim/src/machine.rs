@@ -38,8 +38,26 @@ pub enum Cause {
     None,
     /// It waited for an instruction of this unit.
     Wait(Unit),
-    /// It waited for a port of this scratchpad region.
-    Port(RegionId),
+    /// It waited for a port of a scratchpad region, or for the DRAM.
+    Port(Resource),
+}
+
+/// What an operation holds from issue to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Resource {
+    /// One port of a scratchpad region.
+    Region(RegionId),
+    /// The DRAM, which serves one transfer at a time.
+    Dram,
+}
+
+impl Resource {
+    fn index(self) -> usize {
+        match self {
+            Resource::Region(r) => r as usize,
+            Resource::Dram => 3,
+        }
+    }
 }
 
 /// When every instruction ran, and why it waited.
@@ -58,15 +76,18 @@ impl Schedule {
     }
 }
 
-/// Regions an instruction holds a port of.
-fn regions(instr: &Instr) -> Vec<RegionId> {
-    let mut r: Vec<RegionId> = instr
+/// Resources an instruction holds.
+fn resources(instr: &Instr) -> Vec<Resource> {
+    let mut r: Vec<Resource> = instr
         .op
         .sp_reads()
         .iter()
         .chain(instr.op.sp_writes().iter())
-        .map(|b| b.region)
+        .map(|b| Resource::Region(b.region))
         .collect();
+    if matches!(instr.op.unit(), Unit::Load | Unit::Store) {
+        r.push(Resource::Dram);
+    }
     r.sort();
     r.dedup();
     r
@@ -75,7 +96,7 @@ fn regions(instr: &Instr) -> Vec<RegionId> {
 /// Issues every instruction of `prog` under the rules above.
 pub fn run(arch: &Arch, prog: &Program, exec: &mut dyn Executor) -> Result<Schedule, String> {
     let n = prog.instrs.len();
-    let mut by_unit: [Vec<usize>; 4] = Default::default();
+    let mut by_unit: [Vec<usize>; Unit::COUNT] = Default::default();
     for (i, ins) in prog.instrs.iter().enumerate() {
         by_unit[ins.op.unit().index()].push(i);
     }
@@ -85,19 +106,19 @@ pub fn run(arch: &Arch, prog: &Program, exec: &mut dyn Executor) -> Result<Sched
         cause: vec![Cause::None; n],
         bank_stall: vec![0; n],
     };
-    let mut head = [0usize; 4];
-    let mut free_at = [0u64; 4];
+    let mut head = [0usize; Unit::COUNT];
+    let mut free_at = [0u64; Unit::COUNT];
     // Earliest retry of a unit's head after a port refusal.
-    let mut port_retry: [Option<(u64, RegionId)>; 4] = [None; 4];
+    let mut port_retry: [Option<(u64, Resource)>; Unit::COUNT] = [None; Unit::COUNT];
     // Completion times of the operations holding each region's ports.
-    let mut holders: [Vec<u64>; 3] = Default::default();
-    let ports = RegionId::ALL.map(|r| arch.region(r).ports as usize);
+    let mut holders: [Vec<u64>; 4] = Default::default();
+    let ports = [arch.weight.ports, arch.input.ports, arch.output.ports, 1].map(|p| p as usize);
     let mut now = 0u64;
     let mut issued = 0;
     while issued < n {
         // When each unit's head could issue, ignoring ports; None while a wait's target has
         // not issued yet (its completion time is unknown).
-        let ready: [Option<(u64, Cause)>; 4] = std::array::from_fn(|u| {
+        let ready: [Option<(u64, Cause)>; Unit::COUNT] = std::array::from_fn(|u| {
             let &j = by_unit[u].get(head[u])?;
             let mut t = (free_at[u], Cause::None);
             for &(v, c) in &prog.instrs[j].waits {
@@ -124,17 +145,17 @@ pub fn run(arch: &Arch, prog: &Program, exec: &mut dyn Executor) -> Result<Sched
             format!("deadlock at cycle {now}: every unit waits for an instruction that has not issued")
         })?;
         now = now.max(next);
-        for u in 0..4 {
+        for u in 0..Unit::COUNT {
             let Some((t, cause)) = ready[u] else { continue };
             if t > now {
                 continue;
             }
             let j = by_unit[u][head[u]];
-            let need = regions(&prog.instrs[j]);
+            let need = resources(&prog.instrs[j]);
             let blocked = need.iter().find_map(|&r| {
-                let h = &mut holders[r as usize];
+                let h = &mut holders[r.index()];
                 h.retain(|&e| e > now);
-                (h.len() >= ports[r as usize])
+                (h.len() >= ports[r.index()])
                     .then(|| (*h.iter().min().expect("full means non-empty"), r))
             });
             if let Some((retry, r)) = blocked {
@@ -150,7 +171,7 @@ pub fn run(arch: &Arch, prog: &Program, exec: &mut dyn Executor) -> Result<Sched
             s.cause[j] = if now > free_at[u] { cause } else { Cause::None };
             s.bank_stall[j] = cost.bank_stall;
             for &r in &need {
-                holders[r as usize].push(s.end[j]);
+                holders[r.index()].push(s.end[j]);
             }
             free_at[u] = s.end[j];
             port_retry[u] = None;

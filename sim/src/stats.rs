@@ -1,7 +1,7 @@
 //! Statistics of a run, computed from its schedule and the program alone, so that both modes —
 //! which produce the same schedule — report the same numbers.
 
-use crate::machine::{Cause, Schedule};
+use crate::machine::{Cause, Resource, Schedule};
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{Op, Phase, Program, Unit};
 use nmsat_compiler::timing;
@@ -25,7 +25,7 @@ pub struct Stalls {
 pub struct LayerStats {
     pub name: String,
     /// Busy cycles per unit: DMA, prune, array, vector.
-    pub busy: [u64; 4],
+    pub busy: [u64; Unit::COUNT],
     /// First issue and last completion of the layer's instructions.
     pub first: u64,
     pub last: u64,
@@ -39,11 +39,11 @@ pub struct Stats {
     pub cycles: u64,
     pub seconds: f64,
     /// Busy cycles per unit.
-    pub busy: [u64; 4],
+    pub busy: [u64; Unit::COUNT],
     /// Busy cycles per unit per phase (FF, BP, WU, prune, update).
-    pub phase_busy: [[u64; 4]; 5],
+    pub phase_busy: [[u64; Unit::COUNT]; 5],
     /// Stalls per unit.
-    pub stalls: [Stalls; 4],
+    pub stalls: [Stalls; Unit::COUNT],
     /// Effective MACs over R·C·cycles.
     pub utilization: f64,
     pub macs_dense: u64,
@@ -126,7 +126,7 @@ pub fn stats(arch: &Arch, prog: &Program, sched: &Schedule) -> Stats {
             .collect(),
         ..Default::default()
     };
-    let mut free_at = [0u64; 4];
+    let mut free_at = [0u64; Unit::COUNT];
     let mut mux_selects = 0u64;
     for (j, ins) in prog.instrs.iter().enumerate() {
         let u = ins.op.unit().index();
@@ -141,10 +141,10 @@ pub fn stats(arch: &Arch, prog: &Program, sched: &Schedule) -> Stats {
         let stalls = &mut st.stalls[u];
         match sched.cause[j] {
             Cause::None => {}
-            Cause::Wait(Unit::Dma) => stalls.dma += idle,
+            Cause::Wait(Unit::Load | Unit::Store) | Cause::Port(Resource::Dram) => stalls.dma += idle,
             Cause::Wait(Unit::Prune) => stalls.prune += idle,
             Cause::Wait(_) => stalls.dependency += idle,
-            Cause::Port(_) => stalls.bank_conflict += idle,
+            Cause::Port(Resource::Region(_)) => stalls.bank_conflict += idle,
         }
         stalls.bank_conflict += sched.bank_stall[j];
         free_at[u] = sched.end[j];

@@ -6,7 +6,6 @@
 //! ranges it touches: a read waits for the last writer, a write for the last writer and the
 //! latest reader of every other unit.
 
-use crate::arch::RegionId;
 use crate::isa::{Buf, Unit};
 use crate::range_map::RangeMap;
 
@@ -68,46 +67,68 @@ impl Allocator {
 #[derive(Debug, Clone, Default)]
 struct Touch {
     writer: Option<(Unit, u32)>,
-    readers: [Option<u32>; 4],
+    readers: [Option<u32>; Unit::COUNT],
+}
+
+/// A byte range in one address space: a scratchpad region, or DRAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// `RegionId as usize` for a scratchpad, [`DRAM`] for DRAM.
+    pub space: usize,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// The address space of DRAM in a [`Span`].
+pub const DRAM: usize = 3;
+
+impl From<&Buf> for Span {
+    fn from(b: &Buf) -> Span {
+        Span {
+            space: b.region as usize,
+            start: b.addr,
+            end: b.end(),
+        }
+    }
 }
 
 /// Derives waits from the byte ranges each instruction reads and writes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Hazards {
     maps: Vec<RangeMap<Touch>>,
 }
 
-impl Hazards {
-    /// Empty shadow state for every region.
-    pub fn new() -> Self {
+impl Default for Hazards {
+    fn default() -> Self {
         Hazards {
-            maps: RegionId::ALL.iter().map(|_| RangeMap::new()).collect(),
+            maps: (0..=DRAM).map(|_| RangeMap::new()).collect(),
         }
+    }
+}
+
+impl Hazards {
+    /// Empty shadow state for every region and DRAM.
+    pub fn new() -> Self {
+        Hazards::default()
     }
 
     /// The waits of instruction number `seq` of `unit`, and records its accesses.
-    pub fn waits(
-        &mut self,
-        unit: Unit,
-        seq: u32,
-        reads: &[Buf],
-        writes: &[Buf],
-    ) -> Vec<(Unit, u32)> {
-        let mut need = [0u32; 4];
+    pub fn waits(&mut self, unit: Unit, seq: u32, reads: &[Span], writes: &[Span]) -> Vec<(Unit, u32)> {
+        let mut need = [0u32; Unit::COUNT];
         let mut dep = |u: Unit, s: u32| {
             if u != unit {
                 need[u.index()] = need[u.index()].max(s + 1);
             }
         };
         for b in reads {
-            self.maps[b.region as usize].for_each(b.addr, b.end(), |_, _, t| {
+            self.maps[b.space].for_each(b.start, b.end, |_, _, t| {
                 if let Some((u, s)) = t.writer {
                     dep(u, s);
                 }
             });
         }
         for b in writes {
-            self.maps[b.region as usize].for_each(b.addr, b.end(), |_, _, t| {
+            self.maps[b.space].for_each(b.start, b.end, |_, _, t| {
                 if let Some((u, s)) = t.writer {
                     dep(u, s);
                 }
@@ -119,14 +140,14 @@ impl Hazards {
             });
         }
         for b in reads {
-            self.maps[b.region as usize].update(b.addr, b.end(), |old| {
+            self.maps[b.space].update(b.start, b.end, |old| {
                 let mut t = old.cloned().unwrap_or_default();
                 t.readers[unit.index()] = Some(seq);
                 t
             });
         }
         for b in writes {
-            self.maps[b.region as usize].update(b.addr, b.end(), |_| Touch {
+            self.maps[b.space].update(b.start, b.end, |_| Touch {
                 writer: Some((unit, seq)),
                 readers: Default::default(),
             });
@@ -160,22 +181,22 @@ mod tests {
     #[test]
     fn hazards_wait_for_writer_and_readers() {
         let mut h = Hazards::new();
-        let b = |addr, bytes| Buf {
-            region: RegionId::Input,
+        let b = |addr, bytes| Span::from(&Buf {
+            region: crate::arch::RegionId::Input,
             addr,
             bytes,
-        };
-        assert!(h.waits(Unit::Dma, 0, &[], &[b(0, 64)]).is_empty());
+        });
+        assert!(h.waits(Unit::Load, 0, &[], &[b(0, 64)]).is_empty());
         assert_eq!(
             h.waits(Unit::Array, 0, &[b(0, 32)], &[]),
-            vec![(Unit::Dma, 1)]
+            vec![(Unit::Load, 1)]
         );
         // The next load into those bytes waits for the array to have read them.
         assert_eq!(
-            h.waits(Unit::Dma, 1, &[], &[b(16, 8)]),
+            h.waits(Unit::Load, 1, &[], &[b(16, 8)]),
             vec![(Unit::Array, 1)]
         );
         // Bytes 32..64 were written but never read: only the (own-unit) writer matters.
-        assert!(h.waits(Unit::Dma, 2, &[], &[b(40, 8)]).is_empty());
+        assert!(h.waits(Unit::Load, 2, &[], &[b(40, 8)]).is_empty());
     }
 }

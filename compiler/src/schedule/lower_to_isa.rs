@@ -1,11 +1,11 @@
 //! Lowers graph steps into tile-level micro-operations and emits them as ISA instructions with
 //! buffers assigned and waits derived.
 
-use super::assign_buffers::{Allocator, Hazards};
+use super::assign_buffers::{Allocator, Hazards, Span, DRAM};
 use super::choose_tiles::{LoopOrder, Tiling};
 use crate::arch::{Arch, RegionId};
 use crate::graph::{group_bytes, GemmStep, Layout, Operand, PruneStep, VecStep};
-use crate::isa::{Buf, Instr, Op, Phase, PruneAlong, Xfer, XferShape};
+use crate::isa::{Buf, Instr, Op, Phase, PruneAlong, Unit, Xfer, XferShape};
 use crate::prune::Nm;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -495,7 +495,7 @@ pub struct Emitter<'a> {
     pub instrs: Vec<Instr>,
     pub alloc: [Allocator; 3],
     hazards: Hazards,
-    counts: [u32; 4],
+    counts: [u32; Unit::COUNT],
     bufs: HashMap<Slot, Buf>,
 }
 
@@ -508,7 +508,7 @@ impl<'a> Emitter<'a> {
             alloc: RegionId::ALL
                 .map(|r| Allocator::new(arch.region(r).bytes, arch.opt.double_buffer)),
             hazards: Hazards::new(),
-            counts: [0; 4],
+            counts: [0; Unit::COUNT],
             bufs: HashMap::new(),
         }
     }
@@ -537,7 +537,22 @@ impl<'a> Emitter<'a> {
     fn push(&mut self, op: Op, layer: usize, phase: Phase) {
         let u = op.unit();
         let seq = self.counts[u.index()];
-        let waits = self.hazards.waits(u, seq, &op.sp_reads(), &op.sp_writes());
+        let mut reads: Vec<Span> = op.sp_reads().iter().map(Span::from).collect();
+        let mut writes: Vec<Span> = op.sp_writes().iter().map(Span::from).collect();
+        // The load and store queues order their DRAM accesses through waits too.
+        match &op {
+            Op::Load { xfer } | Op::Store { xfer, .. } => {
+                let (start, end) = xfer.dram_span();
+                let span = Span { space: DRAM, start, end };
+                if matches!(op, Op::Load { .. }) {
+                    reads.push(span);
+                } else {
+                    writes.push(span);
+                }
+            }
+            _ => {}
+        }
+        let waits = self.hazards.waits(u, seq, &reads, &writes);
         self.counts[u.index()] += 1;
         self.instrs.push(Instr {
             op,
