@@ -2,16 +2,30 @@
 //! layer) run side by side, and a consumer (a norm, an activation, the next GEMM) starts on
 //! the tiles its producer has already stored, so DMA, array and vector work overlap.
 //!
-//! List scheduling over a window of [`WINDOW`] consecutive steps: a tile is *ready* when no
-//! unemitted tile of an earlier step in the window writes DRAM bytes it reads or writes, or
-//! reads bytes it writes — so the emitted order keeps every DRAM dependency of program order.
-//! Among ready tiles, the step least far along in modelled time goes next.
+//! List scheduling over a window of consecutive steps — at most [`Window::gemms`] GEMMs and
+//! [`Window::others`] vector or prune steps, so that their tiles fit the scratchpads together:
+//! a tile is *ready* when no unemitted tile of an earlier step in the window writes DRAM bytes
+//! it reads or writes, or reads bytes it writes — so the emitted order keeps every DRAM
+//! dependency of program order. Among ready tiles, the step least far along in modelled time
+//! goes next.
 
 use super::lower_to_isa::Micro;
 use crate::range_map::RangeMap;
 
-/// Consecutive steps whose tiles may be in flight together.
-pub const WINDOW: usize = 3;
+/// How many steps of each kind may have tiles in flight together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub gemms: usize,
+    pub others: usize,
+}
+
+impl Window {
+    /// With interleaving: two GEMMs (BP beside WU, or a GEMM beside the next) and three vector
+    /// or prune steps (the norm and activation between two GEMMs, and one more).
+    pub const INTERLEAVED: Window = Window { gemms: 2, others: 3 };
+    /// Without: one step at a time.
+    pub const SERIAL: Window = Window { gemms: 1, others: 1 };
+}
 
 /// DRAM byte ranges a tile step reads and writes.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +39,7 @@ pub struct TileRanges {
 pub struct StepTiles {
     pub tiles: Vec<TileRanges>,
     pub est: u64,
+    pub gemm: bool,
 }
 
 /// The DRAM ranges of one tile step.
@@ -76,7 +91,7 @@ fn busy(map: &RangeMap<u32>, (a, b): (u64, u64)) -> bool {
 }
 
 /// The emission order of all tiles of `steps`, as `(step, tile)` pairs.
-pub fn interleave(steps: &[StepTiles], window: usize) -> Vec<(usize, usize)> {
+pub fn interleave(steps: &[StepTiles], window: Window) -> Vec<(usize, usize)> {
     let total: usize = steps.iter().map(|s| s.tiles.len()).sum();
     let mut order = Vec::with_capacity(total);
     let mut next = vec![0usize; steps.len()];
@@ -87,7 +102,17 @@ pub fn interleave(steps: &[StepTiles], window: usize) -> Vec<(usize, usize)> {
             pending[lo] = None;
             lo += 1;
         }
-        let hi = (lo + window).min(steps.len());
+        // Admit steps in order while the window has room for their kind.
+        let mut hi = lo;
+        let (mut gemms, mut others) = (0, 0);
+        while hi < steps.len() {
+            let (g, o) = if steps[hi].gemm { (gemms + 1, others) } else { (gemms, others + 1) };
+            let serial = window == Window::SERIAL && hi > lo;
+            if serial || g > window.gemms || o > window.others {
+                break;
+            }
+            (gemms, others, hi) = (g, o, hi + 1);
+        }
         for s in lo..hi {
             if pending[s].is_none() {
                 pending[s] = Some(Pending::new(&steps[s].tiles));
@@ -138,6 +163,7 @@ mod tests {
                 .map(|(reads, writes)| TileRanges { reads, writes })
                 .collect(),
             est,
+            gemm: false,
         }
     }
 
@@ -145,7 +171,7 @@ mod tests {
     fn independent_steps_progress_together() {
         let a = step(vec![(vec![], vec![(0, 10)]); 2], 100);
         let b = step(vec![(vec![], vec![(100, 110)]); 6], 100);
-        let order = interleave(&[a, b], 2);
+        let order = interleave(&[a, b], Window::INTERLEAVED);
         assert_eq!(
             order,
             vec![
@@ -172,18 +198,18 @@ mod tests {
             ],
             1,
         );
-        let order = interleave(&[p, c], 2);
+        let order = interleave(&[p, c], Window::INTERLEAVED);
         assert_eq!(order, vec![(0, 0), (1, 0), (0, 1), (1, 1)]);
         // With a window of one, steps run back to back.
         let p = step(vec![(vec![], vec![(0, 10)]), (vec![], vec![(10, 20)])], 10);
         let c = step(vec![(vec![(0, 10)], vec![])], 1);
-        assert_eq!(interleave(&[p, c], 1), vec![(0, 0), (0, 1), (1, 0)]);
+        assert_eq!(interleave(&[p, c], Window::SERIAL), vec![(0, 0), (0, 1), (1, 0)]);
     }
 
     #[test]
     fn a_later_write_waits_for_earlier_reads() {
         let r = step(vec![(vec![(0, 10)], vec![]), (vec![(0, 10)], vec![])], 1000);
         let w = step(vec![(vec![], vec![(5, 6)])], 1);
-        assert_eq!(interleave(&[r, w], 2), vec![(0, 0), (0, 1), (1, 0)]);
+        assert_eq!(interleave(&[r, w], Window::INTERLEAVED), vec![(0, 0), (0, 1), (1, 0)]);
     }
 }

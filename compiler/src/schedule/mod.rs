@@ -15,6 +15,7 @@ use crate::graph::{expand, StepKind, TensorDef, TrainOptions, TrainingGraph};
 use crate::isa::{Phase, Program, Tensor, VecOp};
 use crate::model::Model;
 use choose_tiles::choose_tiles;
+use interleave::Window;
 use lower_to_isa::{
     gemm_micros, prune_micros, vector_micros, Emitter, GemmPlacement, Micro, Placed, Slots,
 };
@@ -112,21 +113,19 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
         dram_bytes: next,
     };
     let slots_per_region = if arch.opt.double_buffer { 2 } else { 1 };
-    // Steps in flight share the scratchpads: with interleaving, tiles of up to WINDOW steps
-    // are live at once; whole bank words, so that aligned tiles still fit side by side.
-    let window = if arch.opt.interleave {
-        interleave::WINDOW
-    } else {
-        1
-    };
-    let budget =
-        RegionId::ALL.map(|r| arch.region(r).bytes / slots_per_region / window as u64 / 8 * 8);
-    let sharing = window as u64;
+    // Steps in flight share the scratchpads. With interleaving, the window holds two GEMMs
+    // with a third of each region each and three other steps with a ninth each; a step keeps
+    // at most `slots_per_region` tiles of its budget live. Whole bank words, so that aligned
+    // tiles still fit side by side.
+    let window = if arch.opt.interleave { Window::INTERLEAVED } else { Window::SERIAL };
+    let (gemm_share, other_share) = if arch.opt.interleave { (3, 9) } else { (1, 1) };
+    let budget_of = |share: u64| RegionId::ALL.map(|r| arch.region(r).bytes / slots_per_region / share / 8 * 8);
     let members = &graph.steps[..];
     let mut lists: Vec<(Vec<Vec<Micro>>, u64, usize, Phase)> = Vec::new();
     for step in members {
         let (micros, est) = match &step.kind {
             StepKind::Gemm(g) => {
+                let (budget, sharing) = (budget_of(gemm_share), gemm_share);
                 let ph = match step.phase {
                     Phase::Ff => 0,
                     Phase::Bp => 1,
@@ -164,7 +163,7 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                                 nf.have,
                                 arch.region(nf.region).bytes,
                                 if slots_per_region > 1 { ", halved for double buffering" } else { "" },
-                                if sharing > 1 { ", shared by interleaved GEMMs" } else { "" },
+                                if sharing > 1 { ", divided among interleaved steps" } else { "" },
                             ),
                             format!("≥ {} bytes", nf.need * slots_per_region * sharing),
                         )
@@ -173,6 +172,7 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                 (gemm_micros(g, &tiling, &at, &mut slots), est)
             }
             StepKind::Vector(v) => {
+                let budget = budget_of(other_share);
                 // Bytes per column of the step: every source in proportion to its columns,
                 // every destination once.
                 let cols_of = |t: usize, rows: u64| (size(t) / 2 / rows.max(1)).max(1);
@@ -212,6 +212,7 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                 )
             }
             StepKind::Prune(p) => {
+                let budget = budget_of(other_share);
                 let per_row = p.k * 2 + p.k.div_ceil(p.nm.m) * crate::graph::group_bytes(p.nm);
                 let rows = (budget[RegionId::Weight as usize] / per_row).max(1);
                 if per_row > budget[RegionId::Weight as usize] {
@@ -235,8 +236,10 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
     }
     let tiles: Vec<interleave::StepTiles> = lists
         .iter()
-        .map(|(micros, est, ..)| interleave::StepTiles {
+        .zip(members)
+        .map(|((micros, est, ..), step)| interleave::StepTiles {
             est: *est,
+            gemm: matches!(step.kind, StepKind::Gemm(_)),
             tiles: micros.iter().map(|m| interleave::dram_ranges(m)).collect(),
         })
         .collect();
