@@ -135,7 +135,9 @@ fn print_report(arch: &Arch, p: &Program, s: &Stats, d: &Stats, speedup: f64) {
     println!("speedup over dense training: {speedup:.3}×");
     println!();
     println!("busy cycles by phase ({nm}):");
-    let header = Unit::ALL.map(|u| format!("{:>12}", format!("{u:?}").to_lowercase())).join(" ");
+    let header = Unit::ALL
+        .map(|u| format!("{:>12}", format!("{u:?}").to_lowercase()))
+        .join(" ");
     println!("{:<8} {header}", "phase");
     for (i, ph) in Phase::ALL.iter().enumerate() {
         let cells = s.phase_busy[i].map(|b| format!("{b:>12}")).join(" ");

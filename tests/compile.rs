@@ -4,7 +4,7 @@
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::check::check;
 use nmsat_compiler::graph::{Recipe, TrainOptions};
-use nmsat_compiler::isa::{Op, Program, Unit};
+use nmsat_compiler::isa::{Op, Phase, Program, Unit};
 use nmsat_compiler::model::{load_model, zoo_names};
 use nmsat_compiler::prune::Nm;
 use nmsat_compiler::schedule::compile;
@@ -61,12 +61,24 @@ fn every_optimization_switch_still_gives_legal_programs() {
         let c = compile(&arch, &model, &TrainOptions::bdwp(4, NM)).unwrap();
         check(&arch, &c.program).unwrap_or_else(|e| panic!("{flag} off: {e}"));
         if flag == "pregenerate" {
-            // Without pre-generation every sparse weight tile is pruned as it is loaded.
+            // Without pre-generation no N:M form is kept in DRAM: every prune happens inside
+            // the FF or BP GEMM that loads the dense tile. With it, all are pre-generation.
             let on = compiled("sat-vcu1525", name, &TrainOptions::bdwp(4, NM));
+            let prunes = |p: &Program| {
+                p.instrs
+                    .iter()
+                    .filter(|i| matches!(i.op, Op::Prune { .. }))
+                    .map(|i| i.phase)
+                    .collect::<Vec<_>>()
+            };
             assert!(
-                c.program.unit_counts()[Unit::Prune.index()]
-                    > on.unit_counts()[Unit::Prune.index()]
+                !prunes(&c.program).is_empty()
+                    && prunes(&c.program)
+                        .iter()
+                        .all(|&ph| ph == Phase::Ff || ph == Phase::Bp)
             );
+            assert!(!prunes(&on).is_empty() && prunes(&on).iter().all(|&ph| ph == Phase::Prune));
+            assert!(!c.program.tensors.iter().any(|t| t.name.ends_with(".w_ff")));
         }
     }
 }

@@ -25,9 +25,11 @@
 //! `y[m×t] (+)= w[m×k] · x[k×t]`; with `sparsity`, `w` holds the N:M compressed form and each PE
 //! selects its activation from an M-group · *Notes* `y` holds INT32 accumulators.
 //!
-//! **Vector** — *Format* `Vector { op, srcs, dst, elems }` · *Action* element-wise `op` over
-//! `elems` elements · *Notes* used for activations, their gradients, norms, pooling, softmax and
-//! the weight update.
+//! **Vector** — *Format* `Vector { op, srcs, dst, elems, width }` · *Action* `op` over a tile
+//! of `elems/width` rows of `width` elements (row-major in every buffer; a source of another
+//! width, like the labels, has one element per row); most operations are element-wise, the loss
+//! and softmax work along rows · *Notes* used for activations, their gradients, norms, pooling,
+//! softmax and the weight update.
 
 use crate::arch::RegionId;
 use crate::prune::Nm;
@@ -47,7 +49,13 @@ pub enum Unit {
 
 impl Unit {
     /// Every unit, in index order.
-    pub const ALL: [Unit; Unit::COUNT] = [Unit::Load, Unit::Store, Unit::Prune, Unit::Array, Unit::Vector];
+    pub const ALL: [Unit; Unit::COUNT] = [
+        Unit::Load,
+        Unit::Store,
+        Unit::Prune,
+        Unit::Array,
+        Unit::Vector,
+    ];
     /// Number of units.
     pub const COUNT: usize = 5;
 
@@ -201,7 +209,7 @@ pub enum Op {
         srcs: Vec<Buf>,
         dst: Buf,
         elems: u64,
-        rows: u64,
+        width: u64,
     },
 }
 

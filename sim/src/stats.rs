@@ -141,7 +141,9 @@ pub fn stats(arch: &Arch, prog: &Program, sched: &Schedule) -> Stats {
         let stalls = &mut st.stalls[u];
         match sched.cause[j] {
             Cause::None => {}
-            Cause::Wait(Unit::Load | Unit::Store) | Cause::Port(Resource::Dram) => stalls.dma += idle,
+            Cause::Wait(Unit::Load | Unit::Store) | Cause::Port(Resource::Dram) => {
+                stalls.dma += idle
+            }
             Cause::Wait(Unit::Prune) => stalls.prune += idle,
             Cause::Wait(_) => stalls.dependency += idle,
             Cause::Port(Resource::Region(_)) => stalls.bank_conflict += idle,

@@ -1,8 +1,9 @@
 //! Expands a model into one training iteration: FF over the layers, the loss, then BP and WU in
 //! reverse with each layer's weight update, every GEMM lowered by im2col.
 //!
-//! Activations are stored feature-major, `[features × batch·pixels]`, so that a layer's output
-//! is directly the streamed operand of the next GEMM.
+//! Activations are stored pixel-major, `[batch·pixels × features]` (NHWC): a block of pixels
+//! (or tokens) is one contiguous DRAM range, so that element-wise consumers can start on the
+//! blocks their producer has stored; GEMMs read them transposed.
 
 use super::{
     GemmStep, Layout, Operand, PruneStep, Step, StepKind, TensorDef, TensorId, TrainOptions,
@@ -48,7 +49,7 @@ impl Builder<'_> {
         });
     }
 
-    /// An element-wise step producing `[rows × cols]` destinations; `srcs` carry their rows.
+    /// An element-wise step producing `count` rows of `width`; `srcs` carry their widths.
     #[allow(clippy::too_many_arguments)]
     fn vector(
         &mut self,
@@ -57,8 +58,8 @@ impl Builder<'_> {
         op: VecOp,
         srcs: Vec<(TensorId, u64)>,
         dst: Vec<TensorId>,
-        rows: u64,
-        cols: u64,
+        width: u64,
+        count: u64,
     ) {
         self.push(
             layer,
@@ -67,8 +68,8 @@ impl Builder<'_> {
                 op,
                 srcs,
                 dst,
-                rows,
-                cols,
+                width,
+                count,
                 dst_offset: 0,
             }),
         );
@@ -159,7 +160,6 @@ struct Weighted {
     /// Output pixels (or tokens) per sample.
     pixels: u64,
     /// Input pixels per sample.
-    in_pixels: u64,
     stride: u64,
     geom: Option<(Im2col, u64, u64)>,
 }
@@ -234,12 +234,12 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             transposed: false,
                         },
                     },
-                    None => row_major(x, batch * g.in_pixels),
+                    None => transposed(x, g.inp),
                 };
                 b.push(
                     i,
                     Phase::Ff,
-                    StepKind::Gemm(GemmStep {
+                    StepKind::Gemm(Box::new(GemmStep {
                         m: g.out / g.groups,
                         k,
                         t: batch * g.pixels,
@@ -248,9 +248,12 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         w: w_op,
                         x: x_op,
                         y: out,
+                        y_layout: Layout::Transposed {
+                            cols: g.out / g.groups,
+                        },
                         y_offset: 0,
                         prune_from,
-                    }),
+                    })),
                 );
                 b.group += 1;
             }
@@ -259,7 +262,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 b.push(
                     i,
                     Phase::Ff,
-                    StepKind::Gemm(GemmStep {
+                    StepKind::Gemm(Box::new(GemmStep {
                         m: *m,
                         k: *k,
                         t: *n,
@@ -268,9 +271,10 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         w: row_major(a, *k),
                         x: row_major(bb, *n),
                         y: out,
+                        y_layout: Layout::RowMajor { cols: *n },
                         y_offset: 0,
                         prune_from: None,
-                    }),
+                    })),
                 );
                 b.group += 1;
             }
@@ -374,8 +378,8 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                                 op: VecOp::Fill,
                                 srcs: vec![],
                                 dst: vec![dx],
-                                rows: 1,
-                                cols: in_elems(0) - covered,
+                                width: 1,
+                                count: in_elems(0) - covered,
                                 dst_offset: covered,
                             }),
                         );
@@ -400,12 +404,12 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                                     transposed: false,
                                 },
                             },
-                            None => row_major(dy, batch * g.pixels),
+                            None => transposed(dy, g.out),
                         };
                         b.push(
                             i,
                             Phase::Bp,
-                            StepKind::Gemm(GemmStep {
+                            StepKind::Gemm(Box::new(GemmStep {
                                 m: g.inp / g.groups,
                                 k: k_bp,
                                 t: batch * g.pixels,
@@ -414,9 +418,12 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                                 w: w_op,
                                 x: x_op,
                                 y: dx,
+                                y_layout: Layout::Transposed {
+                                    cols: g.inp / g.groups,
+                                },
                                 y_offset: p as u64 * block,
                                 prune_from,
-                            }),
+                            })),
                         );
                     }
                     if let Some(&j) = l.inputs.first() {
@@ -434,23 +441,24 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             transposed: true,
                         },
                     },
-                    None => transposed(x, batch * g.in_pixels),
+                    None => row_major(x, g.inp),
                 };
                 b.push(
                     i,
                     Phase::Wu,
-                    StepKind::Gemm(GemmStep {
+                    StepKind::Gemm(Box::new(GemmStep {
                         m: g.out / g.groups,
                         k: batch * g.pixels,
                         t: k_ff,
                         count: g.groups,
                         sparsity: None,
-                        w: row_major(dy, batch * g.pixels),
+                        w: transposed(dy, g.out),
                         x: x_op,
                         y: dw,
+                        y_layout: Layout::RowMajor { cols: k_ff },
                         y_offset: 0,
                         prune_from: None,
-                    }),
+                    })),
                 );
                 b.group += 1;
                 let srste =
@@ -467,10 +475,10 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     i,
                     Phase::Update,
                     sgd,
-                    vec![(w, g.out), (dw, g.out), (v, g.out)],
+                    vec![(w, k_ff), (dw, k_ff), (v, k_ff)],
                     vec![w, v],
-                    g.out,
                     k_ff,
+                    g.out,
                 );
             }
             Op::Matmul { heads, m, k, n } => {
@@ -483,7 +491,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     b.push(
                         i,
                         Phase::Bp,
-                        StepKind::Gemm(GemmStep {
+                        StepKind::Gemm(Box::new(GemmStep {
                             m: *m,
                             k: *n,
                             t: *k,
@@ -492,9 +500,10 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             w: row_major(dy, *n),
                             x: transposed(bb, *n),
                             y: da,
+                            y_layout: Layout::RowMajor { cols: *k },
                             y_offset: 0,
                             prune_from: None,
-                        }),
+                        })),
                     );
                     if let Some(&j) = l.inputs.first() {
                         parts[j].push(da);
@@ -506,7 +515,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     b.push(
                         i,
                         Phase::Bp,
-                        StepKind::Gemm(GemmStep {
+                        StepKind::Gemm(Box::new(GemmStep {
                             m: *k,
                             k: *m,
                             t: *n,
@@ -515,9 +524,10 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             w: transposed(a, *k),
                             x: row_major(dy, *n),
                             y: db,
+                            y_layout: Layout::RowMajor { cols: *n },
                             y_offset: 0,
                             prune_from: None,
-                        }),
+                        })),
                     );
                     if let Some(&j) = l.inputs.get(1) {
                         parts[j].push(db);
@@ -582,7 +592,6 @@ fn weighted(op: &Op) -> Weighted {
             kw,
             groups,
             pixels: out_h * out_w,
-            in_pixels: in_h * in_w,
             stride,
             geom: Some((
                 Im2col {
@@ -610,7 +619,6 @@ fn weighted(op: &Op) -> Weighted {
             kw: 1,
             groups: 1,
             pixels: tokens,
-            in_pixels: tokens,
             stride: 1,
             geom: None,
         },
@@ -675,7 +683,7 @@ fn forward_vector(
     (vop, srcs)
 }
 
-/// Rows of a tensor in its feature-major layout: channels, or features per token.
+/// Features per pixel or token: the row width of a pixel-major tensor.
 fn features(s: Shape) -> u64 {
     match s {
         Shape::Image { c, .. } => c,

@@ -62,6 +62,8 @@ pub struct GemmStep {
     pub w: Operand,
     pub x: Operand,
     pub y: TensorId,
+    /// How the `[m × t]` output is laid out in `y`.
+    pub y_layout: Layout,
     /// Element offset of the output in `y` (the block of one stride phase).
     pub y_offset: u64,
     /// For sparse GEMMs without pre-generation: the dense weights to prune on every load.
@@ -80,18 +82,19 @@ impl GemmStep {
     }
 }
 
-/// An element-wise step over whole tensors, each viewed as `[rows × columns]` (feature-major:
-/// a column is one pixel or token of one sample), processed in column blocks so that it can
-/// start on the columns its producer has stored.
+/// An element-wise step over whole tensors, each viewed as `count` rows of `width` elements
+/// (a row is one pixel or token of one sample with its features, pixel-major; or one row of a
+/// weight matrix), processed in blocks of rows so that it can start on the rows its producer has
+/// stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VecStep {
     pub op: VecOp,
-    /// Sources with their row counts (a source may have other rows, e.g. the labels).
+    /// Sources with their row widths (a source may have another width, e.g. the labels).
     pub srcs: Vec<(TensorId, u64)>,
     pub dst: Vec<TensorId>,
-    /// Rows and columns of the destinations.
-    pub rows: u64,
-    pub cols: u64,
+    /// Row width and row count of the destinations.
+    pub width: u64,
+    pub count: u64,
     /// Element offset of the step's range in its destinations (a block of a larger tensor).
     pub dst_offset: u64,
 }
@@ -99,7 +102,7 @@ pub struct VecStep {
 impl VecStep {
     /// Elements produced per destination.
     pub fn elems(&self) -> u64 {
-        self.rows * self.cols
+        self.width * self.count
     }
 }
 
@@ -117,7 +120,7 @@ pub struct PruneStep {
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum StepKind {
-    Gemm(GemmStep),
+    Gemm(Box<GemmStep>),
     Vector(VecStep),
     Prune(PruneStep),
 }
@@ -139,14 +142,4 @@ pub struct TrainingGraph {
     pub tensors: Vec<TensorDef>,
     /// Steps in an order that respects every data dependency.
     pub steps: Vec<Step>,
-}
-
-impl TrainingGraph {
-    /// The GEMM steps with their phases.
-    pub fn gemms(&self) -> impl Iterator<Item = (&Step, &GemmStep)> {
-        self.steps.iter().filter_map(|s| match &s.kind {
-            StepKind::Gemm(g) => Some((s, g)),
-            _ => None,
-        })
-    }
 }

@@ -113,7 +113,13 @@ impl Hazards {
     }
 
     /// The waits of instruction number `seq` of `unit`, and records its accesses.
-    pub fn waits(&mut self, unit: Unit, seq: u32, reads: &[Span], writes: &[Span]) -> Vec<(Unit, u32)> {
+    pub fn waits(
+        &mut self,
+        unit: Unit,
+        seq: u32,
+        reads: &[Span],
+        writes: &[Span],
+    ) -> Vec<(Unit, u32)> {
         let mut need = [0u32; Unit::COUNT];
         let mut dep = |u: Unit, s: u32| {
             if u != unit {
@@ -181,11 +187,13 @@ mod tests {
     #[test]
     fn hazards_wait_for_writer_and_readers() {
         let mut h = Hazards::new();
-        let b = |addr, bytes| Span::from(&Buf {
-            region: crate::arch::RegionId::Input,
-            addr,
-            bytes,
-        });
+        let b = |addr, bytes| {
+            Span::from(&Buf {
+                region: crate::arch::RegionId::Input,
+                addr,
+                bytes,
+            })
+        };
         assert!(h.waits(Unit::Load, 0, &[], &[b(0, 64)]).is_empty());
         assert_eq!(
             h.waits(Unit::Array, 0, &[b(0, 32)], &[]),

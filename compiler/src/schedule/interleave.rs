@@ -22,9 +22,15 @@ pub struct Window {
 impl Window {
     /// With interleaving: two GEMMs (BP beside WU, or a GEMM beside the next) and three vector
     /// or prune steps (the norm and activation between two GEMMs, and one more).
-    pub const INTERLEAVED: Window = Window { gemms: 2, others: 3 };
+    pub const INTERLEAVED: Window = Window {
+        gemms: 2,
+        others: 3,
+    };
     /// Without: one step at a time.
-    pub const SERIAL: Window = Window { gemms: 1, others: 1 };
+    pub const SERIAL: Window = Window {
+        gemms: 1,
+        others: 1,
+    };
 }
 
 /// DRAM byte ranges a tile step reads and writes.
@@ -55,17 +61,26 @@ pub fn dram_ranges(micros: &[Micro]) -> TileRanges {
     r
 }
 
-/// Per step in the window: how many unemitted tiles write and read each byte.
+/// Per step in the window: how many of its tiles, unemitted or emitted within the last
+/// [`RUN_AHEAD`], write and read each byte.
 struct Pending {
     writes: RangeMap<u32>,
     reads: RangeMap<u32>,
+    /// Emitted tiles still counted, oldest first.
+    lagging: std::collections::VecDeque<usize>,
 }
+
+/// Tiles a producer keeps ahead of its consumers: a consumer's tile is ready only when the
+/// tiles it depends on were emitted this many producer tiles ago, so that in every in-order
+/// queue the consumer sits behind work that does not wait for it.
+pub const RUN_AHEAD: usize = 4;
 
 impl Pending {
     fn new(tiles: &[TileRanges]) -> Self {
         let mut p = Pending {
             writes: RangeMap::new(),
             reads: RangeMap::new(),
+            lagging: Default::default(),
         };
         for t in tiles {
             p.add(t, 1);
@@ -106,7 +121,11 @@ pub fn interleave(steps: &[StepTiles], window: Window) -> Vec<(usize, usize)> {
         let mut hi = lo;
         let (mut gemms, mut others) = (0, 0);
         while hi < steps.len() {
-            let (g, o) = if steps[hi].gemm { (gemms + 1, others) } else { (gemms, others + 1) };
+            let (g, o) = if steps[hi].gemm {
+                (gemms + 1, others)
+            } else {
+                (gemms, others + 1)
+            };
             let serial = window == Window::SERIAL && hi > lo;
             if serial || g > window.gemms || o > window.others {
                 break;
@@ -140,10 +159,13 @@ pub fn interleave(steps: &[StepTiles], window: Window) -> Vec<(usize, usize)> {
             .min_by_key(|&s| (finish(s), s))
             .expect("the lowest unfinished step is always ready");
         let t = next[s];
-        pending[s]
-            .as_mut()
-            .expect("tracked")
-            .add(&steps[s].tiles[t], -1);
+        let p = pending[s].as_mut().expect("tracked");
+        p.lagging.push_back(t);
+        let done = next[s] + 1 == steps[s].tiles.len();
+        while p.lagging.len() > RUN_AHEAD || (done && !p.lagging.is_empty()) {
+            let old = p.lagging.pop_front().expect("non-empty");
+            p.add(&steps[s].tiles[old], -1);
+        }
         order.push((s, t));
         next[s] += 1;
     }
@@ -188,28 +210,55 @@ mod tests {
     }
 
     #[test]
-    fn a_consumer_waits_for_exactly_the_tiles_it_reads() {
-        // Producer writes [0,10) then [10,20); the consumer's tiles read one each.
-        let p = step(vec![(vec![], vec![(0, 10)]), (vec![], vec![(10, 20)])], 10);
+    fn a_consumer_waits_for_its_tiles_plus_the_run_ahead() {
+        // The producer writes [10i, 10i+10); consumer tile j reads producer tile j's bytes and
+        // becomes ready once RUN_AHEAD more producer tiles have been emitted.
+        let p = step(
+            (0..8)
+                .map(|i| (vec![], vec![(10 * i, 10 * i + 10)]))
+                .collect(),
+            10,
+        );
         let c = step(
             vec![
-                (vec![(0, 10)], vec![(50, 60)]),
-                (vec![(10, 20)], vec![(60, 70)]),
+                (vec![(0, 10)], vec![(500, 510)]),
+                (vec![(10, 20)], vec![(510, 520)]),
             ],
             1,
         );
         let order = interleave(&[p, c], Window::INTERLEAVED);
-        assert_eq!(order, vec![(0, 0), (1, 0), (0, 1), (1, 1)]);
-        // With a window of one, steps run back to back.
+        assert_eq!(RUN_AHEAD, 4);
+        assert_eq!(
+            order,
+            vec![
+                (0, 0),
+                (0, 1),
+                (0, 2),
+                (0, 3),
+                (0, 4),
+                (1, 0),
+                (0, 5),
+                (1, 1),
+                (0, 6),
+                (0, 7)
+            ]
+        );
+        // With a serial window, steps run back to back.
         let p = step(vec![(vec![], vec![(0, 10)]), (vec![], vec![(10, 20)])], 10);
         let c = step(vec![(vec![(0, 10)], vec![])], 1);
-        assert_eq!(interleave(&[p, c], Window::SERIAL), vec![(0, 0), (0, 1), (1, 0)]);
+        assert_eq!(
+            interleave(&[p, c], Window::SERIAL),
+            vec![(0, 0), (0, 1), (1, 0)]
+        );
     }
 
     #[test]
     fn a_later_write_waits_for_earlier_reads() {
         let r = step(vec![(vec![(0, 10)], vec![]), (vec![(0, 10)], vec![])], 1000);
         let w = step(vec![(vec![], vec![(5, 6)])], 1);
-        assert_eq!(interleave(&[r, w], Window::INTERLEAVED), vec![(0, 0), (0, 1), (1, 0)]);
+        assert_eq!(
+            interleave(&[r, w], Window::INTERLEAVED),
+            vec![(0, 0), (0, 1), (1, 0)]
+        );
     }
 }

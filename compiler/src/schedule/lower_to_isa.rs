@@ -81,7 +81,7 @@ pub enum Micro {
         dst: Slot,
         dst_bytes: u64,
         elems: u64,
-        rows: u64,
+        width: u64,
     },
     /// The slot's buffer may be reused once its readers are done.
     Free { slot: Slot },
@@ -134,8 +134,9 @@ pub fn operand_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>
             out_w,
             transposed,
         } => {
-            // The reduction runs over (channel, kh, kw); the columns over output pixels. A tile
-            // loads, for each of its channels, the input rows its output pixels see.
+            // The reduction runs over (channel, kh, kw); the columns over output pixels. In the
+            // pixel-major input, a tile reads, for every input pixel its output pixels see, the
+            // tile's channels: rows are pixels, `C` channels apart.
             let (k, px) = if transposed {
                 (cols, rows)
             } else {
@@ -161,12 +162,11 @@ pub fn operand_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>
                 img * in_plane + r * geom.in_w
             };
             let (first, last) = (in_row(px.start, false), in_row(px.end - 1, true));
-            let channel_bytes = at.tensor_bytes / geom.channels.max(1);
             DramTile {
-                addr: at.base + ch.start * channel_bytes + first * ELEM,
-                rows: ch.end - ch.start,
-                row_bytes: (last.max(first + 1) - first) * ELEM,
-                stride: channel_bytes,
+                addr: at.base + (first * geom.channels + ch.start) * ELEM,
+                rows: last.max(first + 1) - first,
+                row_bytes: (ch.end - ch.start) * ELEM,
+                stride: geom.channels * ELEM,
                 shape: XferShape::Im2col(geom),
             }
         }
@@ -268,7 +268,7 @@ pub fn gemm_micros(
         };
     let y_layout = Operand {
         tensor: g.y,
-        layout: Layout::RowMajor { cols: g.t },
+        layout: g.y_layout,
     };
     for s in 0..g.count {
         let (outer, inner) = match order {
@@ -346,10 +346,10 @@ pub fn gemm_micros(
     steps
 }
 
-/// The tile steps of an element-wise step: blocks of `chunk` columns of every tensor (all its
-/// rows, a strided 2-D transfer) loaded, the operation, and the blocks of every destination
-/// stored. A source with more or fewer columns than the step (the input of a pooling layer,
-/// the labels) is read in proportion, so block i of the step reads block i of it.
+/// The tile steps of an element-wise step: blocks of `chunk` rows of every tensor (one
+/// contiguous range each) loaded, the operation, and the blocks of every destination stored. A
+/// source with more or fewer rows than the step (the input of a pooling layer) is read in
+/// proportion, so block i of the step reads block i of it.
 pub fn vector_micros(
     v: &VecStep,
     at: &dyn Fn(usize) -> (u64, u64),
@@ -357,51 +357,51 @@ pub fn vector_micros(
     slots: &mut Slots,
 ) -> Vec<Vec<Micro>> {
     let mut steps = Vec::new();
-    let mut c0 = 0;
-    while c0 < v.cols {
-        let n = chunk.min(v.cols - c0);
+    let mut r0 = 0;
+    while r0 < v.count {
+        let n = chunk.min(v.count - r0);
         let mut cur = Vec::new();
-        // Columns [c0, c0+n) of the step are columns [lo, hi) of a `rows`-row tensor.
-        let block = |t: usize, rows: u64, offset: u64| {
+        // Rows [r0, r0+n) of the step are rows [lo, hi) of a tensor of `width`-element rows.
+        let block = |t: usize, width: u64, offset: u64| {
             let (addr, bytes) = at(t);
-            let cols = (bytes / ELEM - offset) / rows;
-            let lo = c0 * cols / v.cols;
-            let hi = ((c0 + n) * cols).div_ceil(v.cols).max(lo + 1).min(cols);
+            let rows = (bytes / ELEM - offset) / width;
+            let lo = r0 * rows / v.count;
+            let hi = ((r0 + n) * rows).div_ceil(v.count).max(lo + 1).min(rows);
             DramTile {
-                addr: addr + (offset + lo) * ELEM,
-                rows,
-                row_bytes: (hi - lo) * ELEM,
-                stride: cols * ELEM,
+                addr: addr + (offset + lo * width) * ELEM,
+                rows: 1,
+                row_bytes: (hi - lo) * width * ELEM,
+                stride: (hi - lo) * width * ELEM,
                 shape: XferShape::Copy,
             }
         };
         let mut srcs = Vec::new();
-        for &(t, rows) in &v.srcs {
+        for &(t, width) in &v.srcs {
             let slot = slots.next();
-            let dram = block(t, rows, 0);
+            let dram = block(t, width, 0);
             cur.push(Micro::Load {
                 slot,
                 region: RegionId::Input,
-                sp_bytes: rows * dram.row_bytes,
+                sp_bytes: dram.row_bytes,
                 dram,
             });
             srcs.push(slot);
         }
         let dst = slots.next();
-        let tile = v.rows * n * ELEM;
+        let tile = n * v.width * ELEM;
         cur.push(Micro::Vector {
             op: v.op,
             srcs: srcs.clone(),
             dst,
             dst_bytes: v.dst.len() as u64 * tile,
-            elems: v.rows * n,
-            rows: v.rows,
+            elems: n * v.width,
+            width: v.width,
         });
         for slot in srcs {
             cur.push(Micro::Free { slot });
         }
         for (i, &t) in v.dst.iter().enumerate() {
-            let dram = block(t, v.rows, v.dst_offset);
+            let dram = block(t, v.width, v.dst_offset);
             cur.push(Micro::Store {
                 slot: dst,
                 offset: i as u64 * tile,
@@ -412,7 +412,7 @@ pub fn vector_micros(
         }
         cur.push(Micro::Free { slot: dst });
         steps.push(cur);
-        c0 += n;
+        r0 += n;
     }
     steps
 }
@@ -543,7 +543,11 @@ impl<'a> Emitter<'a> {
         match &op {
             Op::Load { xfer } | Op::Store { xfer, .. } => {
                 let (start, end) = xfer.dram_span();
-                let span = Span { space: DRAM, start, end };
+                let span = Span {
+                    space: DRAM,
+                    start,
+                    end,
+                };
                 if matches!(op, Op::Load { .. }) {
                     reads.push(span);
                 } else {
@@ -672,7 +676,7 @@ impl<'a> Emitter<'a> {
                 dst,
                 dst_bytes,
                 elems,
-                rows,
+                width,
             } => {
                 let srcs = srcs.iter().map(|s| self.buf(*s)).collect();
                 let dst = self.alloc(*dst, RegionId::Output, *dst_bytes)?;
@@ -682,7 +686,7 @@ impl<'a> Emitter<'a> {
                         srcs,
                         dst,
                         elems: *elems,
-                        rows: *rows,
+                        width: *width,
                     },
                     layer,
                     phase,

@@ -12,7 +12,7 @@ mod lower_to_isa;
 use crate::arch::{Arch, RegionId};
 use crate::diag::Diagnostic;
 use crate::graph::{expand, StepKind, TensorDef, TrainOptions, TrainingGraph};
-use crate::isa::{Phase, Program, Tensor, VecOp};
+use crate::isa::{Phase, Program, Tensor};
 use crate::model::Model;
 use choose_tiles::choose_tiles;
 use interleave::Window;
@@ -117,9 +117,14 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
     // with a third of each region each and three other steps with a ninth each; a step keeps
     // at most `slots_per_region` tiles of its budget live. Whole bank words, so that aligned
     // tiles still fit side by side.
-    let window = if arch.opt.interleave { Window::INTERLEAVED } else { Window::SERIAL };
+    let window = if arch.opt.interleave {
+        Window::INTERLEAVED
+    } else {
+        Window::SERIAL
+    };
     let (gemm_share, other_share) = if arch.opt.interleave { (3, 9) } else { (1, 1) };
-    let budget_of = |share: u64| RegionId::ALL.map(|r| arch.region(r).bytes / slots_per_region / share / 8 * 8);
+    let budget_of =
+        |share: u64| RegionId::ALL.map(|r| arch.region(r).bytes / slots_per_region / share / 8 * 8);
     let members = &graph.steps[..];
     let mut lists: Vec<(Vec<Vec<Micro>>, u64, usize, Phase)> = Vec::new();
     for step in members {
@@ -173,38 +178,31 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
             }
             StepKind::Vector(v) => {
                 let budget = budget_of(other_share);
-                // Bytes per column of the step: every source in proportion to its columns,
-                // every destination once.
-                let cols_of = |t: usize, rows: u64| (size(t) / 2 / rows.max(1)).max(1);
+                // Bytes per row of the step: every source in proportion to its rows, every
+                // destination once.
+                let rows_of = |t: usize, width: u64| (size(t) / 2 / width.max(1)).max(1);
                 let src_width: u64 = v
                     .srcs
                     .iter()
-                    .map(|&(t, rows)| rows * cols_of(t, rows).div_ceil(v.cols) * 2)
+                    .map(|&(t, w)| w * rows_of(t, w).div_ceil(v.count) * 2)
                     .sum();
-                let dst_width = v.dst.len() as u64 * v.rows * 2;
-                // Whole M-groups for an update with the SR-STE term (its mask runs along
-                // each row).
-                let align = match v.op {
-                    VecOp::Sgd { srste: Some(s), .. } => s.nm.m,
-                    _ => 1,
-                }
-                .min(v.cols);
+                let dst_width = v.dst.len() as u64 * v.width * 2;
                 let fit = (budget[RegionId::Input as usize] / src_width.max(1))
                     .min(budget[RegionId::Output as usize] / dst_width);
-                if fit < align {
+                if fit == 0 {
                     return Err(arch.source.error(
-                            "scratchpads.input.bytes",
-                            format!(
-                                "layer `{}`: a {:?} tile of {align} columns of {} rows does not fit a {}-byte tile budget",
-                                graph.layers[step.layer],
-                                v.op,
-                                v.rows,
-                                budget[RegionId::Input as usize].min(budget[RegionId::Output as usize])
-                            ),
-                            "a larger input or output scratchpad",
-                        ));
+                        "scratchpads.input.bytes",
+                        format!(
+                            "layer `{}`: one {:?} row of {} elements does not fit a {}-byte tile budget",
+                            graph.layers[step.layer],
+                            v.op,
+                            v.width,
+                            budget[RegionId::Input as usize].min(budget[RegionId::Output as usize])
+                        ),
+                        "a larger input or output scratchpad",
+                    ));
                 }
-                let chunk = fit / align * align;
+                let chunk = fit;
                 let est = crate::timing::vector_cycles(arch, v.op, v.elems());
                 (
                     vector_micros(v, &|t| (addr(t), size(t)), chunk, &mut slots),

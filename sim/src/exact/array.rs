@@ -52,26 +52,48 @@
 //!
 //! # Output-stationary
 //!
-//! A fold is an R (output row) × C (output column) tile. Weights stream in at the left edge,
-//! activations at the top (from the input banks), each PE accumulates one output. A step's
-//! *last* flag makes each PE copy its accumulator into its output register; a row's output
-//! registers then shift right into the output buffer behind a drain token that sweeps the row
-//! in C cycles, so a register is free again once the token has passed it. The next fold's
-//! capture wave may therefore follow C cycles behind, and the last result leaves C cycles
-//! after the last row's capture wave reached column C−1:
+//! ```text
+//!                 top edge: activations (input banks), column c delayed c cycles
+//!                      │ a                 │ a
+//!  weights ─[skew 0]──► PE(0,0) ──w,fl──► PE(0,1) ──► … ──► out ──► output buffer y
+//!  (weight  ─[skew 1]──► PE(1,0) ──w,fl──► PE(1,1) ──► … ──► out ──► output buffer y
+//!  region)      ⋮            │ a               │ a
+//!
+//!  one PE:  w, idx, flags ──► [acc += w × mux(a, idx)] ──► w, idx, flags
+//!                 a ──┘        │ last: out ← acc
+//!           out ◄── out of the PE to the left, while the row's drain token has not passed
+//! ```
+//!
+//! A fold is an R (output row) × C (output column) tile. Weights stream in at the left edge
+//! (from the weight region, one array column a cycle, as WS's weight bus gives one row),
+//! activations at the top (from the input banks), and each PE accumulates one output over the
+//! K' steps. The step's *first* flag restarts the accumulator; its *last* flag makes each PE
+//! copy the accumulator into its output register. When the capture wave has reached a row's
+//! end, the row's output registers shift right into the output buffer behind a drain token
+//! that sweeps the row in C cycles; a register is free again once the token has passed it, so
+//! the next fold's capture wave may follow C cycles behind the previous one (the feeder holds
+//! a fold's last step until then), and the last result leaves C cycles after the last row's
+//! capture wave reached column C−1:
 //!
 //! ```text
-//! L  +  (F−1)·max(L, C)  +  (R−1)  +  (C−1)  +  C        L = cycles of one fold's K' steps
+//! L  +  (F−1)·max(L, C)  +  (R−1)  +  (C−1)  +  C
+//! L = K'·p (dense)   or   ⌈k/M⌉·(p_group + N − 1) (N:M)       cycles of one fold's steps
 //! ```
 //!
 //! # Input bandwidth
 //!
 //! The feeder fetches each slot's activations through the input banks, `banks × width` bytes
-//! a cycle; a slot needing more takes ⌈bytes / (banks·width)⌉ cycles (beats) and enters the
-//! array on its last beat, the others carry a bubble. The fetch width is fixed by the array's
-//! geometry, not trimmed at the edges of the matrices: WS fetches R values a column (dense) or
-//! every M-group its R compressed rows span; OS fetches C values a step (dense) or, at the
-//! first step of each M-group, C M-groups that then serve N steps.
+//! a cycle; a slot needing more takes p = ⌈bytes / (banks·width)⌉ cycles (beats) and enters
+//! the array on its last beat, the cycles before carry a bubble. A fold's fetches start when
+//! the fold opens: the feeder does not prefetch under a preload or a drain. The fetch width is
+//! fixed by the array's geometry, not trimmed at the edges of the matrices: WS fetches R values
+//! a column (dense) or every M-group its R compressed rows span (⌈R/N⌉ when N divides R, one
+//! more in folds that begin inside a group); OS fetches C values a step (dense) or, at the
+//! first step of each M-group, the C M-groups of its columns, which then serve N steps.
+//!
+//! `bank_stall` counts the fetch cycles of a fold beyond the length it would have at one slot
+//! a cycle: t columns and, if another fold follows, the R cycles of its preload (WS); K' steps
+//! and, after the first fold, the C cycles of the previous drain (OS).
 
 use nmsat_compiler::arch::{Arch, Dataflow};
 use nmsat_compiler::datapath;
@@ -476,6 +498,7 @@ impl WsFeeder {
     }
 }
 
+/// Runs a GEMM on the weight-stationary array until the last result has left it.
 fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
     let (r, c) = (arch.rows as usize, arch.cols as usize);
     let (m, t, kk) = (ops.m, ops.t, ops.kk);
@@ -483,7 +506,7 @@ fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
     let folds = k_folds * m.div_ceil(c);
     // A column carries R values, or every M-group that the fold's R compressed rows span:
     // ⌈R/N⌉ when N divides R, one more in folds that start inside a group.
-    let beats: Vec<usize> = (0..k_folds)
+    let col_beats: Vec<usize> = (0..k_folds)
         .map(|kb| match ops.nm {
             None => beats(arch, 2 * r),
             Some((n, mm)) => {
@@ -496,7 +519,7 @@ fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
         r,
         t,
         folds,
-        beats,
+        beats: col_beats,
         fold: 0,
         open: false,
         opened_at: 0,
@@ -565,6 +588,7 @@ fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
             let o = nb * c + cc;
             if o < m {
                 out.put(o * t + s.pos as usize, pe.ps, kb == 0);
+                // The result carries one MAC from every PE row holding a real weight.
                 macs += rows_of(kb);
             }
             if cc == c - 1 {
@@ -656,7 +680,7 @@ impl OsFeeder {
         }
         let last = self.step + 1 == self.kk;
         let need = match self.group_n {
-            Some(n) if self.step % n != 0 => 1,
+            Some(n) if !self.step.is_multiple_of(n) => 1,
             _ => self.fetch_beats,
         };
         if self.beat < need {
@@ -695,6 +719,7 @@ impl OsFeeder {
     }
 }
 
+/// Runs a GEMM on the output-stationary array until the last result has been drained.
 fn os<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
     let (r, c) = (arch.rows as usize, arch.cols as usize);
     let (m, t, kk) = (ops.m, ops.t, ops.kk);
@@ -825,6 +850,303 @@ fn os_row<L: Lane>(
                 "capture overtakes the drain"
             );
             pe.out = pe.acc;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nmsat_compiler::timing;
+    use proptest::prelude::*;
+
+    /// `sat-small` with another array shape, dataflow and input banks, and a 16-lane mux.
+    fn arch(rows: u64, cols: u64, os: bool, banks: u64, width: u64) -> Arch {
+        let text = include_str!("../../../configs/arch/sat-small.yaml")
+            .replace("rows: 4", &format!("rows: {rows}"))
+            .replace("cols: 4", &format!("cols: {cols}"))
+            .replace(
+                "dataflow: weight-stationary",
+                if os {
+                    "dataflow: output-stationary"
+                } else {
+                    "dataflow: weight-stationary"
+                },
+            )
+            .replace("mux_lanes: 8", "mux_lanes: 16")
+            .replace(
+                "input: {bytes: 16384, banks: 4, bank_width_bytes: 8,",
+                // 15360 = 2^10·15 divides into every bank count and width used here.
+                &format!("input: {{bytes: 15360, banks: {banks}, bank_width_bytes: {width},"),
+            );
+        let a = Arch::parse("t.yaml", &text).unwrap();
+        assert_eq!(a.input.bytes_per_cycle(), banks * width, "the edit took");
+        a
+    }
+
+    /// Plain GEMM: three loops of `datapath::mac`, each sparse row pruned by `nm_prune`.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        m: usize,
+        k: usize,
+        t: usize,
+        nm: Option<Nm>,
+        w: &[i16],
+        x: &[i16],
+        y: &mut [i32],
+        accumulate: bool,
+    ) {
+        for o in 0..m {
+            let row = &w[o * k..(o + 1) * k];
+            let row = nm.map_or_else(|| row.to_vec(), |nm| prune::nm_prune(row, nm));
+            for j in 0..t {
+                let mut acc = if accumulate { y[o * t + j] } else { 0 };
+                for (q, &wq) in row.iter().enumerate() {
+                    acc = datapath::mac(acc, wq, x[q * t + j]);
+                }
+                y[o * t + j] = acc;
+            }
+        }
+    }
+
+    /// The weight region's bytes for a dense `[m × k]` matrix.
+    fn weight_bytes(m: usize, k: usize, nm: Option<Nm>, w: &[i16]) -> Vec<u8> {
+        match nm {
+            None => w.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Some(nm) => (0..m)
+                .flat_map(|o| prune::pack_row(&w[o * k..(o + 1) * k], nm))
+                .collect(),
+        }
+    }
+
+    /// The model's timing in closed form, derived in the module doc from its register rules:
+    /// what `timing::gemm_terms` is proposed to become. Returns (cycles, bank_stall).
+    fn closed_form(a: &Arch, m: u64, k: u64, t: u64, nm: Option<Nm>) -> (u64, u64) {
+        let (r, c) = (a.rows, a.cols);
+        let beats = |bytes: u64| bytes.div_ceil(a.input.bytes_per_cycle()).max(1);
+        let kk = timing::effective_k(k, nm);
+        match a.dataflow {
+            Dataflow::WeightStationary => {
+                let k_folds = kk.div_ceil(r);
+                let folds = k_folds * m.div_ceil(c);
+                let p = |kb: u64| match nm {
+                    None => beats(2 * r),
+                    Some(nm) => {
+                        let q0 = kb * r;
+                        beats(2 * nm.m * ((q0 + r - 1) / nm.n - q0 / nm.n + 1))
+                    }
+                };
+                let (mut cycles, mut stall) = (r + (r - 1) + (c - 1), 0);
+                for f in 0..folds {
+                    let pt = p(f % k_folds) * t;
+                    if f + 1 < folds {
+                        cycles += pt.max(r);
+                        stall += pt.max(r) - t.max(r);
+                    } else {
+                        cycles += pt;
+                        stall += pt - t;
+                    }
+                }
+                (cycles, stall)
+            }
+            Dataflow::OutputStationary => {
+                let l = match nm {
+                    None => k * beats(2 * c),
+                    Some(nm) => k.div_ceil(nm.m) * (beats(2 * c * nm.m) + nm.n - 1),
+                };
+                let folds = m.div_ceil(r) * t.div_ceil(c);
+                let cycles = l + (folds - 1) * l.max(c) + (r - 1) + (c - 1) + c;
+                (cycles, (l - kk) + (folds - 1) * (l.max(c) - kk.max(c)))
+            }
+        }
+    }
+
+    /// Deterministic operands: a splitmix stream, with the extremes mixed in so that sums wrap.
+    fn values(seed: u64, n: usize) -> Vec<i16> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = s;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^= z >> 31;
+                match z % 8 {
+                    0 => i16::MIN,
+                    1 => i16::MAX,
+                    2 => 0,
+                    _ => (z >> 16) as i16,
+                }
+            })
+            .collect()
+    }
+
+    /// Runs the model and the reference on the same operands; checks results bit for bit and
+    /// returns the run.
+    #[allow(clippy::too_many_arguments)]
+    fn run_checked(
+        a: &Arch,
+        m: usize,
+        k: usize,
+        t: usize,
+        nm: Option<Nm>,
+        accumulate: bool,
+        seed: u64,
+    ) -> Result<ArrayRun, TestCaseError> {
+        let w = values(seed, m * k);
+        let x = values(seed ^ 1, k * t);
+        let y0: Vec<i32> = values(seed ^ 2, m * t)
+            .iter()
+            .map(|&v| (v as i32) << 12)
+            .collect();
+        let (mut y, mut want) = (y0.clone(), y0);
+        let run = run_gemm(
+            a,
+            m,
+            k,
+            t,
+            nm,
+            &weight_bytes(m, k, nm, &w),
+            &x,
+            &mut y,
+            accumulate,
+        );
+        reference(m, k, t, nm, &w, &x, &mut want, accumulate);
+        prop_assert!(y == want, "results differ from the reference");
+        let kk = timing::effective_k(k as u64, nm);
+        prop_assert_eq!(run.macs, m as u64 * kk * t as u64);
+        Ok(run)
+    }
+
+    #[derive(Debug)]
+    struct Case {
+        rows: u64,
+        cols: u64,
+        os: bool,
+        banks: u64,
+        width: u64,
+        mkt: (usize, usize, usize),
+        nm: Option<(u64, u64)>,
+        /// Hand-counted cycles and bank stall.
+        want: (u64, u64),
+    }
+
+    fn check(case: &Case) {
+        let a = arch(case.rows, case.cols, case.os, case.banks, case.width);
+        let nm = case.nm.map(|(n, m)| Nm::new(n, m).unwrap());
+        let (m, k, t) = case.mkt;
+        let run = run_checked(&a, m, k, t, nm, false, 7).unwrap();
+        assert_eq!((run.cycles, run.bank_stall), case.want, "{case:?}");
+        let cf = closed_form(&a, m as u64, k as u64, t as u64, nm);
+        assert_eq!(cf, case.want, "closed form, {case:?}");
+    }
+
+    #[test]
+    fn hand_counted_cycles() {
+        let ws = |rows, cols, bw: (u64, u64), mkt, nm, want| Case {
+            rows,
+            cols,
+            os: false,
+            banks: bw.0,
+            width: bw.1,
+            mkt,
+            nm,
+            want,
+        };
+        let os = |rows, cols, bw: (u64, u64), mkt, nm, want| Case {
+            os: true,
+            ..ws(rows, cols, bw, mkt, nm, want)
+        };
+        for case in [
+            // timing.rs's own examples: 4 + 4·10 + 3 + 3 = 50 and 4 + 2·10 + 6 = 30.
+            ws(4, 4, (4, 8), (8, 8, 10), None, (50, 0)),
+            ws(4, 4, (4, 8), (8, 16, 10), Some((2, 8)), (30, 0)),
+            // One fold with t < R: preload 4, one column, skew 3, drain 3 = 11. No next fold
+            // waits for a preload, so timing.rs's max(p·t, R) = 4 for this fold overcounts (14).
+            ws(4, 4, (4, 8), (4, 4, 1), None, (11, 0)),
+            // Two folds, t = 1: the second preload is exposed: 4 + 4 + 1 + 6 = 15.
+            ws(4, 4, (4, 8), (4, 8, 1), None, (15, 0)),
+            // 2 B a cycle: a 4-value column takes p = 4 beats. 2 folds of t = 3:
+            // 4 + max(12, 4) + 12 + 6 = 34; stall (12 − 4) + (12 − 3) = 17.
+            ws(4, 4, (1, 2), (4, 8, 3), None, (34, 17)),
+            // 3:4 on R = 5, 16 B a cycle: folds span groups {0,1}, {1,2,3}, {3,4}: the middle
+            // fold needs 3 groups = 24 B, 2 beats, where ⌈R/N⌉ = 2 groups fit one:
+            // 5 + 8 + 16 + 8 + 4 + 0 = 41, stall 16 − 8 = 8.
+            ws(5, 1, (2, 8), (1, 16, 8), Some((3, 4)), (41, 8)),
+            // OS 4×4, k = 8, one fold: 8 steps + skew 3 + 3 + drain 4 = 18.
+            os(4, 4, (4, 8), (4, 8, 4), None, (18, 0)),
+            // Two folds of K' = 2 < C = 4: the second capture waits for the first drain:
+            // 2 + 4 + 3 + 3 + 4 = 16.
+            os(4, 4, (4, 8), (8, 2, 4), None, (16, 0)),
+            // 4 B a cycle: a step fetches C = 4 values in 2 beats: 2·8 + 3 + 3 + 4 = 26.
+            os(4, 4, (1, 4), (4, 8, 4), None, (26, 8)),
+            // 2:4 OS: k = 8 is 2 groups of 2 steps; C·M = 16 values = 32 B, 1 beat at 32 B:
+            // L = 4; 4 + 3 + 3 + 4 = 14.
+            os(4, 4, (4, 8), (4, 8, 4), Some((2, 4)), (14, 0)),
+            // Same at 8 B a cycle: a group start takes 4 beats, the step after 1: L = 2·5 = 10,
+            // stall 10 − 4 = 6.
+            os(4, 4, (1, 8), (4, 8, 4), Some((2, 4)), (20, 6)),
+        ] {
+            check(&case);
+        }
+    }
+
+    fn nm_strategy() -> impl Strategy<Value = Option<(u64, u64)>> {
+        prop_oneof![
+            Just(None),
+            (1u64..=15)
+                .prop_flat_map(|n| (Just(n), n + 1..=16))
+                .prop_map(Some),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 384,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Bit-exact against the reference; cycles and bank stall equal the closed form
+        /// always, and `timing::gemm_terms` wherever its assumptions hold.
+        #[test]
+        fn matches_reference_and_timing(
+            rows in 1u64..=8, cols in 1u64..=8, os: bool,
+            banks in 1u64..=5, width in prop::sample::select(vec![1u64, 2, 4, 8]),
+            nm in nm_strategy(),
+            m in 1usize..=40, k in 1usize..=40, t in 1usize..=40,
+            accumulate: bool, seed: u64,
+        ) {
+            let a = arch(rows, cols, os, banks, width);
+            let nm = nm.map(|(n, m)| Nm::new(n, m).unwrap());
+            let run = run_checked(&a, m, k, t, nm, accumulate, seed)?;
+            let (m, k, t) = (m as u64, k as u64, t as u64);
+            prop_assert_eq!((run.cycles, run.bank_stall), closed_form(&a, m, k, t, nm));
+
+            let terms = timing::gemm_terms(&a, m, k, t, nm);
+            let p = timing::cycles_per_column(&a, nm);
+            let kk = timing::effective_k(k, nm);
+            let (r, c) = (rows, cols);
+            // Where timing.rs is exact: WS when the last fold is not preload-bound and every
+            // fold's rows span ⌈R/N⌉ groups; OS when a fold's stream is p·K' (its p counts what
+            // the top edge fetches) and the first fold is not drain-bound.
+            let (cycles_exact, stall_exact) = match a.dataflow {
+                Dataflow::WeightStationary => {
+                    let ok = p * t >= r && nm.is_none_or(|nm| r.is_multiple_of(nm.n));
+                    (ok, ok && t >= r)
+                }
+                Dataflow::OutputStationary => {
+                    let l = closed_form(&a, 1, k, 1, nm).0 - (r - 1) - (c - 1) - c;
+                    let ok = l == p * kk && l >= c;
+                    (ok, ok && kk >= c)
+                }
+            };
+            if cycles_exact {
+                prop_assert_eq!(run.cycles, terms.total());
+            }
+            if stall_exact {
+                prop_assert_eq!(run.bank_stall, terms.bank_stall);
+            }
         }
     }
 }
