@@ -16,16 +16,26 @@ pub fn effective_k(k: u64, sparsity: Option<Nm>) -> u64 {
     }
 }
 
-/// Cycles between two columns entering the array: the input scratchpad must deliver one
-/// column of activations, `R` values dense or `⌈R/N⌉` M-groups sparse (the N rows that share a
-/// group share its fetch), through `banks × width` bytes a cycle. A column that needs more
-/// than that arrives every `⌈bytes / (banks·width)⌉` cycles: the bank-conflict term.
-pub fn cycles_per_column(arch: &Arch, sparsity: Option<Nm>) -> u64 {
-    let values = match sparsity {
-        Some(nm) => arch.rows.div_ceil(nm.n) * nm.m,
-        None => arch.rows,
-    };
-    (values * 2).div_ceil(arch.input.bytes_per_cycle()).max(1)
+/// Beats the input scratchpad needs to deliver `bytes`: `⌈bytes / (banks·width)⌉`, at least 1.
+fn input_beats(arch: &Arch, bytes: u64) -> u64 {
+    bytes.div_ceil(arch.input.bytes_per_cycle()).max(1)
+}
+
+/// Cycles per column entering a weight-stationary fold `kb` (its reduction rows kb·R …
+/// kb·R+R−1): the feeder fetches one column of activations for the R rows, `R` values dense;
+/// sparse, the M-groups those compressed rows belong to (rows of one group share its fetch),
+/// which is `⌊(kb·R+R−1)/N⌋ − ⌊kb·R/N⌋ + 1` groups of M values. A column that needs more than
+/// the banks deliver in a cycle enters every `⌈bytes / (banks·width)⌉` cycles: the
+/// bank-conflict term.
+pub fn ws_column_beats(arch: &Arch, sparsity: Option<Nm>, kb: u64) -> u64 {
+    let r = arch.rows;
+    match sparsity {
+        None => input_beats(arch, 2 * r),
+        Some(nm) => {
+            let q0 = kb * r;
+            input_beats(arch, 2 * nm.m * ((q0 + r - 1) / nm.n - q0 / nm.n + 1))
+        }
+    }
 }
 
 /// The named terms of a GEMM's cycles on the array.
@@ -33,59 +43,76 @@ pub fn cycles_per_column(arch: &Arch, sparsity: Option<Nm>) -> u64 {
 pub struct GemmCycles {
     /// Folds (stationary tiles) the GEMM needs.
     pub folds: u64,
-    /// Cycles one fold occupies the array in steady state.
-    pub per_fold: u64,
-    /// Exposed fill and drain: the first preload, the skew and the drain.
-    pub fill_drain: u64,
-    /// Of `folds · per_fold`, the cycles lost to input bandwidth (bank conflicts).
-    pub bank_stall: u64,
-}
-
-impl GemmCycles {
     /// All cycles.
-    pub fn total(&self) -> u64 {
-        self.folds * self.per_fold + self.fill_drain
-    }
+    pub total: u64,
+    /// Of those, the cycles lost to input bandwidth (bank conflicts).
+    pub bank_stall: u64,
 }
 
 /// Cycles of a GEMM `y[m×t] += w[m×k]·x[k×t]` on the R×C array.
 ///
-/// Weight-stationary: a *fold* holds an R (reduction) × C (output) weight tile; there are
-/// F = ⌈K'/R⌉·⌈m/C⌉ folds where K' is [`effective_k`]. Weights load one row a cycle into shadow
-/// registers while the previous fold streams its t columns, one every p =
-/// [`cycles_per_column`] cycles, so a fold occupies the array for max(p·t, R) cycles and only
-/// the first preload and the last skew and drain are exposed:
+/// **Weight-stationary.** A fold holds an R (reduction) × C (output) weight tile; there are
+/// F = ⌈K'/R⌉·⌈m/C⌉ folds, reduction folds inner, where K' is [`effective_k`]. Fold f streams
+/// its t columns, one every p_f = [`ws_column_beats`] cycles. The next fold's weights load one
+/// row a cycle into shadow registers meanwhile, so every fold but the last occupies the feeder
+/// for max(p_f·t, R) cycles; only the first preload and the last skew and drain are exposed:
 ///
 /// ```text
-/// preload R  +  F · max(p·t, R)  +  skew (R−1)  +  drain (C−1)
+/// preload R  +  Σ_{f<F−1} max(p_f·t, R)  +  p_{F−1}·t  +  skew (R−1)  +  drain (C−1)
 /// ```
 ///
-/// Output-stationary: a fold computes an R×C output tile (R of m, C of t) over K' steps, one
-/// every p cycles; results shift out through C columns while the next fold starts, so
-/// `F · max(p·K', C) + skew (R−1) + (C−1) + drain C` with F = ⌈m/R⌉·⌈t/C⌉.
+/// **Output-stationary.** A fold computes an R×C output tile (R of m, C of t); there are
+/// F = ⌈m/R⌉·⌈t/C⌉ folds. The top edge needs C activations per reduction step: dense, one
+/// step every ⌈2C/(banks·width)⌉ cycles, so a fold streams L = k·⌈2C/bw⌉ cycles; sparse, each
+/// fetched M-group serves the N steps of its group, L = ⌈k/M⌉·(⌈2CM/bw⌉ + N − 1). Results shift
+/// out through C columns while the next fold streams, so every fold after the first takes
+/// max(L, C):
+///
+/// ```text
+/// L  +  (F−1)·max(L, C)  +  skew (R−1)  +  (C−1)  +  drain C
+/// ```
+///
+/// The bank-conflict term is what these exceed the same schedule at one column (WS) or one
+/// step (OS) per cycle.
 pub fn gemm_terms(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> GemmCycles {
     let (r, c) = (arch.rows, arch.cols);
     let kk = effective_k(k, sparsity);
-    let p = cycles_per_column(arch, sparsity);
     match arch.dataflow {
-        Dataflow::WeightStationary => GemmCycles {
-            folds: kk.div_ceil(r) * m.div_ceil(c),
-            per_fold: (p * t).max(r),
-            fill_drain: r + (r - 1) + (c - 1),
-            bank_stall: kk.div_ceil(r) * m.div_ceil(c) * ((p * t).max(r) - t.max(r)),
-        },
-        Dataflow::OutputStationary => GemmCycles {
-            folds: m.div_ceil(r) * t.div_ceil(c),
-            per_fold: (p * kk).max(c),
-            fill_drain: (r - 1) + (c - 1) + c,
-            bank_stall: m.div_ceil(r) * t.div_ceil(c) * ((p * kk).max(c) - kk.max(c)),
-        },
+        Dataflow::WeightStationary => {
+            let (k_folds, m_blocks) = (kk.div_ceil(r), m.div_ceil(c));
+            // Per reduction fold: its steady cycles and its stall, as a non-last fold.
+            let (mut cycles, mut stall) = (0, 0);
+            for kb in 0..k_folds {
+                let pt = ws_column_beats(arch, sparsity, kb) * t;
+                cycles += pt.max(r);
+                stall += pt.max(r) - t.max(r);
+            }
+            let last = ws_column_beats(arch, sparsity, k_folds - 1) * t;
+            GemmCycles {
+                folds: k_folds * m_blocks,
+                total: r + m_blocks * cycles - (last.max(r) - last) + (r - 1) + (c - 1),
+                bank_stall: m_blocks * stall - (last.max(r) - t.max(r)) + (last - t),
+            }
+        }
+        Dataflow::OutputStationary => {
+            let bw = |bytes: u64| input_beats(arch, bytes);
+            let l = match sparsity {
+                None => k * bw(2 * c),
+                Some(nm) => k.div_ceil(nm.m) * (bw(2 * c * nm.m) + nm.n - 1),
+            };
+            let folds = m.div_ceil(r) * t.div_ceil(c);
+            GemmCycles {
+                folds,
+                total: l + (folds - 1) * l.max(c) + (r - 1) + (c - 1) + c,
+                bank_stall: (l - kk) + (folds - 1) * (l.max(c) - kk.max(c)),
+            }
+        }
     }
 }
 
 /// Total cycles of [`gemm_terms`].
 pub fn gemm_cycles(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> u64 {
-    gemm_terms(arch, m, k, t, sparsity).total()
+    gemm_terms(arch, m, k, t, sparsity).total
 }
 
 /// DRAM bytes a transfer moves: every row touches whole `access_bytes` words, so a row at
@@ -179,8 +206,10 @@ mod tests {
         assert_eq!(gemm_cycles(&a, 8, 8, 10, None), 50);
         // 2:8 on k=16: K' = 4 → 1 fold per column block, 2 blocks: 4 + 2·10 + 6 = 30.
         assert_eq!(gemm_cycles(&a, 8, 16, 10, Some(Nm { n: 2, m: 8 })), 30);
-        // t shorter than R: the preload of the next fold is exposed.
-        assert_eq!(gemm_cycles(&a, 4, 4, 1, None), 4 + 4 + 6);
+        // A single fold: nothing follows it, so no preload waits (4 + 1 + 3 + 3).
+        assert_eq!(gemm_cycles(&a, 4, 4, 1, None), 11);
+        // t shorter than R with two folds: the second fold's preload is exposed.
+        assert_eq!(gemm_cycles(&a, 4, 8, 1, None), 4 + 4 + 1 + 6);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! cycle, PE by PE, with real data) or fast mode (every operation timed by the equations of
 //! [`nmsat_compiler::timing`]). Both share one issue model ([`machine`]) and so give the same
 //! schedule, and statistics are computed from the schedule alone.
+pub mod exact;
 pub mod fast;
 pub mod machine;
 pub mod stats;

@@ -1,12 +1,9 @@
-//! The exact array model: its unit tests, built from here while `sim/src/lib.rs` does not
-//! declare `exact` (drop the `#[path]` module once it does), and its speed on a 32×32 array.
+//! The exact array model's speed on a 32×32 array.
 //!
 //! `cargo test --release -p nmsat-sim --test array_model speed -- --nocapture` prints the
 //! PE-cycles a second (R·C·cycles over wall time); the project's target is 200 M on one core.
 
-#[path = "../src/exact/array.rs"]
-#[allow(dead_code)]
-mod array;
+use nmsat_sim::exact::array;
 
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::prune::{self, Nm};
