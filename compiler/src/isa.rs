@@ -149,10 +149,12 @@ pub enum VecOp {
     },
     /// Writes zeros (the input-gradient positions no stride phase reaches).
     Fill,
-    /// Gradient of the mean softmax cross-entropy over `classes × batch` feature-major logits
-    /// (source 0) against the INT16 class labels (source 1): `(softmax − onehot) / batch`.
+    /// Gradient of the mean softmax cross-entropy: per row, the `classes` logits (source 0)
+    /// against the INT16 class label (source 1): `(softmax − onehot) / batch`.
     Loss {
         classes: u64,
+        /// Samples of the whole batch (a tile may hold fewer): the mean's divisor.
+        batch: u64,
     },
     /// SGD with momentum (sources w, dw, v; destinations w, v): `v ← μv + dw
     /// (+ λ(1−mask)⊙w)`, `w ← w − lr·v`. Constants are Q16.16; the SR-STE mask is the FF N:M

@@ -160,7 +160,11 @@ pub fn group_bytes(nm: Nm) -> usize {
 /// padded with zeros to whole groups; a group with fewer than N kept values (a partial last
 /// group) is padded with value 0 at index 0, which adds nothing.
 pub fn pack_row(row: &[i16], nm: Nm) -> Vec<u8> {
-    let keep = nm_mask(row, nm);
+    pack_with_mask(row, &nm_mask(row, nm), nm)
+}
+
+/// Packs one row whose keep-mask is given (at most N per group).
+pub fn pack_with_mask(row: &[i16], keep: &[bool], nm: Nm) -> Vec<u8> {
     let (n, m, bits) = (nm.n as usize, nm.m as usize, nm.index_bits());
     let mut out = Vec::with_capacity(row.len().div_ceil(m) * group_bytes(nm));
     for (g, vals) in row.chunks(m).enumerate() {

@@ -28,8 +28,20 @@ pub fn simulate_fast(arch: &Arch, prog: &Program) -> Result<Run, String> {
     Ok(Run { schedule, stats })
 }
 
+/// Simulates `prog` in exact mode on `mem` (whose DRAM holds the inputs and receives the
+/// results).
+pub fn simulate_exact_on(
+    arch: &Arch,
+    prog: &Program,
+    mem: &mut exact::Memory,
+) -> Result<Run, String> {
+    let schedule = machine::run(arch, prog, &mut exact::Exact { arch, mem })?;
+    let stats = stats::stats(arch, prog, &schedule);
+    Ok(Run { schedule, stats })
+}
+
 /// Simulates `prog` in exact mode with zero-initialised memory.
 pub fn simulate_exact(arch: &Arch, prog: &Program) -> Result<Run, String> {
-    let _ = (arch, prog);
-    Err("exact mode is not built yet".into())
+    let mut mem = exact::Memory::new(arch, prog);
+    simulate_exact_on(arch, prog, &mut mem)
 }

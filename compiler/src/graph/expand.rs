@@ -294,7 +294,7 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
     b.vector(
         last,
         Phase::Bp,
-        VecOp::Loss { classes },
+        VecOp::Loss { classes, batch },
         vec![(y[last], classes), (labels, 1)],
         vec![dlast],
         classes,

@@ -220,7 +220,7 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                             "layer `{}`: pruning one weight row needs {per_row} bytes",
                             graph.layers[step.layer]
                         ),
-                        format!("≥ {} bytes", per_row * slots_per_region),
+                        format!("≥ {} bytes", per_row * slots_per_region * other_share),
                     ));
                 }
                 let est = crate::timing::prune_cycles(arch, p.rows * p.k.div_ceil(p.nm.m));

@@ -1,0 +1,157 @@
+//! The DMA engine's load and store sides, beat by beat.
+//!
+//! ```text
+//!  DRAM ──(link B/cycle, after `latency`)──► [arrival] ──(banks·width B/cycle)──► scratchpad
+//! ```
+//! After `setup` cycles the engine requests `min(dma, channels·per-channel)` bytes of whole DRAM
+//! words a cycle; each request returns `latency` cycles later, and the scratchpad side writes
+//! what has arrived (in proportion, when the two sides differ in size: requantization halves a
+//! store, word alignment pads a load) at its bank bandwidth.
+
+use super::{i16s, put_i16s, Memory};
+use crate::machine::OpCost;
+use nmsat_compiler::arch::Arch;
+use nmsat_compiler::datapath::requant;
+use nmsat_compiler::isa::{Xfer, XferShape};
+use nmsat_compiler::timing::dram_bytes;
+
+/// Cycles of a transfer moving `dram` bytes on the DRAM side and `sp` on the scratchpad side,
+/// stepped one cycle at a time.
+fn beats(arch: &Arch, dram: u64, sp: u64, sp_bw: u64) -> u64 {
+    let link = arch.dma.bytes_per_cycle.min(arch.dram_bytes_per_cycle());
+    let (setup, latency) = (arch.dma.setup_cycles, arch.dram.latency);
+    let (mut requested, mut arrived, mut written) = (0u64, 0u64, 0u64);
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut cycle = 0;
+    loop {
+        if cycle >= setup && requested < dram {
+            requested = (requested + link).min(dram);
+            in_flight.push_back((cycle + latency, requested));
+        }
+        while in_flight.front().is_some_and(|&(at, _)| at <= cycle) {
+            arrived = in_flight.pop_front().expect("checked").1;
+        }
+        written = (written + sp_bw).min(arrived * sp / dram.max(1));
+        cycle += 1;
+        if written == sp {
+            return cycle;
+        }
+    }
+}
+
+/// Checks the scratchpad side of a transfer against its buffer: `scale` scratchpad bytes per
+/// DRAM byte (2 when INT32 accumulators are stored as INT16).
+fn check_shape(x: &Xfer, scale: u64) -> Result<(), String> {
+    match x.shape {
+        XferShape::Im2col(_) => {
+            Err("exact mode does not execute im2col transfers (convolutions) yet".into())
+        }
+        XferShape::Transpose if x.row_bytes % 2 != 0 => {
+            Err("a transposing transfer moves whole INT16 elements".into())
+        }
+        _ if x.rows * x.row_bytes * scale != x.sp.bytes => Err(format!(
+            "transfer of {} rows of {} bytes does not fill its {}-byte buffer",
+            x.rows, x.row_bytes, x.sp.bytes
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Where element `j` of DRAM row `i` lands in the scratchpad block (in elements).
+fn sp_index(x: &Xfer, i: usize, j: usize) -> usize {
+    match x.shape {
+        XferShape::Transpose => j * x.rows as usize + i,
+        _ => i * (x.row_bytes / 2) as usize + j,
+    }
+}
+
+fn cost(arch: &Arch, x: &Xfer) -> OpCost {
+    let sp_bw = arch.region(x.sp.region).bytes_per_cycle();
+    OpCost {
+        cycles: beats(arch, dram_bytes(arch, x), x.sp.bytes, sp_bw),
+        bank_stall: 0,
+    }
+}
+
+/// DRAM → scratchpad.
+pub fn load(arch: &Arch, mem: &mut Memory, x: &Xfer) -> Result<OpCost, String> {
+    check_shape(x, 1)?;
+    let (rows, rb) = (x.rows as usize, x.row_bytes as usize);
+    let row = |i: usize| {
+        let a = (x.dram_addr + i as u64 * x.dram_stride) as usize;
+        a..a + rb
+    };
+    if x.shape == XferShape::Copy {
+        // Bytes as they are: packed N:M rows need not be whole elements.
+        let mut block = Vec::with_capacity(rows * rb);
+        for i in 0..rows {
+            block.extend_from_slice(&mem.dram[row(i)]);
+        }
+        mem.sp_mut(&x.sp).copy_from_slice(&block);
+    } else {
+        let mut vals = vec![0i16; rows * rb / 2];
+        for i in 0..rows {
+            for (j, v) in i16s(&mem.dram[row(i)]).into_iter().enumerate() {
+                vals[sp_index(x, i, j)] = v;
+            }
+        }
+        put_i16s(mem.sp_mut(&x.sp), &vals);
+    }
+    Ok(cost(arch, x))
+}
+
+/// Scratchpad → DRAM, requantizing INT32 accumulators to INT16 when asked to.
+pub fn store(arch: &Arch, mem: &mut Memory, x: &Xfer, requant_acc: bool) -> Result<OpCost, String> {
+    check_shape(x, if requant_acc { 2 } else { 1 })?;
+    let (rows, rb) = (x.rows as usize, x.row_bytes as usize);
+    let sp = mem.sp(&x.sp).to_vec();
+    for i in 0..rows {
+        let a = (x.dram_addr + i as u64 * x.dram_stride) as usize;
+        if x.shape == XferShape::Copy && !requant_acc {
+            mem.dram[a..a + rb].copy_from_slice(&sp[i * rb..(i + 1) * rb]);
+            continue;
+        }
+        let vals: Vec<i16> = (0..rb / 2)
+            .map(|j| {
+                let at = sp_index(x, i, j);
+                if requant_acc {
+                    let b = &sp[4 * at..4 * at + 4];
+                    requant(i32::from_le_bytes([b[0], b[1], b[2], b[3]]), arch.frac_bits)
+                } else {
+                    i16::from_le_bytes([sp[2 * at], sp[2 * at + 1]])
+                }
+            })
+            .collect();
+        put_i16s(&mut mem.dram[a..a + rb], &vals);
+    }
+    Ok(cost(arch, x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::Buf;
+    use nmsat_compiler::timing::dma_cycles;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The beat-level engine takes exactly the cycles of `timing::dma_cycles`.
+        #[test]
+        fn beats_match_the_timing_equation(
+            addr in 0u64..64, rows in 1u64..6, row_bytes in 1u64..200, pad in 0u64..40,
+            banks in 1u64..5, width in prop::sample::select(vec![1u64, 2, 8]),
+            bpc in 1u64..100, dma in 1u64..300, setup in 0u64..40, latency in 0u64..40, wide in any::<bool>()) {
+            let text = include_str!("../../../configs/arch/sat-small.yaml")
+                .replace("input: {bytes: 16384, banks: 4, bank_width_bytes: 8", &format!("input: {{bytes: {}, banks: {banks}, bank_width_bytes: {width}", 16384 / (banks * width) * banks * width))
+                .replace("dma: {bytes_per_cycle: 16, setup_cycles: 4}", &format!("dma: {{bytes_per_cycle: {dma}, setup_cycles: {setup}}}"))
+                .replace("bytes_per_cycle_per_channel: 8, latency: 10", &format!("bytes_per_cycle_per_channel: {bpc}, latency: {latency}"));
+            let arch = Arch::parse("t.yaml", &text).unwrap();
+            let sp_bytes = rows * row_bytes * if wide { 2 } else { 1 };
+            let x = Xfer { dram_addr: addr, rows, row_bytes, dram_stride: row_bytes + pad,
+                           sp: Buf { region: RegionId::Input, addr: 0, bytes: sp_bytes }, shape: XferShape::Copy };
+            let got = beats(&arch, dram_bytes(&arch, &x), sp_bytes, arch.input.bytes_per_cycle());
+            prop_assert_eq!(got, dma_cycles(&arch, &x));
+        }
+    }
+}
