@@ -11,7 +11,9 @@ use nmsat_compiler::prune::Nm;
 use nmsat_compiler::schedule::{compile, Compiled};
 use std::process::ExitCode;
 
+mod bench;
 mod sim_cli;
+mod speedups;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +32,27 @@ enum Cmd {
     Compile(CompileArgs),
     /// Simulate one training iteration, sparse and dense, and report the speedup.
     Sim(SimArgs),
+    /// Measure and print the simulator's speed figures.
+    Bench,
+    /// Print the speedup-over-dense table and the ablation of each dataflow optimization.
+    Speedups(SpeedupArgs),
+}
+
+#[derive(clap::Args)]
+struct SpeedupArgs {
+    #[arg(long, default_value = "sat-vcu1525")]
+    arch: String,
+    #[arg(long, default_value = "2:8")]
+    nm: String,
+    #[arg(long, default_value_t = 16)]
+    batch: u64,
+    /// Models to run (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "resnet9,vgg19,resnet18,resnet50,vit-b16"
+    )]
+    models: Vec<String>,
 }
 
 /// What to compile: the accelerator, the model and the training recipe.
@@ -96,6 +119,8 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Compile(a) => run_compile(a),
         Cmd::Sim(a) => sim_cli::run_sim(a),
+        Cmd::Bench => bench::run_bench(),
+        Cmd::Speedups(a) => speedups::run_speedups(&a.arch, &a.nm, a.batch, &a.models),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
