@@ -2,8 +2,8 @@
 //! layer) run side by side, and a consumer (a norm, an activation, the next GEMM) starts on
 //! the tiles its producer has already stored, so DMA, array and vector work overlap.
 //!
-//! List scheduling over a window of consecutive steps — at most [`Window::gemms`] GEMMs and
-//! [`Window::others`] vector or prune steps, so that their tiles fit the scratchpads together:
+//! List scheduling over a window of consecutive steps — at most [`Window::limits`] steps of
+//! each [`Kind`], so that their tiles fit the scratchpads together:
 //! a tile is *ready* when no unemitted tile of an earlier step in the window writes DRAM bytes
 //! it reads or writes, or reads bytes it writes — so the emitted order keeps every DRAM
 //! dependency of program order. Among ready tiles, the step least far along in modelled time
@@ -12,24 +12,35 @@
 use super::lower_to_isa::Micro;
 use crate::range_map::RangeMap;
 
+/// What a step is, for the window's limits: the kinds use different scratchpad regions (vector
+/// steps the input and output regions, prune steps the weight region), so they count apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gemm = 0,
+    Vector = 1,
+    Prune = 2,
+}
+
 /// How many steps of each kind may have tiles in flight together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
-    pub gemms: usize,
-    pub others: usize,
+    /// Indexed by [`Kind`].
+    pub limits: [usize; 3],
+    /// One step at a time, whatever its kind.
+    pub serial: bool,
 }
 
 impl Window {
-    /// With interleaving: two GEMMs (BP beside WU, or a GEMM beside the next) and three vector
-    /// or prune steps (the norm and activation between two GEMMs, and one more).
+    /// With interleaving: two GEMMs (BP beside WU, or a GEMM beside the next), three vector
+    /// steps (the norm and activation between two GEMMs, and one more) and three prune steps.
     pub const INTERLEAVED: Window = Window {
-        gemms: 2,
-        others: 3,
+        limits: [2, 3, 3],
+        serial: false,
     };
     /// Without: one step at a time.
     pub const SERIAL: Window = Window {
-        gemms: 1,
-        others: 1,
+        limits: [1, 1, 1],
+        serial: true,
     };
 }
 
@@ -45,7 +56,7 @@ pub struct TileRanges {
 pub struct StepTiles {
     pub tiles: Vec<TileRanges>,
     pub est: u64,
-    pub gemm: bool,
+    pub kind: Kind,
 }
 
 /// The DRAM ranges of one tile step.
@@ -119,18 +130,14 @@ pub fn interleave(steps: &[StepTiles], window: Window) -> Vec<(usize, usize)> {
         }
         // Admit steps in order while the window has room for their kind.
         let mut hi = lo;
-        let (mut gemms, mut others) = (0, 0);
+        let mut count = [0usize; 3];
         while hi < steps.len() {
-            let (g, o) = if steps[hi].gemm {
-                (gemms + 1, others)
-            } else {
-                (gemms, others + 1)
-            };
-            let serial = window == Window::SERIAL && hi > lo;
-            if serial || g > window.gemms || o > window.others {
+            let kind = steps[hi].kind as usize;
+            if (window.serial && hi > lo) || count[kind] == window.limits[kind] {
                 break;
             }
-            (gemms, others, hi) = (g, o, hi + 1);
+            count[kind] += 1;
+            hi += 1;
         }
         for s in lo..hi {
             if pending[s].is_none() {
@@ -185,7 +192,7 @@ mod tests {
                 .map(|(reads, writes)| TileRanges { reads, writes })
                 .collect(),
             est,
-            gemm: false,
+            kind: Kind::Vector,
         }
     }
 

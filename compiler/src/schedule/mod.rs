@@ -114,9 +114,10 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
     };
     let slots_per_region = if arch.opt.double_buffer { 2 } else { 1 };
     // Steps in flight share the scratchpads. With interleaving, the window holds two GEMMs
-    // with a third of each region each and three other steps with a ninth each; a step keeps
-    // at most `slots_per_region` tiles of its budget live. Whole bank words, so that aligned
-    // tiles still fit side by side.
+    // with a third of each region each, and three vector steps (input and output regions) and
+    // three prune steps (weight region) with a ninth each; a step keeps at most
+    // `slots_per_region` tiles of its budget live. Whole bank words, so that aligned tiles
+    // still fit side by side.
     let window = if arch.opt.interleave {
         Window::INTERLEAVED
     } else {
@@ -237,7 +238,11 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
         .zip(members)
         .map(|((micros, est, ..), step)| interleave::StepTiles {
             est: *est,
-            gemm: matches!(step.kind, StepKind::Gemm(_)),
+            kind: match step.kind {
+                StepKind::Gemm(_) => interleave::Kind::Gemm,
+                StepKind::Vector(_) => interleave::Kind::Vector,
+                StepKind::Prune(_) => interleave::Kind::Prune,
+            },
             tiles: micros.iter().map(|m| interleave::dram_ranges(m)).collect(),
         })
         .collect();
