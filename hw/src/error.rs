@@ -1,0 +1,63 @@
+//! `HwError`: every way generating, checking or co-simulating the RTL can fail.
+
+use std::path::PathBuf;
+
+/// The command that installs the external tools; every "tool not found" error quotes it.
+pub const INSTALL_HINT: &str = "apt-get update && apt-get install -y verilator yosys";
+
+/// An error of this crate. The messages are complete sentences a user can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HwError {
+    /// The accelerator description asks for hardware this crate does not generate.
+    #[error("{field} = {value} is not supported by the RTL generator: {reason}")]
+    Unsupported {
+        /// The description field, as written in the YAML (`array.rows`).
+        field: &'static str,
+        /// The value found there.
+        value: String,
+        /// Why it is unsupported, and what is.
+        reason: String,
+    },
+    /// A design or a driver was used in a way it cannot serve (wrong mode, wrong tile).
+    #[error("{0}")]
+    Usage(String),
+    /// rust-hdl's own checks (open inputs, logic loops, writes to inputs) failed.
+    #[error("rust-hdl design check failed: {0}")]
+    Design(String),
+    /// An external tool is not installed: CI and users install it the same way.
+    #[error("`{tool}` not found: install it with `{INSTALL_HINT}`")]
+    MissingTool {
+        /// The program that was not found.
+        tool: String,
+    },
+    /// An external tool ran and failed; `output` holds what it printed.
+    #[error("`{command}` failed ({status}):\n{output}")]
+    ToolFailed {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// Its stdout and stderr.
+        output: String,
+    },
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A Verilated model could not be built or loaded.
+    #[error("co-simulation: {0}")]
+    Cosim(String),
+}
+
+impl HwError {
+    /// Wraps an I/O error with the path it concerns.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> HwError {
+        let path = path.into();
+        move |source| HwError::Io { path, source }
+    }
+}

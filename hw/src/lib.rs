@@ -1,0 +1,36 @@
+//! nmsat-hw: the accelerator's RTL in rust-hdl, sized from an [`Arch`] at run time, with
+//! Verilog generation, external checks and Verilator co-simulation driven from Rust.
+//!
+//! * [`Pe`], [`SystolicArray`] ([`array_for`] an `Arch`), [`Prune`]: the hardware modules;
+//! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
+//!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
+//! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
+//!   time (cached by hash); [`VerilatedArray`], [`load_weights`], [`gemm`]: drive an array.
+//!
+//! The arithmetic is [`nmsat_compiler::datapath`]'s and the N:M choice is
+//! [`nmsat_compiler::prune::nm_mask`]'s; the tests check the RTL against them.
+//!
+//! [`Arch`]: nmsat_compiler::arch::Arch
+#![deny(missing_docs)]
+
+mod array;
+mod cosim;
+mod driver;
+mod error;
+mod generate;
+mod pe;
+mod prune;
+mod verilog;
+
+pub use crate::array::{
+    array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
+};
+pub use crate::cosim::{top_ports, BuildOptions, BuildTimes, Design, Dir, Model, Port};
+pub use crate::driver::{
+    gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
+};
+pub use crate::error::{HwError, INSTALL_HINT};
+pub use crate::generate::{check_generated, generate, Report};
+pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
+pub use crate::prune::Prune;
+pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};
