@@ -234,6 +234,16 @@ fn bad_inputs_exit_2_with_file_line_field_and_what_is_allowed() {
                 "at least 1".into(),
             ],
         ),
+        // Negative dimension.
+        (
+            small.replace("  cols: 4", "  cols: -4"),
+            mlp.into(),
+            "2:8",
+            vec![
+                format!(":{}: field `array.cols`", line_of(small, "cols: 4")),
+                "at least 1, got -4".into(),
+            ],
+        ),
         // A pattern the array's mux cannot run.
         (
             small.into(),
