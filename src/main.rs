@@ -114,7 +114,24 @@ impl From<Diagnostic> for UserError {
     }
 }
 
+/// Restores the default SIGPIPE action, so that `nmsat sim | head` ends quietly like other
+/// command-line tools instead of panicking on a closed stdout (Rust ignores SIGPIPE).
+#[cfg(unix)]
+fn default_sigpipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Compile(a) => run_compile(a),
