@@ -20,7 +20,7 @@ use crate::range_map::RangeMap;
 type Clock = [u32; Unit::COUNT];
 
 /// The last writer and the latest reader per unit of a byte range.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Access {
     writer: Option<(Unit, u32, usize)>,
     readers: [Option<(u32, usize)>; Unit::COUNT],

@@ -10,7 +10,7 @@ pub struct RangeMap<V> {
     segs: BTreeMap<u64, (u64, V)>,
 }
 
-impl<V: Clone> RangeMap<V> {
+impl<V: Clone + PartialEq> RangeMap<V> {
     /// An empty map.
     pub fn new() -> Self {
         RangeMap {
@@ -78,8 +78,43 @@ impl<V: Clone> RangeMap<V> {
         if cursor < end {
             pieces.push((cursor, end, f(None)));
         }
+        // Neighbours with equal values merge, so that maps whose ranges are updated alike (many
+        // tiles over one span) stay small.
+        let mut merged: Vec<(u64, u64, V)> = Vec::with_capacity(pieces.len());
         for (s, e, v) in pieces {
+            match merged.last_mut() {
+                Some((_, le, lv)) if *le == s && *lv == v => *le = e,
+                _ => merged.push((s, e, v)),
+            }
+        }
+        let stale: Vec<u64> = self.segs.range(start..end).map(|(&s, _)| s).collect();
+        for s in stale {
+            self.segs.remove(&s);
+        }
+        for (s, e, v) in merged {
             self.segs.insert(s, (e, v));
+        }
+        self.merge_at(start);
+        self.merge_at(end);
+    }
+
+    /// Merges the segment ending at `at` with the one starting there when their values match.
+    fn merge_at(&mut self, at: u64) {
+        let Some((&ls, (le, lv))) = self.segs.range(..at).next_back() else {
+            return;
+        };
+        if *le != at {
+            return;
+        }
+        let Some((re, rv)) = self.segs.get(&at) else {
+            return;
+        };
+        if lv == rv {
+            let re = *re;
+            self.segs.remove(&at);
+            if let Some(seg) = self.segs.get_mut(&ls) {
+                seg.0 = re;
+            }
         }
     }
 }
@@ -107,5 +142,21 @@ mod tests {
         assert!(m.has_gap(5, 12));
         assert!(!m.has_gap(10, 30));
         assert!(m.has_gap(25, 31));
+    }
+
+    #[test]
+    fn equal_neighbours_merge() {
+        let mut m = RangeMap::new();
+        for i in 0..100 {
+            m.update(i * 10, i * 10 + 10, |_| 1u32);
+        }
+        assert_eq!(dump(&m, 0, 2000), vec![(0, 1000, 1)]);
+        m.update(500, 510, |_| 2);
+        assert_eq!(
+            dump(&m, 0, 2000),
+            vec![(0, 500, 1), (500, 510, 2), (510, 1000, 1)]
+        );
+        m.update(500, 510, |_| 1);
+        assert_eq!(dump(&m, 0, 2000), vec![(0, 1000, 1)]);
     }
 }

@@ -64,7 +64,7 @@ impl Allocator {
 }
 
 /// Who touched a byte range last.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Touch {
     writer: Option<(Unit, u32)>,
     readers: [Option<u32>; Unit::COUNT],
