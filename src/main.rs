@@ -14,6 +14,8 @@ use std::process::ExitCode;
 mod bench;
 mod sim_cli;
 mod speedups;
+mod spgemm_cli;
+mod sweep;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +38,14 @@ enum Cmd {
     Bench,
     /// Print the speedup-over-dense table and the ablation of each dataflow optimization.
     Speedups(SpeedupArgs),
+    /// SpGEMM kernels (SMASH, inner, outer product) on the PIUMA-like machine, compared.
+    Spgemm(spgemm_cli::SpgemmArgs),
+    /// Generate the Verilog of an accelerator description (systolic array, file list, report).
+    Hdl(HdlArgs),
+    /// Run a design-space sweep (parallel, resumable, shardable); `sweep merge` joins shards.
+    Sweep(sweep::SweepArgs),
+    /// Redraw the plots and report.html of a sweep results directory.
+    Plot(sweep::PlotArgs),
 }
 
 #[derive(clap::Args)]
@@ -105,6 +115,44 @@ struct SimArgs {
     json: bool,
 }
 
+#[derive(clap::Args)]
+struct HdlArgs {
+    /// Accelerator description: a built-in name (sat-small, sat-ice40-up5k) or a YAML path.
+    #[arg(long, default_value = "sat-small")]
+    arch: String,
+    /// Directory to write nmsat_array.v, files.f and report.txt into (created if missing).
+    #[arg(short, long, default_value = "out/hdl")]
+    out: std::path::PathBuf,
+    /// Also run `verilator --lint-only -Wall` and yosys `hierarchy -check; proc; check -assert`.
+    #[arg(long)]
+    check: bool,
+}
+
+/// `nmsat hdl`: writes the RTL and prints its report. An array the generator cannot build is
+/// reported like any other description error: file, line, field, what is allowed.
+fn run_hdl(a: HdlArgs) -> Result<(), UserError> {
+    let arch = Arch::load(&a.arch)?;
+    let report = nmsat_hw::generate(&arch, &a.out).map_err(|e| match e {
+        nmsat_hw::HwError::Unsupported {
+            field,
+            value,
+            reason,
+            allowed,
+        } => UserError::from(arch.source.error(
+            field,
+            format!("{value} is not supported by the RTL generator: {reason}"),
+            allowed,
+        )),
+        other => UserError(other.to_string()),
+    })?;
+    println!("{report}");
+    if a.check {
+        nmsat_hw::check_generated(&report).map_err(|e| UserError(e.to_string()))?;
+        println!("checks: verilator --lint-only -Wall and yosys check -assert pass");
+    }
+    Ok(())
+}
+
 /// A failure the user can act on: printed without a backtrace, exit code 2.
 struct UserError(String);
 
@@ -138,6 +186,10 @@ fn main() -> ExitCode {
         Cmd::Sim(a) => sim_cli::run_sim(a),
         Cmd::Bench => bench::run_bench(),
         Cmd::Speedups(a) => speedups::run_speedups(&a.arch, &a.nm, a.batch, &a.models),
+        Cmd::Spgemm(a) => spgemm_cli::run(a),
+        Cmd::Hdl(a) => run_hdl(a),
+        Cmd::Sweep(a) => sweep::run(a),
+        Cmd::Plot(a) => sweep::plot(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,9 @@ use nmsat_compiler::model::load_model;
 use nmsat_compiler::prune::Nm;
 use nmsat_compiler::schedule::compile;
 
+/// A column of the table: its heading and how it changes the description.
+type Variant = (&'static str, fn(&mut Arch));
+
 /// Cycles of one iteration in fast mode.
 fn cycles(
     arch: &Arch,
@@ -30,7 +33,7 @@ pub fn run_speedups(
     let nm: Nm = nm
         .parse()
         .map_err(|e: String| UserError(format!("--nm: {e}")))?;
-    let variants: [(&str, fn(&mut Arch)); 4] = [
+    let variants: [Variant; 4] = [
         ("all on", |_| {}),
         ("no interleave", |a| a.opt.interleave = false),
         ("no pre-generation", |a| a.opt.pregenerate = false),

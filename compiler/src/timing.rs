@@ -164,9 +164,22 @@ pub fn vector_ops_per_elem(op: VecOp) -> u64 {
         VecOp::GeluGrad => 5,
         VecOp::Norm => 4,
         VecOp::NormGrad => 6,
+        // A batch norm's passes split between its statistics and its application.
+        VecOp::BatchStats | VecOp::BatchNorm { .. } => 2,
+        VecOp::BatchGradStats | VecOp::BatchNormGrad { .. } => 3,
         VecOp::Softmax => 4,
         VecOp::SoftmaxGrad => 3,
-        VecOp::Pool { window } => window.max(1),
+        VecOp::Pool { window, .. } => window.max(1),
+        // One pass per kernel tap of the stride phase that reaches the element.
+        VecOp::PoolGrad {
+            kernel,
+            stride,
+            phase_h,
+            phase_w,
+            ..
+        } => (crate::isa::phase_taps(kernel, phase_h, stride)
+            * crate::isa::phase_taps(kernel, phase_w, stride))
+        .max(1),
         VecOp::Loss { .. } => 5,
         VecOp::Sgd { srste, .. } => 2 + srste.is_some() as u64,
     }

@@ -5,7 +5,8 @@
 //! (used outside a build script: target, host, opt level and metadata are given explicitly)
 //! into a shared library, and opens it with `libloading`. Libraries are cached by a hash of
 //! everything that goes into them (Verilog, shim, flags, Verilator and compiler versions), so
-//! a design that was built once loads in milliseconds.
+//! a design that was built once loads in milliseconds. Entries are never evicted: delete the
+//! cache directory to reclaim the space.
 //!
 //! The shim moves all inputs in and all outputs out in one call per cycle: the Rust side
 //! keeps a shadow value per port ([`Model::set`], [`Model::get`]). Verilator's C++ ports are
@@ -301,7 +302,9 @@ impl Design {
     }
 }
 
-/// One instance of a [`Design`].
+/// One instance of a [`Design`], with its own `VerilatedContext` (so models on different
+/// threads share nothing). It holds a raw pointer into the library and is therefore not
+/// `Send`: use it on the thread that instantiated it.
 pub struct Model {
     design: Arc<Design>,
     handle: *mut c_void,

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-/// The command that installs the external tools; every "tool not found" error quotes it.
-pub const INSTALL_HINT: &str = "apt-get update && apt-get install -y verilator yosys";
+/// The command that installs the external tools (g++ compiles the Verilated models: Debian's
+/// verilator does not depend on a C++ compiler); every "tool not found" error quotes it.
+pub const INSTALL_HINT: &str = "apt-get update && apt-get install -y verilator yosys g++";
 
 /// An error of this crate. The messages are complete sentences a user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -16,8 +17,10 @@ pub enum HwError {
         field: &'static str,
         /// The value found there.
         value: String,
-        /// Why it is unsupported, and what is.
+        /// Why it is unsupported.
         reason: String,
+        /// What is supported, in the words of a `Diagnostic`'s "allowed" (`1..=16`).
+        allowed: String,
     },
     /// A design or a driver was used in a way it cannot serve (wrong mode, wrong tile).
     #[error("{0}")]

@@ -67,7 +67,7 @@ pub fn generate(arch: &Arch, out_dir: &Path) -> Result<Report, HwError> {
         lines: text.lines().count(),
         ports,
     };
-    std::fs::write(&report.report, report.to_string()).map_err(HwError::io(&report.report))?;
+    std::fs::write(&report.report, format!("{report}\n")).map_err(HwError::io(&report.report))?;
     Ok(report)
 }
 
@@ -134,8 +134,19 @@ impl fmt::Display for Report {
                 base.to_string()
             };
             let sign = if p.signed { "signed " } else { "" };
-            writeln!(f, "  {dir} {name:<28} {sign}[{}:0]", p.width - 1)?;
+            let width = if p.width > 1 {
+                format!("[{}:0]", p.width - 1)
+            } else {
+                String::new()
+            };
+            let line = format!("  {dir} {name:<28} {sign}{width}");
+            writeln!(f, "{}", line.trim_end())?;
         }
+        writeln!(
+            f,
+            "layout: a_in$i/a_out$i are row i/{}, lane i%{}; w_*, idx_*, psum_* $c are column c",
+            s.lanes, s.lanes
+        )?;
         write!(
             f,
             "files: {} (list: {})",

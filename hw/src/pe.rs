@@ -1,20 +1,19 @@
 //! `Pe`: one processing element of the weight-stationary systolic array (dense and N:M sparse).
 //!
 //! ```text
-//!                 w_in idx_in psum_in
-//!                   │    │      │
-//!              ┌────▼────▼──────▼──────────────────────────┐
-//!  a_in[0..L] ─┼─► a[l] ──────────────────────────────────►├─ a_out[0..L]
-//!     │        │  (reg)                                    │
-//!     └────────┼─► L:1 mux ◄── idx (reg, 4 b)              │
-//!              │     │ sel = sparse ? a_in[idx] : a_in[0]  │
-//!              │     ▼                                     │
-//!              │  w (reg) × sel + psum_in ──► psum (reg) ──┼─► psum_out
-//!   load ──────┼─► w, idx take w_in, idx_in                │
-//!   sparse ────┼─► mux select                              │
-//!   clock ─────┼─► every register                          │
-//!              └────┬────┬─────────────────────────────────┘
-//!                 w_out idx_out   (the held weight: the load shift chain)
+//!                   w_in  idx_in           psum_in
+//!                     │     │                 │
+//!              ┌──────▼─────▼─────────────────▼──────┐
+//!              │     [w]  [idx]   (take w_in/idx_in  │
+//!              │      │     │      while `load`)     │
+//!  a_in[0..L] ─┼─┬────┼─────┼───► [a] ───────────────┼─► a_out[0..L]
+//!              │ └► L:1 mux ◄┘ (lane idx if `sparse`,│
+//!              │      │ sel     else lane 0)         │
+//!              │      ▼                              │
+//!              │   psum_in + w·sel ──► [psum] ───────┼─► psum_out
+//!              └──────┬─────┬────────────────────────┘
+//!                     ▼     ▼
+//!                   w_out idx_out            [x]: a register on `clock`
 //! ```
 //!
 //! Each cycle the PE registers `psum_out <= psum_in + w · sel` (int16 × int16 → int32, exact

@@ -89,6 +89,10 @@ mod tests {
     fn a_missing_tool_names_the_install_command() {
         let e = run(&mut Command::new("nmsat-no-such-tool")).unwrap_err();
         assert!(e.to_string().contains(INSTALL_HINT), "{e}");
+        assert!(
+            e.to_string().contains("apt-get install -y verilator yosys"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -83,6 +83,16 @@ fn array_8x8_with_8_lanes_dense_and_sparse() {
 }
 
 #[test]
+fn non_square_2x4_with_8_lanes_runs_dense_1_of_4_and_2_of_8() {
+    // Rows ≠ columns: catches wiring that mixes up the two (`i - cols` against `i - 1`).
+    let mut arr = verilated(&resized(2, 4, 8));
+    let mut rng = Rng(7);
+    for mode in [S2_8, DENSE, S1_4] {
+        check(&mut arr, mode, 7, &mut rng);
+    }
+}
+
+#[test]
 fn sat_ice40_up5k_2x2_runs_its_patterns() {
     let a = arch("sat-ice40-up5k");
     let mut arr = verilated(&a);

@@ -31,7 +31,7 @@ fn check(a: &nmsat_compiler::arch::Arch) -> String {
     assert_eq!(list, "nmsat_array.v\n");
     assert!(out.join("nmsat_array.v").is_file());
     let text = std::fs::read_to_string(&report.report).unwrap();
-    assert_eq!(text, report.to_string());
+    assert_eq!(text, format!("{report}\n"));
     check_generated(&report).unwrap_or_else(|e| panic!("{}: {e}", a.name));
     text
 }

@@ -6,6 +6,8 @@
 pub mod exact;
 pub mod fast;
 pub mod machine;
+pub mod piuma;
+pub mod spgemm;
 pub mod stats;
 pub mod trace;
 

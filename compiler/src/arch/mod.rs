@@ -3,6 +3,7 @@
 //! One `Arch` drives the compiler's tiling, the simulator's timing and the generated Verilog;
 //! nothing else re-declares these numbers.
 
+pub mod piuma;
 mod raw;
 
 use crate::diag::{parse_yaml, Diagnostic, SourceMap};

@@ -3,13 +3,18 @@
 //!
 //! Activations are stored pixel-major, `[batch·pixels × features]` (NHWC): a block of pixels
 //! (or tokens) is one contiguous DRAM range, so that element-wise consumers can start on the
-//! blocks their producer has stored; GEMMs read them transposed.
+//! blocks their producer has stored; GEMMs read them transposed or through a window view. The
+//! layouts and the BP of a convolution (s² stride phases, each a stride-1 window GEMM whose
+//! output pixels are scattered to their NHWC positions) are defined in [`crate::isa`]. Pooling
+//! reads its windows through the same views, and its gradient is split into the same stride
+//! phases.
 
+use super::stride_phases::{phase_grid, phase_window, stride_phases, Conv};
 use super::{
-    GemmStep, Layout, Operand, PruneStep, Step, StepKind, TensorDef, TensorId, TrainOptions,
-    TrainingGraph, VecStep,
+    GemmStep, Layout, Operand, PruneStep, SrcView, Step, StepKind, TensorDef, TensorId,
+    TrainOptions, TrainingGraph, VecSrc, VecStep,
 };
-use crate::isa::{q16, Im2col, Phase, PruneAlong, SrSte, VecOp};
+use crate::isa::{q16, ConvBp, Im2col, Phase, PoolMode, PruneAlong, SrSte, VecOp, STATS_BYTES};
 use crate::model::{Activation, Model, NormKind, Op, PoolKind, Shape};
 use crate::prune::Nm;
 
@@ -49,7 +54,8 @@ impl Builder<'_> {
         });
     }
 
-    /// An element-wise step producing `count` rows of `width`; `srcs` carry their widths.
+    /// An element-wise step producing `count` rows of `width`, each source row `r` from row `r`
+    /// of its tensor.
     #[allow(clippy::too_many_arguments)]
     fn vector(
         &mut self,
@@ -61,42 +67,93 @@ impl Builder<'_> {
         width: u64,
         count: u64,
     ) {
-        self.push(
+        let srcs = srcs.into_iter().map(|(t, w)| VecSrc::rows(t, w)).collect();
+        self.vector_step(
             layer,
             phase,
-            StepKind::Vector(VecStep {
+            VecStep {
                 op,
                 srcs,
                 dst,
                 width,
                 count,
-                dst_offset: 0,
-            }),
+                dst_grid: None,
+                reduce: false,
+            },
         );
+    }
+
+    /// A batch norm's two passes over `count` rows of `width` channels: the statistics of
+    /// `stats_of` into `stats`, reduced over all rows, then `op` (the normalization or its
+    /// gradient) from `srcs` and the statistics into `dst`.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm(
+        &mut self,
+        layer: usize,
+        phase: Phase,
+        (stats_op, stats_of, stats): (VecOp, Vec<TensorId>, TensorId),
+        (op, srcs, whole): (VecOp, Vec<TensorId>, Vec<TensorId>),
+        dst: TensorId,
+        width: u64,
+        count: u64,
+    ) {
+        let rows = |ts: Vec<TensorId>| ts.into_iter().map(|t| VecSrc::rows(t, width));
+        self.vector_step(
+            layer,
+            phase,
+            VecStep {
+                op: stats_op,
+                srcs: rows(stats_of).collect(),
+                dst: vec![stats],
+                width,
+                count,
+                dst_grid: None,
+                reduce: true,
+            },
+        );
+        let whole = whole.into_iter().map(|t| VecSrc {
+            tensor: t,
+            width: width * STATS_BYTES / ELEM,
+            view: SrcView::Whole,
+        });
+        self.vector_step(
+            layer,
+            phase,
+            VecStep {
+                op,
+                srcs: rows(srcs).chain(whole).collect(),
+                dst: vec![dst],
+                width,
+                count,
+                dst_grid: None,
+                reduce: false,
+            },
+        );
+    }
+
+    fn vector_step(&mut self, layer: usize, phase: Phase, v: VecStep) {
+        self.push(layer, phase, StepKind::Vector(v));
         self.group += 1;
     }
 
-    /// The weight operand of a GEMM: compressed when sparse and pre-generated, else dense (with a
-    /// prune on every load when sparse).
+    /// The weight operand of a GEMM: compressed when sparse and pre-generated, else the dense
+    /// view `dense` of the weights (with a prune on every load when sparse). `form` names the
+    /// pre-generated tensor.
     #[allow(clippy::too_many_arguments)]
     fn weight_operand(
         &mut self,
         layer: usize,
-        name: &str,
-        dense: TensorId,
+        form: String,
+        dense: Operand,
         rows: u64,
         k: u64,
+        slice_rows: u64,
         sparsity: Option<Nm>,
         along: PruneAlong,
     ) -> (Operand, Option<(TensorId, PruneAlong)>) {
         match sparsity {
             Some(nm) if self.pregenerate => {
-                let form = if along == PruneAlong::Input {
-                    "ff"
-                } else {
-                    "bp"
-                };
-                let t = self.tensor(format!("{name}.w_{form}"), compressed_bytes(rows, k, nm));
+                let t = self.tensor(form, compressed_bytes(rows, k, nm));
                 self.push(
                     layer,
                     Phase::Prune,
@@ -105,6 +162,7 @@ impl Builder<'_> {
                         dst: t,
                         rows,
                         k,
+                        slice_rows,
                         nm,
                         along,
                     }),
@@ -118,20 +176,8 @@ impl Builder<'_> {
                     None,
                 )
             }
-            Some(_) => (
-                Operand {
-                    tensor: dense,
-                    layout: Layout::RowMajor { cols: k },
-                },
-                Some((dense, along)),
-            ),
-            None => (
-                Operand {
-                    tensor: dense,
-                    layout: Layout::RowMajor { cols: k },
-                },
-                None,
-            ),
+            Some(_) => (dense, Some((dense.tensor, along))),
+            None => (dense, None),
         }
     }
 }
@@ -143,10 +189,17 @@ fn row_major(tensor: TensorId, cols: u64) -> Operand {
     }
 }
 
-fn transposed(tensor: TensorId, cols: u64) -> Operand {
+fn transposed(tensor: TensorId, cols: u64, slice_elems: u64) -> Operand {
     Operand {
         tensor,
-        layout: Layout::Transposed { cols },
+        layout: Layout::Transposed { cols, slice_elems },
+    }
+}
+
+fn window(tensor: TensorId, geom: Im2col, pixel_major: bool) -> Operand {
+    Operand {
+        tensor,
+        layout: Layout::Im2col { geom, pixel_major },
     }
 }
 
@@ -159,9 +212,19 @@ struct Weighted {
     groups: u64,
     /// Output pixels (or tokens) per sample.
     pixels: u64,
-    /// Input pixels per sample.
-    stride: u64,
-    geom: Option<(Im2col, u64, u64)>,
+    conv: Option<Conv>,
+}
+
+impl Weighted {
+    /// Input channels (features) of one group.
+    fn inp_g(&self) -> u64 {
+        self.inp / self.groups
+    }
+
+    /// Output channels (features) of one group.
+    fn out_g(&self) -> u64 {
+        self.out / self.groups
+    }
 }
 
 /// Expands `model` into one training iteration under `opts`. With `pregenerate`, both N:M forms
@@ -180,6 +243,10 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
     let input = b.tensor("input".into(), batch * model.input.numel() * ELEM);
     let mut y: Vec<TensorId> = Vec::with_capacity(n);
     let mut weights: Vec<Option<(TensorId, TensorId)>> = vec![None; n];
+    // The argmax of every max-pooling window and the statistics of every batch norm, for the
+    // gradients.
+    let mut argmax: Vec<Option<TensorId>> = vec![None; n];
+    let mut norm_stats: Vec<Option<TensorId>> = vec![None; n];
     // Layers after the first that read no other layer (the independent rows of a SCALE-Sim
     // topology) read an input of their own, and receive an output gradient from the host.
     let own_input: Vec<Option<TensorId>> = model
@@ -215,32 +282,30 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
             Op::Conv2d { .. } | Op::Linear { .. } => {
                 let g = weighted(&l.op);
                 // The BP form is generated where BP uses it, still ahead of the array's need.
-                let (ff, _) = b
-                    .opts
-                    .layer_sparsity(&l.name, g.inp / g.groups, g.out / g.groups);
-                let k = g.inp / g.groups * g.kh * g.kw;
+                let (ff, _) = b.opts.layer_sparsity(&l.name, g.inp_g(), g.out_g());
+                let k = g.inp_g() * g.kh * g.kw;
                 let w = b.tensor(format!("{}.w", l.name), g.out * k * ELEM);
                 let v = b.tensor(format!("{}.v", l.name), g.out * k * ELEM);
                 weights[i] = Some((w, v));
-                let (w_op, prune_from) =
-                    b.weight_operand(i, &l.name, w, g.out, k, ff, PruneAlong::Input);
-                let x_op = match g.geom {
-                    Some((geom, oh, ow)) => Operand {
-                        tensor: x,
-                        layout: Layout::Im2col {
-                            geom,
-                            out_h: oh,
-                            out_w: ow,
-                            transposed: false,
-                        },
-                    },
-                    None => transposed(x, g.inp),
+                let (w_op, prune_from) = b.weight_operand(
+                    i,
+                    format!("{}.w_ff", l.name),
+                    row_major(w, k),
+                    g.out,
+                    k,
+                    g.out,
+                    ff,
+                    PruneAlong::Input,
+                );
+                let x_op = match g.conv {
+                    Some(c) => window(x, ff_window(&g, &c, batch), false),
+                    None => transposed(x, g.inp, 0),
                 };
                 b.push(
                     i,
                     Phase::Ff,
                     StepKind::Gemm(Box::new(GemmStep {
-                        m: g.out / g.groups,
+                        m: g.out_g(),
                         k,
                         t: batch * g.pixels,
                         count: g.groups,
@@ -249,9 +314,9 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         x: x_op,
                         y: out,
                         y_layout: Layout::Transposed {
-                            cols: g.out / g.groups,
+                            cols: g.out,
+                            slice_elems: g.out_g(),
                         },
-                        y_offset: 0,
                         prune_from,
                     })),
                 );
@@ -272,14 +337,85 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         x: row_major(bb, *n),
                         y: out,
                         y_layout: Layout::RowMajor { cols: *n },
-                        y_offset: 0,
                         prune_from: None,
                     })),
                 );
                 b.group += 1;
             }
+            &Op::Pool {
+                kind,
+                kernel,
+                stride,
+                padding,
+            } => {
+                let (Shape::Image { c, h, w }, Shape::Image { h: oh, w: ow, .. }) =
+                    (model.input_shape(i, 0), l.out)
+                else {
+                    unreachable!("pooling maps images to images")
+                };
+                let mode = pool_mode(kind);
+                let geom = Im2col {
+                    pixel_elems: c,
+                    channels: c,
+                    images: batch,
+                    in_h: h,
+                    in_w: w,
+                    out_h: oh,
+                    out_w: ow,
+                    kh: kernel,
+                    kw: kernel,
+                    stride,
+                    pad_h: padding as i64,
+                    pad_w: padding as i64,
+                    block: 1,
+                    // Padding never wins a max (PyTorch pads with −∞) and adds 0 to an average
+                    // (which counts it, as PyTorch's `count_include_pad` does).
+                    pad_value: if mode == PoolMode::Max { i16::MIN } else { 0 },
+                };
+                let mut dst = vec![out];
+                if mode == PoolMode::Max {
+                    let t = b.tensor(format!("{}.argmax", l.name), elems * ELEM);
+                    argmax[i] = Some(t);
+                    dst.push(t);
+                }
+                let window = kernel * kernel;
+                b.vector_step(
+                    i,
+                    Phase::Ff,
+                    VecStep {
+                        op: VecOp::Pool { window, mode },
+                        srcs: vec![VecSrc {
+                            tensor: x,
+                            width: c * window,
+                            view: SrcView::Window(geom),
+                        }],
+                        dst,
+                        width: c,
+                        count: elems / c,
+                        dst_grid: None,
+                        reduce: false,
+                    },
+                );
+            }
+            Op::Norm {
+                kind: NormKind::Batch,
+                ..
+            } => {
+                let c = features(l.out);
+                let stats = b.tensor(format!("{}.stats", l.name), c * STATS_BYTES);
+                norm_stats[i] = Some(stats);
+                b.batch_norm(
+                    i,
+                    Phase::Ff,
+                    (VecOp::BatchStats, vec![x], stats),
+                    (VecOp::BatchNorm { rows: elems / c }, vec![x], vec![stats]),
+                    out,
+                    c,
+                    elems / c,
+                );
+            }
             op => {
-                let (vop, srcs) = forward_vector(op, &l.inputs, &y, input, model, i);
+                let (vop, srcs) = forward_vector(op, &l.inputs, &y, input, model);
                 let rows = features(l.out);
                 b.vector(i, Phase::Ff, vop, srcs, vec![out], rows, elems / rows);
             }
@@ -338,125 +474,68 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
             }
             Op::Conv2d { .. } | Op::Linear { .. } => {
                 let g = weighted(&l.op);
-                let (ff, bp) = b
-                    .opts
-                    .layer_sparsity(&l.name, g.inp / g.groups, g.out / g.groups);
+                let (ff, bp) = b.opts.layer_sparsity(&l.name, g.inp_g(), g.out_g());
                 let (w, v) = weights[i].expect("weighted layers have weights");
                 let x = src(&y, i, 0);
-                let k_ff = g.inp / g.groups * g.kh * g.kw;
+                let k_ff = g.inp_g() * g.kh * g.kw;
                 if needs(0) {
-                    // BP as a transposed convolution; a stride-s conv splits into s² phases
-                    // whose kernels partition kh × kw, so no MAC is spent on inserted zeros.
-                    // Their weight forms are generated first, so the GEMMs can all interleave
-                    // with the weight update.
-                    let phases: Vec<_> = stride_phases(g.kh, g.kw, g.stride)
-                        .into_iter()
-                        .map(|(ka, kb)| {
-                            let k_bp = g.out / g.groups * ka * kb;
+                    let dx = b.tensor(format!("{}.dx", l.name), in_elems(0) * ELEM);
+                    match g.conv {
+                        Some(c) => conv_bp(&mut b, i, &l.name, &g, &c, bp, w, dy, dx),
+                        None => {
                             let (w_op, prune_from) = b.weight_operand(
                                 i,
-                                &l.name,
-                                w,
-                                g.inp / g.groups,
-                                k_bp,
+                                format!("{}.w_bp", l.name),
+                                transposed(w, g.inp, 0),
+                                g.inp,
+                                g.out,
+                                g.inp,
                                 bp,
                                 PruneAlong::Output,
                             );
-                            (ka, kb, k_bp, w_op, prune_from)
-                        })
-                        .collect();
-                    // Phase p writes block p of dx (phase-major layout); positions that no
-                    // phase reaches (a 1×1 stride-2 kernel) are zero-filled.
-                    let block = g.groups * (g.inp / g.groups) * batch * g.pixels;
-                    let covered = block * phases.len() as u64;
-                    let dx = b.tensor(format!("{}.dx", l.name), in_elems(0).max(covered) * ELEM);
-                    if covered < in_elems(0) {
-                        b.push(
-                            i,
-                            Phase::Bp,
-                            StepKind::Vector(VecStep {
-                                op: VecOp::Fill,
-                                srcs: vec![],
-                                dst: vec![dx],
-                                width: 1,
-                                count: in_elems(0) - covered,
-                                dst_offset: covered,
-                            }),
-                        );
-                    }
-                    b.group += 1;
-                    for (p, (ka, kb, k_bp, w_op, prune_from)) in phases.into_iter().enumerate() {
-                        let x_op = match g.geom {
-                            Some((geom, oh, ow)) => Operand {
-                                tensor: dy,
-                                layout: Layout::Im2col {
-                                    geom: Im2col {
-                                        channels: g.out,
-                                        in_h: oh,
-                                        in_w: ow,
-                                        kh: ka,
-                                        kw: kb,
-                                        stride: 1,
-                                        padding: ka.saturating_sub(1).min(geom.padding),
+                            b.push(
+                                i,
+                                Phase::Bp,
+                                StepKind::Gemm(Box::new(GemmStep {
+                                    m: g.inp,
+                                    k: g.out,
+                                    t: batch * g.pixels,
+                                    count: 1,
+                                    sparsity: bp,
+                                    w: w_op,
+                                    x: transposed(dy, g.out, 0),
+                                    y: dx,
+                                    y_layout: Layout::Transposed {
+                                        cols: g.inp,
+                                        slice_elems: 0,
                                     },
-                                    out_h: oh,
-                                    out_w: ow,
-                                    transposed: false,
-                                },
-                            },
-                            None => transposed(dy, g.out),
-                        };
-                        b.push(
-                            i,
-                            Phase::Bp,
-                            StepKind::Gemm(Box::new(GemmStep {
-                                m: g.inp / g.groups,
-                                k: k_bp,
-                                t: batch * g.pixels,
-                                count: g.groups,
-                                sparsity: bp,
-                                w: w_op,
-                                x: x_op,
-                                y: dx,
-                                y_layout: Layout::Transposed {
-                                    cols: g.inp / g.groups,
-                                },
-                                y_offset: p as u64 * block,
-                                prune_from,
-                            })),
-                        );
+                                    prune_from,
+                                })),
+                            );
+                        }
                     }
                     if let Some(&j) = l.inputs.first() {
                         parts[j].push(dx);
                     }
                 }
                 let dw = b.tensor(format!("{}.dw", l.name), g.out * k_ff * ELEM);
-                let x_op = match g.geom {
-                    Some((geom, oh, ow)) => Operand {
-                        tensor: x,
-                        layout: Layout::Im2col {
-                            geom,
-                            out_h: oh,
-                            out_w: ow,
-                            transposed: true,
-                        },
-                    },
+                let x_op = match g.conv {
+                    Some(c) => window(x, ff_window(&g, &c, batch), true),
                     None => row_major(x, g.inp),
                 };
                 b.push(
                     i,
                     Phase::Wu,
                     StepKind::Gemm(Box::new(GemmStep {
-                        m: g.out / g.groups,
+                        m: g.out_g(),
                         k: batch * g.pixels,
                         t: k_ff,
                         count: g.groups,
                         sparsity: None,
-                        w: transposed(dy, g.out),
+                        w: transposed(dy, g.out, g.out_g()),
                         x: x_op,
                         y: dw,
                         y_layout: Layout::RowMajor { cols: k_ff },
-                        y_offset: 0,
                         prune_from: None,
                     })),
                 );
@@ -498,10 +577,9 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             count,
                             sparsity: None,
                             w: row_major(dy, *n),
-                            x: transposed(bb, *n),
+                            x: transposed(bb, *n, k * n),
                             y: da,
                             y_layout: Layout::RowMajor { cols: *k },
-                            y_offset: 0,
                             prune_from: None,
                         })),
                     );
@@ -521,11 +599,10 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                             t: *n,
                             count,
                             sparsity: None,
-                            w: transposed(a, *k),
+                            w: transposed(a, *k, m * k),
                             x: row_major(dy, *n),
                             y: db,
                             y_layout: Layout::RowMajor { cols: *n },
-                            y_offset: 0,
                             prune_from: None,
                         })),
                     );
@@ -534,6 +611,107 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     }
                 }
                 b.group += 1;
+            }
+            &Op::Pool {
+                kind,
+                kernel,
+                stride,
+                padding,
+            } => {
+                if !needs(0) {
+                    continue;
+                }
+                let dx = b.tensor(format!("{}.dx", l.name), in_elems(0) * ELEM);
+                let (Shape::Image { c, h, w }, Shape::Image { h: oh, w: ow, .. }) =
+                    (model.input_shape(i, 0), l.out)
+                else {
+                    unreachable!("pooling maps images to images")
+                };
+                let conv = Conv {
+                    in_h: h,
+                    in_w: w,
+                    out_h: oh,
+                    out_w: ow,
+                    stride,
+                    padding,
+                };
+                let mode = pool_mode(kind);
+                for ph in stride_phases(&conv, kernel, kernel) {
+                    let grid = phase_grid(&conv, batch, c, c, ph);
+                    let count = batch * ph.0.count * ph.1.count;
+                    let (op, srcs) = if ph.0.taps * ph.1.taps == 0 {
+                        (VecOp::Fill, vec![])
+                    } else {
+                        let op = VecOp::PoolGrad {
+                            mode,
+                            kernel,
+                            stride,
+                            phase_h: ph.0.a,
+                            phase_w: ph.1.a,
+                        };
+                        let width = c * ph.0.taps * ph.1.taps;
+                        // The gradient of each window, and for max pooling which element won.
+                        let mut srcs = vec![VecSrc {
+                            tensor: dy,
+                            width,
+                            view: SrcView::Window(phase_window(&conv, batch, c, c, 1, 0, ph)),
+                        }];
+                        if let Some(t) = argmax[i] {
+                            srcs.push(VecSrc {
+                                tensor: t,
+                                width,
+                                view: SrcView::Window(phase_window(&conv, batch, c, c, 1, -1, ph)),
+                            });
+                        }
+                        (op, srcs)
+                    };
+                    b.push(
+                        i,
+                        Phase::Bp,
+                        StepKind::Vector(VecStep {
+                            op,
+                            srcs,
+                            dst: vec![dx],
+                            width: c,
+                            count,
+                            dst_grid: Some(grid),
+                            reduce: false,
+                        }),
+                    );
+                }
+                b.group += 1;
+                if let Some(&j) = l.inputs.first() {
+                    parts[j].push(dx);
+                }
+            }
+            Op::Norm {
+                kind: NormKind::Batch,
+                ..
+            } => {
+                if !needs(0) {
+                    continue;
+                }
+                let dx = b.tensor(format!("{}.dx", l.name), in_elems(0) * ELEM);
+                let c = features(l.out);
+                let gstats = b.tensor(format!("{}.gstats", l.name), c * STATS_BYTES);
+                let stats = norm_stats[i].expect("the forward pass made the statistics");
+                // The gradient reads the normalized output, not the input: y = x̂.
+                b.batch_norm(
+                    i,
+                    Phase::Bp,
+                    (VecOp::BatchGradStats, vec![dy, y[i]], gstats),
+                    (
+                        VecOp::BatchNormGrad { rows: elems / c },
+                        vec![dy, y[i]],
+                        vec![stats, gstats],
+                    ),
+                    dx,
+                    c,
+                    elems / c,
+                );
+                if let Some(&j) = l.inputs.first() {
+                    parts[j].push(dx);
+                }
             }
             op => {
                 if !needs(0) {
@@ -556,6 +734,123 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
         layers: model.layers.iter().map(|l| l.name.clone()).collect(),
         tensors: b.tensors,
         steps: b.steps,
+    }
+}
+
+/// The FF (and, pixel-major, WU) window view of a convolution's input.
+fn ff_window(g: &Weighted, c: &Conv, batch: u64) -> Im2col {
+    Im2col {
+        pixel_elems: g.inp,
+        channels: g.inp_g(),
+        images: batch,
+        in_h: c.in_h,
+        in_w: c.in_w,
+        out_h: c.out_h,
+        out_w: c.out_w,
+        kh: g.kh,
+        kw: g.kw,
+        stride: c.stride,
+        pad_h: c.padding as i64,
+        pad_w: c.padding as i64,
+        block: 1,
+        pad_value: 0,
+    }
+}
+
+/// The BP of a convolution: per stride phase, the BP weight form and a stride-1 window GEMM
+/// over dY whose output pixels are scattered to their dX positions; the positions of phases
+/// without taps are zero-filled. The weight forms come first, so that the GEMMs can all
+/// interleave with the weight update.
+#[allow(clippy::too_many_arguments)]
+fn conv_bp(
+    b: &mut Builder,
+    i: usize,
+    name: &str,
+    g: &Weighted,
+    c: &Conv,
+    bp: Option<Nm>,
+    w: TensorId,
+    dy: TensorId,
+    dx: TensorId,
+) {
+    let batch = b.opts.batch;
+    let block = bp.map_or(1, |nm| nm.m);
+    let phases = stride_phases(c, g.kh, g.kw);
+    let single = phases.len() == 1;
+    let forms: Vec<_> = phases
+        .iter()
+        .map(|&(r, q)| {
+            (r.taps * q.taps > 0).then(|| {
+                let view = ConvBp {
+                    out_ch: g.out_g(),
+                    in_ch: g.inp_g(),
+                    kh: g.kh,
+                    kw: g.kw,
+                    stride: c.stride,
+                    phase_h: r.a,
+                    phase_w: q.a,
+                    block,
+                };
+                let form = if single {
+                    format!("{name}.w_bp")
+                } else {
+                    format!("{name}.w_bp.{}{}", r.a, q.a)
+                };
+                let dense = Operand {
+                    tensor: w,
+                    layout: Layout::ConvBp(view),
+                };
+                let k = view.k();
+                let (op, prune_from) =
+                    b.weight_operand(i, form, dense, g.inp, k, g.inp_g(), bp, PruneAlong::Output);
+                (k, op, prune_from)
+            })
+        })
+        .collect();
+    b.group += 1;
+    for (ph, form) in phases.into_iter().zip(forms) {
+        let grid = phase_grid(c, batch, g.inp, g.inp_g(), ph);
+        let t = batch * ph.0.count * ph.1.count;
+        let Some((k, w_op, prune_from)) = form else {
+            let grid = Im2col {
+                channels: g.inp,
+                ..grid
+            };
+            b.push(
+                i,
+                Phase::Bp,
+                StepKind::Vector(VecStep {
+                    op: VecOp::Fill,
+                    srcs: vec![],
+                    dst: vec![dx],
+                    width: g.inp,
+                    count: t,
+                    dst_grid: Some(grid),
+                    reduce: false,
+                }),
+            );
+            continue;
+        };
+        let x_geom = phase_window(c, batch, g.out, g.out_g(), block, 0, ph);
+        b.push(
+            i,
+            Phase::Bp,
+            StepKind::Gemm(Box::new(GemmStep {
+                m: g.inp_g(),
+                k,
+                t,
+                count: g.groups,
+                sparsity: bp,
+                w: w_op,
+                x: window(dy, x_geom, false),
+                y: dx,
+                y_layout: Layout::Im2col {
+                    geom: grid,
+                    pixel_major: false,
+                },
+                prune_from,
+            })),
+        );
     }
 }
 
@@ -592,20 +887,14 @@ fn weighted(op: &Op) -> Weighted {
             kw,
             groups,
             pixels: out_h * out_w,
-            stride,
-            geom: Some((
-                Im2col {
-                    channels: in_ch,
-                    in_h,
-                    in_w,
-                    kh,
-                    kw,
-                    stride,
-                    padding,
-                },
+            conv: Some(Conv {
+                in_h,
+                in_w,
                 out_h,
                 out_w,
-            )),
+                stride,
+                padding,
+            }),
         },
         Op::Linear {
             in_f,
@@ -619,27 +908,17 @@ fn weighted(op: &Op) -> Weighted {
             kw: 1,
             groups: 1,
             pixels: tokens,
-            stride: 1,
-            geom: None,
+            conv: None,
         },
         _ => unreachable!("only conv2d and linear have weights"),
     }
 }
 
-/// The s² sub-kernels of a stride-s transposed convolution: phase (a, b) uses the taps
-/// a, a+s, … of the rows and b, b+s, … of the columns. Empty phases are dropped.
-fn stride_phases(kh: u64, kw: u64, s: u64) -> Vec<(u64, u64)> {
-    let taps = |k: u64, a: u64| if a < k { (k - a).div_ceil(s) } else { 0 };
-    let mut v = Vec::new();
-    for a in 0..s {
-        for c in 0..s {
-            let (x, z) = (taps(kh, a), taps(kw, c));
-            if x > 0 && z > 0 {
-                v.push((x, z));
-            }
-        }
+fn pool_mode(kind: PoolKind) -> PoolMode {
+    match kind {
+        PoolKind::Max => PoolMode::Max,
+        PoolKind::Avg => PoolMode::Avg,
     }
-    v
 }
 
 fn forward_vector(
@@ -648,7 +927,6 @@ fn forward_vector(
     y: &[TensorId],
     input: TensorId,
     model: &Model,
-    i: usize,
 ) -> (VecOp, Vec<(TensorId, u64)>) {
     let srcs = if inputs.is_empty() {
         vec![(input, features(model.input))]
@@ -663,22 +941,11 @@ fn forward_vector(
         Op::Act(Activation::Gelu) => VecOp::Gelu,
         Op::Add => VecOp::Add,
         Op::Norm {
-            kind: NormKind::Batch | NormKind::Layer,
+            kind: NormKind::Layer,
             ..
         } => VecOp::Norm,
         Op::Softmax => VecOp::Softmax,
-        Op::Pool {
-            kind: PoolKind::Max | PoolKind::Avg,
-            kernel,
-            ..
-        } => {
-            let window = match (model.input_shape(i, 0), kernel) {
-                (Shape::Image { .. }, k) => k * k,
-                (Shape::Seq { .. }, k) => *k,
-            };
-            VecOp::Pool { window }
-        }
-        _ => unreachable!("GEMM layers and reshapes are handled by the caller"),
+        _ => unreachable!("GEMM layers, pooling and reshapes are handled by the caller"),
     };
     (vop, srcs)
 }
@@ -698,24 +965,13 @@ fn backward_vector(op: &Op) -> VecOp {
         Op::Act(Activation::Gelu) => VecOp::GeluGrad,
         Op::Norm { .. } => VecOp::NormGrad,
         Op::Softmax => VecOp::SoftmaxGrad,
-        // Each input gradient gathers from the windows that saw it.
-        Op::Pool { .. } => VecOp::Pool { window: 1 },
-        _ => unreachable!("GEMM layers, adds and reshapes are handled by the caller"),
+        _ => unreachable!("GEMM layers, pooling, adds and reshapes are handled by the caller"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stride_phases_partition_the_kernel() {
-        for (kh, s) in [(3, 1), (3, 2), (1, 2), (7, 2), (2, 2), (4, 3)] {
-            let total: u64 = stride_phases(kh, kh, s).iter().map(|(a, b)| a * b).sum();
-            assert_eq!(total, kh * kh, "k={kh} s={s}");
-        }
-        assert_eq!(stride_phases(1, 1, 2), vec![(1, 1)]);
-    }
 
     #[test]
     fn compressed_size() {

@@ -3,11 +3,12 @@
 
 mod expand;
 mod recipe;
+mod stride_phases;
 
 pub use expand::{compressed_bytes, expand, group_bytes};
 pub use recipe::{BpMask, Recipe, TrainOptions};
 
-use crate::isa::{Im2col, Phase, VecOp};
+use crate::isa::{ConvBp, Im2col, Phase, VecOp};
 use crate::prune::Nm;
 use serde::Serialize;
 
@@ -26,21 +27,21 @@ pub struct TensorDef {
 pub enum Layout {
     /// A row-major `rows × cols` matrix of INT16; a GEMM's `[a × b]` operand has rows = a.
     RowMajor { cols: u64 },
-    /// The transpose of a row-major matrix: the operand `[a × b]` is stored as `[b × a]` with
-    /// rows of `cols = a` elements.
-    Transposed { cols: u64 },
+    /// The transpose of a row-major matrix: the operand `[a × b]` is stored as `[b × a]` in rows
+    /// of `cols ≥ a` elements; slice `s` (a group, a head) starts `s·slice_elems` elements in.
+    /// A grouped convolution's activations are such a matrix `[pixels × C]`, a group's
+    /// channels a column block (`slice_elems = C/g`).
+    Transposed { cols: u64, slice_elems: u64 },
     /// An N:M compressed weight matrix: each M-group of a row holds N values and N indices.
     Compressed { nm: Nm, k: u64 },
-    /// Columns produced on the fly by the DMA engine's im2col path from a `[C][batch·H·W]`
-    /// feature map; the reduction runs over (channel, kh, kw), the columns over output pixels.
-    /// With `transposed`, the operand is the transpose `[pixels × (channel, kh, kw)]` (weight
-    /// update).
-    Im2col {
-        geom: Im2col,
-        out_h: u64,
-        out_w: u64,
-        transposed: bool,
-    },
+    /// A window view of a pixel-major tensor ([`Im2col`]): the operand `[k × pixels]`, or with
+    /// `pixel_major` its transpose `[pixels × k]` (the weight update's). Slice `s` reads
+    /// channels from `s·geom.channels` on. As a GEMM output (a 1×1 view, the pixels of a BP
+    /// stride phase) it is stored by a scatter.
+    Im2col { geom: Im2col, pixel_major: bool },
+    /// The BP weights of a stride phase of a convolution, gathered from the dense
+    /// `[co][ci/g][kh][kw]` weights ([`ConvBp`]); slice `s` is group `s`.
+    ConvBp(ConvBp),
 }
 
 /// One GEMM operand: a tensor and its layout.
@@ -64,9 +65,8 @@ pub struct GemmStep {
     pub y: TensorId,
     /// How the `[m × t]` output is laid out in `y`.
     pub y_layout: Layout,
-    /// Element offset of the output in `y` (the block of one stride phase).
-    pub y_offset: u64,
-    /// For sparse GEMMs without pre-generation: the dense weights to prune on every load.
+    /// For sparse GEMMs without pre-generation: the dense weights to prune on every load (`w`
+    /// is then their dense view, rows of the form to prune).
     pub prune_from: Option<(TensorId, crate::isa::PruneAlong)>,
 }
 
@@ -89,30 +89,76 @@ impl GemmStep {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VecStep {
     pub op: VecOp,
-    /// Sources with their row widths (a source may have another width, e.g. the labels).
-    pub srcs: Vec<(TensorId, u64)>,
+    pub srcs: Vec<VecSrc>,
     pub dst: Vec<TensorId>,
-    /// Row width and row count of the destinations.
+    /// Row width and row count of the destinations (of the rows reduced, for a reduction).
     pub width: u64,
     pub count: u64,
-    /// Element offset of the step's range in its destinations (a block of a larger tensor).
-    pub dst_offset: u64,
+    /// Where the destination rows go: consecutive rows (`None`), or the pixels of a 1×1 view's
+    /// grid (a stride phase of an input gradient), stored by scatter.
+    pub dst_grid: Option<Im2col>,
+    /// A reduction: the single destination (the whole tensor) is an accumulator that every
+    /// block of rows adds to; it starts at zero and is stored once, after the last block.
+    pub reduce: bool,
 }
 
 impl VecStep {
-    /// Elements produced per destination.
+    /// Elements processed: rows × width.
     pub fn elems(&self) -> u64 {
         self.width * self.count
     }
 }
 
-/// Pre-generation of one N:M weight form from the dense weights.
+/// A source of a vector step: `width` elements per row of the step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct VecSrc {
+    pub tensor: TensorId,
+    pub width: u64,
+    pub view: SrcView,
+}
+
+/// Which elements of a source a block of rows reads.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum SrcView {
+    /// Row `r` of the step reads row `r` of the tensor (the labels have one element per row).
+    Rows,
+    /// Row `r` of the step reads the window row of output pixel `r` (`width = channels ×
+    /// taps` elements, channel-major).
+    Window(Im2col),
+    /// Every block reads the whole tensor of `width` elements (per-channel statistics).
+    Whole,
+}
+
+impl VecSrc {
+    /// Row `r` of the step reads row `r` of `tensor`.
+    pub fn rows(tensor: TensorId, width: u64) -> VecSrc {
+        VecSrc {
+            tensor,
+            width,
+            view: SrcView::Rows,
+        }
+    }
+
+    /// Scratchpad elements of a block of `n` rows.
+    pub fn block_elems(&self, n: u64) -> u64 {
+        match self.view {
+            SrcView::Whole => self.width,
+            _ => n * self.width,
+        }
+    }
+}
+
+/// Pre-generation of one N:M weight form from the dense weights: the `rows × k` matrix `src`
+/// (the dense weights in the form's view: as stored for FF, `Wᵀ` or [`ConvBp`] for BP) is
+/// pruned along its rows into the compressed `dst`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PruneStep {
-    pub src: TensorId,
+    pub src: Operand,
     pub dst: TensorId,
     pub rows: u64,
     pub k: u64,
+    /// Rows per slice (group) of the view; a chunk of rows never spans two slices.
+    pub slice_rows: u64,
     pub nm: Nm,
     pub along: crate::isa::PruneAlong,
 }

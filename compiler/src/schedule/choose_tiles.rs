@@ -126,24 +126,21 @@ pub fn choose_tiles(
     at_x: Placed,
 ) -> Result<Tiling, NoFit> {
     // Whole folds: C outputs per fold; R array rows of reduction, i.e. R·M/N dense elements
-    // when sparse; im2col tiles cover whole channels of the kernel.
+    // when sparse; window tiles cover whole channel blocks of the kernel (whole channels in
+    // PyTorch order), so that a tile reads each window row once for a range of channels.
     let unit_k = {
         let rows = match g.sparsity {
             Some(nm) => arch.rows.div_ceil(nm.n) * nm.m,
             None => arch.rows,
         };
-        let per_ch = match (g.x.layout, g.w.layout) {
-            (
-                Layout::Im2col {
-                    geom,
-                    transposed: false,
-                    ..
-                },
-                _,
-            ) => geom.kh * geom.kw,
+        let per_block = match g.x.layout {
+            Layout::Im2col {
+                geom,
+                pixel_major: false,
+            } => geom.block * geom.kh * geom.kw,
             _ => 1,
         };
-        super::lcm(rows, per_ch)
+        super::lcm(rows, per_block)
     };
     let unit_m = arch.cols.min(g.m);
     let min_t = 8.min(g.t);

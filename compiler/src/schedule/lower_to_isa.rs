@@ -4,8 +4,10 @@
 use super::assign_buffers::{Allocator, Hazards, Span, DRAM};
 use super::choose_tiles::{LoopOrder, Tiling};
 use crate::arch::{Arch, RegionId};
-use crate::graph::{group_bytes, GemmStep, Layout, Operand, PruneStep, VecStep};
-use crate::isa::{Buf, Instr, Op, Phase, PruneAlong, Unit, Xfer, XferShape};
+use crate::graph::{group_bytes, GemmStep, Layout, Operand, PruneStep, SrcView, VecStep};
+use crate::isa::{
+    Buf, ConvBpTile, DramRows, Im2colTile, Instr, Op, Phase, PruneAlong, Unit, Xfer, XferShape,
+};
 use crate::prune::Nm;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -29,12 +31,20 @@ pub struct DramTile {
 }
 
 impl DramTile {
+    fn new(r: DramRows, shape: XferShape) -> DramTile {
+        DramTile {
+            addr: r.addr,
+            rows: r.rows,
+            row_bytes: r.row_bytes,
+            stride: r.stride,
+            shape,
+        }
+    }
+
     /// The DRAM bytes from the first to the last the transfer touches.
     pub fn span(&self) -> (u64, u64) {
-        (
-            self.addr,
-            self.addr + (self.rows.max(1) - 1) * self.stride + self.row_bytes,
-        )
+        self.shape
+            .dram_span(self.addr, self.rows, self.row_bytes, self.stride)
     }
 }
 
@@ -98,20 +108,22 @@ pub struct Placed {
     pub slice: u64,
 }
 
-/// The DRAM transfer of the `rows × cols` tile of an operand.
+/// The DRAM transfer that loads the `rows × cols` tile of an operand.
 pub fn operand_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>) -> DramTile {
     let (nr, nc) = (rows.end - rows.start, cols.end - cols.start);
-    let slice_elems = at.slice * at.rows * at.cols;
     match op.layout {
         Layout::RowMajor { cols: c } => DramTile {
-            addr: at.base + (slice_elems + rows.start * c + cols.start) * ELEM,
+            addr: at.base + (at.slice * at.rows * at.cols + rows.start * c + cols.start) * ELEM,
             rows: nr,
             row_bytes: nc * ELEM,
             stride: c * ELEM,
             shape: XferShape::Copy,
         },
-        Layout::Transposed { cols: c } => DramTile {
-            addr: at.base + (slice_elems + cols.start * c + rows.start) * ELEM,
+        Layout::Transposed {
+            cols: c,
+            slice_elems,
+        } => DramTile {
+            addr: at.base + (at.slice * slice_elems + cols.start * c + rows.start) * ELEM,
             rows: nc,
             row_bytes: nr * ELEM,
             stride: c * ELEM,
@@ -128,48 +140,57 @@ pub fn operand_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>
                 shape: XferShape::Copy,
             }
         }
-        Layout::Im2col {
-            geom,
-            out_h,
-            out_w,
-            transposed,
-        } => {
-            // The reduction runs over (channel, kh, kw); the columns over output pixels. In the
-            // pixel-major input, a tile reads, for every input pixel its output pixels see, the
-            // tile's channels: rows are pixels, `C` channels apart.
-            let (k, px) = if transposed {
-                (cols, rows)
-            } else {
-                (rows, cols)
-            };
-            let k_total = if transposed { at.cols } else { at.rows };
-            let per_ch = geom.kh * geom.kw;
-            let ch0 = at.slice * (k_total / per_ch);
-            let ch = ch0 + k.start / per_ch..ch0 + k.end.div_ceil(per_ch);
-            let plane = (out_h * out_w).max(1);
-            let in_plane = geom.in_h * geom.in_w;
-            let in_row = |p: u64, last: bool| {
-                let (img, oh) = (p / plane, p % plane / out_w.max(1));
-                let r = if last {
-                    (oh * geom.stride + geom.kh)
-                        .saturating_sub(geom.padding)
-                        .min(geom.in_h)
-                } else {
-                    (oh * geom.stride)
-                        .saturating_sub(geom.padding)
-                        .min(geom.in_h)
-                };
-                img * in_plane + r * geom.in_w
-            };
-            let (first, last) = (in_row(px.start, false), in_row(px.end - 1, true));
-            DramTile {
-                addr: at.base + (first * geom.channels + ch.start) * ELEM,
-                rows: last.max(first + 1) - first,
-                row_bytes: (ch.end - ch.start) * ELEM,
-                stride: geom.channels * ELEM,
-                shape: XferShape::Im2col(geom),
-            }
+        Layout::Im2col { .. } => {
+            let t = window_tile(op, at, rows, cols);
+            DramTile::new(t.gather_rows(), XferShape::Im2col(t))
         }
+        Layout::ConvBp(geom) => {
+            let t = ConvBpTile {
+                geom,
+                base: at.base,
+                group: at.slice,
+                r0: rows.start,
+                nr,
+                k0: cols.start,
+                nk: nc,
+            };
+            DramTile::new(t.dram_rows(), XferShape::ConvBp(t))
+        }
+    }
+}
+
+/// The tile of a window-view operand: rows × cols are k × pixels, or pixels × k when
+/// pixel-major; slice `s` reads the channels of group `s`.
+fn window_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>) -> Im2colTile {
+    let Layout::Im2col { geom, pixel_major } = op.layout else {
+        unreachable!("called on window views only")
+    };
+    let (k, px) = if pixel_major {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    };
+    Im2colTile {
+        geom,
+        base: at.base,
+        ch0: at.slice * geom.channels,
+        k0: k.start,
+        nk: k.end - k.start,
+        px0: px.start,
+        npx: px.end - px.start,
+        pixel_major,
+    }
+}
+
+/// The DRAM transfer that stores the `rows × cols` tile of a GEMM output: the reverse of its
+/// load, except that the pixels of a window view (a 1×1 grid) are scattered to their places.
+pub fn output_tile(op: &Operand, at: Placed, rows: Range<u64>, cols: Range<u64>) -> DramTile {
+    match op.layout {
+        Layout::Im2col { .. } => {
+            let t = window_tile(op, at, rows, cols);
+            DramTile::new(t.scatter_rows(), XferShape::Scatter(t))
+        }
+        _ => operand_tile(op, at, rows, cols),
     }
 }
 
@@ -322,9 +343,7 @@ pub fn gemm_micros(
                         steps.push(std::mem::take(&mut cur));
                     }
                 }
-                let y_at = (at.y.0 + g.y_offset * ELEM, at.y.1);
-                let dram =
-                    operand_tile(&y_layout, place(y_at, g.m, g.t, s), mr.clone(), tr.clone());
+                let dram = output_tile(&y_layout, place(at.y, g.m, g.t, s), mr.clone(), tr.clone());
                 cur.push(Micro::Store {
                     slot: y,
                     offset: 0,
@@ -346,10 +365,39 @@ pub fn gemm_micros(
     steps
 }
 
-/// The tile steps of an element-wise step: blocks of `chunk` rows of every tensor (one
-/// contiguous range each) loaded, the operation, and the blocks of every destination stored. A
-/// source with more or fewer rows than the step (the input of a pooling layer) is read in
-/// proportion, so block i of the step reads block i of it.
+/// Rows of a vector step per block: as many as fit `budget` bytes of the input and output
+/// regions next to what every block holds whatever its size (a whole-tensor source, the
+/// accumulator of a reduction of `acc_bytes`); 0 if not even one row fits.
+pub fn vector_chunk(v: &VecStep, acc_bytes: u64, budget: [u64; 3]) -> u64 {
+    let (mut per_row, mut fixed) = (0, 0);
+    for s in &v.srcs {
+        match s.view {
+            SrcView::Whole => fixed += s.width * ELEM,
+            _ => per_row += s.width * ELEM,
+        }
+    }
+    let (out_row, out_fixed) = if v.reduce {
+        (0, acc_bytes)
+    } else {
+        (v.dst.len() as u64 * v.width * ELEM, 0)
+    };
+    let fit = |budget: u64, fixed: u64, row: u64| match budget.checked_sub(fixed) {
+        None => 0,
+        Some(_) if row == 0 => u64::MAX,
+        Some(room) => room / row,
+    };
+    fit(budget[RegionId::Input as usize], fixed, per_row).min(fit(
+        budget[RegionId::Output as usize],
+        out_fixed,
+        out_row,
+    ))
+}
+
+/// The tile steps of an element-wise step: blocks of `chunk` rows of every tensor loaded (one
+/// contiguous range each, a window tile, or a whole small tensor), the operation, and the
+/// blocks of every destination stored (contiguous, or scattered to the pixels of the step's
+/// grid). A reduction zeroes its accumulator before the first block, adds every block to it,
+/// and stores it after the last.
 pub fn vector_micros(
     v: &VecStep,
     at: &dyn Fn(usize) -> (u64, u64),
@@ -357,55 +405,109 @@ pub fn vector_micros(
     slots: &mut Slots,
 ) -> Vec<Vec<Micro>> {
     let mut steps = Vec::new();
+    let acc = v.reduce.then(|| (slots.next(), at(v.dst[0]).1));
     let mut r0 = 0;
     while r0 < v.count {
         let n = chunk.min(v.count - r0);
         let mut cur = Vec::new();
-        // Rows [r0, r0+n) of the step are rows [lo, hi) of a tensor of `width`-element rows.
-        let block = |t: usize, width: u64, offset: u64| {
-            let (addr, bytes) = at(t);
-            let rows = (bytes / ELEM - offset) / width;
-            let lo = r0 * rows / v.count;
-            let hi = ((r0 + n) * rows).div_ceil(v.count).max(lo + 1).min(rows);
+        // Rows [r0, r0+n) of a tensor of `width`-element rows.
+        let block = |t: usize, width: u64| {
+            let bytes = n * width * ELEM;
             DramTile {
-                addr: addr + (offset + lo * width) * ELEM,
+                addr: at(t).0 + r0 * width * ELEM,
                 rows: 1,
-                row_bytes: (hi - lo) * width * ELEM,
-                stride: (hi - lo) * width * ELEM,
+                row_bytes: bytes,
+                stride: bytes,
                 shape: XferShape::Copy,
             }
         };
+        let window = |t: usize, geom, width| Im2colTile {
+            geom,
+            base: at(t).0,
+            ch0: 0,
+            k0: 0,
+            nk: width,
+            px0: r0,
+            npx: n,
+            pixel_major: true,
+        };
+        if let (Some((slot, bytes)), 0) = (acc, r0) {
+            cur.push(Micro::Vector {
+                op: crate::isa::VecOp::Fill,
+                srcs: vec![],
+                dst: slot,
+                dst_bytes: bytes,
+                elems: bytes / ELEM,
+                width: bytes / ELEM,
+            });
+        }
         let mut srcs = Vec::new();
-        for &(t, width) in &v.srcs {
+        for s in &v.srcs {
             let slot = slots.next();
-            let dram = block(t, width, 0);
+            let dram = match s.view {
+                SrcView::Rows => block(s.tensor, s.width),
+                SrcView::Window(geom) => {
+                    let t = window(s.tensor, geom, s.width);
+                    DramTile::new(t.gather_rows(), XferShape::Im2col(t))
+                }
+                SrcView::Whole => DramTile {
+                    addr: at(s.tensor).0,
+                    rows: 1,
+                    row_bytes: s.width * ELEM,
+                    stride: s.width * ELEM,
+                    shape: XferShape::Copy,
+                },
+            };
             cur.push(Micro::Load {
                 slot,
                 region: RegionId::Input,
-                sp_bytes: dram.row_bytes,
+                sp_bytes: s.block_elems(n) * ELEM,
                 dram,
             });
             srcs.push(slot);
         }
-        let dst = slots.next();
         let tile = n * v.width * ELEM;
+        let (dst, dst_bytes) = match acc {
+            Some(acc) => acc,
+            None => (slots.next(), v.dst.len() as u64 * tile),
+        };
+        let mut op_srcs = srcs.clone();
+        op_srcs.extend(acc.map(|(slot, _)| slot));
         cur.push(Micro::Vector {
             op: v.op,
-            srcs: srcs.clone(),
+            srcs: op_srcs,
             dst,
-            dst_bytes: v.dst.len() as u64 * tile,
+            dst_bytes,
             elems: n * v.width,
             width: v.width,
         });
         for slot in srcs {
             cur.push(Micro::Free { slot });
         }
+        if acc.is_some() && r0 + n < v.count {
+            steps.push(cur);
+            r0 += n;
+            continue;
+        }
         for (i, &t) in v.dst.iter().enumerate() {
-            let dram = block(t, v.width, v.dst_offset);
+            let dram = match (v.reduce, v.dst_grid) {
+                (true, _) => DramTile {
+                    addr: at(t).0,
+                    rows: 1,
+                    row_bytes: dst_bytes,
+                    stride: dst_bytes,
+                    shape: XferShape::Copy,
+                },
+                (false, None) => block(t, v.width),
+                (false, Some(geom)) => {
+                    let t = window(t, geom, v.width);
+                    DramTile::new(t.scatter_rows(), XferShape::Scatter(t))
+                }
+            };
             cur.push(Micro::Store {
                 slot: dst,
                 offset: i as u64 * tile,
-                bytes: tile,
+                bytes: if v.reduce { dst_bytes } else { tile },
                 dram,
                 requant: false,
             });
@@ -417,14 +519,17 @@ pub fn vector_micros(
     steps
 }
 
-/// The tile steps of pre-generating one N:M weight form, `rows_per_chunk` rows at a time.
+/// The tile steps of pre-generating one N:M weight form, `rows_per_chunk` rows at a time (never
+/// across two slices of the view).
 ///
 /// The FF form prunes rows of the dense `[out × k]` weights as stored. The BP form's rows are
-/// the dense matrix's columns: its chunk is loaded transposed from the weights viewed as
-/// `[k × rows]` (exactly `Wᵀ` for a linear layer).
+/// gathered by the load from the dense weights: `Wᵀ` for a linear layer, the [`ConvBp`] view of
+/// a stride phase for a convolution.
+///
+/// [`ConvBp`]: crate::isa::ConvBp
 pub fn prune_micros(
     p: &PruneStep,
-    src: u64,
+    src: (u64, u64),
     dst: u64,
     rows_per_chunk: u64,
     slots: &mut Slots,
@@ -433,23 +538,28 @@ pub fn prune_micros(
     let mut steps = Vec::new();
     let mut r = 0;
     while r < p.rows {
-        let n = rows_per_chunk.min(p.rows - r);
+        let (slice, r_in) = (r / p.slice_rows, r % p.slice_rows);
+        let n = rows_per_chunk.min(p.rows - r).min(p.slice_rows - r_in);
         let (s, d) = (slots.next(), slots.next());
         let dense = match p.along {
+            // Whole rows as stored: one contiguous block.
             PruneAlong::Input => DramTile {
-                addr: src + r * p.k * ELEM,
+                addr: src.0 + r * p.k * ELEM,
                 rows: 1,
                 row_bytes: n * p.k * ELEM,
                 stride: n * p.k * ELEM,
                 shape: XferShape::Copy,
             },
-            PruneAlong::Output => DramTile {
-                addr: src + r * ELEM,
-                rows: p.k,
-                row_bytes: n * ELEM,
-                stride: p.rows * ELEM,
-                shape: XferShape::Transpose,
-            },
+            PruneAlong::Output => {
+                let at = Placed {
+                    base: src.0,
+                    tensor_bytes: src.1,
+                    rows: p.slice_rows,
+                    cols: p.k,
+                    slice,
+                };
+                operand_tile(&p.src, at, r_in..r_in + n, 0..p.k)
+            }
         };
         let packed = DramTile {
             addr: dst + r * row_packed,
@@ -679,7 +789,11 @@ impl<'a> Emitter<'a> {
                 width,
             } => {
                 let srcs = srcs.iter().map(|s| self.buf(*s)).collect();
-                let dst = self.alloc(*dst, RegionId::Output, *dst_bytes)?;
+                // An accumulator stays where its first operation put it.
+                let dst = match self.bufs.get(dst) {
+                    Some(b) => *b,
+                    None => self.alloc(*dst, RegionId::Output, *dst_bytes)?,
+                };
                 self.push(
                     Op::Vector {
                         op: *op,

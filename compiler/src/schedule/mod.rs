@@ -17,7 +17,8 @@ use crate::model::Model;
 use choose_tiles::choose_tiles;
 use interleave::Window;
 use lower_to_isa::{
-    gemm_micros, prune_micros, vector_micros, Emitter, GemmPlacement, Micro, Placed, Slots,
+    gemm_micros, prune_micros, vector_chunk, vector_micros, Emitter, GemmPlacement, Micro, Placed,
+    Slots,
 };
 use serde::Serialize;
 
@@ -179,17 +180,8 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
             }
             StepKind::Vector(v) => {
                 let budget = budget_of(other_share);
-                // Bytes per row of the step: every source in proportion to its rows, every
-                // destination once.
-                let rows_of = |t: usize, width: u64| (size(t) / 2 / width.max(1)).max(1);
-                let src_width: u64 = v
-                    .srcs
-                    .iter()
-                    .map(|&(t, w)| w * rows_of(t, w).div_ceil(v.count) * 2)
-                    .sum();
-                let dst_width = v.dst.len() as u64 * v.width * 2;
-                let fit = (budget[RegionId::Input as usize] / src_width.max(1))
-                    .min(budget[RegionId::Output as usize] / dst_width);
+                let acc = if v.reduce { size(v.dst[0]) } else { 0 };
+                let fit = vector_chunk(v, acc, budget);
                 if fit == 0 {
                     return Err(arch.source.error(
                         "scratchpads.input.bytes",
@@ -226,7 +218,13 @@ pub fn compile(arch: &Arch, model: &Model, opts: &TrainOptions) -> Result<Compil
                 }
                 let est = crate::timing::prune_cycles(arch, p.rows * p.k.div_ceil(p.nm.m));
                 (
-                    prune_micros(p, addr(p.src), addr(p.dst), rows, &mut slots),
+                    prune_micros(
+                        p,
+                        (addr(p.src.tensor), size(p.src.tensor)),
+                        addr(p.dst),
+                        rows,
+                        &mut slots,
+                    ),
                     est,
                 )
             }

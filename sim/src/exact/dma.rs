@@ -6,13 +6,21 @@
 //! After `setup` cycles the engine requests `min(dma, channels·per-channel)` bytes of whole DRAM
 //! words a cycle; each request returns `latency` cycles later, and the scratchpad side writes
 //! what has arrived (in proportion, when the two sides differ in size: requantization halves a
-//! store, word alignment pads a load) at its bank bandwidth.
+//! store, word alignment pads a load, a gather keeps part of the rows it streams) at its bank
+//! bandwidth.
+//!
+//! The write path arranges elements by the transfer's shape (see [`XferShape`]): as they come,
+//! transposed, gathered into a window tile (im2col, with the view's pad value outside the
+//! image), gathered or scattered pixel by pixel over a stride phase's grid, or gathered into the
+//! BP view of conv weights. A shaped transfer's DRAM rows must be the ones its shape implies, and every element
+//! it moves must lie inside its DRAM span, so that the timing and the checker see what the data
+//! path does.
 
 use super::{i16s, put_i16s, Memory};
 use crate::machine::OpCost;
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::datapath::requant;
-use nmsat_compiler::isa::{Xfer, XferShape};
+use nmsat_compiler::isa::{DramRows, Im2colTile, Xfer, XferShape};
 use nmsat_compiler::timing::dram_bytes;
 
 /// Cycles of a transfer moving `dram` bytes on the DRAM side and `sp` on the scratchpad side,
@@ -39,22 +47,46 @@ fn beats(arch: &Arch, dram: u64, sp: u64, sp_bw: u64) -> u64 {
     }
 }
 
-/// Checks the scratchpad side of a transfer against its buffer: `scale` scratchpad bytes per
-/// DRAM byte (2 when INT32 accumulators are stored as INT16).
-fn check_shape(x: &Xfer, scale: u64) -> Result<(), String> {
-    match x.shape {
-        XferShape::Im2col(_) => {
-            Err("exact mode does not execute im2col transfers (convolutions) yet".into())
+/// Checks the scratchpad side of a transfer against its buffer (`scale` scratchpad bytes per
+/// DRAM element byte: 2 when INT32 accumulators are stored as INT16) and a shaped transfer's
+/// DRAM rows against its shape.
+fn check_shape(x: &Xfer, scale: u64, store: bool) -> Result<(), String> {
+    let rows = DramRows {
+        addr: x.dram_addr,
+        rows: x.rows,
+        row_bytes: x.row_bytes,
+        stride: x.dram_stride,
+    };
+    let (elems, implied) = match x.shape {
+        XferShape::Copy => (x.rows * x.row_bytes / 2, rows),
+        XferShape::Transpose if !x.row_bytes.is_multiple_of(2) => {
+            return Err("a transposing transfer moves whole INT16 elements".into())
         }
-        XferShape::Transpose if x.row_bytes % 2 != 0 => {
-            Err("a transposing transfer moves whole INT16 elements".into())
+        XferShape::Transpose => (x.rows * x.row_bytes / 2, rows),
+        XferShape::Im2col(_) | XferShape::ConvBp(_) if store => {
+            return Err(format!("{:?} transfers are loads only", x.shape))
         }
-        _ if x.rows * x.row_bytes * scale != x.sp.bytes => Err(format!(
-            "transfer of {} rows of {} bytes does not fill its {}-byte buffer",
-            x.rows, x.row_bytes, x.sp.bytes
-        )),
-        _ => Ok(()),
+        XferShape::Im2col(t) => (t.nk * t.npx, t.gather_rows()),
+        XferShape::Scatter(t) => (t.nk * t.npx, t.scatter_rows()),
+        XferShape::ConvBp(t) => (t.nr * t.nk, t.dram_rows()),
+    };
+    if implied != rows {
+        return Err(format!(
+            "DRAM rows {rows:?} are not the ones the transfer's shape implies ({implied:?})"
+        ));
     }
+    let sp = if x.shape == XferShape::Copy {
+        x.rows * x.row_bytes * scale
+    } else {
+        elems * 2 * scale
+    };
+    if sp != x.sp.bytes {
+        return Err(format!(
+            "transfer of {elems} elements ({} rows of {} bytes) does not fill its {}-byte buffer",
+            x.rows, x.row_bytes, x.sp.bytes
+        ));
+    }
+    Ok(())
 }
 
 /// Where element `j` of DRAM row `i` lands in the scratchpad block (in elements).
@@ -73,55 +105,118 @@ fn cost(arch: &Arch, x: &Xfer) -> OpCost {
     }
 }
 
+/// The DRAM address of an element a shaped transfer moves, checked against its span.
+fn in_span(x: &Xfer, addr: u64) -> Result<usize, String> {
+    let (lo, hi) = x.dram_span();
+    if addr < lo || addr + 2 > hi {
+        return Err(format!(
+            "{:?} transfer touches DRAM byte {addr} outside its span [{lo}, {hi})",
+            x.shape
+        ));
+    }
+    Ok(addr as usize)
+}
+
+fn read_i16(mem: &Memory, a: usize) -> i16 {
+    i16::from_le_bytes([mem.dram[a], mem.dram[a + 1]])
+}
+
+/// For every element of a window tile: its scratchpad index, and the DRAM address it comes
+/// from or goes to (None in the padding).
+fn window_elems(t: &Im2colTile, scatter: bool) -> Vec<(usize, Option<u64>)> {
+    let mut v = Vec::with_capacity((t.nk * t.npx) as usize);
+    for k in t.k0..t.k0 + t.nk {
+        let (c, u, w) = t.geom.k_index(k);
+        for px in t.px0..t.px0 + t.npx {
+            let pixel = if scatter {
+                Some(t.scatter_pixel(px))
+            } else {
+                t.geom.source(px, u, w)
+            };
+            v.push((t.sp_index(k, px), pixel.map(|p| t.addr(p, c))));
+        }
+    }
+    v
+}
+
 /// DRAM → scratchpad.
 pub fn load(arch: &Arch, mem: &mut Memory, x: &Xfer) -> Result<OpCost, String> {
-    check_shape(x, 1)?;
+    check_shape(x, 1, false)?;
     let (rows, rb) = (x.rows as usize, x.row_bytes as usize);
     let row = |i: usize| {
         let a = (x.dram_addr + i as u64 * x.dram_stride) as usize;
         a..a + rb
     };
-    if x.shape == XferShape::Copy {
-        // Bytes as they are: packed N:M rows need not be whole elements.
-        let mut block = Vec::with_capacity(rows * rb);
-        for i in 0..rows {
-            block.extend_from_slice(&mem.dram[row(i)]);
-        }
-        mem.sp_mut(&x.sp).copy_from_slice(&block);
-    } else {
-        let mut vals = vec![0i16; rows * rb / 2];
-        for i in 0..rows {
-            for (j, v) in i16s(&mem.dram[row(i)]).into_iter().enumerate() {
-                vals[sp_index(x, i, j)] = v;
+    match x.shape {
+        XferShape::Copy => {
+            // Bytes as they are: packed N:M rows need not be whole elements.
+            let mut block = Vec::with_capacity(rows * rb);
+            for i in 0..rows {
+                block.extend_from_slice(&mem.dram[row(i)]);
             }
+            mem.sp_mut(&x.sp).copy_from_slice(&block);
         }
-        put_i16s(mem.sp_mut(&x.sp), &vals);
+        XferShape::Transpose => {
+            let mut vals = vec![0i16; rows * rb / 2];
+            for i in 0..rows {
+                for (j, v) in i16s(&mem.dram[row(i)]).into_iter().enumerate() {
+                    vals[sp_index(x, i, j)] = v;
+                }
+            }
+            put_i16s(mem.sp_mut(&x.sp), &vals);
+        }
+        XferShape::Im2col(t) | XferShape::Scatter(t) => {
+            let scatter = matches!(x.shape, XferShape::Scatter(_));
+            let mut vals = vec![0i16; (t.nk * t.npx) as usize];
+            for (i, addr) in window_elems(&t, scatter) {
+                vals[i] = match addr {
+                    Some(a) => read_i16(mem, in_span(x, a)?),
+                    None => t.geom.pad_value,
+                };
+            }
+            put_i16s(mem.sp_mut(&x.sp), &vals);
+        }
+        XferShape::ConvBp(t) => {
+            let mut vals = Vec::with_capacity((t.nr * t.nk) as usize);
+            for ci in t.r0..t.r0 + t.nr {
+                for k in t.k0..t.k0 + t.nk {
+                    let (co, dy, dx) = t.geom.k_index(k);
+                    vals.push(read_i16(mem, in_span(x, t.addr(co, ci, dy, dx))?));
+                }
+            }
+            put_i16s(mem.sp_mut(&x.sp), &vals);
+        }
     }
     Ok(cost(arch, x))
 }
 
 /// Scratchpad → DRAM, requantizing INT32 accumulators to INT16 when asked to.
 pub fn store(arch: &Arch, mem: &mut Memory, x: &Xfer, requant_acc: bool) -> Result<OpCost, String> {
-    check_shape(x, if requant_acc { 2 } else { 1 })?;
+    check_shape(x, if requant_acc { 2 } else { 1 }, true)?;
     let (rows, rb) = (x.rows as usize, x.row_bytes as usize);
     let sp = mem.sp(&x.sp).to_vec();
+    let value = |at: usize| {
+        if requant_acc {
+            let b = &sp[4 * at..4 * at + 4];
+            requant(i32::from_le_bytes([b[0], b[1], b[2], b[3]]), arch.frac_bits)
+        } else {
+            i16::from_le_bytes([sp[2 * at], sp[2 * at + 1]])
+        }
+    };
+    if let XferShape::Scatter(t) = x.shape {
+        for (i, addr) in window_elems(&t, true) {
+            let a = in_span(x, addr.expect("a scatter moves grid pixels"))?;
+            mem.dram[a..a + 2].copy_from_slice(&value(i).to_le_bytes());
+        }
+        return Ok(cost(arch, x));
+    }
     for i in 0..rows {
         let a = (x.dram_addr + i as u64 * x.dram_stride) as usize;
         if x.shape == XferShape::Copy && !requant_acc {
             mem.dram[a..a + rb].copy_from_slice(&sp[i * rb..(i + 1) * rb]);
             continue;
         }
-        let vals: Vec<i16> = (0..rb / 2)
-            .map(|j| {
-                let at = sp_index(x, i, j);
-                if requant_acc {
-                    let b = &sp[4 * at..4 * at + 4];
-                    requant(i32::from_le_bytes([b[0], b[1], b[2], b[3]]), arch.frac_bits)
-                } else {
-                    i16::from_le_bytes([sp[2 * at], sp[2 * at + 1]])
-                }
-            })
-            .collect();
+        let vals: Vec<i16> = (0..rb / 2).map(|j| value(sp_index(x, i, j))).collect();
         put_i16s(&mut mem.dram[a..a + rb], &vals);
     }
     Ok(cost(arch, x))

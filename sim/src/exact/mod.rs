@@ -4,6 +4,16 @@
 //! Operations interact only through the issue model ([`crate::machine`]): an operation's data
 //! effects are applied when it issues, which the program checker makes equivalent to any
 //! other order that respects its waits.
+//!
+//! Every instruction the compiler emits executes: GEMMs dense and N:M, every transfer shape
+//! (copies, transposes, the window gathers of convolutions and pooling, the scatters of stride
+//! phases, the gathers of BP conv weights; see `dma.rs`), the prune unit, and every vector
+//! operation (`vector_unit.rs` defines their fixed-point semantics: activations, pooling, batch
+//! and layer norm, softmax, GELU, the loss, SGD). What a program computes is then exactly what the
+//! layouts of [`nmsat_compiler::isa`] say. Two model-level simplifications remain in the
+//! training graph, not here: norms have no learned scale and shift and layers no bias; and a
+//! `reshape` moves no data, so the class-token reshapes of a ViT and the head split of its
+//! attention matmuls (`heads` consecutive blocks of each operand) are not PyTorch's data flow.
 
 pub mod array;
 mod dma;
