@@ -174,6 +174,37 @@ fn path_of(stack: &[Frame]) -> String {
     s
 }
 
+/// Loads a description given as a built-in name (its embedded text, reported as
+/// `<dir>/<name>.yaml`) or as a path, parsing it with `parse`.
+pub fn load_named<T>(
+    spec: &str,
+    built_in: &[(&str, &str)],
+    dir: &str,
+    what: &str,
+    parse: impl Fn(&str, &str) -> Result<T, Diagnostic>,
+) -> Result<T, Diagnostic> {
+    if let Some((name, text)) = built_in.iter().find(|(n, _)| *n == spec) {
+        return parse(&format!("{dir}/{name}.yaml"), text);
+    }
+    match std::fs::read_to_string(spec) {
+        Ok(text) => parse(spec, &text),
+        Err(e) => Err(Diagnostic {
+            file: spec.to_string(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read {what}: {e}"),
+            allowed: Some(format!(
+                "a YAML file or one of {}",
+                built_in
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }),
+    }
+}
+
 /// Parses `text` (from `file`) into `T`, turning serde's errors into diagnostics with the line
 /// and the dotted field path, and returns the source map for later semantic checks.
 pub fn parse_yaml<T: DeserializeOwned>(

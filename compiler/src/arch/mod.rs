@@ -10,7 +10,6 @@ use crate::diag::{parse_yaml, Diagnostic, SourceMap};
 use crate::prune::Nm;
 use raw::{RawArch, RawRegion};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// Built-in descriptions, addressable by name (`--arch sat-small`).
 const BUILT_IN: &[(&str, &str)] = &[
@@ -201,23 +200,13 @@ impl Arch {
 
     /// Loads a description by built-in name or path.
     pub fn load(spec: &str) -> Result<Arch, Diagnostic> {
-        if let Some((name, text)) = BUILT_IN.iter().find(|(n, _)| *n == spec) {
-            return Arch::parse(&format!("configs/arch/{name}.yaml"), text);
-        }
-        let path = Path::new(spec);
-        match std::fs::read_to_string(path) {
-            Ok(text) => Arch::parse(spec, &text),
-            Err(e) => Err(Diagnostic {
-                file: spec.to_string(),
-                line: None,
-                field: String::new(),
-                message: format!("cannot read accelerator description: {e}"),
-                allowed: Some(format!(
-                    "a YAML file or one of {}",
-                    built_in_names().join(", ")
-                )),
-            }),
-        }
+        crate::diag::load_named(
+            spec,
+            BUILT_IN,
+            "configs/arch",
+            "accelerator description",
+            Arch::parse,
+        )
     }
 
     /// Parses and validates the YAML text of a description.

@@ -9,7 +9,6 @@
 
 use crate::diag::{parse_yaml, Diagnostic, SourceMap};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// Built-in descriptions, addressable by name (`--arch piuma-block`).
 const BUILT_IN: &[(&str, &str)] = &[(
@@ -159,22 +158,13 @@ impl Piuma {
 
     /// Loads a description by built-in name or path.
     pub fn load(spec: &str) -> Result<Piuma, Diagnostic> {
-        if let Some((name, text)) = BUILT_IN.iter().find(|(n, _)| *n == spec) {
-            return Piuma::parse(&format!("configs/arch/{name}.yaml"), text);
-        }
-        match std::fs::read_to_string(Path::new(spec)) {
-            Ok(text) => Piuma::parse(spec, &text),
-            Err(e) => Err(Diagnostic {
-                file: spec.to_string(),
-                line: None,
-                field: String::new(),
-                message: format!("cannot read machine description: {e}"),
-                allowed: Some(format!(
-                    "a YAML file or one of {}",
-                    built_in_names().join(", ")
-                )),
-            }),
-        }
+        crate::diag::load_named(
+            spec,
+            BUILT_IN,
+            "configs/arch",
+            "machine description",
+            Piuma::parse,
+        )
     }
 
     /// Parses and validates the YAML text of a description.
