@@ -36,7 +36,6 @@ struct Builder<'a> {
     pregenerate: bool,
     tensors: Vec<TensorDef>,
     steps: Vec<Step>,
-    group: usize,
 }
 
 impl Builder<'_> {
@@ -46,12 +45,7 @@ impl Builder<'_> {
     }
 
     fn push(&mut self, layer: usize, phase: Phase, kind: StepKind) {
-        self.steps.push(Step {
-            kind,
-            layer,
-            phase,
-            group: self.group,
-        });
+        self.steps.push(Step { kind, layer, phase });
     }
 
     /// An element-wise step producing `count` rows of `width`, each source row `r` from row `r`
@@ -133,7 +127,6 @@ impl Builder<'_> {
 
     fn vector_step(&mut self, layer: usize, phase: Phase, v: VecStep) {
         self.push(layer, phase, StepKind::Vector(v));
-        self.group += 1;
     }
 
     /// The weight operand of a GEMM: compressed when sparse and pre-generated, else the dense
@@ -167,7 +160,6 @@ impl Builder<'_> {
                         along,
                     }),
                 );
-                self.group += 1;
                 (
                     Operand {
                         tensor: t,
@@ -237,7 +229,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
         pregenerate,
         tensors: Vec::new(),
         steps: Vec::new(),
-        group: 0,
     };
     let n = model.layers.len();
     let input = b.tensor("input".into(), batch * model.input.numel() * ELEM);
@@ -320,7 +311,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         prune_from,
                     })),
                 );
-                b.group += 1;
             }
             Op::Matmul { heads, m, k, n } => {
                 let (a, bb) = (x, src(&y, i, 1));
@@ -340,7 +330,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         prune_from: None,
                     })),
                 );
-                b.group += 1;
             }
             &Op::Pool {
                 kind,
@@ -539,7 +528,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         prune_from: None,
                     })),
                 );
-                b.group += 1;
                 let srste =
                     (b.opts.srste_term() && (ff.is_some() || bp.is_some())).then_some(SrSte {
                         nm: b.opts.nm,
@@ -563,8 +551,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
             Op::Matmul { heads, m, k, n } => {
                 let (a, bb) = (src(&y, i, 0), src(&y, i, 1));
                 let count = batch * heads;
-                b.group += 1;
-                let pair = b.group;
                 if needs(0) {
                     let da = b.tensor(format!("{}.da", l.name), in_elems(0) * ELEM);
                     b.push(
@@ -589,7 +575,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 }
                 if needs(1) {
                     let db = b.tensor(format!("{}.db", l.name), in_elems(1) * ELEM);
-                    b.group = pair;
                     b.push(
                         i,
                         Phase::Bp,
@@ -610,7 +595,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         parts[j].push(db);
                     }
                 }
-                b.group += 1;
             }
             &Op::Pool {
                 kind,
@@ -679,7 +663,6 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                         }),
                     );
                 }
-                b.group += 1;
                 if let Some(&j) = l.inputs.first() {
                     parts[j].push(dx);
                 }
@@ -807,7 +790,6 @@ fn conv_bp(
             })
         })
         .collect();
-    b.group += 1;
     for (ph, form) in phases.into_iter().zip(forms) {
         let grid = phase_grid(c, batch, g.inp, g.inp_g(), ph);
         let t = batch * ph.0.count * ph.1.count;

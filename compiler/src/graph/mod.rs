@@ -177,8 +177,6 @@ pub struct Step {
     pub kind: StepKind,
     pub layer: usize,
     pub phase: Phase,
-    /// Steps with the same `group` are independent of each other and may be interleaved.
-    pub group: usize,
 }
 
 /// One training iteration of a model.
