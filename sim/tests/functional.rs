@@ -3,81 +3,14 @@
 //! N:M forms the prune unit generated.
 
 use nmsat_compiler::arch::Arch;
-use nmsat_compiler::datapath::{dequantize, quantize, requant, round_shift, saturate};
 use nmsat_compiler::graph::TrainOptions;
-use nmsat_compiler::isa::q16;
 use nmsat_compiler::model::load_model;
-use nmsat_compiler::prune::{nm_mask, nm_prune, pack_row, Nm};
+use nmsat_compiler::prune::{pack_row, Nm};
 use nmsat_compiler::schedule::compile;
 use nmsat_sim::exact::Memory;
 
-/// A deterministic stream of small Q.8 values (|x| < 2), so that products and sums stay in a
-/// range where training is meaningful.
-fn values(seed: u64, n: usize, scale: i64) -> Vec<i16> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 33) as i64 % (2 * scale + 1) - scale) as i16
-        })
-        .collect()
-}
-
-/// `out[r][c] = requant(Σ_i a[r][i] · b[i][c])` with wrapping INT32 sums.
-fn matmul(a: &[i16], b: &[i16], rows: usize, inner: usize, cols: usize, f: u32) -> Vec<i16> {
-    let mut out = vec![0; rows * cols];
-    for r in 0..rows {
-        for c in 0..cols {
-            let mut acc: i32 = 0;
-            for i in 0..inner {
-                acc = acc.wrapping_add(a[r * inner + i] as i32 * b[i * cols + c] as i32);
-            }
-            out[r * cols + c] = requant(acc, f);
-        }
-    }
-    out
-}
-
-fn transpose(a: &[i16], rows: usize, cols: usize) -> Vec<i16> {
-    (0..cols * rows)
-        .map(|i| a[(i % rows) * cols + i / rows])
-        .collect()
-}
-
-fn prune_rows(w: &[i16], width: usize, nm: Nm) -> Vec<i16> {
-    w.chunks(width).flat_map(|r| nm_prune(r, nm)).collect()
-}
-
-/// The SGD step with momentum and the SR-STE term on the weights the row's FF mask drops.
-fn sgd(
-    w: &[i16],
-    dw: &[i16],
-    v: &[i16],
-    width: usize,
-    nm: Nm,
-    o: &TrainOptions,
-) -> (Vec<i16>, Vec<i16>) {
-    let keep: Vec<bool> = w.chunks(width).flat_map(|r| nm_mask(r, nm)).collect();
-    let (lr, mu, lambda) = (
-        q16(o.lr) as i64,
-        q16(o.momentum) as i64,
-        q16(o.srste_lambda) as i64,
-    );
-    let mut w2 = vec![];
-    let mut v2 = vec![];
-    for i in 0..w.len() {
-        let mut vi = round_shift(mu * v[i] as i64, 16) + dw[i] as i64;
-        if !keep[i] {
-            vi += round_shift(lambda * w[i] as i64, 16);
-        }
-        let vi = saturate(vi);
-        w2.push(saturate(w[i] as i64 - round_shift(lr * vi as i64, 16)));
-        v2.push(vi);
-    }
-    (w2, v2)
-}
+mod reference;
+use reference::*;
 
 #[test]
 fn tiny_mlp_iteration_equals_the_integer_reference() {
@@ -116,7 +49,7 @@ fn tiny_mlp_iteration_equals_the_integer_reference() {
     let read = |name: &str| mem.read_i16(&prog, name).unwrap();
 
     // Forward: activations are pixel-major [batch × features].
-    let w1f = prune_rows(&w1, i_, nm);
+    let w1f = prune_rows(&w1, i_, Some(nm));
     let y1 = transpose(
         &matmul(&w1f, &transpose(&x, batch, i_), h, i_, batch, f),
         h,
@@ -125,7 +58,7 @@ fn tiny_mlp_iteration_equals_the_integer_reference() {
     assert_eq!(read("fc1.y"), y1, "fc1 forward");
     let a1: Vec<i16> = y1.iter().map(|&v| v.max(0)).collect();
     assert_eq!(read("relu1.y"), a1, "relu forward");
-    let w2f = prune_rows(&w2, h, nm);
+    let w2f = prune_rows(&w2, h, Some(nm));
     let y2 = transpose(
         &matmul(&w2f, &transpose(&a1, batch, h), o_, h, batch, f),
         o_,
@@ -134,19 +67,7 @@ fn tiny_mlp_iteration_equals_the_integer_reference() {
     assert_eq!(read("fc2.y"), y2, "fc2 forward");
 
     // Loss gradient.
-    let mut g = vec![];
-    for b in 0..batch {
-        let z: Vec<f64> = y2[b * o_..(b + 1) * o_]
-            .iter()
-            .map(|&q| dequantize(q, f))
-            .collect();
-        let mx = z.iter().cloned().fold(f64::MIN, f64::max);
-        let s: f64 = z.iter().map(|v| (v - mx).exp()).sum();
-        for (c, v) in z.iter().enumerate() {
-            let onehot = (labels[b] as usize == c) as u8 as f64;
-            g.push(quantize(((v - mx).exp() / s - onehot) / batch as f64, f));
-        }
-    }
+    let g = loss_grad(&y2, &labels, o_, f);
     assert_eq!(read("loss.dy"), g, "loss gradient");
 
     // The packed N:M forms: FF along the input dimension, BP along the output dimension.
@@ -165,7 +86,7 @@ fn tiny_mlp_iteration_equals_the_integer_reference() {
     assert_eq!(bytes("fc2.w_bp"), packed(&w2t, o_), "fc2 BP form");
 
     // Backward: dX of fc2 through the BP form, then the ReLU gradient.
-    let w2b = prune_rows(&w2t, o_, nm);
+    let w2b = prune_rows(&w2t, o_, Some(nm));
     let dx2 = transpose(
         &matmul(&w2b, &transpose(&g, batch, o_), h, o_, batch, f),
         h,
@@ -184,8 +105,8 @@ fn tiny_mlp_iteration_equals_the_integer_reference() {
     let dw1 = matmul(&transpose(&da1, batch, h), &x, h, batch, i_, f);
     assert_eq!(read("fc2.dw"), dw2, "fc2 WU");
     assert_eq!(read("fc1.dw"), dw1, "fc1 WU");
-    let (w1n, v1n) = sgd(&w1, &dw1, &v1, i_, nm, &opts);
-    let (w2n, v2n) = sgd(&w2, &dw2, &v2, h, nm, &opts);
+    let (w1n, v1n) = sgd(&w1, &dw1, &v1, i_, true, nm, &opts);
+    let (w2n, v2n) = sgd(&w2, &dw2, &v2, h, true, nm, &opts);
     assert_eq!(read("fc1.w"), w1n, "fc1 update");
     assert_eq!(read("fc1.v"), v1n, "fc1 momentum");
     assert_eq!(read("fc2.w"), w2n, "fc2 update");

@@ -7,9 +7,12 @@ use nmsat_compiler::arch::Arch;
 use nmsat_compiler::datapath::{dequantize, quantize, requant, round_shift, saturate};
 use nmsat_compiler::graph::TrainOptions;
 use nmsat_compiler::model::parse_model;
-use nmsat_compiler::prune::{nm_prune, Nm};
+use nmsat_compiler::prune::Nm;
 use nmsat_compiler::schedule::compile;
 use nmsat_sim::exact::Memory;
+
+mod reference;
+use reference::*;
 
 const MODEL: &str = "
 name: tiny-block
@@ -22,18 +25,6 @@ layers:
   - {name: sm, op: softmax}
   - {name: fc3, op: linear, out_features: 8, bias: false}
 ";
-
-fn values(seed: u64, n: usize, scale: i64) -> Vec<i16> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 33) as i64 % (2 * scale + 1) - scale) as i16
-        })
-        .collect()
-}
 
 /// Pixel-major `y[t × out] = requant(x[t × in] · wᵀ)`, `w` being `[out × in]`.
 fn linear(x: &[i16], w: &[i16], inp: usize, out: usize, f: u32) -> Vec<i16> {
@@ -81,23 +72,6 @@ fn linear_wu(dy: &[i16], x: &[i16], inp: usize, out: usize, f: u32) -> Vec<i16> 
         }
     }
     dw
-}
-
-fn prune_rows(w: &[i16], width: usize, nm: Option<Nm>) -> Vec<i16> {
-    match nm {
-        Some(nm) => w.chunks(width).flat_map(|r| nm_prune(r, nm)).collect(),
-        None => w.to_vec(),
-    }
-}
-
-fn transpose(a: &[i16], rows: usize, cols: usize) -> Vec<i16> {
-    (0..cols * rows)
-        .map(|i| a[(i % rows) * cols + i / rows])
-        .collect()
-}
-
-fn div_round(a: i64, b: i64) -> i64 {
-    (2 * a + b).div_euclid(2 * b)
 }
 
 /// Layer norm of one row: μ, σ = ⌊√(var + 1)⌋, y = ⌊(x − μ)·2^f/σ⌉.

@@ -1,0 +1,101 @@
+//! The plain-loop integer reference the functional tests share: written independently of the
+//! simulator, from `nmsat_compiler::datapath`'s rounding and saturation.
+// Each test binary uses a subset of these.
+#![allow(dead_code)]
+
+use nmsat_compiler::datapath::{dequantize, quantize, requant, round_shift, saturate};
+use nmsat_compiler::graph::TrainOptions;
+use nmsat_compiler::isa::q16;
+use nmsat_compiler::prune::{nm_mask, nm_prune, Nm};
+
+/// A deterministic stream of values in `[-scale, scale]` (Q.8: |x| ≤ scale/256).
+pub fn values(seed: u64, n: usize, scale: i64) -> Vec<i16> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) as i64 % (2 * scale + 1) - scale) as i16
+        })
+        .collect()
+}
+
+/// The SGD step with momentum and (when `srste`) the SR-STE term on the weights the row's FF
+/// mask drops.
+pub fn sgd(
+    w: &[i16],
+    dw: &[i16],
+    v: &[i16],
+    width: usize,
+    srste: bool,
+    nm: Nm,
+    o: &TrainOptions,
+) -> (Vec<i16>, Vec<i16>) {
+    let keep: Vec<bool> = w.chunks(width).flat_map(|r| nm_mask(r, nm)).collect();
+    let (lr, mu, lambda) = (
+        q16(o.lr) as i64,
+        q16(o.momentum) as i64,
+        q16(o.srste_lambda) as i64,
+    );
+    let mut w2 = vec![];
+    let mut v2 = vec![];
+    for i in 0..w.len() {
+        let mut vi = round_shift(mu * v[i] as i64, 16) + dw[i] as i64;
+        if srste && !keep[i] {
+            vi += round_shift(lambda * w[i] as i64, 16);
+        }
+        let vi = saturate(vi);
+        w2.push(saturate(w[i] as i64 - round_shift(lr * vi as i64, 16)));
+        v2.push(vi);
+    }
+    (w2, v2)
+}
+
+/// The softmax cross-entropy gradient `(softmax − onehot) / batch`, per row.
+pub fn loss_grad(logits: &[i16], labels: &[i16], classes: usize, f: u32) -> Vec<i16> {
+    let batch = labels.len();
+    let mut g = vec![];
+    for (b, row) in logits.chunks(classes).enumerate() {
+        let z: Vec<f64> = row.iter().map(|&q| dequantize(q, f)).collect();
+        let mx = z.iter().cloned().fold(f64::MIN, f64::max);
+        let s: f64 = z.iter().map(|v| (v - mx).exp()).sum();
+        for (c, v) in z.iter().enumerate() {
+            let onehot = (labels[b] as usize == c) as u8 as f64;
+            g.push(quantize(((v - mx).exp() / s - onehot) / batch as f64, f));
+        }
+    }
+    g
+}
+
+/// `out[r][c] = requant(Σ_i a[r][i] · b[i][c])`.
+pub fn matmul(a: &[i16], b: &[i16], rows: usize, inner: usize, cols: usize, f: u32) -> Vec<i16> {
+    let mut out = vec![0; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            let mut acc: i32 = 0;
+            for i in 0..inner {
+                acc = acc.wrapping_add(a[r * inner + i] as i32 * b[i * cols + c] as i32);
+            }
+            out[r * cols + c] = requant(acc, f);
+        }
+    }
+    out
+}
+
+pub fn transpose(a: &[i16], rows: usize, cols: usize) -> Vec<i16> {
+    (0..cols * rows)
+        .map(|i| a[(i % rows) * cols + i / rows])
+        .collect()
+}
+
+pub fn prune_rows(w: &[i16], width: usize, nm: Option<Nm>) -> Vec<i16> {
+    match nm {
+        Some(nm) => w.chunks(width).flat_map(|r| nm_prune(r, nm)).collect(),
+        None => w.to_vec(),
+    }
+}
+
+pub fn div_round(a: i64, b: i64) -> i64 {
+    (2 * a + b).div_euclid(2 * b)
+}
