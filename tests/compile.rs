@@ -318,3 +318,33 @@ fn scalesim_rows_train_as_independent_layers() {
     let first = 2 * model.layers[0].forward_macs();
     assert_eq!(s.macs_dense[1], s.macs_dense[0] - first);
 }
+
+#[test]
+fn clock_energy_and_name_change_neither_the_program_nor_the_schedule() {
+    // The sweep shares programs and schedules between descriptions with equal schedule keys;
+    // that is only sound if these fields really are never read by the compiler or the timing.
+    let base = Arch::load("sat-small").unwrap();
+    let mut other = base.clone();
+    other.name = "renamed".into();
+    other.clock_mhz = 333.0;
+    other.energy.mac = 7.0;
+    other.energy.static_mw = 1e4;
+    assert_eq!(base.schedule_key(), other.schedule_key());
+    let model = load_model("tiny-mlp").unwrap();
+    let opts = TrainOptions::bdwp(4, NM);
+    let (a, b) = (
+        compile(&base, &model, &opts).unwrap().program,
+        compile(&other, &model, &opts).unwrap().program,
+    );
+    assert_eq!(a.instrs, b.instrs);
+    let (ra, rb) = (
+        nmsat_sim::simulate_fast(&base, &a).unwrap(),
+        nmsat_sim::simulate_fast(&other, &b).unwrap(),
+    );
+    assert_eq!(ra.schedule, rb.schedule);
+    assert_ne!(ra.stats.energy_pj, rb.stats.energy_pj);
+    // A field the compiler does read changes the key.
+    let mut wider = base.clone();
+    wider.cols = 8;
+    assert_ne!(base.schedule_key(), wider.schedule_key());
+}

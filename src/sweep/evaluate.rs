@@ -9,7 +9,7 @@ use super::spec::Spec;
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::graph::{Recipe, TrainOptions};
 use nmsat_compiler::isa::{Op, Program, Unit};
-use nmsat_sim::machine::{Cause, Resource};
+use nmsat_sim::machine::{Cause, Resource, Schedule};
 use nmsat_sim::Run;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,12 +23,16 @@ struct Dense {
     energy_pj: f64,
 }
 
-type DenseSlot = Arc<OnceLock<Result<Dense, String>>>;
+/// A compiled program and its schedule, shared by every point whose description has the same
+/// [`Arch::schedule_key`] (points that differ only in clock or energy table).
+type Compiled = (Arc<Program>, Arc<Schedule>);
+type RunSlot = Arc<OnceLock<Result<Compiled, String>>>;
 
 /// Evaluates points of one sweep; shared by the worker threads.
 pub struct Evaluator<'a> {
     spec: &'a Spec,
-    dense: Mutex<HashMap<String, DenseSlot>>,
+    /// Keyed by schedule key, model, batch, N:M and recipe.
+    runs: Mutex<HashMap<String, RunSlot>>,
 }
 
 /// Seconds since `t`.
@@ -127,7 +131,7 @@ impl<'a> Evaluator<'a> {
     pub fn new(spec: &'a Spec) -> Evaluator<'a> {
         Evaluator {
             spec,
-            dense: Mutex::new(HashMap::new()),
+            runs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -140,58 +144,73 @@ impl<'a> Evaluator<'a> {
         run.map_err(|e| format!("simulation failed: {e}"))
     }
 
-    /// Compiles and simulates one iteration; returns the program, the run and the seconds
-    /// spent compiling and simulating.
+    /// Compiles and simulates one iteration — or reuses the program and schedule of an equal
+    /// schedule key — and computes this description's statistics; returns the program, the run
+    /// and the seconds this call spent compiling and simulating (0 when reused).
     fn compile_and_run(
         &self,
         arch: &Arch,
         w: &Workload,
         recipe: Recipe,
-    ) -> Result<(Program, Run, f64, f64), String> {
-        let model = &self.spec.models[&w.model];
-        let opts = TrainOptions {
-            recipe,
-            ..TrainOptions::bdwp(w.batch, w.nm)
+    ) -> Result<(Arc<Program>, Run, f64, f64), String> {
+        // Dense training does not depend on the N:M pattern.
+        let nm = if recipe == Recipe::Dense {
+            "-".to_string()
+        } else {
+            w.nm.to_string()
         };
-        let t = Instant::now();
-        let compiled = nmsat_compiler::schedule::compile(arch, model, &opts)
-            .map_err(|e| format!("compile failed: {e}"))?;
-        let t_compile = since(t);
-        let t = Instant::now();
-        let run = self.simulate(arch, &compiled.program)?;
-        Ok((compiled.program, run, t_compile, since(t)))
-    }
-
-    /// The dense run of this design, model and batch: computed by the first point that needs
-    /// it (the others wait for it), with the seconds this call spent on it.
-    fn dense(&self, arch: &Arch, w: &Workload) -> (Result<Dense, String>, f64) {
         let key = format!(
-            "{}|{}|{}",
-            serde_json::to_string(arch).expect("plain data"),
+            "{}|{}|{}|{nm}|{recipe:?}",
+            arch.schedule_key(),
             w.model,
             w.batch
         );
         let slot = self
-            .dense
+            .runs
             .lock()
             .expect("no panics while held")
             .entry(key)
             .or_default()
             .clone();
-        let t = Instant::now();
-        let mut spent = 0.0;
-        let r = slot.get_or_init(|| {
-            let r = self
-                .compile_and_run(arch, w, Recipe::Dense)
-                .map(|(_, run, _, _)| Dense {
+        let (mut tc, mut ts) = (0.0, 0.0);
+        let compiled = slot.get_or_init(|| {
+            let model = &self.spec.models[&w.model];
+            let opts = TrainOptions {
+                recipe,
+                ..TrainOptions::bdwp(w.batch, w.nm)
+            };
+            let t = Instant::now();
+            let compiled = nmsat_compiler::schedule::compile(arch, model, &opts)
+                .map_err(|e| format!("compile failed: {e}"))?;
+            tc = since(t);
+            let t = Instant::now();
+            let run = self.simulate(arch, &compiled.program)?;
+            ts = since(t);
+            Ok((Arc::new(compiled.program), Arc::new(run.schedule)))
+        });
+        let (prog, schedule) = compiled.clone()?;
+        let stats = nmsat_sim::stats::stats(arch, &prog, &schedule);
+        let run = Run {
+            schedule: (*schedule).clone(),
+            stats,
+        };
+        Ok((prog, run, tc, ts))
+    }
+
+    /// The dense run of this design, model and batch: computed by the first point that needs
+    /// it (the others wait for it), with the seconds this call spent on it.
+    fn dense(&self, arch: &Arch, w: &Workload) -> (Result<Dense, String>, f64) {
+        match self.compile_and_run(arch, w, Recipe::Dense) {
+            Ok((_, run, tc, ts)) => (
+                Ok(Dense {
                     cycles: run.stats.cycles,
                     utilization: run.stats.utilization,
                     energy_pj: run.stats.energy_pj,
-                });
-            spent = since(t);
-            r.map_err(|e| format!("dense baseline: {e}"))
-        });
-        (r.clone(), spent)
+                }),
+                tc + ts,
+            ),
+            Err(e) => (Err(format!("dense baseline: {e}")), 0.0),
+        }
     }
 
     /// Evaluates `p`; a failure is recorded in the result, never raised.
@@ -277,7 +296,8 @@ mod tests {
         let ev = Evaluator::new(&spec);
         let pts = points(&spec).unwrap();
         let recs: Vec<Record> = pts.iter().map(|p| ev.evaluate(p, p.index == 0)).collect();
-        assert_eq!(ev.dense.lock().unwrap().len(), 1);
+        // Three sparse runs (one fails to compile) and one dense run shared by all.
+        assert_eq!(ev.runs.lock().unwrap().len(), 4);
         let (a, b, c) = (&recs[0], &recs[1], &recs[2]);
         assert!(a.ok && b.ok, "{a:?} {b:?}");
         let (ma, mb) = (a.metrics.as_ref().unwrap(), b.metrics.as_ref().unwrap());

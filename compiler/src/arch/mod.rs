@@ -174,6 +174,26 @@ impl Arch {
         }
     }
 
+    /// What a compiled program and its schedule depend on: every field but the name, the clock
+    /// and the energy table, which only turn cycles and events into seconds and joules (no
+    /// compiler pass and no timing equation reads them). Descriptions with equal keys compile
+    /// to the same program and run the same schedule, so a sweep over clocks may share both.
+    pub fn schedule_key(&self) -> String {
+        let mut a = self.clone();
+        a.name.clear();
+        a.clock_mhz = 0.0;
+        a.energy = Energy {
+            mac: 0.0,
+            mux: 0.0,
+            sram_byte: 0.0,
+            dram_byte: 0.0,
+            vector_op: 0.0,
+            prune_group: 0.0,
+            static_mw: 0.0,
+        };
+        serde_json::to_string(&a).expect("a description always serializes")
+    }
+
     /// Peak DRAM bytes per core cycle over all channels.
     pub fn dram_bytes_per_cycle(&self) -> u64 {
         self.dram.channels * self.dram.bytes_per_cycle_per_channel
