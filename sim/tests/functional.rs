@@ -7,7 +7,6 @@ use nmsat_compiler::graph::TrainOptions;
 use nmsat_compiler::model::load_model;
 use nmsat_compiler::prune::{pack_row, Nm};
 use nmsat_compiler::schedule::compile;
-use nmsat_sim::exact::Memory;
 
 mod reference;
 use reference::*;
@@ -34,18 +33,18 @@ fn tiny_mlp_iteration_equals_the_integer_reference() {
     let w2 = values(3, o_ * h, 64);
     let v1 = values(4, h * i_, 8);
     let v2 = values(5, o_ * h, 8);
-    let mut mem = Memory::new(&arch, &prog);
-    for (name, data) in [
-        ("input", &x),
-        ("labels", &labels),
-        ("fc1.w", &w1),
-        ("fc2.w", &w2),
-        ("fc1.v", &v1),
-        ("fc2.v", &v2),
-    ] {
-        mem.write_i16(&prog, name, data).unwrap();
-    }
-    nmsat_sim::simulate_exact_on(&arch, &prog, &mut mem).unwrap();
+    let mem = run_exact(
+        &arch,
+        &prog,
+        &[
+            ("input", &x[..]),
+            ("labels", &labels[..]),
+            ("fc1.w", &w1[..]),
+            ("fc2.w", &w2[..]),
+            ("fc1.v", &v1[..]),
+            ("fc2.v", &v2[..]),
+        ],
+    );
     let read = |name: &str| mem.read_i16(&prog, name).unwrap();
 
     // Forward: activations are pixel-major [batch × features].

@@ -12,7 +12,6 @@ use nmsat_compiler::graph::TrainOptions;
 use nmsat_compiler::model::parse_model;
 use nmsat_compiler::prune::{nm_prune, pack_row, Nm};
 use nmsat_compiler::schedule::compile;
-use nmsat_sim::exact::Memory;
 
 mod reference;
 use reference::*;
@@ -457,22 +456,22 @@ fn check_iteration(arch: &Arch, nm: Nm, batch: usize) {
         momentum(8, w3.v.len()),
         momentum(9, wfc.len()),
     );
-    let mut mem = Memory::new(&arch, &prog);
-    for (name, data) in [
-        ("input", &x.v),
-        ("labels", &labels),
-        ("conv1.w", &w1.v),
-        ("conv2.w", &w2.v),
-        ("conv3.w", &w3.v),
-        ("fc.w", &wfc),
-        ("conv1.v", &v1),
-        ("conv2.v", &v2),
-        ("conv3.v", &v3),
-        ("fc.v", &vfc),
-    ] {
-        mem.write_i16(&prog, name, data).unwrap();
-    }
-    nmsat_sim::simulate_exact_on(&arch, &prog, &mut mem).unwrap();
+    let mem = run_exact(
+        &arch,
+        &prog,
+        &[
+            ("input", &x.v[..]),
+            ("labels", &labels[..]),
+            ("conv1.w", &w1.v[..]),
+            ("conv2.w", &w2.v[..]),
+            ("conv3.w", &w3.v[..]),
+            ("fc.w", &wfc[..]),
+            ("conv1.v", &v1[..]),
+            ("conv2.v", &v2[..]),
+            ("conv3.v", &v3[..]),
+            ("fc.v", &vfc[..]),
+        ],
+    );
     let read = |name: &str| mem.read_i16(&prog, name).unwrap();
     let bytes = |name: &str| {
         let t = prog.tensors.iter().find(|t| t.name == name).unwrap();

@@ -9,7 +9,6 @@ use nmsat_compiler::graph::TrainOptions;
 use nmsat_compiler::model::parse_model;
 use nmsat_compiler::prune::Nm;
 use nmsat_compiler::schedule::compile;
-use nmsat_sim::exact::Memory;
 
 mod reference;
 use reference::*;
@@ -186,17 +185,17 @@ fn token_block_iteration_equals_the_fixed_point_reference() {
     let w1 = values(2, d1 * d0, 96);
     let w2 = values(3, d2 * d1, 96);
     let w3 = values(4, classes * d2, 2000);
-    let mut mem = Memory::new(&arch, &prog);
-    for (name, data) in [
-        ("input", &x),
-        ("labels", &labels),
-        ("fc1.w", &w1),
-        ("fc2.w", &w2),
-        ("fc3.w", &w3),
-    ] {
-        mem.write_i16(&prog, name, data).unwrap();
-    }
-    nmsat_sim::simulate_exact_on(&arch, &prog, &mut mem).unwrap();
+    let mem = run_exact(
+        &arch,
+        &prog,
+        &[
+            ("input", &x[..]),
+            ("labels", &labels[..]),
+            ("fc1.w", &w1[..]),
+            ("fc2.w", &w2[..]),
+            ("fc3.w", &w3[..]),
+        ],
+    );
     let read = |name: &str| mem.read_i16(&prog, name).unwrap();
     let sparse = |d: usize| (d >= nm.m as usize).then_some(nm);
 

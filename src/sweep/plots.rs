@@ -58,6 +58,26 @@ fn err(e: impl std::fmt::Display) -> String {
     format!("drawing failed: {e}")
 }
 
+/// Draws the series legend every plot uses, at `at` with `size`-point labels.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    at: SeriesLabelPosition,
+    size: u32,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(at)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, size))
+        .draw()
+        .map_err(err)
+}
+
 /// 12,300,000 → "12.3M", 1,500 → "1.5k", 0.05 → "0.05": axis labels over many magnitudes.
 fn si(v: f64) -> String {
     let a = v.abs();
@@ -181,14 +201,7 @@ impl Plot for CategoryLines<'_> {
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 15))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 15)
     }
 }
 
@@ -247,14 +260,7 @@ impl Plot for GroupedBars<'_> {
                 .label(col.as_str())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 15))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 15)
     }
 }
 
@@ -320,14 +326,7 @@ impl Plot for Roofline<'_> {
                 .label(model.as_str())
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 14)
     }
 }
 
@@ -410,14 +409,7 @@ impl Pareto<'_> {
                 .draw_series(front.iter().map(|&p| Circle::new(p, 5, c.filled())))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 14)
     }
 }
 
@@ -487,14 +479,7 @@ impl Plot for Stalls<'_> {
                 .label(*part)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 13)
     }
 }
 

@@ -3,10 +3,13 @@
 // Each test binary uses a subset of these.
 #![allow(dead_code)]
 
+use nmsat_compiler::arch::Arch;
 use nmsat_compiler::datapath::{dequantize, quantize, requant, round_shift, saturate};
 use nmsat_compiler::graph::TrainOptions;
 use nmsat_compiler::isa::q16;
+use nmsat_compiler::isa::Program;
 use nmsat_compiler::prune::{nm_mask, nm_prune, Nm};
+use nmsat_sim::exact::Memory;
 
 /// A deterministic stream of values in `[-scale, scale]` (Q.8: |x| ≤ scale/256).
 pub fn values(seed: u64, n: usize, scale: i64) -> Vec<i16> {
@@ -98,4 +101,15 @@ pub fn prune_rows(w: &[i16], width: usize, nm: Option<Nm>) -> Vec<i16> {
 
 pub fn div_round(a: i64, b: i64) -> i64 {
     (2 * a + b).div_euclid(2 * b)
+}
+
+/// Runs `prog` in exact mode on memory holding `inputs` (DRAM tensor name and values) and
+/// returns the memory after the iteration.
+pub fn run_exact(arch: &Arch, prog: &Program, inputs: &[(&str, &[i16])]) -> Memory {
+    let mut mem = Memory::new(arch, prog);
+    for (name, data) in inputs {
+        mem.write_i16(prog, name, data).unwrap();
+    }
+    nmsat_sim::simulate_exact_on(arch, prog, &mut mem).unwrap();
+    mem
 }
