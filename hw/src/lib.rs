@@ -15,17 +15,21 @@
 
 mod array;
 mod cosim;
+mod dma;
 mod driver;
 mod error;
 mod generate;
 mod pe;
 mod prune;
+mod row_walker;
+mod scratchpad;
 mod verilog;
 
 pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
 };
 pub use crate::cosim::{top_ports, BuildOptions, BuildTimes, Design, Dir, Model, Port};
+pub use crate::dma::{check_arch as check_dma, Dma, DmaRegion, DmaState, Requant};
 pub use crate::driver::{
     gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
 };
@@ -33,4 +37,6 @@ pub use crate::error::{HwError, INSTALL_HINT};
 pub use crate::generate::{check_generated, generate, Report};
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::prune::Prune;
+pub use crate::row_walker::{RowWalker, WORD_BYTES};
+pub use crate::scratchpad::{Scratchpad, LANES};
 pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};

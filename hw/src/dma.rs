@@ -1,0 +1,505 @@
+//! `Dma`: the DMA engine behind the core's load and store queues: 2-D copies between the
+//! DRAM port and a scratchpad region, one 8-byte DRAM word a cycle, requantizing INT32
+//! accumulators to INT16 on stores when asked.
+//!
+//! ```text
+//!            start ─► Setup (setup_cycles) ─► Stream ─────────────────────────► Idle
+//!  request walker ──► mem_valid/addr/wdata   one word a cycle, in transfer order
+//!  response walker ◄─ mem_rvalid/rdata       the same words, `latency` cycles later
+//!  load:  response word ─► >> 8·lo ─► scratchpad write (n bytes at sp)
+//!  store: scratchpad read (one cycle ahead) ─► [requant] ─► << 8·lo ─► DRAM write (mask)
+//! ```
+//!
+//! **Timing.** Issued at τ, the engine spends `setup` cycles, then requests word w at
+//! τ + setup + w for the `W` words the transfer touches; the memory answers each request
+//! (read data, or a write's acknowledgement) `latency` cycles later, and the engine is done
+//! in the cycle the last answer arrives, so it is busy for
+//!
+//! ```text
+//! setup + W + latency  =  setup + latency + ⌈dram_bytes / 8⌉
+//! ```
+//!
+//! which is `timing::dma_cycles` whenever the DRAM link is one 8-byte word a cycle and the
+//! scratchpad side is not the bottleneck (its bandwidth at least twice the link's, so even a
+//! requantizing store, which reads 4 scratchpad bytes per DRAM byte pair, keeps up):
+//! [`check_arch`] says so before any RTL is built.
+//!
+//! Stores read the scratchpad one cycle ahead of each DRAM write (its read latency), which is
+//! why `setup` must be at least 2: the first read happens in the last setup cycle.
+
+use crate::row_walker::RowWalker;
+use crate::scratchpad::Scratchpad;
+use rust_hdl::prelude::*;
+
+/// Where the engine is in a transfer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, LogicState)]
+pub enum DmaState {
+    /// Waiting for `start`.
+    Idle,
+    /// Counting the setup cycles.
+    Setup,
+    /// Requesting words and taking the answers.
+    Stream,
+}
+
+/// INT32 (Q.2f) → INT16 (Q.f): round half up, then saturate (`datapath::requant`).
+///
+/// With `K = 2^(38−f)`, `u = (x + 2^(f−1) + 2^38) >> f` is `⌊(x + 2^(f−1))/2^f⌋ + K` computed
+/// on non-negative 40-bit numbers, so a logical shift is the arithmetic one; saturation
+/// compares `u` with `K ± 2^15`.
+#[derive(LogicBlock)]
+pub struct Requant {
+    /// The accumulator, two's complement.
+    pub x: Signal<In, Bits<32>>,
+    /// The INT16 result.
+    pub y: Signal<Out, Bits<16>>,
+    ext: Signal<Local, Bits<40>>,
+    u: Signal<Local, Bits<40>>,
+    bias: Constant<Bits<40>>,
+    shift: Constant<Bits<6>>,
+    k: Constant<Bits<40>>,
+    hi: Constant<Bits<40>>,
+    lo: Constant<Bits<40>>,
+}
+
+impl Requant {
+    /// A requantizer for `frac_bits` fraction bits (0..=15).
+    pub fn new(frac_bits: u32) -> Self {
+        let f = frac_bits as u64;
+        let half = if f == 0 { 0 } else { 1 << (f - 1) };
+        let k = 1u64 << (38 - f);
+        Self {
+            x: Default::default(),
+            y: Default::default(),
+            ext: Default::default(),
+            u: Default::default(),
+            bias: Constant::new(bits(half + (1 << 38))),
+            shift: Constant::new(bits(f)),
+            k: Constant::new(bits(k)),
+            hi: Constant::new(bits(k + 0x7FFF)),
+            lo: Constant::new(bits(k - 0x8000)),
+        }
+    }
+}
+
+impl Logic for Requant {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.ext.next = bit_cast::<40, 32>(self.x.val());
+        if self.x.val().get_bit(31) {
+            self.ext.next = bit_cast::<40, 32>(self.x.val()) | (bits::<40>(255) << 32);
+        }
+        self.u.next = (self.ext.val() + self.bias.val()) >> self.shift.val();
+        self.y.next = bit_cast::<16, 40>(self.u.val() - self.k.val());
+        if self.u.val() > self.hi.val() {
+            self.y.next = 0x7FFF.into();
+        }
+        if self.u.val() < self.lo.val() {
+            self.y.next = 0x8000.into();
+        }
+    }
+}
+
+/// The DMA engine (one transfer at a time; the load and store queues share it because they
+/// share the DRAM).
+#[derive(LogicBlock)]
+pub struct Dma {
+    /// The clock of every register.
+    pub clock: Signal<In, Clock>,
+    /// Begin the transfer described by the inputs below (only while idle).
+    pub start: Signal<In, Bit>,
+    /// 1: scratchpad → DRAM; 0: DRAM → scratchpad.
+    pub store: Signal<In, Bit>,
+    /// Stores only: the scratchpad holds INT32 accumulators, written as INT16.
+    pub requant: Signal<In, Bit>,
+    /// First DRAM byte.
+    pub dram_addr: Signal<In, Bits<32>>,
+    /// Rows.
+    pub rows: Signal<In, Bits<16>>,
+    /// Bytes per DRAM row.
+    pub row_bytes: Signal<In, Bits<16>>,
+    /// DRAM bytes from one row to the next.
+    pub stride: Signal<In, Bits<32>>,
+    /// First scratchpad byte.
+    pub sp_addr: Signal<In, Bits<16>>,
+    /// A transfer is in progress.
+    pub busy: Signal<Out, Bit>,
+    /// The transfer completes in this cycle (the engine is free the next).
+    pub done: Signal<Out, Bit>,
+    /// A DRAM request this cycle.
+    pub mem_valid: Signal<Out, Bit>,
+    /// It is a write.
+    pub mem_write: Signal<Out, Bit>,
+    /// Byte address of the requested word (a multiple of 8).
+    pub mem_addr: Signal<Out, Bits<32>>,
+    /// Write data.
+    pub mem_wdata: Signal<Out, Bits<64>>,
+    /// Write byte enables.
+    pub mem_wmask: Signal<Out, Bits<8>>,
+    /// The answer to the request made `latency` cycles ago.
+    pub mem_rvalid: Signal<In, Bit>,
+    /// Read data of that answer.
+    pub mem_rdata: Signal<In, Bits<64>>,
+    /// Scratchpad write byte enables.
+    pub sp_we: Signal<Out, Bits<8>>,
+    /// Scratchpad write address.
+    pub sp_waddr: Signal<Out, Bits<16>>,
+    /// Scratchpad write data.
+    pub sp_wdata: Signal<Out, Bits<64>>,
+    /// Scratchpad read address.
+    pub sp_raddr: Signal<Out, Bits<16>>,
+    /// Scratchpad read data (of the address presented the cycle before).
+    pub sp_rdata: Signal<In, Bits<128>>,
+    /// Walks the words as they are requested (stores: as their bytes are read).
+    pub req: RowWalker,
+    /// Walks the words as they are answered.
+    pub rsp: RowWalker,
+    /// Requantizes the four accumulators of one DRAM word.
+    pub quant: [Requant; 4],
+    state: DFF<DmaState>,
+    count: DFF<Bits<16>>,
+    is_store: DFF<Bit>,
+    is_requant: DFF<Bit>,
+    // Stores: the word whose bytes were read last cycle, written to DRAM this cycle.
+    staged: DFF<Bit>,
+    staged_word: DFF<Bits<32>>,
+    staged_lo: DFF<Bits<4>>,
+    staged_n: DFF<Bits<4>>,
+    setup: Constant<Bits<16>>,
+    fetch: Signal<Local, Bit>,
+    word_data: Signal<Local, Bits<64>>,
+    lo_bits: Signal<Local, Bits<6>>,
+    store_mask: Signal<Local, Bits<9>>,
+    load_mask: Signal<Local, Bits<9>>,
+}
+
+impl Dma {
+    /// An engine with `setup_cycles` (≥ 2) of setup and the datapath's `frac_bits`.
+    pub fn new(setup_cycles: u64, frac_bits: u32) -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            store: Default::default(),
+            requant: Default::default(),
+            dram_addr: Default::default(),
+            rows: Default::default(),
+            row_bytes: Default::default(),
+            stride: Default::default(),
+            sp_addr: Default::default(),
+            busy: Default::default(),
+            done: Default::default(),
+            mem_valid: Default::default(),
+            mem_write: Default::default(),
+            mem_addr: Default::default(),
+            mem_wdata: Default::default(),
+            mem_wmask: Default::default(),
+            mem_rvalid: Default::default(),
+            mem_rdata: Default::default(),
+            sp_we: Default::default(),
+            sp_waddr: Default::default(),
+            sp_wdata: Default::default(),
+            sp_raddr: Default::default(),
+            sp_rdata: Default::default(),
+            req: Default::default(),
+            rsp: Default::default(),
+            quant: std::array::from_fn(|_| Requant::new(frac_bits)),
+            state: Default::default(),
+            count: Default::default(),
+            is_store: Default::default(),
+            is_requant: Default::default(),
+            staged: Default::default(),
+            staged_word: Default::default(),
+            staged_lo: Default::default(),
+            staged_n: Default::default(),
+            setup: Constant::new(bits(setup_cycles)),
+            fetch: Default::default(),
+            word_data: Default::default(),
+            lo_bits: Default::default(),
+            store_mask: Default::default(),
+            load_mask: Default::default(),
+        }
+    }
+}
+
+impl Logic for Dma {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            state,
+            count,
+            is_store,
+            is_requant,
+            staged,
+            staged_word,
+            staged_lo,
+            staged_n
+        );
+        clock!(self, clock, req, rsp);
+        // Both walkers see the transfer at `start`.
+        self.req.start.next = self.start.val();
+        self.req.dram_addr.next = self.dram_addr.val();
+        self.req.rows.next = self.rows.val();
+        self.req.row_bytes.next = self.row_bytes.val();
+        self.req.stride.next = self.stride.val();
+        self.req.sp_addr.next = self.sp_addr.val();
+        self.req.wide.next = self.requant.val();
+        self.rsp.start.next = self.start.val();
+        self.rsp.dram_addr.next = self.dram_addr.val();
+        self.rsp.rows.next = self.rows.val();
+        self.rsp.row_bytes.next = self.row_bytes.val();
+        self.rsp.stride.next = self.stride.val();
+        self.rsp.sp_addr.next = self.sp_addr.val();
+        self.rsp.wide.next = self.requant.val();
+
+        // Loads request during Stream; stores read a cycle earlier, from the last setup cycle.
+        self.fetch.next = false;
+        match self.state.q.val() {
+            DmaState::Idle => {
+                if self.start.val() {
+                    self.state.d.next = DmaState::Setup;
+                    self.count.d.next = self.setup.val() - 1;
+                    self.is_store.d.next = self.store.val();
+                    self.is_requant.d.next = self.requant.val();
+                }
+            }
+            DmaState::Setup => {
+                self.count.d.next = self.count.q.val() - 1;
+                if self.count.q.val() == 1 {
+                    self.state.d.next = DmaState::Stream;
+                    self.fetch.next = self.is_store.q.val() & self.req.more.val();
+                }
+            }
+            DmaState::Stream => {
+                self.fetch.next = self.req.more.val();
+                if self.mem_rvalid.val() & self.rsp.last.val() {
+                    self.state.d.next = DmaState::Idle;
+                }
+            }
+        }
+        self.busy.next = self.state.q.val() != DmaState::Idle;
+        self.done.next =
+            (self.state.q.val() == DmaState::Stream) & self.mem_rvalid.val() & self.rsp.last.val();
+        self.req.advance.next = self.fetch.val();
+        self.rsp.advance.next = self.mem_rvalid.val();
+
+        // Stores: stage the word being read; write it to DRAM the next cycle.
+        self.sp_raddr.next = self.req.sp.val();
+        self.staged.d.next = self.fetch.val() & self.is_store.q.val();
+        self.staged_word.d.next = self.req.word.val();
+        self.staged_lo.d.next = self.req.lo.val();
+        self.staged_n.d.next = self.req.n.val();
+        for i in 0..4 {
+            self.quant[i].x.next = self.sp_rdata.val().get_bits::<32>(i * 32);
+        }
+        self.word_data.next = self.sp_rdata.val().get_bits::<64>(0);
+        if self.is_requant.q.val() {
+            self.word_data.next = bit_cast::<64, 16>(self.quant[0].y.val())
+                | (bit_cast::<64, 16>(self.quant[1].y.val()) << 16)
+                | (bit_cast::<64, 16>(self.quant[2].y.val()) << 32)
+                | (bit_cast::<64, 16>(self.quant[3].y.val()) << 48);
+        }
+        self.lo_bits.next = bit_cast::<6, 4>(self.staged_lo.q.val()) << 3;
+        self.mem_valid.next = false;
+        self.mem_write.next = false;
+        self.mem_addr.next = self.req.word.val();
+        self.mem_wdata.next = self.word_data.val() << self.lo_bits.val();
+        self.store_mask.next = (bits::<9>(1) << self.staged_n.q.val()) - 1;
+        self.mem_wmask.next = bit_cast::<8, 9>(self.store_mask.val()) << self.staged_lo.q.val();
+        if self.is_store.q.val() {
+            self.mem_valid.next = self.staged.q.val();
+            self.mem_write.next = self.staged.q.val();
+            self.mem_addr.next = self.staged_word.q.val();
+        } else {
+            self.mem_valid.next = self.fetch.val();
+        }
+
+        // Loads: the answered word's useful bytes go to the scratchpad.
+        self.sp_we.next = 0.into();
+        self.load_mask.next = (bits::<9>(1) << self.rsp.n.val()) - 1;
+        self.sp_waddr.next = self.rsp.sp.val();
+        self.sp_wdata.next = self.mem_rdata.val() >> (bit_cast::<6, 4>(self.rsp.lo.val()) << 3);
+        if self.mem_rvalid.val() & !self.is_store.q.val() {
+            self.sp_we.next = bit_cast::<8, 9>(self.load_mask.val());
+        }
+    }
+}
+
+/// Whether the engine runs `arch`'s transfers in `timing::dma_cycles`: see the module docs.
+pub fn check_arch(arch: &nmsat_compiler::arch::Arch) -> Result<(), crate::HwError> {
+    use nmsat_compiler::arch::RegionId;
+    let link = arch.dma.bytes_per_cycle.min(arch.dram_bytes_per_cycle());
+    let unsupported = |field: &'static str, value: u64, reason: &str, allowed: &str| {
+        Err(crate::HwError::Unsupported {
+            field,
+            value: value.to_string(),
+            reason: format!("{reason} (in `{}`)", arch.name),
+            allowed: allowed.into(),
+        })
+    };
+    if arch.dram.access_bytes != WORD {
+        return unsupported(
+            "dram.access_bytes",
+            arch.dram.access_bytes,
+            "the RTL DMA engine moves 8-byte DRAM words",
+            "8",
+        );
+    }
+    if link != WORD {
+        return unsupported(
+            "dma.bytes_per_cycle",
+            link,
+            "the RTL DMA engine moves one DRAM word a cycle, so the link (the lower of \
+             dma.bytes_per_cycle and the DRAM channels' bytes a cycle) must be 8",
+            "a link of 8 bytes a cycle",
+        );
+    }
+    if arch.dma.setup_cycles < 2 {
+        return unsupported(
+            "dma.setup_cycles",
+            arch.dma.setup_cycles,
+            "a store reads the scratchpad in the last setup cycle",
+            "≥ 2",
+        );
+    }
+    if arch.dram.latency < 1 {
+        return unsupported(
+            "dram.latency",
+            arch.dram.latency,
+            "the DRAM port answers a request at the earliest the cycle after",
+            "≥ 1",
+        );
+    }
+    for r in RegionId::ALL {
+        let region = arch.region(r);
+        if region.bytes_per_cycle() < 2 * WORD {
+            return unsupported(
+                "scratchpads.*.banks",
+                region.bytes_per_cycle(),
+                &format!(
+                    "the {} scratchpad must take at least 16 bytes a cycle (banks × width) so \
+                     that a requantizing store never waits for it",
+                    r.name()
+                ),
+                "banks × bank_width_bytes ≥ 16",
+            );
+        }
+        if region.bytes > 1 << 16 {
+            return unsupported(
+                "scratchpads.*.bytes",
+                region.bytes,
+                "scratchpad addresses are 16 bits in the RTL",
+                "≤ 65536",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// DRAM word bytes.
+const WORD: u64 = crate::row_walker::WORD_BYTES;
+
+/// The DMA engine wired to one scratchpad region: the unit that co-simulation checks
+/// transfer by transfer against the exact simulator's DMA.
+#[derive(LogicBlock)]
+pub struct DmaRegion {
+    /// The clock of every register.
+    pub clock: Signal<In, Clock>,
+    /// See [`Dma::start`].
+    pub start: Signal<In, Bit>,
+    /// See [`Dma::store`].
+    pub store: Signal<In, Bit>,
+    /// See [`Dma::requant`].
+    pub requant: Signal<In, Bit>,
+    /// See [`Dma::dram_addr`].
+    pub dram_addr: Signal<In, Bits<32>>,
+    /// See [`Dma::rows`].
+    pub rows: Signal<In, Bits<16>>,
+    /// See [`Dma::row_bytes`].
+    pub row_bytes: Signal<In, Bits<16>>,
+    /// See [`Dma::stride`].
+    pub stride: Signal<In, Bits<32>>,
+    /// See [`Dma::sp_addr`].
+    pub sp_addr: Signal<In, Bits<16>>,
+    /// See [`Dma::busy`].
+    pub busy: Signal<Out, Bit>,
+    /// See [`Dma::done`].
+    pub done: Signal<Out, Bit>,
+    /// See [`Dma::mem_valid`].
+    pub mem_valid: Signal<Out, Bit>,
+    /// See [`Dma::mem_write`].
+    pub mem_write: Signal<Out, Bit>,
+    /// See [`Dma::mem_addr`].
+    pub mem_addr: Signal<Out, Bits<32>>,
+    /// See [`Dma::mem_wdata`].
+    pub mem_wdata: Signal<Out, Bits<64>>,
+    /// See [`Dma::mem_wmask`].
+    pub mem_wmask: Signal<Out, Bits<8>>,
+    /// See [`Dma::mem_rvalid`].
+    pub mem_rvalid: Signal<In, Bit>,
+    /// See [`Dma::mem_rdata`].
+    pub mem_rdata: Signal<In, Bits<64>>,
+    /// The engine.
+    pub dma: Dma,
+    /// The region.
+    pub sp: Scratchpad,
+}
+
+impl DmaRegion {
+    /// The engine of `arch` (checked with [`check_arch`]) and a region of `bytes`.
+    pub fn new(arch: &nmsat_compiler::arch::Arch, bytes: u64) -> Result<Self, crate::HwError> {
+        check_arch(arch)?;
+        Ok(Self {
+            clock: Default::default(),
+            start: Default::default(),
+            store: Default::default(),
+            requant: Default::default(),
+            dram_addr: Default::default(),
+            rows: Default::default(),
+            row_bytes: Default::default(),
+            stride: Default::default(),
+            sp_addr: Default::default(),
+            busy: Default::default(),
+            done: Default::default(),
+            mem_valid: Default::default(),
+            mem_write: Default::default(),
+            mem_addr: Default::default(),
+            mem_wdata: Default::default(),
+            mem_wmask: Default::default(),
+            mem_rvalid: Default::default(),
+            mem_rdata: Default::default(),
+            dma: Dma::new(arch.dma.setup_cycles, arch.frac_bits),
+            sp: Scratchpad::new(bytes),
+        })
+    }
+}
+
+impl Logic for DmaRegion {
+    #[hdl_gen]
+    fn update(&mut self) {
+        clock!(self, clock, dma, sp);
+        self.dma.start.next = self.start.val();
+        self.dma.store.next = self.store.val();
+        self.dma.requant.next = self.requant.val();
+        self.dma.dram_addr.next = self.dram_addr.val();
+        self.dma.rows.next = self.rows.val();
+        self.dma.row_bytes.next = self.row_bytes.val();
+        self.dma.stride.next = self.stride.val();
+        self.dma.sp_addr.next = self.sp_addr.val();
+        self.busy.next = self.dma.busy.val();
+        self.done.next = self.dma.done.val();
+        self.mem_valid.next = self.dma.mem_valid.val();
+        self.mem_write.next = self.dma.mem_write.val();
+        self.mem_addr.next = self.dma.mem_addr.val();
+        self.mem_wdata.next = self.dma.mem_wdata.val();
+        self.mem_wmask.next = self.dma.mem_wmask.val();
+        self.dma.mem_rvalid.next = self.mem_rvalid.val();
+        self.dma.mem_rdata.next = self.mem_rdata.val();
+        self.sp.we.next = self.dma.sp_we.val();
+        self.sp.waddr.next = self.dma.sp_waddr.val();
+        self.sp.wdata.next = self.dma.sp_wdata.val();
+        self.sp.raddr.next = self.dma.sp_raddr.val();
+        self.dma.sp_rdata.next = self.sp.rdata.val();
+    }
+}

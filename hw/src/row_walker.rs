@@ -1,0 +1,144 @@
+//! `RowWalker`: walks the 8-byte DRAM words a 2-D transfer touches, in transfer order, and says
+//! which bytes of each word belong to it and where they go in the scratchpad.
+//!
+//! A transfer moves `rows` rows of `row_bytes`, `stride` apart from `dram_addr`. Row `i`
+//! spans `[s, e) = [dram_addr + i·stride, s + row_bytes)` and touches the words
+//! `⌊s/8⌋ … ⌊(e−1)/8⌋` — exactly the words `timing::dram_bytes` charges. For the word at byte
+//! address `a` the useful bytes are `[b0, b1) = [max(a, s), min(a+8, e))`, so
+//!
+//! ```text
+//! lo = b0 − a,   n = b1 − b0,   sp = sp_addr + (i·row_bytes + b0 − s)·(2 if wide else 1)
+//! ```
+//!
+//! where `wide` scales the scratchpad side for stores of INT32 accumulators as INT16. The
+//! walker holds `(i, s, a)` and the running `i·row_bytes`; `advance` steps to the next word
+//! (the next row's first word after a row's last), `start` loads a transfer. The DMA engine
+//! runs two walkers over the same transfer: one that issues requests and one that consumes
+//! the responses `latency` cycles later, so no per-request state needs storing.
+
+use rust_hdl::prelude::*;
+
+/// The DRAM word size the walker steps by: `dram.access_bytes` must be 8.
+pub const WORD_BYTES: u64 = 8;
+
+/// Word-by-word walker over one 2-D DRAM transfer.
+#[derive(LogicBlock, Default)]
+pub struct RowWalker {
+    /// The clock of every register.
+    pub clock: Signal<In, Clock>,
+    /// Load the transfer below (the first word is current from the next cycle).
+    pub start: Signal<In, Bit>,
+    /// Step to the next word.
+    pub advance: Signal<In, Bit>,
+    /// First byte of the first row.
+    pub dram_addr: Signal<In, Bits<32>>,
+    /// Rows (≥ 1).
+    pub rows: Signal<In, Bits<16>>,
+    /// Bytes per row (≥ 1).
+    pub row_bytes: Signal<In, Bits<16>>,
+    /// Bytes from one row's start to the next's.
+    pub stride: Signal<In, Bits<32>>,
+    /// Scratchpad byte address of the first row.
+    pub sp_addr: Signal<In, Bits<16>>,
+    /// The scratchpad side holds two bytes per DRAM byte.
+    pub wide: Signal<In, Bit>,
+    /// A word remains: the outputs below describe it.
+    pub more: Signal<Out, Bit>,
+    /// It is the transfer's last word.
+    pub last: Signal<Out, Bit>,
+    /// Byte address of the current word (a multiple of 8).
+    pub word: Signal<Out, Bits<32>>,
+    /// First useful byte within the word.
+    pub lo: Signal<Out, Bits<4>>,
+    /// Useful bytes in the word (1..=8).
+    pub n: Signal<Out, Bits<4>>,
+    /// Scratchpad byte address of the first useful byte.
+    pub sp: Signal<Out, Bits<16>>,
+    row: DFF<Bits<16>>,
+    row_start: DFF<Bits<32>>,
+    word_addr: DFF<Bits<32>>,
+    sp_row: DFF<Bits<16>>,
+    active: DFF<Bit>,
+    rows_q: DFF<Bits<16>>,
+    row_bytes_q: DFF<Bits<16>>,
+    stride_q: DFF<Bits<32>>,
+    sp_addr_q: DFF<Bits<16>>,
+    wide_q: DFF<Bit>,
+    row_end: Signal<Local, Bits<32>>,
+    word_end: Signal<Local, Bits<32>>,
+    b0: Signal<Local, Bits<32>>,
+    b1: Signal<Local, Bits<32>>,
+    offset: Signal<Local, Bits<16>>,
+    row_done: Signal<Local, Bit>,
+    next_start: Signal<Local, Bits<32>>,
+}
+
+impl Logic for RowWalker {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            row,
+            row_start,
+            word_addr,
+            sp_row,
+            active,
+            rows_q,
+            row_bytes_q,
+            stride_q,
+            sp_addr_q,
+            wide_q
+        );
+        self.row_end.next = self.row_start.q.val() + bit_cast::<32, 16>(self.row_bytes_q.q.val());
+        self.word_end.next = self.word_addr.q.val() + 8;
+        self.b0.next = self.word_addr.q.val();
+        if self.row_start.q.val() > self.word_addr.q.val() {
+            self.b0.next = self.row_start.q.val();
+        }
+        self.b1.next = self.word_end.val();
+        if self.row_end.val() < self.word_end.val() {
+            self.b1.next = self.row_end.val();
+        }
+        self.lo.next = bit_cast::<4, 32>(self.b0.val() - self.word_addr.q.val());
+        self.n.next = bit_cast::<4, 32>(self.b1.val() - self.b0.val());
+        self.word.next = self.word_addr.q.val();
+        self.offset.next =
+            self.sp_row.q.val() + bit_cast::<16, 32>(self.b0.val() - self.row_start.q.val());
+        self.sp.next = self.sp_addr_q.q.val() + self.offset.val();
+        if self.wide_q.q.val() {
+            self.sp.next = self.sp_addr_q.q.val() + (self.offset.val() << 1);
+        }
+        self.row_done.next = self.word_end.val() >= self.row_end.val();
+        self.more.next = self.active.q.val();
+        self.last.next = self.active.q.val()
+            & self.row_done.val()
+            & (self.row.q.val() + 1 == self.rows_q.q.val());
+        self.next_start.next = self.row_start.q.val() + self.stride_q.q.val();
+        if self.advance.val() & self.active.q.val() {
+            if self.row_done.val() {
+                self.row.d.next = self.row.q.val() + 1;
+                self.row_start.d.next = self.next_start.val();
+                self.word_addr.d.next = (self.next_start.val() >> 3) << 3;
+                self.sp_row.d.next = self.sp_row.q.val() + self.row_bytes_q.q.val();
+                if self.last.val() {
+                    self.active.d.next = false;
+                }
+            } else {
+                self.word_addr.d.next = self.word_end.val();
+            }
+        }
+        if self.start.val() {
+            self.row.d.next = 0.into();
+            self.row_start.d.next = self.dram_addr.val();
+            self.word_addr.d.next = (self.dram_addr.val() >> 3) << 3;
+            self.sp_row.d.next = 0.into();
+            self.active.d.next = true;
+            self.rows_q.d.next = self.rows.val();
+            self.row_bytes_q.d.next = self.row_bytes.val();
+            self.stride_q.d.next = self.stride.val();
+            self.sp_addr_q.d.next = self.sp_addr.val();
+            self.wide_q.d.next = self.wide.val();
+        }
+    }
+}
