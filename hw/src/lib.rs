@@ -14,9 +14,13 @@
 #![deny(missing_docs)]
 
 mod array;
+mod controller;
+mod core;
+mod core_run;
 mod cosim;
 mod dma;
 mod driver;
+mod encode;
 mod error;
 mod generate;
 mod pe;
@@ -28,11 +32,15 @@ mod verilog;
 pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
 };
+pub use crate::controller::{Sequencer, RESOURCES, UNITS};
+pub use crate::core::{Core, CORE_TOP};
+pub use crate::core_run::{build_core, first_mismatch, run_core, Mismatch, RtlRun};
 pub use crate::cosim::{top_ports, BuildOptions, BuildTimes, Design, Dir, Model, Port};
 pub use crate::dma::{check_arch as check_dma, Dma, DmaRegion, DmaState, Requant};
 pub use crate::driver::{
     gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
 };
+pub use crate::encode::{encode, QueuedInstr, Queues, Transfer, DRAM_RESOURCE};
 pub use crate::error::{HwError, INSTALL_HINT};
 pub use crate::generate::{check_generated, generate, Report};
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};

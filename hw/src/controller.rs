@@ -1,0 +1,107 @@
+//! The controller: the issue logic of the core — the RTL form of `nmsat_sim::machine` — over
+//! the five in-order instruction queues (load, store, prune, array, vector), one
+//! [`Sequencer`] per queue, chained by the core top ([`crate::core`]).
+//!
+//! ```text
+//!  held[r] = Σ_u busy_u·res_u[r] ─► Sequencer 0 ─after─► Sequencer 1 ─► … ─► Sequencer 4
+//!                                   (load)               (store)             (vector)
+//!  every sequencer: pc, busy, completed count; waits compare against all five counts
+//! ```
+//!
+//! Queue `u` issues its instruction at `pc_u` in cycle τ when
+//! 1. its unit is not busy (the previous instruction's `done` was in a cycle before τ),
+//! 2. every wait `(v, c)` holds: `completed_v ≥ c` (a completion counts from the cycle after
+//!    its `done`),
+//! 3. every resource `r` it needs (a scratchpad region's ports, or the DRAM) has a free port:
+//!    the instructions in flight that hold `r`, plus those issuing in τ from the queues
+//!    before `u`, number fewer than `ports[r]`.
+//!
+//! Rule 3's "queues before u" is the fixed order load, store, prune, array, vector: each
+//! sequencer passes on how many ports are taken once it has claimed its own (`after`), which
+//! is the machine model's loop over units within one cycle. An instruction holds its
+//! resources from issue to completion, like its unit.
+
+use rust_hdl::prelude::*;
+
+/// Units (instruction queues), in issue priority order.
+pub const UNITS: usize = 5;
+/// Resources: the weight, input and output regions, then the DRAM.
+pub const RESOURCES: usize = 4;
+
+/// One instruction queue's issue logic.
+#[derive(LogicBlock, Default)]
+pub struct Sequencer {
+    /// The clock of every register.
+    pub clock: Signal<In, Clock>,
+    /// The queue has an instruction at `pc`.
+    pub valid: Signal<In, Bit>,
+    /// Its waits: at least `wait[v]` instructions of queue `v` completed.
+    pub wait: [Signal<In, Bits<16>>; UNITS],
+    /// Its resources (bit r: resource r).
+    pub res: Signal<In, Bits<RESOURCES>>,
+    /// Completed counts of all queues.
+    pub completed: [Signal<In, Bits<16>>; UNITS],
+    /// Ports of each resource taken before this queue looks.
+    pub before: [Signal<In, Bits<4>>; RESOURCES],
+    /// Ports of each resource.
+    pub ports: [Signal<In, Bits<4>>; RESOURCES],
+    /// The unit completes its instruction in this cycle.
+    pub done: Signal<In, Bit>,
+    /// Issue the instruction at `pc` in this cycle.
+    pub issue: Signal<Out, Bit>,
+    /// Index of the queue's next instruction.
+    pub pc: Signal<Out, Bits<16>>,
+    /// Instructions of this queue completed.
+    pub count: Signal<Out, Bits<16>>,
+    /// Ports taken once this queue has claimed its own.
+    pub after: [Signal<Out, Bits<4>>; RESOURCES],
+    /// Resources the instruction in flight holds (1 each).
+    pub holds: [Signal<Out, Bits<4>>; RESOURCES],
+    /// An instruction is in flight.
+    pub busy: Signal<Out, Bit>,
+    pc_q: DFF<Bits<16>>,
+    count_q: DFF<Bits<16>>,
+    busy_q: DFF<Bit>,
+    res_q: DFF<Bits<RESOURCES>>,
+    ready: Signal<Local, Bit>,
+}
+
+impl Logic for Sequencer {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, pc_q, count_q, busy_q, res_q);
+        self.ready.next = self.valid.val() & !self.busy_q.q.val();
+        for v in 0..UNITS {
+            if self.completed[v].val() < self.wait[v].val() {
+                self.ready.next = false;
+            }
+        }
+        for r in 0..RESOURCES {
+            if self.res.val().get_bit(r) & (self.before[r].val() >= self.ports[r].val()) {
+                self.ready.next = false;
+            }
+        }
+        self.issue.next = self.ready.val();
+        for r in 0..RESOURCES {
+            self.after[r].next = self.before[r].val();
+            if self.ready.val() & self.res.val().get_bit(r) {
+                self.after[r].next = self.before[r].val() + 1;
+            }
+            self.holds[r].next = 0.into();
+            if self.busy_q.q.val() & self.res_q.q.val().get_bit(r) {
+                self.holds[r].next = 1.into();
+            }
+        }
+        if self.ready.val() {
+            self.pc_q.d.next = self.pc_q.q.val() + 1;
+            self.res_q.d.next = self.res.val();
+        }
+        self.busy_q.d.next = (self.busy_q.q.val() | self.ready.val()) & !self.done.val();
+        if self.done.val() {
+            self.count_q.d.next = self.count_q.q.val() + 1;
+        }
+        self.pc.next = self.pc_q.q.val();
+        self.count.next = self.count_q.q.val();
+        self.busy.next = self.busy_q.q.val();
+    }
+}

@@ -1,0 +1,301 @@
+//! `Core`: the accelerator core as one top module — the controller's five instruction queues,
+//! the DMA engine behind the load and store queues, and the three scratchpad regions.
+//!
+//! ```text
+//!   instruction port (per queue: pc ─► fields)          DRAM port (word requests/answers)
+//!          │                                                   ▲
+//!   ┌──────▼───────────────────────────────────────────┐       │
+//!   │ Sequencer load ─► store ─► prune ─► array ─► vec │ issue │
+//!   │   (waits on completed counts, resource ports)    ├──────►│ Dma ◄──► weight │ input │ output
+//!   └──────────────────────────────────────────────────┘  done │          scratchpad regions
+//! ```
+//!
+//! The instructions stay outside: each queue shows its `pc` and reads that instruction's
+//! fields from the instruction port in the same cycle (an asynchronous instruction ROM, which
+//! the co-simulation harness plays, as it plays the DRAM behind the DMA port). The fields are
+//! the ISA's, encoded by [`crate::encode`]. Units the core does not have yet (prune, array,
+//! vector) have their queues, and the encoder refuses programs that use them.
+
+use crate::controller::{Sequencer, RESOURCES, UNITS};
+use crate::dma::Dma;
+use crate::scratchpad::Scratchpad;
+use nmsat_compiler::arch::{Arch, RegionId};
+use rust_hdl::prelude::*;
+
+/// The name of the core's top module in the generated Verilog.
+pub const CORE_TOP: &str = "nmsat_core";
+
+/// The core: see the module docs.
+#[derive(LogicBlock)]
+pub struct Core {
+    /// The clock of every register.
+    pub clock: Signal<In, Clock>,
+    /// Each queue has an instruction at its `pc`.
+    pub valid: [Signal<In, Bit>; UNITS],
+    /// Each queue's instruction's resources (bit r: resource r).
+    pub res: [Signal<In, Bits<RESOURCES>>; UNITS],
+    /// The load instruction's waits (per queue).
+    pub wait_load: [Signal<In, Bits<16>>; UNITS],
+    /// The store instruction's waits.
+    pub wait_store: [Signal<In, Bits<16>>; UNITS],
+    /// The prune instruction's waits.
+    pub wait_prune: [Signal<In, Bits<16>>; UNITS],
+    /// The array instruction's waits.
+    pub wait_array: [Signal<In, Bits<16>>; UNITS],
+    /// The vector instruction's waits.
+    pub wait_vector: [Signal<In, Bits<16>>; UNITS],
+    /// Load: first DRAM byte.
+    pub ld_dram_addr: Signal<In, Bits<32>>,
+    /// Load: rows.
+    pub ld_rows: Signal<In, Bits<16>>,
+    /// Load: bytes per row.
+    pub ld_row_bytes: Signal<In, Bits<16>>,
+    /// Load: DRAM stride.
+    pub ld_stride: Signal<In, Bits<32>>,
+    /// Load: region (0 weight, 1 input, 2 output).
+    pub ld_region: Signal<In, Bits<2>>,
+    /// Load: first scratchpad byte.
+    pub ld_sp_addr: Signal<In, Bits<16>>,
+    /// Store: first DRAM byte.
+    pub st_dram_addr: Signal<In, Bits<32>>,
+    /// Store: rows.
+    pub st_rows: Signal<In, Bits<16>>,
+    /// Store: bytes per row.
+    pub st_row_bytes: Signal<In, Bits<16>>,
+    /// Store: DRAM stride.
+    pub st_stride: Signal<In, Bits<32>>,
+    /// Store: region.
+    pub st_region: Signal<In, Bits<2>>,
+    /// Store: first scratchpad byte.
+    pub st_sp_addr: Signal<In, Bits<16>>,
+    /// Store: requantize INT32 accumulators.
+    pub st_requant: Signal<In, Bit>,
+    /// Each queue's next instruction.
+    pub pc: [Signal<Out, Bits<16>>; UNITS],
+    /// Each queue issues in this cycle.
+    pub issue: [Signal<Out, Bit>; UNITS],
+    /// Each queue's unit completes in this cycle.
+    pub done: [Signal<Out, Bit>; UNITS],
+    /// DRAM request.
+    pub mem_valid: Signal<Out, Bit>,
+    /// It is a write.
+    pub mem_write: Signal<Out, Bit>,
+    /// Word byte address.
+    pub mem_addr: Signal<Out, Bits<32>>,
+    /// Write data.
+    pub mem_wdata: Signal<Out, Bits<64>>,
+    /// Write byte enables.
+    pub mem_wmask: Signal<Out, Bits<8>>,
+    /// The answer to the request of `latency` cycles ago.
+    pub mem_rvalid: Signal<In, Bit>,
+    /// Its read data.
+    pub mem_rdata: Signal<In, Bits<64>>,
+    load: Sequencer,
+    store: Sequencer,
+    prune: Sequencer,
+    array: Sequencer,
+    vector: Sequencer,
+    dma: Dma,
+    sp_weight: Scratchpad,
+    sp_input: Scratchpad,
+    sp_output: Scratchpad,
+    ports: [Constant<Bits<4>>; RESOURCES],
+    counts: [Signal<Local, Bits<16>>; UNITS],
+    dma_store: DFF<Bit>,
+    dma_region: DFF<Bits<2>>,
+}
+
+impl Core {
+    /// The core of `arch` (checked by [`crate::encode::check_arch`] first).
+    pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
+        crate::dma::check_arch(arch)?;
+        let ports = [
+            arch.weight.ports,
+            arch.input.ports,
+            arch.output.ports,
+            // The DRAM serves one transfer at a time.
+            1,
+        ];
+        Ok(Self {
+            clock: Default::default(),
+            valid: Default::default(),
+            res: Default::default(),
+            wait_load: Default::default(),
+            wait_store: Default::default(),
+            wait_prune: Default::default(),
+            wait_array: Default::default(),
+            wait_vector: Default::default(),
+            ld_dram_addr: Default::default(),
+            ld_rows: Default::default(),
+            ld_row_bytes: Default::default(),
+            ld_stride: Default::default(),
+            ld_region: Default::default(),
+            ld_sp_addr: Default::default(),
+            st_dram_addr: Default::default(),
+            st_rows: Default::default(),
+            st_row_bytes: Default::default(),
+            st_stride: Default::default(),
+            st_region: Default::default(),
+            st_sp_addr: Default::default(),
+            st_requant: Default::default(),
+            pc: Default::default(),
+            issue: Default::default(),
+            done: Default::default(),
+            mem_valid: Default::default(),
+            mem_write: Default::default(),
+            mem_addr: Default::default(),
+            mem_wdata: Default::default(),
+            mem_wmask: Default::default(),
+            mem_rvalid: Default::default(),
+            mem_rdata: Default::default(),
+            load: Default::default(),
+            store: Default::default(),
+            prune: Default::default(),
+            array: Default::default(),
+            vector: Default::default(),
+            dma: Dma::new(arch.dma.setup_cycles, arch.frac_bits),
+            sp_weight: Scratchpad::new(arch.region(RegionId::Weight).bytes),
+            sp_input: Scratchpad::new(arch.region(RegionId::Input).bytes),
+            sp_output: Scratchpad::new(arch.region(RegionId::Output).bytes),
+            ports: ports.map(|p| Constant::new(bits(p))),
+            counts: Default::default(),
+            dma_store: Default::default(),
+            dma_region: Default::default(),
+        })
+    }
+}
+
+impl Logic for Core {
+    #[hdl_gen]
+    fn update(&mut self) {
+        clock!(self, clock, load, store, prune, array, vector, dma, sp_weight, sp_input, sp_output);
+        dff_setup!(self, clock, dma_store, dma_region);
+
+        // The controller: every queue sees every completed count and the ports taken by the
+        // instructions in flight and by the queues before it.
+        self.load.valid.next = self.valid[0].val();
+        self.store.valid.next = self.valid[1].val();
+        self.prune.valid.next = self.valid[2].val();
+        self.array.valid.next = self.valid[3].val();
+        self.vector.valid.next = self.valid[4].val();
+        self.load.res.next = self.res[0].val();
+        self.store.res.next = self.res[1].val();
+        self.prune.res.next = self.res[2].val();
+        self.array.res.next = self.res[3].val();
+        self.vector.res.next = self.res[4].val();
+        self.counts[0].next = self.load.count.val();
+        self.counts[1].next = self.store.count.val();
+        self.counts[2].next = self.prune.count.val();
+        self.counts[3].next = self.array.count.val();
+        self.counts[4].next = self.vector.count.val();
+        for v in 0..UNITS {
+            self.load.wait[v].next = self.wait_load[v].val();
+            self.store.wait[v].next = self.wait_store[v].val();
+            self.prune.wait[v].next = self.wait_prune[v].val();
+            self.array.wait[v].next = self.wait_array[v].val();
+            self.vector.wait[v].next = self.wait_vector[v].val();
+            self.load.completed[v].next = self.counts[v].val();
+            self.store.completed[v].next = self.counts[v].val();
+            self.prune.completed[v].next = self.counts[v].val();
+            self.array.completed[v].next = self.counts[v].val();
+            self.vector.completed[v].next = self.counts[v].val();
+        }
+        for r in 0..RESOURCES {
+            self.load.ports[r].next = self.ports[r].val();
+            self.store.ports[r].next = self.ports[r].val();
+            self.prune.ports[r].next = self.ports[r].val();
+            self.array.ports[r].next = self.ports[r].val();
+            self.vector.ports[r].next = self.ports[r].val();
+            self.load.before[r].next = self.load.holds[r].val()
+                + self.store.holds[r].val()
+                + self.prune.holds[r].val()
+                + self.array.holds[r].val()
+                + self.vector.holds[r].val();
+            self.store.before[r].next = self.load.after[r].val();
+            self.prune.before[r].next = self.store.after[r].val();
+            self.array.before[r].next = self.prune.after[r].val();
+            self.vector.before[r].next = self.array.after[r].val();
+        }
+        self.pc[0].next = self.load.pc.val();
+        self.pc[1].next = self.store.pc.val();
+        self.pc[2].next = self.prune.pc.val();
+        self.pc[3].next = self.array.pc.val();
+        self.pc[4].next = self.vector.pc.val();
+        self.issue[0].next = self.load.issue.val();
+        self.issue[1].next = self.store.issue.val();
+        self.issue[2].next = self.prune.issue.val();
+        self.issue[3].next = self.array.issue.val();
+        self.issue[4].next = self.vector.issue.val();
+
+        // The DMA engine serves whichever DMA queue issued (never both: one DRAM port).
+        self.dma.start.next = self.load.issue.val() | self.store.issue.val();
+        self.dma.store.next = self.store.issue.val();
+        self.dma.requant.next = false;
+        self.dma.dram_addr.next = self.ld_dram_addr.val();
+        self.dma.rows.next = self.ld_rows.val();
+        self.dma.row_bytes.next = self.ld_row_bytes.val();
+        self.dma.stride.next = self.ld_stride.val();
+        self.dma.sp_addr.next = self.ld_sp_addr.val();
+        if self.load.issue.val() {
+            self.dma_store.d.next = false;
+            self.dma_region.d.next = self.ld_region.val();
+        }
+        if self.store.issue.val() {
+            self.dma.requant.next = self.st_requant.val();
+            self.dma.dram_addr.next = self.st_dram_addr.val();
+            self.dma.rows.next = self.st_rows.val();
+            self.dma.row_bytes.next = self.st_row_bytes.val();
+            self.dma.stride.next = self.st_stride.val();
+            self.dma.sp_addr.next = self.st_sp_addr.val();
+            self.dma_store.d.next = true;
+            self.dma_region.d.next = self.st_region.val();
+        }
+        self.load.done.next = self.dma.done.val() & !self.dma_store.q.val();
+        self.store.done.next = self.dma.done.val() & self.dma_store.q.val();
+        self.prune.done.next = false;
+        self.array.done.next = false;
+        self.vector.done.next = false;
+        self.done[0].next = self.load.done.val();
+        self.done[1].next = self.store.done.val();
+        self.done[2].next = false;
+        self.done[3].next = false;
+        self.done[4].next = false;
+        self.mem_valid.next = self.dma.mem_valid.val();
+        self.mem_write.next = self.dma.mem_write.val();
+        self.mem_addr.next = self.dma.mem_addr.val();
+        self.mem_wdata.next = self.dma.mem_wdata.val();
+        self.mem_wmask.next = self.dma.mem_wmask.val();
+        self.dma.mem_rvalid.next = self.mem_rvalid.val();
+        self.dma.mem_rdata.next = self.mem_rdata.val();
+
+        // The scratchpad regions: the DMA engine's port goes to the transfer's region.
+        self.sp_weight.we.next = 0.into();
+        self.sp_input.we.next = 0.into();
+        self.sp_output.we.next = 0.into();
+        self.sp_weight.waddr.next = self.dma.sp_waddr.val();
+        self.sp_input.waddr.next = self.dma.sp_waddr.val();
+        self.sp_output.waddr.next = self.dma.sp_waddr.val();
+        self.sp_weight.wdata.next = self.dma.sp_wdata.val();
+        self.sp_input.wdata.next = self.dma.sp_wdata.val();
+        self.sp_output.wdata.next = self.dma.sp_wdata.val();
+        self.sp_weight.raddr.next = self.dma.sp_raddr.val();
+        self.sp_input.raddr.next = self.dma.sp_raddr.val();
+        self.sp_output.raddr.next = self.dma.sp_raddr.val();
+        self.dma.sp_rdata.next = self.sp_weight.rdata.val();
+        if self.dma_region.q.val() == 1 {
+            self.dma.sp_rdata.next = self.sp_input.rdata.val();
+        }
+        if self.dma_region.q.val() == 2 {
+            self.dma.sp_rdata.next = self.sp_output.rdata.val();
+        }
+        if self.dma_region.q.val() == 0 {
+            self.sp_weight.we.next = self.dma.sp_we.val();
+        }
+        if self.dma_region.q.val() == 1 {
+            self.sp_input.we.next = self.dma.sp_we.val();
+        }
+        if self.dma_region.q.val() == 2 {
+            self.sp_output.we.next = self.dma.sp_we.val();
+        }
+    }
+}

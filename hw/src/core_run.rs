@@ -1,0 +1,362 @@
+//! Runs a program on the Verilated [`Core`] and compares it with the exact simulator.
+//!
+//! The harness plays what surrounds the core: the instruction ROM (each queue's `pc` selects
+//! the fields it sees in the same cycle) and the DRAM behind the DMA port, which answers
+//! every word request `dram.latency` cycles later (a write takes effect when requested; the
+//! DMA engine serves one transfer at a time, so no read can see it early).
+//!
+//! Every cycle: apply the instruction fields for the current `pc`s and the DRAM answers due,
+//! settle, read the issues, completions and the DRAM request, then clock.
+
+use crate::controller::UNITS;
+use crate::core::{Core, CORE_TOP};
+use crate::cosim::{top_ports, BuildOptions, Design, Model};
+use crate::encode::{encode, Queues};
+use crate::verilog::to_verilog;
+use crate::HwError;
+use nmsat_compiler::arch::Arch;
+use nmsat_compiler::isa::{Program, Unit};
+use rust_hdl::prelude::*;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the RTL did with a program.
+#[derive(Clone, Debug)]
+pub struct RtlRun {
+    /// Issue cycle of every instruction (program order).
+    pub start: Vec<u64>,
+    /// First cycle after its completion.
+    pub end: Vec<u64>,
+    /// The DRAM afterwards.
+    pub dram: Vec<u8>,
+    /// Cycles until the last completion.
+    pub cycles: u64,
+    /// Host time of the simulation loop.
+    pub elapsed: Duration,
+}
+
+/// Builds (or loads from the cache) the Verilated core of `arch`.
+pub fn build_core(arch: &Arch, opts: &BuildOptions) -> Result<Arc<Design>, HwError> {
+    let mut core = Core::new(arch)?;
+    core.connect_all();
+    let verilog = to_verilog(&core, CORE_TOP)?;
+    let ports = top_ports(&core)?;
+    Ok(Design::build(&verilog, CORE_TOP, &ports, opts)?.0)
+}
+
+/// Port indices of the core's model.
+struct Ports {
+    valid: [usize; UNITS],
+    res: [usize; UNITS],
+    wait: [[usize; UNITS]; UNITS],
+    ld: [usize; 6],
+    st: [usize; 7],
+    pc: [usize; UNITS],
+    issue: [usize; UNITS],
+    done: [usize; UNITS],
+    mem_in: [usize; 2],
+    mem_out: [usize; 5],
+}
+
+impl Ports {
+    fn of(m: &Model) -> Result<Ports, HwError> {
+        let i = |n: &str| m.input(n);
+        let o = |n: &str| m.output(n);
+        let each =
+            |f: &dyn Fn(usize) -> Result<usize, HwError>| -> Result<[usize; UNITS], HwError> {
+                let v: Vec<usize> = (0..UNITS).map(f).collect::<Result<_, _>>()?;
+                Ok(v.try_into().expect("UNITS entries"))
+            };
+        let queue = ["load", "store", "prune", "array", "vector"];
+        let xfer = |p: &str, n: usize| -> Result<Vec<usize>, HwError> {
+            [
+                "dram_addr",
+                "rows",
+                "row_bytes",
+                "stride",
+                "region",
+                "sp_addr",
+                "requant",
+            ][..n]
+                .iter()
+                .map(|f| i(&format!("{p}_{f}")))
+                .collect()
+        };
+        Ok(Ports {
+            valid: each(&|u| i(&format!("valid${u}")))?,
+            res: each(&|u| i(&format!("res${u}")))?,
+            wait: {
+                let rows: Vec<[usize; UNITS]> = queue
+                    .iter()
+                    .map(|q| each(&|v| i(&format!("wait_{q}${v}"))))
+                    .collect::<Result<_, _>>()?;
+                rows.try_into().expect("UNITS queues")
+            },
+            ld: xfer("ld", 6)?.try_into().expect("6 fields"),
+            st: xfer("st", 7)?.try_into().expect("7 fields"),
+            pc: each(&|u| o(&format!("pc${u}")))?,
+            issue: each(&|u| o(&format!("issue${u}")))?,
+            done: each(&|u| o(&format!("done${u}")))?,
+            mem_in: [i("mem_rvalid")?, i("mem_rdata")?],
+            mem_out: [
+                o("mem_valid")?,
+                o("mem_write")?,
+                o("mem_addr")?,
+                o("mem_wdata")?,
+                o("mem_wmask")?,
+            ],
+        })
+    }
+}
+
+/// Runs `prog` on a fresh instance of `design` (built by [`build_core`] for `arch`) with
+/// `dram` as the initial DRAM, optionally writing a VCD.
+pub fn run_core(
+    design: &Arc<Design>,
+    arch: &Arch,
+    prog: &Program,
+    dram: Vec<u8>,
+    vcd: Option<&Path>,
+) -> Result<RtlRun, HwError> {
+    let queues = encode(prog)?;
+    let mut m = design.instantiate();
+    if let Some(path) = vcd {
+        m.trace(path)?;
+    }
+    let p = Ports::of(&m)?;
+    let n = prog.instrs.len();
+    let mut run = RtlRun {
+        start: vec![u64::MAX; n],
+        end: vec![u64::MAX; n],
+        dram,
+        cycles: 0,
+        elapsed: Duration::ZERO,
+    };
+    let began = Instant::now();
+    let latency = arch.dram.latency;
+    // Word requests not yet answered: (answer cycle, word address, is a write).
+    let mut pending: VecDeque<(u64, u64, bool)> = VecDeque::new();
+    let mut in_flight: [Option<usize>; UNITS] = [None; UNITS];
+    let mut finished = 0;
+    // No instruction takes longer than a full DRAM sweep; a stall beyond that is a deadlock.
+    let patience = 1_000 + 4 * run.dram.len() as u64 + 64 * latency;
+    let mut last_event = 0;
+    let mut cycle = 0u64;
+    m.eval();
+    while finished < n {
+        if cycle - last_event > patience {
+            return Err(HwError::Cosim(format!(
+                "the RTL core made no progress for {patience} cycles at cycle {cycle} \
+                 ({finished} of {n} instructions completed)"
+            )));
+        }
+        let pcs: [usize; UNITS] = std::array::from_fn(|u| m.get(p.pc[u]) as usize);
+        apply_instructions(&mut m, &p, &queues, &pcs);
+        let answer = pending.front().filter(|a| a.0 == cycle).copied();
+        if answer.is_some() {
+            pending.pop_front();
+        }
+        m.set(p.mem_in[0], answer.is_some() as i64);
+        let data = match answer {
+            Some((_, a, false)) => word(&run.dram, a)?,
+            _ => 0,
+        };
+        m.set(p.mem_in[1], data as i64);
+        m.eval();
+        for u in 0..UNITS {
+            if m.get(p.done[u]) == 1 {
+                let j = in_flight[u].take().ok_or_else(|| {
+                    HwError::Cosim(format!(
+                        "cycle {cycle}: the {:?} unit completed with nothing in flight",
+                        Unit::ALL[u]
+                    ))
+                })?;
+                run.end[j] = cycle + 1;
+                finished += 1;
+                last_event = cycle;
+            }
+            if m.get(p.issue[u]) == 1 {
+                let j = queues.0[u].get(pcs[u]).map(|q| q.index).ok_or_else(|| {
+                    HwError::Cosim(format!(
+                        "cycle {cycle}: the {:?} queue issued past its end",
+                        Unit::ALL[u]
+                    ))
+                })?;
+                run.start[j] = cycle;
+                in_flight[u] = Some(j);
+                last_event = cycle;
+            }
+        }
+        if m.get(p.mem_out[0]) == 1 {
+            let a = m.get(p.mem_out[2]) as u64;
+            let write = m.get(p.mem_out[1]) == 1;
+            if write {
+                let (d, mask) = (m.get(p.mem_out[3]) as u64, m.get(p.mem_out[4]) as u64);
+                let bytes = run
+                    .dram
+                    .get_mut(a as usize..a as usize + 8)
+                    .ok_or_else(|| out_of_dram(a, cycle))?;
+                for (j, b) in bytes.iter_mut().enumerate() {
+                    if mask >> j & 1 == 1 {
+                        *b = (d >> (8 * j)) as u8;
+                    }
+                }
+            }
+            pending.push_back((cycle + latency, a, write));
+        }
+        m.step(1);
+        cycle += 1;
+    }
+    run.cycles = run.end.iter().copied().max().unwrap_or(0);
+    run.elapsed = began.elapsed();
+    Ok(run)
+}
+
+fn out_of_dram(a: u64, cycle: u64) -> HwError {
+    HwError::Cosim(format!(
+        "cycle {cycle}: the core requested DRAM word {a:#x}, beyond the program's memory"
+    ))
+}
+
+fn word(dram: &[u8], a: u64) -> Result<u64, HwError> {
+    let bytes = dram
+        .get(a as usize..a as usize + 8)
+        .ok_or_else(|| out_of_dram(a, 0))?;
+    Ok(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+}
+
+/// Drives every queue's fields for the instruction at its `pc` (or `valid = 0` at its end).
+fn apply_instructions(m: &mut Model, p: &Ports, q: &Queues, pcs: &[usize; UNITS]) {
+    for (u, &pc) in pcs.iter().enumerate() {
+        let ins = q.0[u].get(pc);
+        m.set(p.valid[u], ins.is_some() as i64);
+        m.set(p.res[u], ins.map_or(0, |i| i.res as i64));
+        for v in 0..UNITS {
+            m.set(p.wait[u][v], ins.map_or(0, |i| i.waits[v] as i64));
+        }
+        let Some(t) = ins.and_then(|i| i.transfer) else {
+            continue;
+        };
+        let fields = [
+            t.dram_addr as i64,
+            t.rows as i64,
+            t.row_bytes as i64,
+            t.stride as i64,
+            t.region as i64,
+            t.sp_addr as i64,
+            t.requant as i64,
+        ];
+        let ports: &[usize] = if u == Unit::Load.index() {
+            &p.ld
+        } else {
+            &p.st
+        };
+        for (&port, &v) in ports.iter().zip(&fields) {
+            m.set(port, v);
+        }
+    }
+}
+
+/// The first way an RTL run differs from the exact simulator's, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mismatch {
+    /// An instruction started or ended in another cycle.
+    Timing {
+        /// The earliest cycle at which the two runs disagree.
+        cycle: u64,
+        /// The instruction.
+        index: usize,
+        /// Its unit.
+        unit: Unit,
+        /// (start, end) on the RTL.
+        rtl: (u64, u64),
+        /// (start, end) in the exact simulator.
+        exact: (u64, u64),
+    },
+    /// A DRAM word differs afterwards.
+    Data {
+        /// Byte address of the word.
+        addr: u64,
+        /// The tensor it belongs to.
+        tensor: String,
+        /// The word on the RTL.
+        rtl: u64,
+        /// The word in the exact simulator.
+        exact: u64,
+    },
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::Timing {
+                cycle,
+                index,
+                unit,
+                rtl,
+                exact,
+            } => write!(
+                f,
+                "cycle {cycle}: {unit:?} instruction {index} ran [{}, {}) on the RTL but [{}, {}) \
+                 in the exact simulator",
+                rtl.0, rtl.1, exact.0, exact.1
+            ),
+            Mismatch::Data {
+                addr,
+                tensor,
+                rtl,
+                exact,
+            } => write!(
+                f,
+                "DRAM word {addr:#x} (tensor `{tensor}`): RTL {rtl:#018x}, exact {exact:#018x}"
+            ),
+        }
+    }
+}
+
+/// Compares an RTL run with the exact simulator's schedule and DRAM.
+pub fn first_mismatch(
+    prog: &Program,
+    rtl: &RtlRun,
+    start: &[u64],
+    end: &[u64],
+    dram: &[u8],
+) -> Option<Mismatch> {
+    let timing = (0..prog.instrs.len())
+        .filter(|&j| (rtl.start[j], rtl.end[j]) != (start[j], end[j]))
+        .map(|j| {
+            let cycle = if rtl.start[j] != start[j] {
+                rtl.start[j].min(start[j])
+            } else {
+                rtl.end[j].min(end[j])
+            };
+            (cycle, j)
+        })
+        .min();
+    if let Some((cycle, index)) = timing {
+        return Some(Mismatch::Timing {
+            cycle,
+            index,
+            unit: prog.instrs[index].op.unit(),
+            rtl: (rtl.start[index], rtl.end[index]),
+            exact: (start[index], end[index]),
+        });
+    }
+    let words = rtl.dram.len().min(dram.len()) / 8;
+    let w = (0..words).find(|&w| rtl.dram[8 * w..8 * w + 8] != dram[8 * w..8 * w + 8])?;
+    let addr = 8 * w as u64;
+    let tensor = prog
+        .tensors
+        .iter()
+        .find(|t| (t.addr..t.addr + t.bytes).contains(&addr))
+        .map_or_else(|| "(none)".to_string(), |t| t.name.clone());
+    let read = |d: &[u8]| u64::from_le_bytes(d[8 * w..8 * w + 8].try_into().expect("8 bytes"));
+    Some(Mismatch::Data {
+        addr,
+        tensor,
+        rtl: read(&rtl.dram),
+        exact: read(dram),
+    })
+}

@@ -1,0 +1,128 @@
+//! `encode`: a compiled [`Program`] as the core's five instruction queues.
+//!
+//! Each queue holds its unit's instructions in program order — the order the ISA says a unit
+//! runs them — with every wait `(V, c)` as a per-queue count (the largest `c` for each V) and
+//! the resources the instruction holds while in flight, the same set
+//! `nmsat_sim::machine` computes: the scratchpad regions it reads or writes, and the DRAM for
+//! a transfer. The operation's fields are the ISA's, checked against what the RTL's units
+//! execute.
+
+use crate::controller::{RESOURCES, UNITS};
+use crate::HwError;
+use nmsat_compiler::isa::{Instr, Op, Program, Unit, XferShape};
+
+/// Bit of the DRAM in a resource mask (after the three regions).
+pub const DRAM_RESOURCE: usize = 3;
+
+/// The fields of a DMA transfer as the core's instruction port carries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// First DRAM byte.
+    pub dram_addr: u32,
+    /// Rows.
+    pub rows: u16,
+    /// Bytes per row.
+    pub row_bytes: u16,
+    /// DRAM bytes from row to row.
+    pub stride: u32,
+    /// Scratchpad region (0 weight, 1 input, 2 output).
+    pub region: u8,
+    /// First scratchpad byte.
+    pub sp_addr: u16,
+    /// Stores: requantize INT32 accumulators to INT16.
+    pub requant: bool,
+}
+
+/// One instruction of a queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueuedInstr {
+    /// Index in the program.
+    pub index: usize,
+    /// At least `waits[v]` instructions of queue `v` completed before it issues.
+    pub waits: [u16; UNITS],
+    /// Resources held in flight (bit r).
+    pub res: u8,
+    /// The transfer (load and store queues).
+    pub transfer: Option<Transfer>,
+}
+
+/// The five queues of a program, in [`Unit::ALL`] order.
+#[derive(Clone, Debug, Default)]
+pub struct Queues(pub [Vec<QueuedInstr>; UNITS]);
+
+fn narrow<T: TryFrom<u64>>(value: u64, what: &str, index: usize) -> Result<T, HwError> {
+    T::try_from(value).map_err(|_| {
+        HwError::Usage(format!(
+            "instruction {index}: {what} = {value} does not fit the core's instruction field"
+        ))
+    })
+}
+
+/// Encodes `prog`, or says which instruction the core cannot run and why.
+pub fn encode(prog: &Program) -> Result<Queues, HwError> {
+    let mut q = Queues::default();
+    for (index, ins) in prog.instrs.iter().enumerate() {
+        let queued = encode_one(index, ins)?;
+        q.0[ins.op.unit().index()].push(queued);
+    }
+    for (u, list) in q.0.iter().enumerate() {
+        narrow::<u16>(
+            list.len() as u64,
+            &format!("{:?} queue length", Unit::ALL[u]),
+            0,
+        )?;
+    }
+    Ok(q)
+}
+
+fn encode_one(index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
+    let mut waits = [0u16; UNITS];
+    for &(v, c) in &ins.waits {
+        let c: u16 = narrow(u64::from(c), "a wait count", index)?;
+        waits[v.index()] = waits[v.index()].max(c);
+    }
+    let mut res = 0u8;
+    for b in ins.op.sp_reads().iter().chain(ins.op.sp_writes().iter()) {
+        res |= 1 << b.region as usize;
+    }
+    let transfer = match &ins.op {
+        Op::Load { xfer } | Op::Store { xfer, .. } => {
+            res |= 1 << DRAM_RESOURCE;
+            if xfer.shape != XferShape::Copy {
+                return Err(HwError::Usage(format!(
+                    "instruction {index}: the RTL DMA engine moves rows as they are (Copy); \
+                     this transfer is {:?}",
+                    xfer.shape
+                )));
+            }
+            if xfer.rows == 0 || xfer.row_bytes == 0 {
+                return Err(HwError::Usage(format!(
+                    "instruction {index}: an empty transfer"
+                )));
+            }
+            Some(Transfer {
+                dram_addr: narrow(xfer.dram_addr, "dram_addr", index)?,
+                rows: narrow(xfer.rows, "rows", index)?,
+                row_bytes: narrow(xfer.row_bytes, "row_bytes", index)?,
+                stride: narrow(xfer.dram_stride, "dram_stride", index)?,
+                region: xfer.sp.region as u8,
+                sp_addr: narrow(xfer.sp.addr, "the scratchpad address", index)?,
+                requant: matches!(ins.op, Op::Store { requant: true, .. }),
+            })
+        }
+        other => {
+            return Err(HwError::Usage(format!(
+                "instruction {index}: the RTL core has no {:?} unit yet; it runs loads and \
+                 stores",
+                other.unit()
+            )))
+        }
+    };
+    debug_assert!(res < 1 << RESOURCES);
+    Ok(QueuedInstr {
+        index,
+        waits,
+        res,
+        transfer,
+    })
+}
