@@ -57,8 +57,6 @@ pub struct Sequencer {
     pub after: [Signal<Out, Bits<4>>; RESOURCES],
     /// Resources the instruction in flight holds (1 each).
     pub holds: [Signal<Out, Bits<4>>; RESOURCES],
-    /// An instruction is in flight.
-    pub busy: Signal<Out, Bit>,
     pc_q: DFF<Bits<16>>,
     count_q: DFF<Bits<16>>,
     busy_q: DFF<Bit>,
@@ -102,6 +100,5 @@ impl Logic for Sequencer {
         }
         self.pc.next = self.pc_q.q.val();
         self.count.next = self.count_q.q.val();
-        self.busy.next = self.busy_q.q.val();
     }
 }

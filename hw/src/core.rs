@@ -86,6 +86,14 @@ pub struct Core {
     pub mem_wdata: Signal<Out, Bits<64>>,
     /// Write byte enables.
     pub mem_wmask: Signal<Out, Bits<8>>,
+    /// The request is its transfer's last word.
+    pub mem_last: Signal<Out, Bit>,
+    /// The word this cycle's answer must be for.
+    pub mem_rsp_addr: Signal<Out, Bits<32>>,
+    /// The DMA engine got an answer it had not asked for (sticky until its next transfer).
+    pub fault: Signal<Out, Bit>,
+    /// Ports of each resource in use this cycle (in flight and issuing).
+    pub ports_used: [Signal<Out, Bits<4>>; RESOURCES],
     /// The answer to the request of `latency` cycles ago.
     pub mem_rvalid: Signal<In, Bit>,
     /// Its read data.
@@ -146,6 +154,10 @@ impl Core {
             mem_addr: Default::default(),
             mem_wdata: Default::default(),
             mem_wmask: Default::default(),
+            mem_last: Default::default(),
+            mem_rsp_addr: Default::default(),
+            fault: Default::default(),
+            ports_used: Default::default(),
             mem_rvalid: Default::default(),
             mem_rdata: Default::default(),
             load: Default::default(),
@@ -215,6 +227,7 @@ impl Logic for Core {
             self.prune.before[r].next = self.store.after[r].val();
             self.array.before[r].next = self.prune.after[r].val();
             self.vector.before[r].next = self.array.after[r].val();
+            self.ports_used[r].next = self.vector.after[r].val();
         }
         self.pc[0].next = self.load.pc.val();
         self.pc[1].next = self.store.pc.val();
@@ -265,6 +278,9 @@ impl Logic for Core {
         self.mem_addr.next = self.dma.mem_addr.val();
         self.mem_wdata.next = self.dma.mem_wdata.val();
         self.mem_wmask.next = self.dma.mem_wmask.val();
+        self.mem_last.next = self.dma.mem_last.val();
+        self.mem_rsp_addr.next = self.dma.mem_rsp_addr.val();
+        self.fault.next = self.dma.fault.val();
         self.dma.mem_rvalid.next = self.mem_rvalid.val();
         self.dma.mem_rdata.next = self.mem_rdata.val();
 

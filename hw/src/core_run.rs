@@ -16,6 +16,7 @@ use crate::verilog::to_verilog;
 use crate::HwError;
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::{Program, Unit};
+use nmsat_sim::exact::Memory;
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
 use std::path::Path;
@@ -58,6 +59,8 @@ struct Ports {
     done: [usize; UNITS],
     mem_in: [usize; 2],
     mem_out: [usize; 5],
+    /// `mem_last`, `mem_rsp_addr`, `fault`.
+    checks: [usize; 3],
 }
 
 impl Ports {
@@ -107,6 +110,7 @@ impl Ports {
                 o("mem_wdata")?,
                 o("mem_wmask")?,
             ],
+            checks: [o("mem_last")?, o("mem_rsp_addr")?, o("fault")?],
         })
     }
 }
@@ -140,6 +144,7 @@ pub fn run_core(
     let mut pending: VecDeque<(u64, u64, bool)> = VecDeque::new();
     let mut in_flight: [Option<usize>; UNITS] = [None; UNITS];
     let mut finished = 0;
+    let mut lasts = 0;
     // No instruction takes longer than a full DRAM sweep; a stall beyond that is a deadlock.
     let patience = 1_000 + 4 * run.dram.len() as u64 + 64 * latency;
     let mut last_event = 0;
@@ -165,6 +170,20 @@ pub fn run_core(
         };
         m.set(p.mem_in[1], data as i64);
         m.eval();
+        if let Some((_, a, _)) = answer {
+            let expected = m.get(p.checks[1]) as u64;
+            if expected != a {
+                return Err(HwError::Cosim(format!(
+                    "cycle {cycle}: the DMA engine takes the answer for word {a:#x} as word \
+                     {expected:#x}"
+                )));
+            }
+        }
+        if m.get(p.checks[2]) == 1 {
+            return Err(HwError::Cosim(format!(
+                "cycle {cycle}: the DMA engine got an answer it had not asked for"
+            )));
+        }
         for u in 0..UNITS {
             if m.get(p.done[u]) == 1 {
                 let j = in_flight[u].take().ok_or_else(|| {
@@ -190,6 +209,7 @@ pub fn run_core(
             }
         }
         if m.get(p.mem_out[0]) == 1 {
+            lasts += m.get(p.checks[0]) as usize;
             let a = m.get(p.mem_out[2]) as u64;
             let write = m.get(p.mem_out[1]) == 1;
             if write {
@@ -208,6 +228,12 @@ pub fn run_core(
         }
         m.step(1);
         cycle += 1;
+    }
+    let transfers = queues.0[Unit::Load.index()].len() + queues.0[Unit::Store.index()].len();
+    if lasts != transfers {
+        return Err(HwError::Cosim(format!(
+            "{transfers} transfers marked {lasts} requests as their last word"
+        )));
     }
     run.cycles = run.end.iter().copied().max().unwrap_or(0);
     run.elapsed = began.elapsed();
@@ -358,5 +384,55 @@ pub fn first_mismatch(
         tensor,
         rtl: read(&rtl.dram),
         exact: read(dram),
+    })
+}
+
+/// One program run on the RTL and in the exact simulator.
+#[derive(Clone, Debug)]
+pub struct Cosim {
+    /// The RTL's run.
+    pub rtl: RtlRun,
+    /// Cycles in the exact simulator.
+    pub exact_cycles: u64,
+    /// Host time of the exact simulation.
+    pub exact_elapsed: Duration,
+    /// DRAM words compared.
+    pub words: usize,
+    /// The first difference, if any.
+    pub mismatch: Option<Mismatch>,
+}
+
+/// Runs `prog` on the RTL core `design` of `arch` and in the exact simulator, from the same
+/// DRAM: zero, with every host-provided tensor filled with bytes drawn from `seed`.
+pub fn cosim_program(
+    design: &Arc<Design>,
+    arch: &Arch,
+    prog: &Program,
+    seed: u64,
+    vcd: Option<&Path>,
+) -> Result<Cosim, HwError> {
+    let mut mem = Memory::new(arch, prog);
+    let mut state = seed;
+    for t in prog.tensors.iter().filter(|t| t.host_init) {
+        for b in &mut mem.dram[t.addr as usize..(t.addr + t.bytes) as usize] {
+            // SplitMix64's increment and output mix: any fixed byte stream would do.
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let z = (state ^ (state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            *b = ((z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb) >> 56) as u8;
+        }
+    }
+    let init = mem.dram.clone();
+    let began = Instant::now();
+    let exact = nmsat_sim::simulate_exact_on(arch, prog, &mut mem).map_err(HwError::Cosim)?;
+    let exact_elapsed = began.elapsed();
+    let rtl = run_core(design, arch, prog, init, vcd)?;
+    let s = &exact.schedule;
+    let mismatch = first_mismatch(prog, &rtl, &s.start, &s.end, &mem.dram);
+    Ok(Cosim {
+        words: mem.dram.len() / 8,
+        exact_cycles: s.cycles(),
+        exact_elapsed,
+        mismatch,
+        rtl,
     })
 }

@@ -31,16 +31,10 @@ use crate::row_walker::RowWalker;
 use crate::scratchpad::Scratchpad;
 use rust_hdl::prelude::*;
 
-/// Where the engine is in a transfer.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, LogicState)]
-pub enum DmaState {
-    /// Waiting for `start`.
-    Idle,
-    /// Counting the setup cycles.
-    Setup,
-    /// Requesting words and taking the answers.
-    Stream,
-}
+/// Engine states, kept in a plain 2-bit register (rust-hdl's state enums leave unused
+/// parameters in the Verilog, which lint flags): waiting for `start`, counting the setup
+/// cycles, requesting words and taking the answers.
+const STATES: [u64; 3] = [0, 1, 2];
 
 /// INT32 (Q.2f) → INT16 (Q.f): round half up, then saturate (`datapath::requant`).
 ///
@@ -122,10 +116,10 @@ pub struct Dma {
     pub stride: Signal<In, Bits<32>>,
     /// First scratchpad byte.
     pub sp_addr: Signal<In, Bits<16>>,
-    /// A transfer is in progress.
-    pub busy: Signal<Out, Bit>,
     /// The transfer completes in this cycle (the engine is free the next).
     pub done: Signal<Out, Bit>,
+    /// An answer arrived that no request asked for (sticky until the next `start`).
+    pub fault: Signal<Out, Bit>,
     /// A DRAM request this cycle.
     pub mem_valid: Signal<Out, Bit>,
     /// It is a write.
@@ -136,6 +130,10 @@ pub struct Dma {
     pub mem_wdata: Signal<Out, Bits<64>>,
     /// Write byte enables.
     pub mem_wmask: Signal<Out, Bits<8>>,
+    /// The request is the transfer's last word (like AXI's LAST).
+    pub mem_last: Signal<Out, Bit>,
+    /// The word the engine takes this cycle's answer for (the memory checks it answers that).
+    pub mem_rsp_addr: Signal<Out, Bits<32>>,
     /// The answer to the request made `latency` cycles ago.
     pub mem_rvalid: Signal<In, Bit>,
     /// Read data of that answer.
@@ -156,7 +154,9 @@ pub struct Dma {
     pub rsp: RowWalker,
     /// Requantizes the four accumulators of one DRAM word.
     pub quant: [Requant; 4],
-    state: DFF<DmaState>,
+    state: DFF<Bits<2>>,
+    faulted: DFF<Bit>,
+    staged_last: DFF<Bit>,
     count: DFF<Bits<16>>,
     is_store: DFF<Bit>,
     is_requant: DFF<Bit>,
@@ -166,6 +166,9 @@ pub struct Dma {
     staged_lo: DFF<Bits<4>>,
     staged_n: DFF<Bits<4>>,
     setup: Constant<Bits<16>>,
+    idle: Constant<Bits<2>>,
+    setup_state: Constant<Bits<2>>,
+    stream: Constant<Bits<2>>,
     fetch: Signal<Local, Bit>,
     word_data: Signal<Local, Bits<64>>,
     lo_bits: Signal<Local, Bits<6>>,
@@ -186,13 +189,15 @@ impl Dma {
             row_bytes: Default::default(),
             stride: Default::default(),
             sp_addr: Default::default(),
-            busy: Default::default(),
             done: Default::default(),
+            fault: Default::default(),
             mem_valid: Default::default(),
             mem_write: Default::default(),
             mem_addr: Default::default(),
             mem_wdata: Default::default(),
             mem_wmask: Default::default(),
+            mem_last: Default::default(),
+            mem_rsp_addr: Default::default(),
             mem_rvalid: Default::default(),
             mem_rdata: Default::default(),
             sp_we: Default::default(),
@@ -204,6 +209,8 @@ impl Dma {
             rsp: Default::default(),
             quant: std::array::from_fn(|_| Requant::new(frac_bits)),
             state: Default::default(),
+            faulted: Default::default(),
+            staged_last: Default::default(),
             count: Default::default(),
             is_store: Default::default(),
             is_requant: Default::default(),
@@ -212,6 +219,9 @@ impl Dma {
             staged_lo: Default::default(),
             staged_n: Default::default(),
             setup: Constant::new(bits(setup_cycles)),
+            idle: Constant::new(bits(STATES[0])),
+            setup_state: Constant::new(bits(STATES[1])),
+            stream: Constant::new(bits(STATES[2])),
             fetch: Default::default(),
             word_data: Default::default(),
             lo_bits: Default::default(),
@@ -228,6 +238,8 @@ impl Logic for Dma {
             self,
             clock,
             state,
+            faulted,
+            staged_last,
             count,
             is_store,
             is_requant,
@@ -255,32 +267,35 @@ impl Logic for Dma {
 
         // Loads request during Stream; stores read a cycle earlier, from the last setup cycle.
         self.fetch.next = false;
-        match self.state.q.val() {
-            DmaState::Idle => {
-                if self.start.val() {
-                    self.state.d.next = DmaState::Setup;
-                    self.count.d.next = self.setup.val() - 1;
-                    self.is_store.d.next = self.store.val();
-                    self.is_requant.d.next = self.requant.val();
-                }
-            }
-            DmaState::Setup => {
-                self.count.d.next = self.count.q.val() - 1;
-                if self.count.q.val() == 1 {
-                    self.state.d.next = DmaState::Stream;
-                    self.fetch.next = self.is_store.q.val() & self.req.more.val();
-                }
-            }
-            DmaState::Stream => {
-                self.fetch.next = self.req.more.val();
-                if self.mem_rvalid.val() & self.rsp.last.val() {
-                    self.state.d.next = DmaState::Idle;
-                }
+        if (self.state.q.val() == self.idle.val()) & self.start.val() {
+            self.state.d.next = self.setup_state.val();
+            self.count.d.next = self.setup.val() - 1;
+            self.is_store.d.next = self.store.val();
+            self.is_requant.d.next = self.requant.val();
+        }
+        if self.state.q.val() == self.setup_state.val() {
+            self.count.d.next = self.count.q.val() - 1;
+            if self.count.q.val() == 1 {
+                self.state.d.next = self.stream.val();
+                self.fetch.next = self.is_store.q.val() & self.req.more.val();
             }
         }
-        self.busy.next = self.state.q.val() != DmaState::Idle;
+        if self.state.q.val() == self.stream.val() {
+            self.fetch.next = self.req.more.val();
+            if self.mem_rvalid.val() & self.rsp.last.val() {
+                self.state.d.next = self.idle.val();
+            }
+        }
         self.done.next =
-            (self.state.q.val() == DmaState::Stream) & self.mem_rvalid.val() & self.rsp.last.val();
+            (self.state.q.val() == self.stream.val()) & self.mem_rvalid.val() & self.rsp.last.val();
+        if self.mem_rvalid.val() & !self.rsp.more.val() {
+            self.faulted.d.next = true;
+        }
+        if self.start.val() {
+            self.faulted.d.next = false;
+        }
+        self.fault.next = self.faulted.q.val();
+        self.mem_rsp_addr.next = self.rsp.word.val();
         self.req.advance.next = self.fetch.val();
         self.rsp.advance.next = self.mem_rvalid.val();
 
@@ -290,6 +305,7 @@ impl Logic for Dma {
         self.staged_word.d.next = self.req.word.val();
         self.staged_lo.d.next = self.req.lo.val();
         self.staged_n.d.next = self.req.n.val();
+        self.staged_last.d.next = self.req.last.val();
         for i in 0..4 {
             self.quant[i].x.next = self.sp_rdata.val().get_bits::<32>(i * 32);
         }
@@ -304,6 +320,7 @@ impl Logic for Dma {
         self.mem_valid.next = false;
         self.mem_write.next = false;
         self.mem_addr.next = self.req.word.val();
+        self.mem_last.next = self.req.last.val();
         self.mem_wdata.next = self.word_data.val() << self.lo_bits.val();
         self.store_mask.next = (bits::<9>(1) << self.staged_n.q.val()) - 1;
         self.mem_wmask.next = bit_cast::<8, 9>(self.store_mask.val()) << self.staged_lo.q.val();
@@ -311,6 +328,7 @@ impl Logic for Dma {
             self.mem_valid.next = self.staged.q.val();
             self.mem_write.next = self.staged.q.val();
             self.mem_addr.next = self.staged_word.q.val();
+            self.mem_last.next = self.staged_last.q.val();
         } else {
             self.mem_valid.next = self.fetch.val();
         }
@@ -422,10 +440,14 @@ pub struct DmaRegion {
     pub stride: Signal<In, Bits<32>>,
     /// See [`Dma::sp_addr`].
     pub sp_addr: Signal<In, Bits<16>>,
-    /// See [`Dma::busy`].
-    pub busy: Signal<Out, Bit>,
     /// See [`Dma::done`].
     pub done: Signal<Out, Bit>,
+    /// See [`Dma::fault`].
+    pub fault: Signal<Out, Bit>,
+    /// See [`Dma::mem_last`].
+    pub mem_last: Signal<Out, Bit>,
+    /// See [`Dma::mem_rsp_addr`].
+    pub mem_rsp_addr: Signal<Out, Bits<32>>,
     /// See [`Dma::mem_valid`].
     pub mem_valid: Signal<Out, Bit>,
     /// See [`Dma::mem_write`].
@@ -460,8 +482,10 @@ impl DmaRegion {
             row_bytes: Default::default(),
             stride: Default::default(),
             sp_addr: Default::default(),
-            busy: Default::default(),
             done: Default::default(),
+            fault: Default::default(),
+            mem_last: Default::default(),
+            mem_rsp_addr: Default::default(),
             mem_valid: Default::default(),
             mem_write: Default::default(),
             mem_addr: Default::default(),
@@ -487,8 +511,10 @@ impl Logic for DmaRegion {
         self.dma.row_bytes.next = self.row_bytes.val();
         self.dma.stride.next = self.stride.val();
         self.dma.sp_addr.next = self.sp_addr.val();
-        self.busy.next = self.dma.busy.val();
         self.done.next = self.dma.done.val();
+        self.fault.next = self.dma.fault.val();
+        self.mem_last.next = self.dma.mem_last.val();
+        self.mem_rsp_addr.next = self.dma.mem_rsp_addr.val();
         self.mem_valid.next = self.dma.mem_valid.val();
         self.mem_write.next = self.dma.mem_write.val();
         self.mem_addr.next = self.dma.mem_addr.val();

@@ -27,6 +27,7 @@ mod pe;
 mod prune;
 mod row_walker;
 mod scratchpad;
+mod transfer_program;
 mod verilog;
 
 pub use crate::array::{
@@ -34,9 +35,11 @@ pub use crate::array::{
 };
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
 pub use crate::core::{Core, CORE_TOP};
-pub use crate::core_run::{build_core, first_mismatch, run_core, Mismatch, RtlRun};
+pub use crate::core_run::{
+    build_core, cosim_program, first_mismatch, run_core, Cosim, Mismatch, RtlRun,
+};
 pub use crate::cosim::{top_ports, BuildOptions, BuildTimes, Design, Dir, Model, Port};
-pub use crate::dma::{check_arch as check_dma, Dma, DmaRegion, DmaState, Requant};
+pub use crate::dma::{check_arch as check_dma, Dma, DmaRegion, Requant};
 pub use crate::driver::{
     gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
 };
@@ -47,4 +50,5 @@ pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::prune::Prune;
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, LANES};
+pub use crate::transfer_program::{transfer_program, TRANSFER_DRAM_BYTES};
 pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};

@@ -63,3 +63,11 @@ fn prune_units_are_clean() {
         check(&format!("prune{n}of{m}"), "nmsat_prune", &uut);
     }
 }
+
+#[test]
+fn core_is_clean() {
+    let arch = common::arch("sat-small");
+    let mut core = nmsat_hw::Core::new(&arch).unwrap();
+    core.connect_all();
+    check("core-sat-small", nmsat_hw::CORE_TOP, &core);
+}
