@@ -29,6 +29,9 @@ mod row_walker;
 mod scratchpad;
 mod transfer_program;
 mod verilog;
+mod ws_array;
+mod ws_driver;
+mod ws_pe;
 
 pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
@@ -52,3 +55,6 @@ pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, LANES};
 pub use crate::transfer_program::{transfer_program, TRANSFER_DRAM_BYTES};
 pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};
+pub use crate::ws_array::{build_ws_array, WsArray};
+pub use crate::ws_driver::{build_ws_array_design, ws_gemm, WS_ARRAY_TOP};
+pub use crate::ws_pe::{WsPe, DEST_BITS, FLAG_BITS};

@@ -71,3 +71,15 @@ fn core_is_clean() {
     core.connect_all();
     check("core-sat-small", nmsat_hw::CORE_TOP, &core);
 }
+
+#[test]
+fn ws_grids_are_clean() {
+    for (rows, cols, lanes) in [(2, 2, 8), (4, 4, 8), (3, 5, 2)] {
+        let grid = nmsat_hw::build_ws_array(ArrayShape { rows, cols, lanes }).unwrap();
+        check(
+            &format!("ws{rows}x{cols}x{lanes}"),
+            "nmsat_ws_array",
+            grid.as_ref(),
+        );
+    }
+}

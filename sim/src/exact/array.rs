@@ -314,21 +314,21 @@ impl Lane for Grouped {
 }
 
 /// Slot flags, travelling with the stream.
-const VALID: u8 = 1;
+pub const VALID: u8 = 1;
 /// WS: swap shadow and active weight.
-const SWITCH: u8 = 2;
+pub const SWITCH: u8 = 2;
 /// OS: the fold's first step (the accumulator restarts).
 const FIRST: u8 = 2;
 /// OS: the fold's last step (the accumulator is captured for draining).
 const LAST: u8 = 4;
 
 /// One stream slot as it leaves a feeder.
-#[derive(Clone, Copy, Default)]
-struct Slot {
-    fold: u32,
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub fold: u32,
     /// WS: the column j; OS: the reduction step q.
-    pos: u32,
-    flags: u8,
+    pub pos: u32,
+    pub flags: u8,
 }
 
 /// The skew registers of an edge: slot issued at cycle τ reaches lane `d` at τ+d. A triangle
@@ -429,11 +429,11 @@ struct WsFeeder {
 }
 
 /// One array row on the weight bus: fold and row number within the preload (row R−1 first).
-#[derive(Clone, Copy, Default)]
-struct PreRow {
-    on: bool,
-    fold: u32,
-    step: u16,
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct PreRow {
+    pub on: bool,
+    pub fold: u32,
+    pub step: u16,
 }
 
 impl WsFeeder {
@@ -498,42 +498,91 @@ impl WsFeeder {
     }
 }
 
+/// The edges of the weight-stationary array for one GEMM: the left-edge feeder and the weight
+/// bus with their skew registers. Public so that the RTL PE grid can be driven by exactly the
+/// schedule this model's grid sees.
+pub struct WsEdges {
+    feeder: WsFeeder,
+    left: Skew<Slot>,
+    top: Skew<PreRow>,
+    /// Reduction folds ⌈K'/R⌉ per block of C output rows.
+    pub k_folds: usize,
+    /// All folds.
+    pub folds: usize,
+}
+
+impl WsEdges {
+    /// The edges of `y[m×t] += w[m×k']·x[k'×t]` on `arch` (`kk` = K', `nm` = (N, M) sparse).
+    pub fn new(arch: &Arch, m: usize, kk: usize, t: usize, nm: Option<(usize, usize)>) -> Self {
+        let (r, c) = (arch.rows as usize, arch.cols as usize);
+        let k_folds = kk.div_ceil(r);
+        let folds = k_folds * m.div_ceil(c);
+        // A column carries R values, or every M-group that the fold's R compressed rows span:
+        // ⌈R/N⌉ when N divides R, one more in folds that start inside a group.
+        let col_beats: Vec<usize> = (0..k_folds)
+            .map(|kb| match nm {
+                None => beats(arch, 2 * r),
+                Some((n, mm)) => {
+                    let q0 = kb * r;
+                    beats(arch, 2 * mm * ((q0 + r - 1) / n - q0 / n + 1))
+                }
+            })
+            .collect();
+        WsEdges {
+            feeder: WsFeeder {
+                r,
+                t,
+                folds,
+                beats: col_beats,
+                fold: 0,
+                open: false,
+                opened_at: 0,
+                col: 0,
+                beat: 0,
+                switched: 0,
+                pre_fold: 0,
+                pre_row: 0,
+                pre_on: false,
+                preloaded: 0,
+                bank_stall: 0,
+            },
+            left: Skew::new(r + c),
+            top: Skew::new(c),
+            k_folds,
+            folds,
+        }
+    }
+
+    /// Issues cycle `tau`'s slot and weight-bus row (call once per cycle, in order).
+    pub fn tick(&mut self, tau: u64) {
+        let (slot, pre) = self.feeder.tick(tau);
+        self.left.issue(tau, slot);
+        self.top.issue(tau, pre);
+    }
+
+    /// The slot PE row `row` takes in cycle `tau` (the feeder's, `row` cycles late); the
+    /// bottom row's column `c` result of cycle `tau` belongs to `left(tau, R−1+c)`.
+    pub fn left(&self, tau: u64, row: usize) -> Slot {
+        self.left.lane(tau, row)
+    }
+
+    /// The weight-bus row column `col` takes in cycle `tau` (`col` cycles late).
+    pub fn top(&self, tau: u64, col: usize) -> PreRow {
+        self.top.lane(tau, col)
+    }
+
+    /// Feeder cycles lost to input bandwidth so far.
+    pub fn bank_stall(&self) -> u64 {
+        self.feeder.bank_stall
+    }
+}
+
 /// Runs a GEMM on the weight-stationary array until the last result has left it.
 fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
     let (r, c) = (arch.rows as usize, arch.cols as usize);
     let (m, t, kk) = (ops.m, ops.t, ops.kk);
-    let k_folds = kk.div_ceil(r);
-    let folds = k_folds * m.div_ceil(c);
-    // A column carries R values, or every M-group that the fold's R compressed rows span:
-    // ⌈R/N⌉ when N divides R, one more in folds that start inside a group.
-    let col_beats: Vec<usize> = (0..k_folds)
-        .map(|kb| match ops.nm {
-            None => beats(arch, 2 * r),
-            Some((n, mm)) => {
-                let q0 = kb * r;
-                beats(arch, 2 * mm * ((q0 + r - 1) / n - q0 / n + 1))
-            }
-        })
-        .collect();
-    let mut feeder = WsFeeder {
-        r,
-        t,
-        folds,
-        beats: col_beats,
-        fold: 0,
-        open: false,
-        opened_at: 0,
-        col: 0,
-        beat: 0,
-        switched: 0,
-        pre_fold: 0,
-        pre_row: 0,
-        pre_on: false,
-        preloaded: 0,
-        bank_stall: 0,
-    };
-    let mut left: Skew<Slot> = Skew::new(r + c);
-    let mut top: Skew<PreRow> = Skew::new(c);
+    let mut edges = WsEdges::new(arch, m, kk, t, ops.nm);
+    let (k_folds, folds) = (edges.k_folds, edges.folds);
     let mut grid = vec![WsPe::<L>::default(); r * c];
     // Row −1: the top edge's drivers (weight chain input, partial sums of 0).
     let mut edge = vec![
@@ -548,11 +597,9 @@ fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
     let (mut macs, mut left_array) = (0u64, 0u64);
     let mut tau: u64 = 0;
     loop {
-        let (slot, pre) = feeder.tick(tau);
-        left.issue(tau, slot);
-        top.issue(tau, pre);
+        edges.tick(tau);
         for (cc, e) in edge.iter_mut().enumerate() {
-            let p = top.lane(tau, cc);
+            let p = edges.top(tau, cc);
             if p.on {
                 let f = p.fold as usize;
                 let dest = r - 1 - p.step as usize;
@@ -563,7 +610,7 @@ fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
             }
         }
         for i in (0..r).rev() {
-            let s = left.lane(tau, i);
+            let s = edges.left(tau, i);
             let a_in = if s.flags & VALID != 0 {
                 L::at(ops, (s.fold as usize % k_folds) * r + i, s.pos as usize)
             } else {
@@ -583,7 +630,7 @@ fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
             if pe.fl & VALID == 0 {
                 continue;
             }
-            let s = left.lane(tau, r - 1 + cc);
+            let s = edges.left(tau, r - 1 + cc);
             let (nb, kb) = (s.fold as usize / k_folds, s.fold as usize % k_folds);
             let o = nb * c + cc;
             if o < m {
@@ -599,7 +646,7 @@ fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
             return ArrayRun {
                 cycles: tau + 1,
                 macs,
-                bank_stall: feeder.bank_stall,
+                bank_stall: edges.bank_stall(),
             };
         }
         tau += 1;
