@@ -12,6 +12,7 @@ use nmsat_compiler::schedule::{compile, Compiled};
 use std::process::ExitCode;
 
 mod bench;
+mod cosim_cli;
 mod sim_cli;
 mod speedups;
 mod spgemm_cli;
@@ -42,6 +43,9 @@ enum Cmd {
     Spgemm(spgemm_cli::SpgemmArgs),
     /// Generate the Verilog of an accelerator description (systolic array, file list, report).
     Hdl(HdlArgs),
+    /// Run a program on the Verilated RTL core and in the exact simulator and compare every
+    /// DRAM word and every instruction's cycles.
+    Cosim(cosim_cli::CosimArgs),
     /// Run a design-space sweep (parallel, resumable, shardable); `sweep merge` joins shards.
     Sweep(sweep::SweepArgs),
     /// Redraw the plots and report.html of a sweep results directory.
@@ -188,6 +192,7 @@ fn main() -> ExitCode {
         Cmd::Speedups(a) => speedups::run_speedups(&a.arch, &a.nm, a.batch, &a.models),
         Cmd::Spgemm(a) => spgemm_cli::run(a),
         Cmd::Hdl(a) => run_hdl(a),
+        Cmd::Cosim(a) => cosim_cli::run(a),
         Cmd::Sweep(a) => sweep::run(a),
         Cmd::Plot(a) => sweep::plot(a),
     };

@@ -1,0 +1,107 @@
+//! `nmsat cosim` end to end: a program of transfers matches on the Verilated core, and programs
+//! the core cannot run yet, or that were compiled for another description, are refused with
+//! exit code 2 and the reason.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn nmsat(args: &[&str]) -> Output {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-verilator-cache");
+    Command::new(env!("CARGO_BIN_EXE_nmsat"))
+        .args(args)
+        .arg("--cache")
+        .arg(cache)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn random_transfers_match_and_report_three_speeds() {
+    let o = nmsat(&[
+        "cosim",
+        "--arch",
+        "sat-small",
+        "--transfers",
+        "80",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["match"], true);
+    assert_eq!(v["rtl_cycles"], v["exact_cycles"]);
+    assert_eq!(v["fast_cycles"], v["exact_cycles"]);
+    for sim in ["rtl", "exact", "fast"] {
+        assert!(v["cycles_per_second"][sim].as_f64().unwrap() > 0.0, "{sim}");
+    }
+}
+
+#[test]
+fn programs_the_core_cannot_run_are_refused_with_the_reason() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cosim-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let prog = dir.join("mlp.json");
+    let c = Command::new(env!("CARGO_BIN_EXE_nmsat"))
+        .args([
+            "compile",
+            "--arch",
+            "sat-small",
+            "--model",
+            "tiny-mlp",
+            "--batch",
+            "4",
+        ])
+        .arg("--out")
+        .arg(&prog)
+        .output()
+        .unwrap();
+    assert!(c.status.success(), "{}", text(&c));
+    let p = prog.to_str().unwrap();
+    let o = nmsat(&["cosim", "--arch", "sat-small", "--program", p]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot run it: instruction"),
+        "{}",
+        text(&o)
+    );
+    let o = nmsat(&["cosim", "--arch", "sat-ice40-up5k", "--program", p]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("compiled for `sat-small`"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_gemm_on_the_rtl_grid_matches_the_exact_array() {
+    let o = nmsat(&["cosim", "--arch", "sat-small", "--gemm", "37x29x45", "--nm", "2:8"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("match: all 1073 results and the cycle count"), "{}", text(&o));
+    let o = nmsat(&["cosim", "--gemm", "9x10x11", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rtl_cycles"], v["timing_cycles"]);
+}
+
+#[test]
+fn bad_gemm_arguments_are_refused() {
+    for (args, needle) in [
+        (vec!["--gemm", "37x29"], "not MxNxK"),
+        (vec!["--gemm", "0x2x3"], "not MxNxK"),
+        (vec!["--gemm", "8x8x8", "--nm", "3:16"], "--nm"),
+    ] {
+        let mut all = vec!["cosim", "--arch", "sat-small"];
+        all.extend(args);
+        let o = nmsat(&all);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(needle), "{}", text(&o));
+    }
+}
