@@ -17,6 +17,7 @@ mod sim_cli;
 mod speedups;
 mod spgemm_cli;
 mod sweep;
+mod synth_cli;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +47,9 @@ enum Cmd {
     /// Run a program on the Verilated RTL core and in the exact simulator and compare every
     /// DRAM word and every instruction's cycles.
     Cosim(cosim_cli::CosimArgs),
+    /// Synthesize the RTL: an iCE40 bitstream (yosys, nextpnr, icepack, icetime) or XCVU9P
+    /// resource estimates (yosys) and a Vivado script.
+    Synth(synth_cli::SynthArgs),
     /// Run a design-space sweep (parallel, resumable, shardable); `sweep merge` joins shards.
     Sweep(sweep::SweepArgs),
     /// Redraw the plots and report.html of a sweep results directory.
@@ -193,6 +197,7 @@ fn main() -> ExitCode {
         Cmd::Spgemm(a) => spgemm_cli::run(a),
         Cmd::Hdl(a) => run_hdl(a),
         Cmd::Cosim(a) => cosim_cli::run(a),
+        Cmd::Synth(a) => synth_cli::run(a),
         Cmd::Sweep(a) => sweep::run(a),
         Cmd::Plot(a) => sweep::plot(a),
     };

@@ -611,7 +611,7 @@ fn unique_tmp(dir: &Path) -> PathBuf {
 
 /// FNV-1a, 64 bit: a hash that is stable across Rust versions (unlike `DefaultHasher`),
 /// which a cache on disk needs. Parts are separated so ("ab","c") and ("a","bc") differ.
-fn fnv1a(parts: &[&str]) -> u64 {
+pub(crate) fn fnv1a(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for b in part.bytes().chain([0xff]) {

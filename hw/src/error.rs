@@ -55,6 +55,43 @@ pub enum HwError {
     /// A Verilated model could not be built or loaded.
     #[error("co-simulation: {0}")]
     Cosim(String),
+    /// A synthesis or place-and-route tool is not installed.
+    #[error(
+        "`{tool}` not found: install it with `{}`",
+        crate::synth::SYNTH_INSTALL_HINT
+    )]
+    MissingSynthTool {
+        /// The program that was not found.
+        tool: String,
+    },
+    /// A synthesis tool failed: its error lines here, everything it printed in the log.
+    #[error("`{tool}` failed ({status}):\n{errors}\nfull output: {}", log.display())]
+    SynthFailed {
+        /// The program.
+        tool: String,
+        /// Its exit status.
+        status: String,
+        /// The lines of its output that report errors.
+        errors: String,
+        /// The log file holding all of its output.
+        log: PathBuf,
+    },
+    /// The design needs more of some resource than the device has.
+    #[error("the design does not fit the {device}: {details}")]
+    DoesNotFit {
+        /// The device (`iCE40UP5K-SG48`).
+        device: String,
+        /// Each resource that overflows, with the numbers.
+        details: String,
+    },
+    /// No synthesis target has this name.
+    #[error("unknown synthesis target `{name}` (allowed: {allowed})")]
+    UnknownTarget {
+        /// The name given.
+        name: String,
+        /// The targets there are.
+        allowed: String,
+    },
 }
 
 impl HwError {
