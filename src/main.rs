@@ -18,6 +18,7 @@ mod speedups;
 mod spgemm_cli;
 mod sweep;
 mod synth_cli;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +55,8 @@ enum Cmd {
     Sweep(sweep::SweepArgs),
     /// Redraw the plots and report.html of a sweep results directory.
     Plot(sweep::PlotArgs),
+    /// Train a model on real data through its compiled programs: accuracy beside modelled speed.
+    Train(train::TrainArgs),
 }
 
 #[derive(clap::Args)]
@@ -200,6 +203,7 @@ fn main() -> ExitCode {
         Cmd::Synth(a) => synth_cli::run(a),
         Cmd::Sweep(a) => sweep::run(a),
         Cmd::Plot(a) => sweep::plot(a),
+        Cmd::Train(a) => train::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

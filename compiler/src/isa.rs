@@ -543,6 +543,13 @@ pub enum VecOp {
         momentum_q16: i32,
         srste: Option<SrSte>,
     },
+    /// Masked weights (sources: the dense weights and, for MDGF, the decay factor `d`, one Q.f
+    /// value the host writes; without it `d = 0`): along each row of the tile, the weights the
+    /// FF N:M mask keeps pass unchanged and the others are scaled by `d` (tiles hold whole
+    /// M-groups). SR-STE's BP reads the FF-masked weights so made; MDGF's FF and BP the decayed.
+    MaskDecay {
+        nm: Nm,
+    },
 }
 
 /// Bytes of one column's batch-norm statistics: two little-endian i64 sums (Σx and Σx², or

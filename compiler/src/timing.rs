@@ -182,6 +182,8 @@ pub fn vector_ops_per_elem(op: VecOp) -> u64 {
         .max(1),
         VecOp::Loss { .. } => 5,
         VecOp::Sgd { srste, .. } => 2 + srste.is_some() as u64,
+        // The rank of each weight in its group, then the scaling of the dropped ones.
+        VecOp::MaskDecay { .. } => 2,
     }
 }
 

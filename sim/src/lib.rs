@@ -5,6 +5,7 @@
 //! schedule, and statistics are computed from the schedule alone.
 pub mod exact;
 pub mod fast;
+pub mod functional;
 pub mod machine;
 pub mod piuma;
 pub mod spgemm;

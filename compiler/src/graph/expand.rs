@@ -14,6 +14,7 @@ use super::{
     GemmStep, Layout, Operand, PruneStep, SrcView, Step, StepKind, TensorDef, TensorId,
     TrainOptions, TrainingGraph, VecSrc, VecStep,
 };
+use crate::graph::recipe::MASK_DECAY_TENSOR;
 use crate::isa::{q16, ConvBp, Im2col, Phase, PoolMode, PruneAlong, SrSte, VecOp, STATS_BYTES};
 use crate::model::{Activation, Model, NormKind, Op, PoolKind, Shape};
 use crate::prune::Nm;
@@ -234,6 +235,9 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
     let input = b.tensor("input".into(), batch * model.input.numel() * ELEM);
     let mut y: Vec<TensorId> = Vec::with_capacity(n);
     let mut weights: Vec<Option<(TensorId, TensorId)>> = vec![None; n];
+    // The weights FF and BP read: the dense ones, or MDGF's decayed copy of them.
+    let mut gemm_weights: Vec<Option<TensorId>> = vec![None; n];
+    let mut decay: Option<TensorId> = None;
     // The argmax of every max-pooling window and the statistics of every batch norm, for the
     // gradients.
     let mut argmax: Vec<Option<TensorId>> = vec![None; n];
@@ -278,10 +282,40 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 let w = b.tensor(format!("{}.w", l.name), g.out * k * ELEM);
                 let v = b.tensor(format!("{}.v", l.name), g.out * k * ELEM);
                 weights[i] = Some((w, v));
+                let wg = match b.opts.decayed(&l.name, g.inp_g()) {
+                    Some(nm) => {
+                        let d =
+                            *decay.get_or_insert_with(|| b.tensor(MASK_DECAY_TENSOR.into(), ELEM));
+                        let t = b.tensor(format!("{}.w_dec", l.name), g.out * k * ELEM);
+                        b.vector_step(
+                            i,
+                            Phase::Prune,
+                            VecStep {
+                                op: VecOp::MaskDecay { nm },
+                                srcs: vec![
+                                    VecSrc::rows(w, k),
+                                    VecSrc {
+                                        tensor: d,
+                                        width: 1,
+                                        view: SrcView::Whole,
+                                    },
+                                ],
+                                dst: vec![t],
+                                width: k,
+                                count: g.out,
+                                dst_grid: None,
+                                reduce: false,
+                            },
+                        );
+                        t
+                    }
+                    None => w,
+                };
+                gemm_weights[i] = Some(wg);
                 let (w_op, prune_from) = b.weight_operand(
                     i,
                     format!("{}.w_ff", l.name),
-                    row_major(w, k),
+                    row_major(wg, k),
                     g.out,
                     k,
                     g.out,
@@ -465,17 +499,32 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                 let g = weighted(&l.op);
                 let (ff, bp) = b.opts.layer_sparsity(&l.name, g.inp_g(), g.out_g());
                 let (w, v) = weights[i].expect("weighted layers have weights");
+                let mut wg = gemm_weights[i].expect("weighted layers have weights");
+                if let (true, Some(nm)) = (needs(0), b.opts.bp_masked(&l.name, g.inp_g())) {
+                    // SR-STE: BP differentiates the FF's masked weights, dense on the array.
+                    let k = g.inp_g() * g.kh * g.kw;
+                    wg = b.tensor(format!("{}.w_masked", l.name), g.out * k * ELEM);
+                    b.vector(
+                        i,
+                        Phase::Prune,
+                        VecOp::MaskDecay { nm },
+                        vec![(w, k)],
+                        vec![wg],
+                        k,
+                        g.out,
+                    );
+                }
                 let x = src(&y, i, 0);
                 let k_ff = g.inp_g() * g.kh * g.kw;
                 if needs(0) {
                     let dx = b.tensor(format!("{}.dx", l.name), in_elems(0) * ELEM);
                     match g.conv {
-                        Some(c) => conv_bp(&mut b, i, &l.name, &g, &c, bp, w, dy, dx),
+                        Some(c) => conv_bp(&mut b, i, &l.name, &g, &c, bp, wg, dy, dx),
                         None => {
                             let (w_op, prune_from) = b.weight_operand(
                                 i,
                                 format!("{}.w_bp", l.name),
-                                transposed(w, g.inp, 0),
+                                transposed(wg, g.inp, 0),
                                 g.inp,
                                 g.out,
                                 g.inp,

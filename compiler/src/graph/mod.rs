@@ -6,7 +6,7 @@ mod recipe;
 mod stride_phases;
 
 pub use expand::{compressed_bytes, expand, group_bytes};
-pub use recipe::{BpMask, Recipe, TrainOptions};
+pub use recipe::{BpMask, Recipe, TrainOptions, MASK_DECAY_TENSOR};
 
 use crate::isa::{ConvBp, Im2col, Phase, VecOp};
 use crate::prune::Nm;

@@ -1,4 +1,8 @@
 //! Training recipes: which GEMMs of a layer run N:M sparse, and which weight-update terms apply.
+//!
+//! One program is one iteration; recipes that change over training (MDGF's decaying mask,
+//! SDGF's tightening N:M) are sequences of programs, each compiled from these options (see
+//! `nmsat_sim::functional::recipe`).
 
 use crate::prune::Nm;
 use serde::Serialize;
@@ -9,7 +13,8 @@ pub enum Recipe {
     /// Bidirectional weight pruning: FF weights N:M along the input dimension, BP weights N:M
     /// along the output dimension, WU dense, SR-STE term in the update.
     Bdwp,
-    /// SR-STE: only the forward pass is sparse; BP uses the dense weights.
+    /// SR-STE: only the forward pass is N:M sparse; BP runs dense GEMMs on the FF-masked
+    /// weights (the FF's own function, differentiated), the update is straight-through.
     SrSte,
     /// Dense training.
     Dense,
@@ -52,9 +57,17 @@ pub struct TrainOptions {
     pub lr: f64,
     /// SGD momentum μ.
     pub momentum: f64,
-    /// SR-STE decay λ on pruned weights.
+    /// SR-STE decay λ on pruned weights (0: no SR-STE term).
     pub srste_lambda: f64,
+    /// MDGF's decaying stage: a sparse layer's FF and BP run dense on its decayed weights, the
+    /// N:M-kept weights unchanged and the others scaled by a factor the host writes to
+    /// [`MASK_DECAY_TENSOR`] each iteration ([`crate::isa::VecOp::MaskDecay`]).
+    pub mask_decay: bool,
 }
+
+/// The host-written DRAM tensor holding MDGF's decay factor (one INT16 value). The `.x` suffix
+/// marks it as a host input for the scheduler's memory map.
+pub const MASK_DECAY_TENSOR: &str = "mdgf.decay.x";
 
 impl TrainOptions {
     /// Dense training of `batch` samples (the baseline every speedup is measured against).
@@ -68,6 +81,7 @@ impl TrainOptions {
             lr: 0.01,
             momentum: 0.9,
             srste_lambda: 2e-4,
+            mask_decay: false,
         }
     }
 
@@ -94,6 +108,9 @@ impl TrainOptions {
             return (None, None);
         }
         let fits = |d: u64| (d >= self.nm.m).then_some(self.nm);
+        if self.mask_decay {
+            return (None, None);
+        }
         match self.recipe {
             Recipe::Bdwp => (fits(ff_group_dim), fits(bp_group_dim)),
             Recipe::SrSte => (fits(ff_group_dim), None),
@@ -103,7 +120,22 @@ impl TrainOptions {
 
     /// Whether the update carries the SR-STE decay term `λ·(1−mask)⊙W`.
     pub fn srste_term(&self) -> bool {
-        matches!(self.recipe, Recipe::Bdwp | Recipe::SrSte)
+        matches!(self.recipe, Recipe::Bdwp | Recipe::SrSte) && self.srste_lambda != 0.0
+    }
+
+    /// The N:M pattern whose FF mask SR-STE's dense BP applies to a layer's weights.
+    pub fn bp_masked(&self, layer: &str, ff_group_dim: u64) -> Option<Nm> {
+        match self.layer_sparsity(layer, ff_group_dim, 0) {
+            (Some(nm), None) if self.recipe == Recipe::SrSte => Some(nm),
+            _ => None,
+        }
+    }
+
+    /// The N:M pattern whose mask decays a layer's weights under [`TrainOptions::mask_decay`]:
+    /// the layers whose FF would be sparse.
+    pub fn decayed(&self, layer: &str, ff_group_dim: u64) -> Option<Nm> {
+        let sparse = self.recipe != Recipe::Dense && !self.dense_layers.iter().any(|l| l == layer);
+        (self.mask_decay && sparse && ff_group_dim >= self.nm.m).then_some(self.nm)
     }
 }
 
@@ -121,10 +153,21 @@ mod tests {
         assert_eq!(o.layer_sparsity("c", 64, 64), (None, None));
         o.recipe = Recipe::SrSte;
         assert_eq!(o.layer_sparsity("d", 64, 64), (Some(nm), None));
+        assert_eq!(o.bp_masked("d", 64), Some(nm));
+        assert_eq!(o.bp_masked("d", 4), None);
         assert_eq!(
             TrainOptions::dense(4).layer_sparsity("d", 64, 64),
             (None, None)
         );
         assert!(Recipe::parse("mdgf").is_err());
+        o.recipe = Recipe::Bdwp;
+        o.dense_layers.clear();
+        o.mask_decay = true;
+        assert_eq!(o.layer_sparsity("d", 64, 64), (None, None));
+        assert_eq!(o.decayed("d", 64), Some(nm));
+        assert_eq!(o.decayed("d", 4), None);
+        assert!(o.srste_term());
+        o.srste_lambda = 0.0;
+        assert!(!o.srste_term());
     }
 }

@@ -38,6 +38,8 @@
 //! - `Sgd` (sources w, dw, v; destination w′ then v′): with μ, lr, λ in Q16.16,
 //!   `v′ = sat(⌊μ·v⌉₁₆ + dw [+ ⌊λ·w⌉₁₆ where the FF N:M mask of the row drops w])`,
 //!   `w′ = sat(w − ⌊lr·v′⌉₁₆)`, where `⌊x⌉₁₆` is a round-half-up shift by 16.
+//! - `MaskDecay { nm }` (sources w and optionally the decay factor d, else d = 0): `w` where
+//!   the row's FF N:M mask keeps it, else `sat(⌊w·d⌉_f)`.
 
 use super::prune_unit::rank_group;
 use super::{i16s, put_i16s, Memory};
@@ -311,6 +313,24 @@ pub fn run(
             }
             w2.extend(v2);
             w2
+        }
+        VecOp::MaskDecay { nm } => {
+            let w = need(0, n)?;
+            let d = if srcs.len() > 1 { need(1, 1)?[0] as i64 } else { 0 };
+            w.chunks(width as usize)
+                .flat_map(|row| {
+                    row.chunks(nm.m as usize).flat_map(|g| {
+                        let keep = rank_group(g, nm.n as usize);
+                        g.iter().zip(keep).map(move |(&x, k)| {
+                            if k {
+                                x
+                            } else {
+                                saturate(round_shift(x as i64 * d, f))
+                            }
+                        })
+                    })
+                })
+                .collect()
         }
         VecOp::BatchStats | VecOp::BatchGradStats => {
             let w = width as usize;
