@@ -3,17 +3,22 @@
 //! Writes three files into the output directory:
 //!
 //! * `nmsat_array.v`: the systolic array (top module `nmsat_array`) and all its sub-modules;
+//! * `nmsat_core.v`: the core (top module `nmsat_core`: controller, DMA engine, scratchpad
+//!   regions), when the description's DMA and scratchpads are ones the RTL times exactly
+//!   (see [`crate::check_dma`]); otherwise the report says why it was left out;
 //! * `files.f`: the Verilog files, one per line, relative to the list itself
 //!   (`verilator -F out/files.f`);
 //! * `report.txt`: what [`Report`]'s `Display` prints: parameters, module count, top ports.
 
 use crate::array::{array_for, ArrayShape, ARRAY_TOP};
+use crate::core::{Core, CORE_TOP};
 use crate::cosim::{top_ports, Dir, Port};
 use crate::error::HwError;
 use crate::pe::IDX_BITS;
 use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check};
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::prune::Nm;
+use rust_hdl::prelude::Block;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -40,6 +45,51 @@ pub struct Report {
     pub lines: usize,
     /// The top module's ports, in declaration order.
     pub ports: Vec<Port>,
+    /// The core, or why it was not generated.
+    pub core: Result<CoreRtl, String>,
+}
+
+/// The core's Verilog, as [`generate`] wrote it.
+#[derive(Clone, Debug)]
+pub struct CoreRtl {
+    /// Its top module.
+    pub top: String,
+    /// Its file.
+    pub verilog: PathBuf,
+    /// Verilog modules.
+    pub modules: usize,
+    /// Lines of Verilog.
+    pub lines: usize,
+    /// The top module's ports.
+    pub ports: Vec<Port>,
+    /// Bytes of the weight, input and output regions.
+    pub regions: [u64; 3],
+}
+
+/// Modules in rust-hdl output: it starts every module declaration at the beginning of a line.
+fn module_count(text: &str) -> usize {
+    text.lines().filter(|l| l.starts_with("module ")).count()
+}
+
+/// Writes the core's Verilog into `out_dir`, or says why the description has no RTL core.
+fn generate_core(arch: &Arch, out_dir: &Path) -> Result<Result<CoreRtl, String>, HwError> {
+    let mut core = match Core::new(arch) {
+        Ok(c) => c,
+        Err(e @ HwError::Unsupported { .. }) => return Ok(Err(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    core.connect_all();
+    let text = to_verilog(&core, CORE_TOP)?;
+    let verilog = out_dir.join(format!("{CORE_TOP}.v"));
+    write_verilog(&text, &verilog)?;
+    Ok(Ok(CoreRtl {
+        top: CORE_TOP.to_string(),
+        verilog,
+        modules: module_count(&text),
+        lines: text.lines().count(),
+        ports: top_ports(&core)?,
+        regions: nmsat_compiler::arch::RegionId::ALL.map(|r| arch.region(r).bytes),
+    }))
 }
 
 /// Writes the RTL of `arch` into `out_dir` (created if missing): see the module docs.
@@ -52,8 +102,13 @@ pub fn generate(arch: &Arch, out_dir: &Path) -> Result<Report, HwError> {
     let file_name = format!("{ARRAY_TOP}.v");
     let verilog = out_dir.join(&file_name);
     write_verilog(&text, &verilog)?;
+    let core = generate_core(arch, out_dir)?;
+    let mut list = format!("{file_name}\n");
+    if core.is_ok() {
+        list.push_str(&format!("{CORE_TOP}.v\n"));
+    }
     let file_list = out_dir.join("files.f");
-    std::fs::write(&file_list, format!("{file_name}\n")).map_err(HwError::io(&file_list))?;
+    std::fs::write(&file_list, list).map_err(HwError::io(&file_list))?;
     let report = Report {
         arch: arch.name.clone(),
         top: ARRAY_TOP.to_string(),
@@ -62,10 +117,10 @@ pub fn generate(arch: &Arch, out_dir: &Path) -> Result<Report, HwError> {
         verilog: vec![verilog],
         file_list,
         report: out_dir.join("report.txt"),
-        // rust-hdl starts every module declaration at the beginning of a line.
-        modules: text.lines().filter(|l| l.starts_with("module ")).count(),
+        modules: module_count(&text),
         lines: text.lines().count(),
         ports,
+        core,
     };
     std::fs::write(&report.report, format!("{report}\n")).map_err(HwError::io(&report.report))?;
     Ok(report)
@@ -75,7 +130,13 @@ pub fn generate(arch: &Arch, out_dir: &Path) -> Result<Report, HwError> {
 /// what [`generate`] wrote.
 pub fn check_generated(report: &Report) -> Result<(), HwError> {
     verilator_lint(&report.verilog, &report.top)?;
-    yosys_check(&report.verilog, &report.top)
+    yosys_check(&report.verilog, &report.top)?;
+    if let Ok(core) = &report.core {
+        let files = [core.verilog.clone()];
+        verilator_lint(&files, &core.top)?;
+        yosys_check(&files, &core.top)?;
+    }
+    Ok(())
 }
 
 /// Ports grouped by base name: `a_in$0 … a_in$31` → (`a_in`, 32 ports).
@@ -123,7 +184,51 @@ impl fmt::Display for Report {
             self.lines
         )?;
         writeln!(f, "top ports:")?;
-        for (base, count, p) in port_groups(&self.ports) {
+        write_ports(f, &self.ports)?;
+        writeln!(
+            f,
+            "layout: a_in$i/a_out$i are row i/{}, lane i%{}; w_*, idx_*, psum_* $c are column c",
+            s.lanes, s.lanes
+        )?;
+        match &self.core {
+            Ok(c) => {
+                writeln!(
+                    f,
+                    "{}: controller (load, store, prune, array, vector queues), DMA engine, \
+                     scratchpad regions of {} / {} / {} bytes; the prune, array and vector units \
+                     are not in the core yet",
+                    c.top, c.regions[0], c.regions[1], c.regions[2]
+                )?;
+                writeln!(
+                    f,
+                    "modules: {}, {} lines of Verilog; top ports:",
+                    c.modules, c.lines
+                )?;
+                write_ports(f, &c.ports)?;
+            }
+            Err(why) => writeln!(f, "{CORE_TOP}: not generated: {why}")?,
+        }
+        let mut files: Vec<String> = self
+            .verilog
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        if let Ok(c) = &self.core {
+            files.push(c.verilog.display().to_string());
+        }
+        write!(
+            f,
+            "files: {} (list: {})",
+            files.join(", "),
+            self.file_list.display()
+        )
+    }
+}
+
+/// One line per port group: direction, name range, type.
+fn write_ports(f: &mut fmt::Formatter<'_>, ports: &[Port]) -> fmt::Result {
+    {
+        for (base, count, p) in port_groups(ports) {
             let dir = match p.dir {
                 Dir::In => "in ",
                 Dir::Out => "out",
@@ -142,20 +247,6 @@ impl fmt::Display for Report {
             let line = format!("  {dir} {name:<28} {sign}{width}");
             writeln!(f, "{}", line.trim_end())?;
         }
-        writeln!(
-            f,
-            "layout: a_in$i/a_out$i are row i/{}, lane i%{}; w_*, idx_*, psum_* $c are column c",
-            s.lanes, s.lanes
-        )?;
-        write!(
-            f,
-            "files: {} (list: {})",
-            self.verilog
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            self.file_list.display()
-        )
     }
+    Ok(())
 }

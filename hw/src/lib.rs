@@ -49,7 +49,7 @@ pub use crate::driver::{
 };
 pub use crate::encode::{encode, QueuedInstr, Queues, Transfer, DRAM_RESOURCE};
 pub use crate::error::{HwError, INSTALL_HINT};
-pub use crate::generate::{check_generated, generate, Report};
+pub use crate::generate::{check_generated, generate, CoreRtl, Report};
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::prune::Prune;
 pub use crate::row_walker::{RowWalker, WORD_BYTES};

@@ -28,7 +28,17 @@ fn check(a: &nmsat_compiler::arch::Arch) -> String {
     assert_eq!(count(Dir::In, "psum_in"), cols);
     assert_eq!(count(Dir::Out, "psum_out"), cols);
     let list = std::fs::read_to_string(&report.file_list).unwrap();
-    assert_eq!(list, "nmsat_array.v\n");
+    match &report.core {
+        Ok(core) => {
+            assert_eq!(list, "nmsat_array.v\nnmsat_core.v\n");
+            assert!(core.verilog.is_file());
+            assert!(core
+                .ports
+                .iter()
+                .any(|p| p.name == "mem_rdata" && p.width == 64));
+        }
+        Err(_) => assert_eq!(list, "nmsat_array.v\n"),
+    }
     assert!(out.join("nmsat_array.v").is_file());
     let text = std::fs::read_to_string(&report.report).unwrap();
     assert_eq!(text, format!("{report}\n"));
@@ -40,6 +50,8 @@ fn check(a: &nmsat_compiler::arch::Arch) -> String {
 fn sat_small_4x4_is_generated_and_clean() {
     let text = check(&arch("sat-small"));
     assert!(text.contains("4 rows × 4 cols"), "{text}");
+    assert!(text.contains("nmsat_core: controller"), "{text}");
+    assert!(text.contains("16384 / 16384 / 16384 bytes"), "{text}");
     assert!(text.contains("8 activation lanes"), "{text}");
     assert!(text.contains("1:4, 2:4, 1:8, 2:8, 4:8"), "{text}");
     assert!(text.contains("a_in$0..a_in$31"), "{text}");
@@ -49,6 +61,11 @@ fn sat_small_4x4_is_generated_and_clean() {
 fn sat_ice40_up5k_2x2_is_generated_and_clean() {
     let text = check(&arch("sat-ice40-up5k"));
     assert!(text.contains("2 rows × 2 cols"), "{text}");
+    // Its DRAM words are 2 bytes; the RTL DMA engine moves 8.
+    assert!(
+        text.contains("nmsat_core: not generated: dram.access_bytes"),
+        "{text}"
+    );
 }
 
 #[test]
