@@ -114,7 +114,7 @@ pub struct Core {
 }
 
 impl Core {
-    /// The core of `arch` (checked by [`crate::encode::check_arch`] first).
+    /// The core of `arch` (checked by [`crate::check_dma`] first).
     pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
         crate::dma::check_arch(arch)?;
         let ports = [

@@ -1,11 +1,18 @@
 //! nmsat-hw: the accelerator's RTL in rust-hdl, sized from an [`Arch`] at run time, with
 //! Verilog generation, external checks and Verilator co-simulation driven from Rust.
 //!
-//! * [`Pe`], [`SystolicArray`] ([`array_for`] an `Arch`), [`Prune`]: the hardware modules;
+//! * [`Pe`], [`SystolicArray`] ([`array_for`] an `Arch`), [`Prune`]: the array and prune
+//!   unit; [`WsPe`], [`WsArray`]: the weight-stationary grid with shadow weight chains that
+//!   the exact simulator's array models register for register;
+//! * [`Core`]: the core as one top — [`Sequencer`]s (the controller), [`Dma`] with its
+//!   [`RowWalker`]s, [`Scratchpad`] regions; [`encode`] turns a program into its queues;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
-//!   time (cached by hash); [`VerilatedArray`], [`load_weights`], [`gemm`]: drive an array.
+//!   time (cached by hash); [`VerilatedArray`], [`load_weights`], [`gemm`]: drive an array;
+//!   [`run_core`], [`cosim_program`]: a program on the core against the exact simulator;
+//!   [`ws_gemm`]: a GEMM on the grid with the exact model's edges;
+//! * [`mod@synth`]: the iCE40 and XCVU9P flows `nmsat synth` runs.
 //!
 //! The arithmetic is [`nmsat_compiler::datapath`]'s and the N:M choice is
 //! [`nmsat_compiler::prune::nm_mask`]'s; the tests check the RTL against them.
