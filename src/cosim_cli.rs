@@ -83,7 +83,7 @@ pub fn run(a: CosimArgs) -> Result<(), UserError> {
         )));
     }
     nmsat_hw::encode(&prog).map_err(|e| UserError(format!("the RTL core cannot run it: {e}")))?;
-    let hw = |e: nmsat_hw::HwError| UserError(e.to_string());
+    let hw = |e: nmsat_hw::HwError| crate::hw_error(&arch, e);
     let mut opts = BuildOptions::new(&a.cache);
     opts.trace = a.vcd.is_some();
     let began = Instant::now();
@@ -192,7 +192,7 @@ fn run_gemm_cosim(
         None => w.iter().flat_map(|v| v.to_le_bytes()).collect(),
         Some(nm) => w.chunks(k).flat_map(|row| pack_row(row, nm)).collect(),
     };
-    let hw = |e: nmsat_hw::HwError| UserError(e.to_string());
+    let hw = |e: nmsat_hw::HwError| crate::hw_error(arch, e);
     let began = Instant::now();
     let mut want = vec![0i32; m * t];
     let exact = run_gemm(arch, m, k, t, sparsity, &bytes, &x, &mut want, false);

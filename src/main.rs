@@ -143,7 +143,19 @@ struct HdlArgs {
 /// reported like any other description error: file, line, field, what is allowed.
 fn run_hdl(a: HdlArgs) -> Result<(), UserError> {
     let arch = Arch::load(&a.arch)?;
-    let report = nmsat_hw::generate(&arch, &a.out).map_err(|e| match e {
+    let report = nmsat_hw::generate(&arch, &a.out).map_err(|e| hw_error(&arch, e))?;
+    println!("{report}");
+    if a.check {
+        nmsat_hw::check_generated(&report).map_err(|e| UserError(e.to_string()))?;
+        println!("checks: verilator --lint-only -Wall and yosys check -assert pass");
+    }
+    Ok(())
+}
+
+/// An RTL error: a description the generator cannot build is reported like any other
+/// description error (file, line, field, what is allowed).
+fn hw_error(arch: &Arch, e: nmsat_hw::HwError) -> UserError {
+    match e {
         nmsat_hw::HwError::Unsupported {
             field,
             value,
@@ -155,13 +167,7 @@ fn run_hdl(a: HdlArgs) -> Result<(), UserError> {
             allowed,
         )),
         other => UserError(other.to_string()),
-    })?;
-    println!("{report}");
-    if a.check {
-        nmsat_hw::check_generated(&report).map_err(|e| UserError(e.to_string()))?;
-        println!("checks: verilator --lint-only -Wall and yosys check -assert pass");
     }
-    Ok(())
 }
 
 /// A failure the user can act on: printed without a backtrace, exit code 2.

@@ -67,20 +67,8 @@ pub fn run(a: SynthArgs) -> Result<(), UserError> {
     let out = a
         .out
         .unwrap_or_else(|| PathBuf::from(format!("out/synth/{}-{}", arch.name, target)));
-    let report = synth(&arch, target, &out).map_err(|e| match e {
-        // Only the description's own fields: overridden sizes were checked above.
-        HwError::Unsupported {
-            field,
-            value,
-            reason,
-            allowed,
-        } => UserError::from(arch.source.error(
-            field,
-            format!("{value} is not supported by the RTL generator: {reason}"),
-            allowed,
-        )),
-        other => UserError(other.to_string()),
-    })?;
+    // Only the description's own fields can be at fault: overridden sizes were checked above.
+    let report = synth(&arch, target, &out).map_err(|e| crate::hw_error(&arch, e))?;
     if a.json {
         println!("{}", report.to_json());
     } else {

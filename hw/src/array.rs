@@ -327,6 +327,22 @@ impl<const L: usize> Logic for SystolicArray<L> {
     }
 }
 
+/// `$make::<L>(args)` with the const-generic lane count `L` equal to the run-time `$lanes`,
+/// one of [`LANE_COUNTS`] (a checked [`ArrayShape`] guarantees it).
+macro_rules! by_lanes {
+    ($lanes:expr, $make:ident($($arg:expr),*)) => {
+        match $lanes {
+            1 => $make::<1>($($arg),*),
+            2 => $make::<2>($($arg),*),
+            4 => $make::<4>($($arg),*),
+            8 => $make::<8>($($arg),*),
+            16 => $make::<16>($($arg),*),
+            other => unreachable!("lane count {other} passed the shape check"),
+        }
+    };
+}
+pub(crate) use by_lanes;
+
 /// Builds an array of a checked shape, with `connect_all()` done. Lane counts are dispatched
 /// to the const-generic PE.
 pub fn build_array(shape: ArrayShape) -> Result<Box<dyn Block>, HwError> {
@@ -336,16 +352,7 @@ pub fn build_array(shape: ArrayShape) -> Result<Box<dyn Block>, HwError> {
         Box::new(a)
     }
     shape.check()?;
-    let ArrayShape { rows, cols, lanes } = shape;
-    Ok(match lanes {
-        1 => make::<1>(rows, cols),
-        2 => make::<2>(rows, cols),
-        4 => make::<4>(rows, cols),
-        8 => make::<8>(rows, cols),
-        16 => make::<16>(rows, cols),
-        // `check` admits only `LANE_COUNTS`.
-        _ => unreachable!("lane count {lanes} passed the shape check"),
-    })
+    Ok(by_lanes!(shape.lanes, make(shape.rows, shape.cols)))
 }
 
 /// The array an accelerator description asks for (`array.rows`, `array.cols`,

@@ -50,7 +50,7 @@ pub use crate::core_run::{
     build_core, cosim_program, first_mismatch, run_core, Cosim, Mismatch, RtlRun,
 };
 pub use crate::cosim::{top_ports, BuildOptions, BuildTimes, Design, Dir, Model, Port};
-pub use crate::dma::{check_arch as check_dma, Dma, DmaRegion, Requant};
+pub use crate::dma::{check_arch as check_dma, Dma, Requant};
 pub use crate::driver::{
     gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
 };

@@ -14,7 +14,7 @@
 //! Wired by hand for the same reason as [`crate::SystolicArray`] (run-time R and C); `update`
 //! is the Rust view and `hdl` the Verilog view of the one wiring list.
 
-use crate::array::{signals, ArrayShape};
+use crate::array::{by_lanes, signals, ArrayShape};
 use crate::error::HwError;
 use crate::pe::IDX_BITS;
 use crate::ws_pe::{WsPe, DEST_BITS, FLAG_BITS};
@@ -232,13 +232,5 @@ pub fn build_ws_array(shape: ArrayShape) -> Result<Box<dyn Block>, HwError> {
         Box::new(a)
     }
     shape.check()?;
-    let ArrayShape { rows, cols, lanes } = shape;
-    Ok(match lanes {
-        1 => make::<1>(rows, cols),
-        2 => make::<2>(rows, cols),
-        4 => make::<4>(rows, cols),
-        8 => make::<8>(rows, cols),
-        16 => make::<16>(rows, cols),
-        _ => unreachable!("lane count {lanes} passed the shape check"),
-    })
+    Ok(by_lanes!(shape.lanes, make(shape.rows, shape.cols)))
 }

@@ -59,3 +59,17 @@ fn programs_with_units_the_core_lacks_are_refused() {
     let err = nmsat_hw::encode(&prog).unwrap_err().to_string();
     assert!(err.starts_with("instruction "), "{err}");
 }
+
+#[test]
+fn descriptions_the_dma_cannot_time_exactly_are_refused() {
+    // sat-vcu1525's link is 64 bytes a cycle: eight words, where the engine moves one.
+    let text = nmsat_hw::Core::new(&arch("sat-vcu1525"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(text.contains("dma.bytes_per_cycle"), "{text}");
+    let mut a = arch("sat-small");
+    a.dma.setup_cycles = 1;
+    let text = nmsat_hw::Core::new(&a).err().expect("refused").to_string();
+    assert!(text.contains("dma.setup_cycles = 1"), "{text}");
+}
