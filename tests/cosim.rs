@@ -82,9 +82,21 @@ fn programs_the_core_cannot_run_are_refused_with_the_reason() {
 
 #[test]
 fn a_gemm_on_the_rtl_grid_matches_the_exact_array() {
-    let o = nmsat(&["cosim", "--arch", "sat-small", "--gemm", "37x29x45", "--nm", "2:8"]);
+    let o = nmsat(&[
+        "cosim",
+        "--arch",
+        "sat-small",
+        "--gemm",
+        "37x29x45",
+        "--nm",
+        "2:8",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("match: all 1073 results and the cycle count"), "{}", text(&o));
+    assert!(
+        text(&o).contains("match: all 1073 results and the cycle count"),
+        "{}",
+        text(&o)
+    );
     let o = nmsat(&["cosim", "--gemm", "9x10x11", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

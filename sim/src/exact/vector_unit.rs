@@ -316,7 +316,11 @@ pub fn run(
         }
         VecOp::MaskDecay { nm } => {
             let w = need(0, n)?;
-            let d = if srcs.len() > 1 { need(1, 1)?[0] as i64 } else { 0 };
+            let d = if srcs.len() > 1 {
+                need(1, 1)?[0] as i64
+            } else {
+                0
+            };
             w.chunks(width as usize)
                 .flat_map(|row| {
                     row.chunks(nm.m as usize).flat_map(|g| {
