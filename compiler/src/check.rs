@@ -19,16 +19,23 @@ use crate::range_map::RangeMap;
 
 type Clock = [u32; Unit::COUNT];
 
+/// An instruction: its unit, its number in the unit's queue, its index in the program (32
+/// bits, so that the shadow state stays small).
+type Who = (Unit, u32, u32);
+
 /// The last writer and the latest reader per unit of a byte range.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Access {
-    writer: Option<(Unit, u32, usize)>,
-    readers: [Option<(u32, usize)>; Unit::COUNT],
+    writer: Option<Who>,
+    readers: [Option<(u32, u32)>; Unit::COUNT],
 }
 
 /// Checks `prog` against `arch`; the error names the first offending instruction.
 pub fn check(arch: &Arch, prog: &Program) -> Result<(), String> {
     let n = prog.instrs.len();
+    if u32::try_from(n).is_err() {
+        return Err(format!("{n} instructions: more than the checker indexes"));
+    }
     let mut clocks: Vec<Clock> = Vec::with_capacity(n);
     // Program index of every unit's k-th instruction.
     let mut by_unit: [Vec<usize>; Unit::COUNT] = Default::default();
@@ -65,7 +72,7 @@ pub fn check(arch: &Arch, prog: &Program) -> Result<(), String> {
             }
             clock[v.index()] = clock[v.index()].max(count);
         }
-        let before = |w: (Unit, u32, usize)| w.0 == u || clock[w.0.index()] > w.1;
+        let before = |w: Who| w.0 == u || clock[w.0.index()] > w.1;
 
         // Scratchpad ranges.
         for (buf, write) in ins
@@ -85,8 +92,17 @@ pub fn check(arch: &Arch, prog: &Program) -> Result<(), String> {
                 )));
             }
             let map = &mut sp[buf.region as usize];
-            let what = format!("{} [{}, {})", buf.region.name(), buf.addr, buf.end());
-            access(map, buf.addr, buf.end(), write, (u, seq, j), &before, &what).map_err(at)?;
+            let what = || format!("{} [{}, {})", buf.region.name(), buf.addr, buf.end());
+            access(
+                map,
+                buf.addr,
+                buf.end(),
+                write,
+                (u, seq, j as u32),
+                &before,
+                &what,
+            )
+            .map_err(at)?;
         }
         // DRAM ranges.
         if let Op::Load { xfer } | Op::Store { xfer, .. } = &ins.op {
@@ -98,15 +114,9 @@ pub fn check(arch: &Arch, prog: &Program) -> Result<(), String> {
                 )));
             }
             let write = matches!(ins.op, Op::Store { .. });
-            access(
-                &mut dram,
-                s,
-                e,
-                write,
-                (u, seq, j),
-                &before,
-                &format!("DRAM [{s}, {e})"),
-            )
+            access(&mut dram, s, e, write, (u, seq, j as u32), &before, &|| {
+                format!("DRAM [{s}, {e})")
+            })
             .map_err(at)?;
         }
         clocks.push(clock);
@@ -115,20 +125,21 @@ pub fn check(arch: &Arch, prog: &Program) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks one access against the shadow state of `[s, e)` and records it.
+/// Checks one access against the shadow state of `[s, e)` and records it; `what` names the
+/// range in an error (formatted only then: this runs for every access of every program).
 #[allow(clippy::too_many_arguments)]
 fn access(
     map: &mut RangeMap<Access>,
     s: u64,
     e: u64,
     write: bool,
-    me: (Unit, u32, usize),
-    before: &dyn Fn((Unit, u32, usize)) -> bool,
-    what: &str,
+    me: Who,
+    before: &dyn Fn(Who) -> bool,
+    what: &dyn Fn() -> String,
 ) -> Result<(), String> {
     let mut err = None;
     if !write && map.has_gap(s, e) {
-        return Err(format!("reads {what}, which nothing wrote before"));
+        return Err(format!("reads {}, which nothing wrote before", what()));
     }
     map.for_each(s, e, |_, _, a| {
         if err.is_some() {
@@ -137,8 +148,9 @@ fn access(
         if let Some(w) = a.writer {
             if w.2 != me.2 && !before(w) {
                 err = Some(format!(
-                    "{} {what} races with the write by instruction {}",
+                    "{} {} races with the write by instruction {}",
                     if write { "writes" } else { "reads" },
+                    what(),
                     w.2
                 ));
             }
@@ -148,7 +160,8 @@ fn access(
                 if let Some((seq, idx)) = *r {
                     if idx != me.2 && !before((Unit::ALL[v], seq, idx)) {
                         err = Some(format!(
-                            "writes {what} while instruction {idx} may still read it"
+                            "writes {} while instruction {idx} may still read it",
+                            what()
                         ));
                     }
                 }

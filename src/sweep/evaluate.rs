@@ -2,6 +2,8 @@
 //! iteration, simulate it, and compare with the dense iteration on the same design — computed
 //! once per (design, model, batch) and shared by every N:M pattern and recipe of it.
 
+use super::accuracy::Trainer;
+use super::area::{Area, Estimates};
 use super::axes::{self, Workload};
 use super::points::Point;
 use super::results::{Design, LayerRecord, Metrics, Record, StallRecord, Wall};
@@ -10,8 +12,10 @@ use nmsat_compiler::arch::Arch;
 use nmsat_compiler::graph::{Recipe, TrainOptions};
 use nmsat_compiler::isa::{Op, Program, Unit};
 use nmsat_sim::machine::{Cause, Resource, Schedule};
-use nmsat_sim::Run;
-use std::collections::HashMap;
+use nmsat_sim::stats::Stats;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -27,12 +31,57 @@ struct Dense {
 /// [`Arch::schedule_key`] (points that differ only in clock or energy table).
 type Compiled = (Arc<Program>, Arc<Schedule>);
 type RunSlot = Arc<OnceLock<Result<Compiled, String>>>;
+type DenseSlot = Arc<OnceLock<Result<Dense, String>>>;
+
+/// A shared run and how many more points will ask for it (`None`: unknown, keep it).
+#[derive(Default)]
+struct Shared {
+    slot: RunSlot,
+    uses: Option<usize>,
+}
+
+/// One point's run: the shared schedule, and the statistics of this description (its clock and
+/// energy table) over it.
+struct Run {
+    schedule: Arc<Schedule>,
+    stats: Stats,
+}
+
+/// The key of a compiled program and its schedule: equal keys compile and run alike.
+fn run_key(arch: &Arch, w: &Workload, recipe: Recipe) -> String {
+    // Dense training does not depend on the N:M pattern.
+    let nm = if recipe == Recipe::Dense {
+        "-".to_string()
+    } else {
+        w.nm.to_string()
+    };
+    format!(
+        "{}|{}|{}|{nm}|{recipe:?}",
+        arch.schedule_key(),
+        w.model,
+        w.batch
+    )
+}
+
+/// The key of a dense baseline's figures: the whole description (clock and energy included),
+/// the model and the batch.
+fn dense_key(arch: &Arch, w: &Workload) -> String {
+    let arch = serde_json::to_string(arch).expect("a description always serializes");
+    format!("{arch}|{}|{}", w.model, w.batch)
+}
 
 /// Evaluates points of one sweep; shared by the worker threads.
 pub struct Evaluator<'a> {
     spec: &'a Spec,
-    /// Keyed by schedule key, model, batch, N:M and recipe.
-    runs: Mutex<HashMap<String, RunSlot>>,
+    /// Keyed by [`run_key`]: schedule key, model, batch, N:M and recipe.
+    runs: Mutex<HashMap<String, Shared>>,
+    /// Keyed by [`dense_key`]: each design's dense figures, computed once (its statistics are a
+    /// whole pass over the program, as costly as the simulation).
+    dense: Mutex<HashMap<String, DenseSlot>>,
+    /// Synthesis estimates, for `area: yosys-xcvu9p`.
+    estimates: Estimates,
+    /// Training runs, for sweeps with an `accuracy` setting.
+    trainer: Trainer,
 }
 
 /// Seconds since `t`.
@@ -77,6 +126,9 @@ pub fn design(arch: &Arch, w: &Workload) -> Design {
         dram_gbps_peak: arch.dram_bytes_per_cycle() as f64 * arch.clock_mhz * 1e6 / 1e9,
         peak_gmacs: (arch.rows * arch.cols) as f64 * arch.clock_mhz * 1e6 / 1e9,
         area_proxy_pe: axes::area_proxy(arch),
+        // Filled in by `Evaluator::evaluate` when the sweep's area model synthesizes.
+        synth_luts: None,
+        synth_dsps: None,
     }
 }
 
@@ -128,20 +180,50 @@ fn layer_records(arch: &Arch, prog: &Program, run: &Run) -> Vec<LayerRecord> {
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(spec: &'a Spec) -> Evaluator<'a> {
+    /// An evaluator of `spec`'s points; synthesis runs (if its area model needs them) are
+    /// cached under `synth_cache`.
+    pub fn new(spec: &'a Spec, synth_cache: &Path) -> Evaluator<'a> {
         Evaluator {
             spec,
             runs: Mutex::new(HashMap::new()),
+            dense: Mutex::new(HashMap::new()),
+            estimates: Estimates::new(synth_cache),
+            trainer: Trainer::default(),
         }
     }
 
-    fn simulate(&self, arch: &Arch, prog: &Program) -> Result<Run, String> {
-        let run = if self.spec.exact {
-            nmsat_sim::simulate_exact(arch, prog)
+    /// Announces the points about to be evaluated, so that each shared program and schedule
+    /// is dropped after its last use rather than at the end (1,000 ResNet-18 points held
+    /// ~7 GB). Without it every run is kept; a miscount only costs a recompilation.
+    pub fn plan(&self, points: &[Point]) {
+        let mut uses: HashMap<String, usize> = HashMap::new();
+        let mut dense = HashSet::new();
+        for p in points {
+            let (arch, w) = self.spec.resolve(&p.values);
+            if axes::check_design(&arch).is_err() {
+                continue;
+            }
+            *uses.entry(run_key(&arch, &w, w.recipe)).or_default() += 1;
+            // The dense run is asked for once per dense key (then its figures are reused).
+            if w.recipe != Recipe::Dense && dense.insert(dense_key(&arch, &w)) {
+                *uses.entry(run_key(&arch, &w, Recipe::Dense)).or_default() += 1;
+            }
+        }
+        let mut runs = self.runs.lock().expect("no panics while held");
+        for (key, n) in uses {
+            runs.entry(key).or_default().uses = Some(n);
+        }
+    }
+
+    /// The schedule of `prog`. In fast mode it is `nmsat_sim::simulate_fast`'s without the
+    /// statistics, which each point computes for its own clock and energy table.
+    fn simulate(&self, arch: &Arch, prog: &Program) -> Result<Schedule, String> {
+        let schedule = if self.spec.exact {
+            nmsat_sim::simulate_exact(arch, prog).map(|run| run.schedule)
         } else {
-            nmsat_sim::simulate_fast(arch, prog)
+            nmsat_sim::machine::run(arch, prog, &mut nmsat_sim::fast::Fast { arch })
         };
-        run.map_err(|e| format!("simulation failed: {e}"))
+        schedule.map_err(|e| format!("simulation failed: {e}"))
     }
 
     /// Compiles and simulates one iteration — or reuses the program and schedule of an equal
@@ -153,25 +235,24 @@ impl<'a> Evaluator<'a> {
         w: &Workload,
         recipe: Recipe,
     ) -> Result<(Arc<Program>, Run, f64, f64), String> {
-        // Dense training does not depend on the N:M pattern.
-        let nm = if recipe == Recipe::Dense {
-            "-".to_string()
-        } else {
-            w.nm.to_string()
-        };
-        let key = format!(
-            "{}|{}|{}|{nm}|{recipe:?}",
-            arch.schedule_key(),
-            w.model,
-            w.batch
-        );
-        let slot = self
+        let slot = match self
             .runs
             .lock()
             .expect("no panics while held")
-            .entry(key)
-            .or_default()
-            .clone();
+            .entry(run_key(arch, w, recipe))
+        {
+            Entry::Vacant(e) => e.insert(Shared::default()).slot.clone(),
+            Entry::Occupied(mut e) => {
+                let slot = e.get().slot.clone();
+                match &mut e.get_mut().uses {
+                    // The last planned use: the callers' `Arc`s keep the run alive meanwhile.
+                    Some(1) => drop(e.remove()),
+                    Some(n) => *n -= 1,
+                    None => {}
+                }
+                slot
+            }
+        };
         let (mut tc, mut ts) = (0.0, 0.0);
         let compiled = slot.get_or_init(|| {
             let model = &self.spec.models[&w.model];
@@ -184,33 +265,38 @@ impl<'a> Evaluator<'a> {
                 .map_err(|e| format!("compile failed: {e}"))?;
             tc = since(t);
             let t = Instant::now();
-            let run = self.simulate(arch, &compiled.program)?;
+            let schedule = self.simulate(arch, &compiled.program)?;
             ts = since(t);
-            Ok((Arc::new(compiled.program), Arc::new(run.schedule)))
+            Ok((Arc::new(compiled.program), Arc::new(schedule)))
         });
         let (prog, schedule) = compiled.clone()?;
         let stats = nmsat_sim::stats::stats(arch, &prog, &schedule);
-        let run = Run {
-            schedule: (*schedule).clone(),
-            stats,
-        };
-        Ok((prog, run, tc, ts))
+        Ok((prog, Run { schedule, stats }, tc, ts))
     }
 
-    /// The dense run of this design, model and batch: computed by the first point that needs
-    /// it (the others wait for it), with the seconds this call spent on it.
+    /// The dense figures of this design, model and batch: computed by the first point that
+    /// needs them (the others wait for them), with the seconds this call spent on them.
     fn dense(&self, arch: &Arch, w: &Workload) -> (Result<Dense, String>, f64) {
-        match self.compile_and_run(arch, w, Recipe::Dense) {
-            Ok((_, run, tc, ts)) => (
+        let slot = self
+            .dense
+            .lock()
+            .expect("no panics while held")
+            .entry(dense_key(arch, w))
+            .or_default()
+            .clone();
+        let mut spent = 0.0;
+        let dense = slot.get_or_init(|| match self.compile_and_run(arch, w, Recipe::Dense) {
+            Ok((_, run, tc, ts)) => {
+                spent = tc + ts;
                 Ok(Dense {
                     cycles: run.stats.cycles,
                     utilization: run.stats.utilization,
                     energy_pj: run.stats.energy_pj,
-                }),
-                tc + ts,
-            ),
-            Err(e) => (Err(format!("dense baseline: {e}")), 0.0),
-        }
+                })
+            }
+            Err(e) => Err(format!("dense baseline: {e}")),
+        });
+        (dense.clone(), spent)
     }
 
     /// Evaluates `p`; a failure is recorded in the result, never raised.
@@ -231,9 +317,15 @@ impl<'a> Evaluator<'a> {
             design: design(&arch, &w),
             metrics: None,
             layers: Vec::new(),
+            accuracy: None,
             wall: Wall::default(),
         };
         let result = axes::check_design(&arch).and_then(|()| {
+            if spec.area == Area::YosysXcvu9p {
+                let (luts, dsps) = self.estimates.estimate(&arch)?;
+                rec.design.synth_luts = Some(luts);
+                rec.design.synth_dsps = Some(dsps);
+            }
             let (prog, run, tc, ts) = self.compile_and_run(&arch, &w, w.recipe)?;
             rec.wall.compile_s = tc;
             rec.wall.simulate_s = ts;
@@ -279,6 +371,13 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
+        self.trainer.add_to(
+            spec.accuracy.as_ref(),
+            &spec.models[&w.model],
+            &arch,
+            &w,
+            &mut rec,
+        );
         rec
     }
 }
@@ -293,7 +392,7 @@ mod tests {
     fn dense_runs_are_shared_and_failures_are_recorded() {
         let text = "arch: sat-small\naxes:\n  model: [tiny-mlp]\n  batch: [4]\n  nm: [\"1:4\", \"2:8\", \"3:16\"]\n";
         let spec = Spec::parse("s.yaml", text, Path::new(".")).unwrap();
-        let ev = Evaluator::new(&spec);
+        let ev = Evaluator::new(&spec, Path::new("unused-synth-cache"));
         let pts = points(&spec).unwrap();
         let recs: Vec<Record> = pts.iter().map(|p| ev.evaluate(p, p.index == 0)).collect();
         // Three sparse runs (one fails to compile) and one dense run shared by all.
@@ -319,5 +418,29 @@ mod tests {
         // 3:16 needs a 16-lane mux that sat-small does not have: recorded, not raised.
         assert!(!c.ok && c.metrics.is_none());
         assert!(c.error.as_deref().unwrap().contains("16"), "{:?}", c.error);
+    }
+
+    #[test]
+    fn planned_runs_are_dropped_after_their_last_use() {
+        let text = "arch: sat-small\naxes:\n  clock_mhz: [100, 200]\n  model: [tiny-mlp]\n  batch: [4]\n  nm: [\"2:8\"]\n";
+        let spec = Spec::parse("s.yaml", text, Path::new(".")).unwrap();
+        let pts = points(&spec).unwrap();
+        let kept = Evaluator::new(&spec, Path::new("unused-synth-cache"));
+        let planned = Evaluator::new(&spec, Path::new("unused-synth-cache"));
+        planned.plan(&pts);
+        // One sparse and one dense run, shared by both clocks.
+        assert_eq!(planned.runs.lock().unwrap().len(), 2);
+        for p in &pts {
+            let (a, b) = (kept.evaluate(p, true), planned.evaluate(p, true));
+            assert!(a.ok, "{a:?}");
+            assert_eq!(
+                serde_json::to_string(&(&a.metrics, &a.layers)).unwrap(),
+                serde_json::to_string(&(&b.metrics, &b.layers)).unwrap()
+            );
+        }
+        assert_eq!(kept.runs.lock().unwrap().len(), 2);
+        assert!(planned.runs.lock().unwrap().is_empty());
+        // Each clock has its own dense figures, from the one dense run.
+        assert_eq!(planned.dense.lock().unwrap().len(), 2);
     }
 }

@@ -7,10 +7,12 @@
 //! completion order), `results.csv` (one row per point, in point order), the plots (`*.png`,
 //! `*.svg`) and `report.html`. Everything but `results.jsonl` is derived from it.
 
+mod accuracy;
+mod area;
 mod axes;
 mod constraint;
 mod evaluate;
-mod plots;
+pub(crate) mod plots;
 mod points;
 mod report;
 mod results;
@@ -145,7 +147,8 @@ fn write_outputs(
 ) -> Result<(), UserError> {
     let axes: Vec<String> = spec.axes.iter().map(|a| a.name.clone()).collect();
     let p = out.join("results.csv");
-    std::fs::write(&p, results::csv(&axes, records)).map_err(|e| io_err(&p, e))?;
+    let accuracy = spec.accuracy.is_some() || records.iter().any(|r| r.accuracy.is_some());
+    std::fs::write(&p, results::csv(&axes, records, accuracy)).map_err(|e| io_err(&p, e))?;
     if csv_only {
         return Ok(());
     }
@@ -232,10 +235,15 @@ fn run_sweep(
     let o =
         run::run_points(&spec, &todo, &out, jobs, &|p| is_focus(&spec, p)).map_err(UserError)?;
     if o.ran > 0 {
-        let cpu = o.compile_s + o.simulate_s + o.dense_s;
+        let cpu = o.compile_s + o.simulate_s + o.dense_s + o.train_s;
+        let training = if o.train_s > 0.0 {
+            format!(", training {:.0}%", 100.0 * o.train_s / cpu.max(1e-12))
+        } else {
+            String::new()
+        };
         println!(
             "{} points in {:.1} s ({:.2} points/s), {} failed; thread time {:.1} s: compile {:.0}%, \
-             simulate {:.0}%, dense baselines {:.0}% (compile + simulate)",
+             simulate {:.0}%, dense baselines {:.0}% (compile + simulate){training}",
             o.ran,
             o.wall_s,
             o.ran as f64 / o.wall_s.max(1e-9),

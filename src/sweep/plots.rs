@@ -1,10 +1,13 @@
 //! The sweep's plots, each drawn once as PNG and once as SVG with plotters: speedup vs N:M per
 //! model, the roofline of the focus design, the Pareto front of area (a PE-count proxy) vs
-//! training throughput, the array's stall breakdown per layer, and the ablation bars.
+//! training throughput, the array's stall breakdown per layer, the ablation bars, and — in sweeps
+//! that train for accuracy — test accuracy vs speedup.
 //!
 //! Text is rendered with the DejaVu Sans font embedded in the binary, so drawing needs no
 //! system font.
 
+use super::accuracy::{self, ScatterSeries};
+use super::area::Area;
 use super::results::Record;
 use super::select;
 use super::spec::Spec;
@@ -27,7 +30,8 @@ pub struct Figure {
 }
 
 const SIZE: (u32, u32) = (960, 600);
-const FONT: &str = "sans-serif";
+/// The font every plot draws with (DejaVu Sans, embedded: no system fonts needed).
+pub(crate) const FONT: &str = "sans-serif";
 
 const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -44,7 +48,8 @@ fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
-fn register_fonts() -> Result<(), String> {
+/// Registers the embedded font once per process.
+pub(crate) fn register_fonts() -> Result<(), String> {
     static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
         register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
@@ -333,6 +338,7 @@ impl Plot for Roofline<'_> {
 /// Every point of each model by area and throughput, its Pareto front joined by a line.
 struct Pareto<'a> {
     series: &'a [ParetoSeries],
+    area: Area,
 }
 
 impl Plot for Pareto<'_> {
@@ -376,7 +382,7 @@ impl Pareto<'_> {
     {
         let mut chart = ChartBuilder::on(root)
             .caption(
-                "Pareto front: area (PE-count proxy) vs training throughput",
+                format!("Pareto front: {} vs training throughput", self.area.short()),
                 (FONT, 24),
             )
             .margin(16)
@@ -386,7 +392,7 @@ impl Pareto<'_> {
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("area proxy (PE equivalents: rows·cols incl. N:M mux; not synthesis)")
+            .x_desc(self.area.label())
             .y_desc("training throughput (samples/s)")
             .x_label_formatter(&|x| si(*x))
             .y_label_formatter(&|y| si(*y))
@@ -480,6 +486,64 @@ impl Plot for Stalls<'_> {
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
         }
         legend(&mut chart, SeriesLabelPosition::LowerRight, 13)
+    }
+}
+
+/// Test accuracy vs speedup, one colour and marker per series, each point labelled with its N:M.
+struct AccuracyScatter<'a> {
+    series: &'a [ScatterSeries],
+}
+
+impl Plot for AccuracyScatter<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let all = || self.series.iter().flat_map(|s| s.1.iter());
+        let (x0, x1) = all().fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.0), a.1.max(p.0)));
+        let (y0, y1) = all().fold((f64::MAX, f64::MIN), |a, p| (a.0.min(p.1), a.1.max(p.1)));
+        let mut chart = ChartBuilder::on(root)
+            .caption("Test accuracy vs speedup over dense training", (FONT, 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(60)
+            .build_cartesian_2d(padded(x0, x1, false), padded(y0, y1, false))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("speedup over dense training (×)")
+            .y_desc("test accuracy (%)")
+            .label_style((FONT, 15))
+            .draw()
+            .map_err(err)?;
+        // Labels only while they stay legible.
+        let labelled = all().count() <= 60;
+        for (i, (name, pts)) in self.series.iter().enumerate() {
+            let c = color(i);
+            let label = move |&(x, y, ref nm): &(f64, f64, String)| {
+                let text = if labelled { nm.clone() } else { String::new() };
+                EmptyElement::at((x, y)) + Text::new(text, (7, -16), (FONT, 13).into_font())
+            };
+            chart.draw_series(pts.iter().map(label)).map_err(err)?;
+            // Shapes as well as colours, so that the series read in grey too.
+            let at = |p: &(f64, f64, String)| (p.0, p.1);
+            let series = match i % 3 {
+                0 => chart
+                    .draw_series(pts.iter().map(|p| Circle::new(at(p), 5, c.filled())))
+                    .map_err(err)?
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, c.filled())),
+                1 => chart
+                    .draw_series(
+                        pts.iter()
+                            .map(|p| TriangleMarker::new(at(p), 7, c.filled())),
+                    )
+                    .map_err(err)?
+                    .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 7, c.filled())),
+                _ => chart
+                    .draw_series(pts.iter().map(|p| Cross::new(at(p), 5, c.stroke_width(3))))
+                    .map_err(err)?
+                    .legend(move |(x, y)| Cross::new((x + 10, y), 5, c.stroke_width(3))),
+            };
+            series.label(name.as_str());
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerLeft, 15)
     }
 }
 
@@ -588,7 +652,7 @@ pub fn draw_all(spec: &Spec, records: &[Record], dir: &Path) -> Result<Vec<Figur
         .map(|m| {
             let at = |r: &Record| {
                 (
-                    r.design.area_proxy_pe,
+                    r.design.area(),
                     r.metrics.as_ref().map_or(0.0, |x| x.samples_per_s),
                 )
             };
@@ -603,14 +667,22 @@ pub fn draw_all(spec: &Spec, records: &[Record], dir: &Path) -> Result<Vec<Figur
         .filter(|s| !s.1.is_empty())
         .collect();
     if !series.is_empty() {
-        save(dir, "pareto", &Pareto { series: &series })?;
+        save(
+            dir,
+            "pareto",
+            &Pareto {
+                series: &series,
+                area: spec.area,
+            },
+        )?;
         figs.push(Figure {
             stem: "pareto".into(),
             title: "Pareto front of area vs training throughput".into(),
-            note: "Area is a PE-count proxy (rows·cols, each PE's M:1 activation mux counted as 1/32 \
-                   PE per lane beyond the first), not a synthesis estimate. Every finished point is \
-                   shown; the line joins the points no other point beats on both."
-                .into(),
+            note: format!(
+                "{} Every finished point is shown; the line joins the points no other point \
+                 beats on both.",
+                spec.area.note()
+            ),
         });
     }
     if let Some((variants, rows)) = select::ablation(spec, records) {
@@ -634,6 +706,24 @@ pub fn draw_all(spec: &Spec, records: &[Record], dir: &Path) -> Result<Vec<Figur
                 ),
             });
         }
+    }
+    let series = accuracy::scatter(records);
+    if let Some(a) = spec.accuracy.as_ref().filter(|_| !series.is_empty()) {
+        save(
+            dir,
+            "accuracy-vs-speedup",
+            &AccuracyScatter { series: &series },
+        )?;
+        figs.push(Figure {
+            stem: "accuracy-vs-speedup".into(),
+            title: "Test accuracy vs speedup".into(),
+            note: format!(
+                "Every finished point, trained under its own recipe and N:M on its own design \
+                 through the compiled programs (functional simulator): {}. Speedup is the \
+                 modelled cycles of a dense iteration over the point's.",
+                a.describe()
+            ),
+        });
     }
     Ok(figs)
 }

@@ -1,6 +1,8 @@
 //! `report.html`: one self-contained page with the sweep's description, its tables (speedup
-//! per N:M, ablation, Pareto fronts, failures, every point) and its plots inlined as SVG.
+//! per N:M, ablation, Pareto fronts, accuracy beside speedup, failures, every point) and its
+//! plots inlined as SVG.
 
+use super::accuracy::AccuracySpec;
 use super::plots::{focus_text, Figure};
 use super::results::Record;
 use super::select;
@@ -54,6 +56,57 @@ fn pivot(out: &mut String, corner: &str, (cols, rows): &select::NmTable) {
         })
         .collect();
     table(out, &header, &body);
+}
+
+/// The accuracy every trained point reached beside its speedup, best accuracy first.
+fn accuracy_table(h: &mut String, a: &AccuracySpec, records: &[Record]) {
+    h.push_str("<h2 id=\"accuracy\">Accuracy beside speedup</h2>\n");
+    let _ = writeln!(
+        h,
+        "<p>Each point trained under its own recipe and N:M on its own design, through the \
+         compiled programs on the functional simulator: {}.</p>",
+        esc(&a.describe())
+    );
+    let mut trained: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.accuracy.is_some() && r.metrics.is_some())
+        .collect();
+    let acc = |r: &Record| r.accuracy.as_ref().map_or(0.0, |a| a.test_accuracy);
+    trained.sort_by(|x, y| acc(y).total_cmp(&acc(x)).then(x.index.cmp(&y.index)));
+    let rows: Vec<Vec<String>> = trained
+        .iter()
+        .map(|r| {
+            let (m, a) = (
+                r.metrics.as_ref().expect("filtered"),
+                r.accuracy.as_ref().expect("filtered"),
+            );
+            vec![
+                r.key.clone(),
+                r.design.model.clone(),
+                r.design.recipe.clone(),
+                r.design.nm.clone(),
+                format!("{:.3}×", m.speedup),
+                format!("{:.1}%", 100.0 * a.test_accuracy),
+                format!("{:.1}%", 100.0 * a.train_accuracy),
+                format!("{:.3}", a.loss),
+            ]
+        })
+        .collect();
+    table(
+        h,
+        &[
+            "point",
+            "model",
+            "recipe",
+            "N:M",
+            "speedup",
+            "test accuracy",
+            "train accuracy",
+            "loss",
+        ]
+        .map(String::from),
+        &rows,
+    );
 }
 
 /// Writes `<dir>/report.html`.
@@ -144,11 +197,11 @@ pub fn write(
         h.push_str("<h2>Ablation of the dataflow optimizations</h2>\n");
         pivot(&mut h, "model", &t);
     }
-    h.push_str("<h2>Pareto fronts: area proxy vs training throughput</h2>\n");
-    h.push_str(
-        "<p>Area is a PE-count proxy (rows·cols, the M:1 activation mux as 1/32 PE per lane \
-         beyond the first), not a synthesis estimate.</p>\n",
-    );
+    h.push_str(&format!(
+        "<h2>Pareto fronts: {} vs training throughput</h2>\n<p>{}</p>\n",
+        spec.area.short(),
+        spec.area.note()
+    ));
     let mut front_rows = Vec::new();
     for m in select::models(spec, records) {
         for r in select::pareto(records, &m) {
@@ -156,7 +209,7 @@ pub fn write(
             front_rows.push(vec![
                 m.clone(),
                 r.key.clone(),
-                format!("{:.0}", r.design.area_proxy_pe),
+                format!("{:.0}", r.design.area()),
                 format!("{:.1}", x.samples_per_s),
                 format!("{:.3}×", x.speedup),
                 format!("{:.1}%", 100.0 * x.utilization),
@@ -168,7 +221,7 @@ pub fn write(
         &[
             "model",
             "point",
-            "area proxy (PE)",
+            spec.area.short(),
             "samples/s",
             "speedup",
             "utilization",
@@ -176,6 +229,9 @@ pub fn write(
         .map(String::from),
         &front_rows,
     );
+    if let Some(a) = &spec.accuracy {
+        accuracy_table(&mut h, a, records);
+    }
     let failures: Vec<Vec<String>> = records
         .iter()
         .filter(|r| !r.ok)
@@ -216,10 +272,13 @@ pub fn write(
             "cycles",
             "DRAM GB/s",
             "energy (mJ)",
-            "error",
         ]
         .map(String::from),
     );
+    if spec.accuracy.is_some() {
+        header.push("test accuracy".into());
+    }
+    header.push("error".into());
     let mut sorted: Vec<&Record> = records.iter().collect();
     sorted.sort_by_key(|r| r.index);
     let rows: Vec<Vec<String>> = sorted
@@ -241,8 +300,12 @@ pub fn write(
                 m.map_or("—".into(), |x| x.cycles.to_string()),
                 cell(m.map(|x| x.dram_gbps), 2),
                 cell(m.map(|x| x.energy_pj * 1e-9), 3),
-                r.error.clone().unwrap_or_default(),
             ]);
+            if spec.accuracy.is_some() {
+                let acc = r.accuracy.as_ref().map(|a| 100.0 * a.test_accuracy);
+                row.push(cell(acc, 1) + if acc.is_some() { "%" } else { "" });
+            }
+            row.push(r.error.clone().unwrap_or_default());
             row
         })
         .collect();

@@ -26,6 +26,20 @@ pub struct Design {
     pub peak_gmacs: f64,
     /// PE-count area proxy (see `axes::area_proxy`), not a synthesis estimate.
     pub area_proxy_pe: f64,
+    /// yosys's XCVU9P LUT estimate of the RTL, when the sweep asks for it (`area.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synth_luts: Option<u64>,
+    /// yosys's XCVU9P DSP48E2 count, beside `synth_luts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synth_dsps: Option<u64>,
+}
+
+impl Design {
+    /// The area the Pareto front is drawn over: the synthesis estimate if there is one,
+    /// else the PE-count proxy.
+    pub fn area(&self) -> f64 {
+        self.synth_luts.map_or(self.area_proxy_pe, |l| l as f64)
+    }
 }
 
 /// Cycles one unit lost, by what it waited for.
@@ -84,6 +98,28 @@ pub struct Wall {
     pub simulate_s: f64,
     /// Compiling and simulating the dense baseline, when this point was the one to do it.
     pub dense_s: f64,
+    /// Training for the accuracy, when this point was the one to do it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub train_s: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// What training the point's model under its recipe and N:M reached (`accuracy.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    pub dataset: String,
+    pub datapath: String,
+    pub epochs: u64,
+    pub seed: u64,
+    /// Of the last epoch, on the held-out split.
+    pub test_accuracy: f64,
+    /// Of the last epoch's training batches.
+    pub train_accuracy: f64,
+    /// Mean cross-entropy of the last epoch.
+    pub loss: f64,
 }
 
 /// One line of `results.jsonl`.
@@ -101,6 +137,9 @@ pub struct Record {
     pub metrics: Option<Metrics>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerRecord>,
+    /// Only in sweeps with an `accuracy` setting (absent from older results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<Accuracy>,
     #[serde(default)]
     pub wall: Wall,
 }
@@ -183,8 +222,9 @@ fn json_cell(v: Option<&serde_json::Value>) -> String {
     }
 }
 
-/// The CSV text of `records` (sorted by point index), with one column per axis first.
-pub fn csv(axes: &[String], records: &[Record]) -> String {
+/// The CSV text of `records` (sorted by point index), with one column per axis first, and
+/// the accuracy columns last when `accuracy` (so that sweeps without one keep their columns).
+pub fn csv(axes: &[String], records: &[Record], accuracy: bool) -> String {
     let mut header: Vec<String> = vec!["index".into()];
     header.extend(axes.iter().cloned());
     header.extend(
@@ -204,6 +244,8 @@ pub fn csv(axes: &[String], records: &[Record]) -> String {
             "dram_gbps_peak",
             "peak_gmacs",
             "area_proxy_pe",
+            "synth_luts",
+            "synth_dsps",
             "cycles",
             "dense_cycles",
             "speedup",
@@ -230,6 +272,19 @@ pub fn csv(axes: &[String], records: &[Record]) -> String {
             header.push(format!("stall_{u}_{c}"));
         }
     }
+    if accuracy {
+        header.extend(
+            [
+                "dataset",
+                "datapath",
+                "epochs",
+                "test_accuracy",
+                "train_accuracy",
+                "loss",
+            ]
+            .map(String::from),
+        );
+    }
     let mut out = header.join(",");
     out.push('\n');
     let mut sorted: Vec<&Record> = records.iter().collect();
@@ -254,6 +309,8 @@ pub fn csv(axes: &[String], records: &[Record]) -> String {
             d.dram_gbps_peak.to_string(),
             d.peak_gmacs.to_string(),
             d.area_proxy_pe.to_string(),
+            d.synth_luts.map_or(String::new(), |n| n.to_string()),
+            d.synth_dsps.map_or(String::new(), |n| n.to_string()),
         ]);
         match &r.metrics {
             Some(m) => {
@@ -280,6 +337,19 @@ pub fn csv(axes: &[String], records: &[Record]) -> String {
                 }
             }
             None => row.extend(std::iter::repeat_n(String::new(), 15 + 5 + 20)),
+        }
+        if accuracy {
+            match &r.accuracy {
+                Some(a) => row.extend([
+                    a.dataset.clone(),
+                    a.datapath.clone(),
+                    a.epochs.to_string(),
+                    a.test_accuracy.to_string(),
+                    a.train_accuracy.to_string(),
+                    a.loss.to_string(),
+                ]),
+                None => row.extend(std::iter::repeat_n(String::new(), 6)),
+            }
         }
         out.push_str(
             &row.iter()
@@ -317,9 +387,12 @@ mod tests {
                 dram_gbps_peak: 0.8,
                 peak_gmacs: 1.6,
                 area_proxy_pe: 19.5,
+                synth_luts: None,
+                synth_dsps: None,
             },
             metrics: None,
             layers: vec![],
+            accuracy: None,
             wall: Wall::default(),
         }
     }
@@ -349,7 +422,7 @@ mod tests {
 
     #[test]
     fn csv_rows_follow_point_order_and_quote_what_needs_it() {
-        let text = csv(&["x".into()], &[record(1, "b"), record(0, "a")]);
+        let text = csv(&["x".into()], &[record(1, "b"), record(0, "a")], false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         let width = lines[0].split(',').count();
@@ -357,5 +430,41 @@ mod tests {
         assert!(lines[2].starts_with("1,"));
         // Every row has the header's number of cells (the quoted comma is one cell).
         assert_eq!(lines[2].replace("\"a, \"", "").split(',').count(), width);
+    }
+
+    #[test]
+    fn accuracy_is_optional_in_records_and_csv() {
+        // A record as sweeps wrote it before accuracy existed still loads.
+        let mut old = serde_json::to_value(record(0, "a")).unwrap();
+        old["wall"].as_object_mut().unwrap().remove("train_s");
+        let r: Record = serde_json::from_value(old).unwrap();
+        assert_eq!(r.accuracy, None);
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(
+            !line.contains("accuracy") && !line.contains("train_s"),
+            "{line}"
+        );
+        let mut a = record(0, "a");
+        a.accuracy = Some(Accuracy {
+            dataset: "digits".into(),
+            datapath: "f32".into(),
+            epochs: 2,
+            seed: 1,
+            test_accuracy: 0.9,
+            train_accuracy: 0.8,
+            loss: 0.5,
+        });
+        let back: Record = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back, a);
+        let text = csv(&[], &[a, record(1, "b")], true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(",dataset,datapath,epochs,test_accuracy,train_accuracy,loss"));
+        assert!(
+            lines[1].ends_with(",digits,f32,2,0.9,0.8,0.5"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].ends_with(",,,,,,"), "{}", lines[2]);
+        assert!(!csv(&[], &[record(0, "a")], false).contains("test_accuracy"));
     }
 }

@@ -24,6 +24,8 @@ pub struct Outcome {
     pub compile_s: f64,
     pub simulate_s: f64,
     pub dense_s: f64,
+    /// Training for accuracy (sweeps with an `accuracy` setting).
+    pub train_s: f64,
 }
 
 enum Progress {
@@ -47,10 +49,20 @@ fn seconds(s: f64) -> String {
 
 fn outcome_text(r: &Record) -> String {
     match (&r.metrics, &r.error) {
-        (Some(m), _) => format!(
-            "speedup {:.3}×, {:.1} samples/s",
-            m.speedup, m.samples_per_s
-        ),
+        (Some(m), e) => {
+            let mut t = format!(
+                "speedup {:.3}×, {:.1} samples/s",
+                m.speedup, m.samples_per_s
+            );
+            if let Some(a) = &r.accuracy {
+                t += &format!(", test accuracy {:.1}%", 100.0 * a.test_accuracy);
+            }
+            // A point that simulated but failed to train.
+            if let Some(e) = e {
+                t += &format!(", FAILED: {e}");
+            }
+            t
+        }
         (None, Some(e)) => format!("FAILED: {e}"),
         (None, None) => "no result".into(),
     }
@@ -123,7 +135,9 @@ pub fn run_points(
         .num_threads(jobs)
         .build()
         .map_err(|e| format!("cannot start {jobs} threads: {e}"))?;
-    let ev = Evaluator::new(spec);
+    // Shared by every run of the sweep (and its resumptions): keyed by the RTL's hash.
+    let ev = Evaluator::new(spec, &out.join("synth-cache"));
+    ev.plan(todo);
     let progress = Progress::new(todo.len());
     let sums = Mutex::new(Outcome::default());
     let start = Instant::now();
@@ -147,6 +161,7 @@ pub fn run_points(
                 s.compile_s += r.wall.compile_s;
                 s.simulate_s += r.wall.simulate_s;
                 s.dense_s += r.wall.dense_s;
+                s.train_s += r.wall.train_s;
             }
             progress.point_done(&r);
             Ok::<(), String>(())

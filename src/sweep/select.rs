@@ -153,8 +153,8 @@ pub fn pareto<'r>(records: &'r [Record], model: &str) -> Vec<&'r Record> {
     let tp = |r: &Record| r.metrics.as_ref().map_or(0.0, |m| m.samples_per_s);
     pts.sort_by(|a, b| {
         a.design
-            .area_proxy_pe
-            .total_cmp(&b.design.area_proxy_pe)
+            .area()
+            .total_cmp(&b.design.area())
             .then(tp(b).total_cmp(&tp(a)))
             .then(a.index.cmp(&b.index))
     });
@@ -194,6 +194,8 @@ mod tests {
                 dram_gbps_peak: 1.0,
                 peak_gmacs: 1.0,
                 area_proxy_pe: area,
+                synth_luts: None,
+                synth_dsps: None,
             },
             metrics: Some(Metrics {
                 cycles: 1,
@@ -215,6 +217,7 @@ mod tests {
                 stalls: Default::default(),
             }),
             layers: vec![],
+            accuracy: None,
             wall: Wall::default(),
         }
     }

@@ -14,15 +14,19 @@
 //!   nm: ["1:4", "2:8"]
 //! constraints: ["array.rows * array.cols <= 2048"]
 //! focus: {array.rows: 32, array.cols: 32, nm: "2:8"}   # the design the plots single out
+//! area: pe-proxy                    # or yosys-xcvu9p: LUTs of the synthesized RTL (`area.rs`)
+//! accuracy: {dataset: digits, epochs: 5, seed: 1, datapath: f32}   # optional (`accuracy.rs`)
 //! ```
 
+use super::accuracy::{self, AccuracySpec, RawAccuracy};
+use super::area::Area;
 use super::axes::{self, AxisKind, Workload, ABLATIONS, WORKLOAD_AXES};
 use super::constraint::{self, Expr};
 use super::value::Value;
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::diag::{parse_yaml, Diagnostic, SourceMap};
 use nmsat_compiler::graph::Recipe;
-use nmsat_compiler::model::{load_model, Model};
+use nmsat_compiler::model::Model;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -65,6 +69,10 @@ struct RawSpec {
     constraints: Vec<String>,
     #[serde(default)]
     focus: Option<Ordered>,
+    #[serde(default)]
+    area: Option<String>,
+    #[serde(default)]
+    accuracy: Option<RawAccuracy>,
 }
 
 /// How points are drawn from the grid of axis values.
@@ -101,6 +109,10 @@ pub struct Spec {
     pub focus: Vec<Value>,
     /// Every model the sweep names, loaded.
     pub models: HashMap<String, Model>,
+    /// How the Pareto front measures area.
+    pub area: Area,
+    /// Whether (and how) each point also trains for its accuracy.
+    pub accuracy: Option<AccuracySpec>,
     pub map: SourceMap,
 }
 
@@ -236,6 +248,16 @@ impl Spec {
             }
         };
         let sampling = parse_sampling(&map, raw.sampling.as_ref())?;
+        let area = match raw.area.as_deref() {
+            None => Area::PeProxy,
+            Some(a) => Area::parse(a).ok_or_else(|| {
+                map.error(
+                    "area",
+                    format!("unknown area model `{a}`"),
+                    Area::NAMES.join(", "),
+                )
+            })?,
+        };
         if raw.axes.0.is_empty() {
             return Err(map.error("axes", "no axis is given", "one axis or more"));
         }
@@ -275,10 +297,17 @@ impl Spec {
                 None => vec![(WORKLOAD_AXES[0].1.to_string(), "axes".to_string())],
             };
         for (name, path) in model_names {
-            let model = load_model(&resolve_path(&name, dir, false))
-                .map_err(|e| map.error(&path, format!("cannot load model `{name}`: {e}"), ""))?;
+            let model = accuracy::load_model(&name, || {
+                nmsat_compiler::model::load_model(&resolve_path(&name, dir, false))
+            })
+            .map_err(|e| map.error(&path, format!("cannot load model `{name}`: {e}"), ""))?;
             models.insert(name, model);
         }
+        let accuracy = raw
+            .accuracy
+            .as_ref()
+            .map(|a| accuracy::parse(&map, a, &axes, &models))
+            .transpose()?;
         let mut constraints = Vec::new();
         for (i, c) in raw.constraints.iter().enumerate() {
             let path = format!("constraints[{i}]");
@@ -352,6 +381,8 @@ impl Spec {
             constraints,
             focus,
             models,
+            area,
+            accuracy,
             map,
         })
     }

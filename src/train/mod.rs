@@ -6,6 +6,7 @@ mod wine;
 
 use crate::{cli_error, UserError};
 use nmsat_compiler::arch::Arch;
+use nmsat_compiler::diag::Diagnostic;
 use nmsat_compiler::model::{load_model, parse_model, Model};
 use nmsat_compiler::prune::Nm;
 use nmsat_sim::functional::data::{digits, Dataset};
@@ -60,15 +61,35 @@ pub struct TrainArgs {
     json: bool,
 }
 
-/// The digits and wine models shipped with `nmsat train`.
-fn model(spec: &str) -> Result<Model, UserError> {
+/// The models shipped for training on [`DATASETS`] (`digits-mlp` is `tiny-mlp`).
+pub const MODELS: [&str; 4] = ["digits-cnn", "tiny-mlp", "digits-mlp", "wine-mlp"];
+
+/// The data sets `nmsat train` (and a sweep's `accuracy`) can train on.
+pub const DATASETS: [&str; 2] = ["digits", "winequality"];
+
+/// The shipped model `spec` names, if it names one that the zoo does not know.
+pub fn shipped_model(spec: &str) -> Option<Result<Model, Diagnostic>> {
     let text = match spec {
         "digits-cnn" => include_str!("../../configs/models/digits-cnn.yaml"),
         "wine-mlp" => include_str!("../../configs/models/wine-mlp.yaml"),
-        "digits-mlp" => return Ok(load_model("tiny-mlp")?),
-        _ => return Ok(load_model(spec)?),
+        "digits-mlp" => return Some(load_model("tiny-mlp")),
+        _ => return None,
     };
-    Ok(parse_model(&format!("configs/models/{spec}.yaml"), text)?)
+    Some(parse_model(&format!("configs/models/{spec}.yaml"), text))
+}
+
+/// A shipped model, else a zoo name or a path.
+fn model(spec: &str) -> Result<Model, UserError> {
+    Ok(shipped_model(spec).unwrap_or_else(|| load_model(spec))?)
+}
+
+/// The data set `name` of [`DATASETS`].
+pub fn dataset(name: &str) -> Option<Dataset> {
+    match name {
+        "digits" => Some(digits()),
+        "winequality" => Some(wine::winequality()),
+        _ => None,
+    }
 }
 
 /// Prints each epoch's line as it finishes.
@@ -97,17 +118,13 @@ impl Hooks for Progress {
 /// `nmsat train`.
 pub fn run(a: TrainArgs) -> Result<(), UserError> {
     let arch = Arch::load(&a.arch)?;
-    let data: Dataset = match a.dataset.as_str() {
-        "digits" => digits(),
-        "winequality" => wine::winequality(),
-        other => {
-            return Err(cli_error(
-                "--dataset",
-                format!("unknown data set `{other}`"),
-                "digits, winequality",
-            ))
-        }
-    };
+    let data: Dataset = dataset(&a.dataset).ok_or_else(|| {
+        cli_error(
+            "--dataset",
+            format!("unknown data set `{}`", a.dataset),
+            &DATASETS.join(", "),
+        )
+    })?;
     let default_model = if data.name == "digits" {
         "tiny-mlp"
     } else {

@@ -1,29 +1,18 @@
 //! Accuracy curves of a training run (PNG and SVG, plotters, the embedded DejaVu Sans): train
 //! and test accuracy per epoch, with the epoch the final accuracy was first reached marked.
 
+use crate::sweep::plots::{register_fonts, FONT};
 use nmsat_sim::functional::train::{EpochReport, TrainReport};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::register_font;
 use std::path::{Path, PathBuf};
 
 const SIZE: (u32, u32) = (960, 600);
-const FONT: &str = "sans-serif";
 const TRAIN: RGBColor = RGBColor(31, 119, 180);
 const TEST: RGBColor = RGBColor(255, 127, 14);
 
 fn err(e: impl std::fmt::Display) -> String {
     format!("drawing failed: {e}")
-}
-
-fn register_fonts() -> Result<(), String> {
-    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    DONE.get_or_init(|| {
-        register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
-            .and_then(|()| register_font(FONT, FontStyle::Bold, dejavu::sans::bold()))
-            .map_err(|_| "the embedded DejaVu Sans font does not load".to_string())
-    })
-    .clone()
 }
 
 fn draw<DB: DrawingBackend>(r: &TrainReport, root: &DrawingArea<DB, Shift>) -> Result<(), String> {

@@ -46,10 +46,14 @@ impl Allocator {
             end <= self.size && live.iter().all(|&(s, e)| end <= s || start >= e)
         };
         let head = if self.rotate { self.head } else { 0 };
-        let mut candidates = vec![head, 0];
-        candidates.extend(self.live.iter().map(|&(_, e)| e));
-        candidates.sort_by_key(|&c| (c < head, c));
-        let start = candidates.into_iter().find(|&c| fits(c, &self.live))?;
+        // Candidates: the head, 0 and every live tile's end, those at or after the head first,
+        // each part ascending (live tiles are disjoint and sorted, so their ends are too).
+        let ends = self.live.iter().map(|&(_, e)| e);
+        let from_head = std::iter::once(head).chain(ends.clone().filter(|&e| e >= head));
+        let wrapped = std::iter::once(0)
+            .chain(ends.filter(|&e| e < head))
+            .filter(|_| head > 0);
+        let start = from_head.chain(wrapped).find(|&c| fits(c, &self.live))?;
         self.live.push((start, start + bytes));
         self.live.sort_unstable();
         self.head = start + bytes;
@@ -113,6 +117,12 @@ impl Hazards {
     }
 
     /// The waits of instruction number `seq` of `unit`, and records its accesses.
+    ///
+    /// Each range is scanned while it is recorded (one pass over the shadow state instead of
+    /// two). That sees the same hazards as scanning everything first: what this instruction
+    /// recorded is its own unit's, which never makes a wait — except where two of its writes
+    /// overlap (a write records a new writer), so then every write is scanned before any is
+    /// recorded.
     pub fn waits(
         &mut self,
         unit: Unit,
@@ -120,44 +130,58 @@ impl Hazards {
         reads: &[Span],
         writes: &[Span],
     ) -> Vec<(Unit, u32)> {
-        let mut need = [0u32; Unit::COUNT];
-        let mut dep = |u: Unit, s: u32| {
+        let need = std::cell::Cell::new([0u32; Unit::COUNT]);
+        let dep = |u: Unit, s: u32| {
             if u != unit {
-                need[u.index()] = need[u.index()].max(s + 1);
+                let mut n = need.get();
+                n[u.index()] = n[u.index()].max(s + 1);
+                need.set(n);
+            }
+        };
+        let on_write = |t: &Touch| {
+            if let Some((u, s)) = t.writer {
+                dep(u, s);
+            }
+            for (v, r) in t.readers.iter().enumerate() {
+                if let Some(s) = r {
+                    dep(Unit::ALL[v], *s);
+                }
             }
         };
         for b in reads {
-            self.maps[b.space].for_each(b.start, b.end, |_, _, t| {
-                if let Some((u, s)) = t.writer {
-                    dep(u, s);
-                }
-            });
-        }
-        for b in writes {
-            self.maps[b.space].for_each(b.start, b.end, |_, _, t| {
-                if let Some((u, s)) = t.writer {
-                    dep(u, s);
-                }
-                for (v, r) in t.readers.iter().enumerate() {
-                    if let Some(s) = r {
-                        dep(Unit::ALL[v], *s);
-                    }
-                }
-            });
-        }
-        for b in reads {
             self.maps[b.space].update(b.start, b.end, |old| {
                 let mut t = old.cloned().unwrap_or_default();
+                if let Some((u, s)) = t.writer {
+                    dep(u, s);
+                }
                 t.readers[unit.index()] = Some(seq);
                 t
             });
         }
+        let overlap = |i: usize| {
+            writes[..i].iter().any(|w| {
+                let b = &writes[i];
+                w.space == b.space && w.start < b.end && b.start < w.end
+            })
+        };
+        let fused = (0..writes.len()).all(|i| !overlap(i));
+        if !fused {
+            for b in writes {
+                self.maps[b.space].for_each(b.start, b.end, |_, _, t| on_write(t));
+            }
+        }
         for b in writes {
-            self.maps[b.space].update(b.start, b.end, |_| Touch {
-                writer: Some((unit, seq)),
-                readers: Default::default(),
+            self.maps[b.space].update(b.start, b.end, |old| {
+                if let (true, Some(t)) = (fused, old) {
+                    on_write(t);
+                }
+                Touch {
+                    writer: Some((unit, seq)),
+                    readers: Default::default(),
+                }
             });
         }
+        let need = need.get();
         Unit::ALL
             .iter()
             .filter(|u| need[u.index()] > 0)

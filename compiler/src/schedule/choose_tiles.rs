@@ -59,13 +59,28 @@ fn candidates(n: u64, unit: u64) -> Vec<u64> {
     v
 }
 
-/// Modelled cycles of a GEMM under `tiling`, from the unit timing equations.
-///
-/// With double buffering the DMA, prune and array streams overlap and the slowest one bounds
-/// the GEMM, plus one tile's exposed load, compute and store; without it they add up.
-pub fn estimate(arch: &Arch, g: &GemmStep, t: &Tiling, at_w: Placed, at_x: Placed) -> u64 {
-    let (nm_, nk, nt) = (g.m.div_ceil(t.tm), g.k.div_ceil(t.tk), g.t.div_ceil(t.tt));
-    let (tm, tk, tt) = (t.tm.min(g.m), t.tk.min(g.k), t.tt.min(g.t));
+/// The terms of a tiling's estimate that do not depend on its loop order: tile counts along m,
+/// k and t, and the cycles of one tile's weight load, activation load, store, GEMM and prune.
+struct TileCosts {
+    nm: u64,
+    nk: u64,
+    nt: u64,
+    w_load: u64,
+    x_load: u64,
+    store: u64,
+    gemm: u64,
+    prune: u64,
+}
+
+fn tile_costs(
+    arch: &Arch,
+    g: &GemmStep,
+    t: (u64, u64, u64),
+    at_w: Placed,
+    at_x: Placed,
+) -> TileCosts {
+    let (nm, nk, nt) = (g.m.div_ceil(t.0), g.k.div_ceil(t.1), g.t.div_ceil(t.2));
+    let (tm, tk, tt) = (t.0.min(g.m), t.1.min(g.k), t.2.min(g.t));
     let sp = |region, bytes| Buf {
         region,
         addr: 0,
@@ -97,24 +112,48 @@ pub fn estimate(arch: &Arch, g: &GemmStep, t: &Tiling, at_w: Placed, at_x: Place
     };
     let store = timing::dma_cycles(arch, &xfer(y_dram, RegionId::Output, yb));
     let gemm = timing::gemm_cycles(arch, tm, tk, tt, g.sparsity);
-    let tiles = nm_ * nt * nk;
-    let (w_loads, x_loads) = match (nk == 1, t.order) {
-        (true, LoopOrder::WeightsOuter) => (nm_, tiles),
-        (true, LoopOrder::ActsOuter) => (tiles, nt),
-        (false, _) => (tiles, tiles),
-    };
     let prune = match (g.prune_from, g.sparsity) {
-        (Some(_), Some(nm)) => w_loads * timing::prune_cycles(arch, tm * tk.div_ceil(nm.m)),
+        (Some(_), Some(nm)) => timing::prune_cycles(arch, tm * tk.div_ceil(nm.m)),
         _ => 0,
     };
-    let dma = w_loads * w_load + x_loads * x_load + nm_ * nt * store;
-    let array = tiles * gemm;
+    TileCosts {
+        nm,
+        nk,
+        nt,
+        w_load,
+        x_load,
+        store,
+        gemm,
+        prune,
+    }
+}
+
+/// The estimate of [`estimate`] from the order-independent terms.
+fn order_cost(arch: &Arch, g: &GemmStep, c: &TileCosts, order: LoopOrder) -> u64 {
+    let tiles = c.nm * c.nt * c.nk;
+    let (w_loads, x_loads) = match (c.nk == 1, order) {
+        (true, LoopOrder::WeightsOuter) => (c.nm, tiles),
+        (true, LoopOrder::ActsOuter) => (tiles, c.nt),
+        (false, _) => (tiles, tiles),
+    };
+    let prune = w_loads * c.prune;
+    let dma = w_loads * c.w_load + x_loads * c.x_load + c.nm * c.nt * c.store;
+    let array = tiles * c.gemm;
     let per = if arch.opt.double_buffer {
-        dma.max(array).max(prune) + w_load + x_load + gemm + store
+        dma.max(array).max(prune) + c.w_load + c.x_load + c.gemm + c.store
     } else {
         dma + array + prune
     };
     per * g.count
+}
+
+/// Modelled cycles of a GEMM under `tiling`, from the unit timing equations.
+///
+/// With double buffering the DMA, prune and array streams overlap and the slowest one bounds
+/// the GEMM, plus one tile's exposed load, compute and store; without it they add up.
+pub fn estimate(arch: &Arch, g: &GemmStep, t: &Tiling, at_w: Placed, at_x: Placed) -> u64 {
+    let costs = tile_costs(arch, g, (t.tm, t.tk, t.tt), at_w, at_x);
+    order_cost(arch, g, &costs, t.order)
 }
 
 /// The best tiling of `g` whose tiles fit `budget[region]` bytes each.
@@ -165,9 +204,11 @@ pub fn choose_tiles(
                 if !fits {
                     continue;
                 }
+                // The DMA, GEMM and prune terms are shared by both loop orders.
+                let costs = tile_costs(arch, g, (tm, tk, tt), at_w, at_x);
                 for order in [LoopOrder::WeightsOuter, LoopOrder::ActsOuter] {
                     let t = Tiling { tm, tk, tt, order };
-                    let cost = estimate(arch, g, &t, at_w, at_x);
+                    let cost = order_cost(arch, g, &costs, order);
                     if best.is_none_or(|(c, _)| cost < c) {
                         best = Some((cost, t));
                     }

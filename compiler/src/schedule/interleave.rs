@@ -72,48 +72,54 @@ pub fn dram_ranges(micros: &[Micro]) -> TileRanges {
     r
 }
 
-/// Per step in the window: how many of its tiles, unemitted or emitted within the last
-/// [`RUN_AHEAD`], write and read each byte.
-struct Pending {
-    writes: RangeMap<u32>,
-    reads: RangeMap<u32>,
-    /// Emitted tiles still counted, oldest first.
-    lagging: std::collections::VecDeque<usize>,
-}
-
 /// Tiles a producer keeps ahead of its consumers: a consumer's tile is ready only when the
 /// tiles it depends on were emitted this many producer tiles ago, so that in every in-order
 /// queue the consumer sits behind work that does not wait for it.
 pub const RUN_AHEAD: usize = 4;
 
-impl Pending {
-    fn new(tiles: &[TileRanges]) -> Self {
-        let mut p = Pending {
-            writes: RangeMap::new(),
-            reads: RangeMap::new(),
-            lagging: Default::default(),
-        };
-        for t in tiles {
-            p.add(t, 1);
-        }
-        p
-    }
-
-    fn add(&mut self, t: &TileRanges, d: i64) {
-        let f = |old: Option<&u32>| (*old.unwrap_or(&0) as i64 + d) as u32;
-        for &(a, b) in &t.writes {
-            self.writes.update(a, b, f);
-        }
-        for &(a, b) in &t.reads {
-            self.reads.update(a, b, f);
-        }
-    }
+/// Per step in the window: the last of its tiles that writes, and that reads, each DRAM byte.
+///
+/// A step's tiles still *pending* for later steps are the unemitted ones and the last
+/// [`RUN_AHEAD`] emitted (none once the step is done): always a suffix of its tiles. So a later
+/// tile conflicts with a pending tile exactly when the last tile it conflicts with is pending,
+/// and these maps, built once, answer that without being updated as tiles are emitted.
+struct Last {
+    writes: RangeMap<u32>,
+    reads: RangeMap<u32>,
 }
 
-fn busy(map: &RangeMap<u32>, (a, b): (u64, u64)) -> bool {
-    let mut hit = false;
-    map.for_each(a, b, |_, _, &c| hit |= c > 0);
-    hit
+impl Last {
+    fn new(tiles: &[TileRanges]) -> Self {
+        let mut last = Last {
+            writes: RangeMap::new(),
+            reads: RangeMap::new(),
+        };
+        for (k, t) in tiles.iter().enumerate() {
+            let k = k as u32;
+            for &(a, b) in &t.writes {
+                last.writes.update(a, b, |_| k);
+            }
+            for &(a, b) in &t.reads {
+                last.reads.update(a, b, |_| k);
+            }
+        }
+        last
+    }
+
+    /// The last tile of this step that writes DRAM bytes `t` reads or writes, or reads bytes
+    /// `t` writes.
+    fn conflict(&self, t: &TileRanges) -> Option<usize> {
+        let mut last = None;
+        let mut see = |_, _, &k: &u32| last = last.max(Some(k as usize));
+        for &(a, b) in &t.reads {
+            self.writes.for_each(a, b, &mut see);
+        }
+        for &(a, b) in &t.writes {
+            self.writes.for_each(a, b, &mut see);
+            self.reads.for_each(a, b, &mut see);
+        }
+        last
+    }
 }
 
 /// The emission order of all tiles of `steps`, as `(step, tile)` pairs.
@@ -121,11 +127,16 @@ pub fn interleave(steps: &[StepTiles], window: Window) -> Vec<(usize, usize)> {
     let total: usize = steps.iter().map(|s| s.tiles.len()).sum();
     let mut order = Vec::with_capacity(total);
     let mut next = vec![0usize; steps.len()];
-    let mut pending: Vec<Option<Pending>> = (0..steps.len()).map(|_| None).collect();
+    let mut last: Vec<Option<Last>> = (0..steps.len()).map(|_| None).collect();
+    // Per step: the tile its entry is for, and the last conflicting tile of each earlier step in
+    // the window. Neither the maps nor the window's earlier steps change while a tile waits (a
+    // step leaves the window only when done, and then no longer blocks anything).
+    let mut blockers: Vec<(usize, Vec<(usize, usize)>)> =
+        vec![(usize::MAX, Vec::new()); steps.len()];
     let mut lo = 0;
     while order.len() < total {
         while next[lo] == steps[lo].tiles.len() {
-            pending[lo] = None;
+            last[lo] = None;
             lo += 1;
         }
         // Admit steps in order while the window has room for their kind.
@@ -140,21 +151,33 @@ pub fn interleave(steps: &[StepTiles], window: Window) -> Vec<(usize, usize)> {
             hi += 1;
         }
         for s in lo..hi {
-            if pending[s].is_none() {
-                pending[s] = Some(Pending::new(&steps[s].tiles));
+            if last[s].is_none() {
+                last[s] = Some(Last::new(&steps[s].tiles));
+            }
+            let Some(t) = steps[s].tiles.get(next[s]) else {
+                continue;
+            };
+            if blockers[s].0 != next[s] {
+                let list = (lo..s)
+                    .filter_map(|e| {
+                        let l = last[e].as_ref().expect("window steps are tracked");
+                        l.conflict(t).map(|k| (e, k))
+                    })
+                    .collect();
+                blockers[s] = (next[s], list);
             }
         }
+        // The tiles of step e no longer pending: all once it is done, else those emitted more
+        // than RUN_AHEAD tiles ago.
+        let settled = |e: usize| {
+            if next[e] == steps[e].tiles.len() {
+                next[e]
+            } else {
+                next[e].saturating_sub(RUN_AHEAD)
+            }
+        };
         let ready = |s: usize| {
-            let Some(t) = steps[s].tiles.get(next[s]) else {
-                return false;
-            };
-            (lo..s).all(|e| {
-                let p = pending[e].as_ref().expect("window steps are tracked");
-                t.reads.iter().all(|&r| !busy(&p.writes, r))
-                    && t.writes
-                        .iter()
-                        .all(|&w| !busy(&p.writes, w) && !busy(&p.reads, w))
-            })
+            next[s] < steps[s].tiles.len() && blockers[s].1.iter().all(|&(e, k)| k < settled(e))
         };
         // Modelled time at which step s's next tile would end, taking its tiles as equal.
         let finish = |s: usize| {
@@ -165,15 +188,7 @@ pub fn interleave(steps: &[StepTiles], window: Window) -> Vec<(usize, usize)> {
             .filter(|&s| ready(s))
             .min_by_key(|&s| (finish(s), s))
             .expect("the lowest unfinished step is always ready");
-        let t = next[s];
-        let p = pending[s].as_mut().expect("tracked");
-        p.lagging.push_back(t);
-        let done = next[s] + 1 == steps[s].tiles.len();
-        while p.lagging.len() > RUN_AHEAD || (done && !p.lagging.is_empty()) {
-            let old = p.lagging.pop_front().expect("non-empty");
-            p.add(&steps[s].tiles[old], -1);
-        }
-        order.push((s, t));
+        order.push((s, next[s]));
         next[s] += 1;
     }
     order

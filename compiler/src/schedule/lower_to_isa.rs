@@ -9,7 +9,6 @@ use crate::isa::{
     Buf, ConvBpTile, DramRows, Im2colTile, Instr, Op, Phase, PruneAlong, Unit, Xfer, XferShape,
 };
 use crate::prune::Nm;
-use std::collections::HashMap;
 use std::ops::Range;
 
 /// Bytes of one INT16 element in DRAM and in the weight and input regions.
@@ -606,7 +605,11 @@ pub struct Emitter<'a> {
     pub alloc: [Allocator; 3],
     hazards: Hazards,
     counts: [u32; Unit::COUNT],
-    bufs: HashMap<Slot, Buf>,
+    /// The buffer of each live slot, indexed by slot number (slots are numbered densely).
+    bufs: Vec<Option<Buf>>,
+    /// Reused lists of the ranges an instruction reads and writes.
+    reads: Vec<Span>,
+    writes: Vec<Span>,
 }
 
 impl<'a> Emitter<'a> {
@@ -619,12 +622,27 @@ impl<'a> Emitter<'a> {
                 .map(|r| Allocator::new(arch.region(r).bytes, arch.opt.double_buffer)),
             hazards: Hazards::new(),
             counts: [0; Unit::COUNT],
-            bufs: HashMap::new(),
+            bufs: Vec::new(),
+            reads: Vec::new(),
+            writes: Vec::new(),
         }
     }
 
     fn buf(&self, slot: Slot) -> Buf {
-        self.bufs[&slot]
+        self.live(slot).expect("a slot is placed before it is used")
+    }
+
+    /// The buffer of `slot`, if it is placed.
+    fn live(&self, slot: Slot) -> Option<Buf> {
+        self.bufs.get(slot as usize).copied().flatten()
+    }
+
+    fn place(&mut self, slot: Slot, b: Buf) {
+        let i = slot as usize;
+        if i >= self.bufs.len() {
+            self.bufs.resize(i + 1, None);
+        }
+        self.bufs[i] = Some(b);
     }
 
     fn alloc(&mut self, slot: Slot, region: RegionId, bytes: u64) -> Result<Buf, String> {
@@ -640,15 +658,21 @@ impl<'a> Emitter<'a> {
             addr,
             bytes,
         };
-        self.bufs.insert(slot, b);
+        self.place(slot, b);
         Ok(b)
     }
 
     fn push(&mut self, op: Op, layer: usize, phase: Phase) {
         let u = op.unit();
         let seq = self.counts[u.index()];
-        let mut reads: Vec<Span> = op.sp_reads().iter().map(Span::from).collect();
-        let mut writes: Vec<Span> = op.sp_writes().iter().map(Span::from).collect();
+        let (mut reads, mut writes) = (
+            std::mem::take(&mut self.reads),
+            std::mem::take(&mut self.writes),
+        );
+        reads.clear();
+        writes.clear();
+        reads.extend(op.sp_reads().iter().map(Span::from));
+        writes.extend(op.sp_writes().iter().map(Span::from));
         // The load and store queues order their DRAM accesses through waits too.
         match &op {
             Op::Load { xfer } | Op::Store { xfer, .. } => {
@@ -667,6 +691,7 @@ impl<'a> Emitter<'a> {
             _ => {}
         }
         let waits = self.hazards.waits(u, seq, &reads, &writes);
+        (self.reads, self.writes) = (reads, writes);
         self.counts[u.index()] += 1;
         self.instrs.push(Instr {
             op,
@@ -764,8 +789,8 @@ impl<'a> Emitter<'a> {
                 sparsity,
                 accumulate,
             } => {
-                let y = match self.bufs.get(y) {
-                    Some(b) => *b,
+                let y = match self.live(*y) {
+                    Some(b) => b,
                     None => self.alloc(*y, RegionId::Output, *y_bytes)?,
                 };
                 let op = Op::Gemm {
@@ -790,8 +815,8 @@ impl<'a> Emitter<'a> {
             } => {
                 let srcs = srcs.iter().map(|s| self.buf(*s)).collect();
                 // An accumulator stays where its first operation put it.
-                let dst = match self.bufs.get(dst) {
-                    Some(b) => *b,
+                let dst = match self.live(*dst) {
+                    Some(b) => b,
                     None => self.alloc(*dst, RegionId::Output, *dst_bytes)?,
                 };
                 self.push(
@@ -807,7 +832,11 @@ impl<'a> Emitter<'a> {
                 );
             }
             Micro::Free { slot } => {
-                let b = self.bufs.remove(slot).expect("every slot is freed once");
+                let b = self
+                    .bufs
+                    .get_mut(*slot as usize)
+                    .and_then(Option::take)
+                    .expect("every slot is freed once");
                 self.alloc[b.region as usize].free(b.addr);
             }
         }
