@@ -13,12 +13,13 @@
 //! The instructions stay outside: each queue shows its `pc` and reads that instruction's
 //! fields from the instruction port in the same cycle (an asynchronous instruction ROM, which
 //! the co-simulation harness plays, as it plays the DRAM behind the DMA port). The fields are
-//! the ISA's, encoded by [`crate::encode`]. Units the core does not have yet (prune, array,
-//! vector) have their queues, and the encoder refuses programs that use them.
+//! the ISA's, encoded by [`crate::encode`]. Transfers move rows as they are or transpose an
+//! INT16 block (`Copy`, `Transpose`). Units the core does not have yet (prune, array, vector)
+//! have their queues, and the encoder refuses programs that use them.
 
 use crate::controller::{Sequencer, RESOURCES, UNITS};
 use crate::dma::Dma;
-use crate::scratchpad::Scratchpad;
+use crate::scratchpad::{Scratchpad, SCATTER};
 use nmsat_compiler::arch::{Arch, RegionId};
 use rust_hdl::prelude::*;
 
@@ -56,6 +57,8 @@ pub struct Core {
     pub ld_region: Signal<In, Bits<2>>,
     /// Load: first scratchpad byte.
     pub ld_sp_addr: Signal<In, Bits<16>>,
+    /// Load: the block lands transposed.
+    pub ld_transpose: Signal<In, Bit>,
     /// Store: first DRAM byte.
     pub st_dram_addr: Signal<In, Bits<32>>,
     /// Store: rows.
@@ -70,6 +73,8 @@ pub struct Core {
     pub st_sp_addr: Signal<In, Bits<16>>,
     /// Store: requantize INT32 accumulators.
     pub st_requant: Signal<In, Bit>,
+    /// Store: the block is read transposed.
+    pub st_transpose: Signal<In, Bit>,
     /// Each queue's next instruction.
     pub pc: [Signal<Out, Bits<16>>; UNITS],
     /// Each queue issues in this cycle.
@@ -139,6 +144,7 @@ impl Core {
             ld_stride: Default::default(),
             ld_region: Default::default(),
             ld_sp_addr: Default::default(),
+            ld_transpose: Default::default(),
             st_dram_addr: Default::default(),
             st_rows: Default::default(),
             st_row_bytes: Default::default(),
@@ -146,6 +152,7 @@ impl Core {
             st_region: Default::default(),
             st_sp_addr: Default::default(),
             st_requant: Default::default(),
+            st_transpose: Default::default(),
             pc: Default::default(),
             issue: Default::default(),
             done: Default::default(),
@@ -244,6 +251,7 @@ impl Logic for Core {
         self.dma.start.next = self.load.issue.val() | self.store.issue.val();
         self.dma.store.next = self.store.issue.val();
         self.dma.requant.next = false;
+        self.dma.transpose.next = self.ld_transpose.val();
         self.dma.dram_addr.next = self.ld_dram_addr.val();
         self.dma.rows.next = self.ld_rows.val();
         self.dma.row_bytes.next = self.ld_row_bytes.val();
@@ -255,6 +263,7 @@ impl Logic for Core {
         }
         if self.store.issue.val() {
             self.dma.requant.next = self.st_requant.val();
+            self.dma.transpose.next = self.st_transpose.val();
             self.dma.dram_addr.next = self.st_dram_addr.val();
             self.dma.rows.next = self.st_rows.val();
             self.dma.row_bytes.next = self.st_row_bytes.val();
@@ -297,6 +306,27 @@ impl Logic for Core {
         self.sp_weight.raddr.next = self.dma.sp_raddr.val();
         self.sp_input.raddr.next = self.dma.sp_raddr.val();
         self.sp_output.raddr.next = self.dma.sp_raddr.val();
+        self.sp_weight.ewe.next = 0.into();
+        self.sp_input.ewe.next = 0.into();
+        self.sp_output.ewe.next = 0.into();
+        for e in 0..SCATTER {
+            self.sp_weight.eaddr[e].next = self.dma.sp_eaddr[e].val();
+            self.sp_input.eaddr[e].next = self.dma.sp_eaddr[e].val();
+            self.sp_output.eaddr[e].next = self.dma.sp_eaddr[e].val();
+            self.sp_weight.edata[e].next = self.dma.sp_edata[e].val();
+            self.sp_input.edata[e].next = self.dma.sp_edata[e].val();
+            self.sp_output.edata[e].next = self.dma.sp_edata[e].val();
+            self.sp_weight.gaddr[e].next = self.dma.sp_gaddr[e].val();
+            self.sp_input.gaddr[e].next = self.dma.sp_gaddr[e].val();
+            self.sp_output.gaddr[e].next = self.dma.sp_gaddr[e].val();
+            self.dma.sp_gdata[e].next = self.sp_weight.gdata[e].val();
+            if self.dma_region.q.val() == 1 {
+                self.dma.sp_gdata[e].next = self.sp_input.gdata[e].val();
+            }
+            if self.dma_region.q.val() == 2 {
+                self.dma.sp_gdata[e].next = self.sp_output.gdata[e].val();
+            }
+        }
         self.dma.sp_rdata.next = self.sp_weight.rdata.val();
         if self.dma_region.q.val() == 1 {
             self.dma.sp_rdata.next = self.sp_input.rdata.val();
@@ -306,12 +336,15 @@ impl Logic for Core {
         }
         if self.dma_region.q.val() == 0 {
             self.sp_weight.we.next = self.dma.sp_we.val();
+            self.sp_weight.ewe.next = self.dma.sp_ewe.val();
         }
         if self.dma_region.q.val() == 1 {
             self.sp_input.we.next = self.dma.sp_we.val();
+            self.sp_input.ewe.next = self.dma.sp_ewe.val();
         }
         if self.dma_region.q.val() == 2 {
             self.sp_output.we.next = self.dma.sp_we.val();
+            self.sp_output.ewe.next = self.dma.sp_ewe.val();
         }
     }
 }

@@ -52,8 +52,8 @@ struct Ports {
     valid: [usize; UNITS],
     res: [usize; UNITS],
     wait: [[usize; UNITS]; UNITS],
-    ld: [usize; 6],
-    st: [usize; 7],
+    ld: [usize; 7],
+    st: [usize; 8],
     pc: [usize; UNITS],
     issue: [usize; UNITS],
     done: [usize; UNITS],
@@ -81,6 +81,7 @@ impl Ports {
                 "stride",
                 "region",
                 "sp_addr",
+                "transpose",
                 "requant",
             ][..n]
                 .iter()
@@ -97,8 +98,8 @@ impl Ports {
                     .collect::<Result<_, _>>()?;
                 rows.try_into().expect("UNITS queues")
             },
-            ld: xfer("ld", 6)?.try_into().expect("6 fields"),
-            st: xfer("st", 7)?.try_into().expect("7 fields"),
+            ld: xfer("ld", 7)?.try_into().expect("7 fields"),
+            st: xfer("st", 8)?.try_into().expect("8 fields"),
             pc: each(&|u| o(&format!("pc${u}")))?,
             issue: each(&|u| o(&format!("issue${u}")))?,
             done: each(&|u| o(&format!("done${u}")))?,
@@ -272,6 +273,7 @@ fn apply_instructions(m: &mut Model, p: &Ports, q: &Queues, pcs: &[usize; UNITS]
             t.stride as i64,
             t.region as i64,
             t.sp_addr as i64,
+            t.transpose as i64,
             t.requant as i64,
         ];
         let ports: &[usize] = if u == Unit::Load.index() {

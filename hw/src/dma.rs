@@ -28,6 +28,7 @@
 //! why `setup` must be at least 2: the first read happens in the last setup cycle.
 
 use crate::row_walker::RowWalker;
+use crate::scratchpad::SCATTER;
 use rust_hdl::prelude::*;
 
 /// Engine states, kept in a plain 2-bit register (rust-hdl's state enums leave unused
@@ -105,6 +106,8 @@ pub struct Dma {
     pub store: Signal<In, Bit>,
     /// Stores only: the scratchpad holds INT32 accumulators, written as INT16.
     pub requant: Signal<In, Bit>,
+    /// The INT16 block lands (loads) or is read (stores) transposed: column-major.
+    pub transpose: Signal<In, Bit>,
     /// First DRAM byte.
     pub dram_addr: Signal<In, Bits<32>>,
     /// Rows.
@@ -147,6 +150,16 @@ pub struct Dma {
     pub sp_raddr: Signal<Out, Bits<16>>,
     /// Scratchpad read data (of the address presented the cycle before).
     pub sp_rdata: Signal<In, Bits<128>>,
+    /// Transposing loads: element enables of the scratchpad's scatter write.
+    pub sp_ewe: Signal<Out, Bits<SCATTER>>,
+    /// Their byte addresses.
+    pub sp_eaddr: [Signal<Out, Bits<16>>; SCATTER],
+    /// The elements.
+    pub sp_edata: [Signal<Out, Bits<16>>; SCATTER],
+    /// Transposing stores: byte addresses of the scratchpad's gather read.
+    pub sp_gaddr: [Signal<Out, Bits<16>>; SCATTER],
+    /// Its data, the cycle after.
+    pub sp_gdata: [Signal<In, Bits<32>>; SCATTER],
     /// Walks the words as they are requested (stores: as their bytes are read).
     pub req: RowWalker,
     /// Walks the words as they are answered.
@@ -159,6 +172,7 @@ pub struct Dma {
     count: DFF<Bits<16>>,
     is_store: DFF<Bit>,
     is_requant: DFF<Bit>,
+    is_transpose: DFF<Bit>,
     // Stores: the word whose bytes were read last cycle, written to DRAM this cycle.
     staged: DFF<Bit>,
     staged_word: DFF<Bits<32>>,
@@ -170,6 +184,10 @@ pub struct Dma {
     stream: Constant<Bits<2>>,
     fetch: Signal<Local, Bit>,
     word_data: Signal<Local, Bits<64>>,
+    // Offsets of a word's elements in a transposed block: 0, 1, 2 and 3 element strides.
+    req_off: [Signal<Local, Bits<16>>; SCATTER],
+    rsp_off: [Signal<Local, Bits<16>>; SCATTER],
+    load_elems: Signal<Local, Bits<5>>,
     lo_bits: Signal<Local, Bits<6>>,
     store_mask: Signal<Local, Bits<9>>,
     load_mask: Signal<Local, Bits<9>>,
@@ -183,6 +201,7 @@ impl Dma {
             start: Default::default(),
             store: Default::default(),
             requant: Default::default(),
+            transpose: Default::default(),
             dram_addr: Default::default(),
             rows: Default::default(),
             row_bytes: Default::default(),
@@ -204,6 +223,11 @@ impl Dma {
             sp_wdata: Default::default(),
             sp_raddr: Default::default(),
             sp_rdata: Default::default(),
+            sp_ewe: Default::default(),
+            sp_eaddr: Default::default(),
+            sp_edata: Default::default(),
+            sp_gaddr: Default::default(),
+            sp_gdata: Default::default(),
             req: Default::default(),
             rsp: Default::default(),
             quant: std::array::from_fn(|_| Requant::new(frac_bits)),
@@ -213,6 +237,7 @@ impl Dma {
             count: Default::default(),
             is_store: Default::default(),
             is_requant: Default::default(),
+            is_transpose: Default::default(),
             staged: Default::default(),
             staged_word: Default::default(),
             staged_lo: Default::default(),
@@ -223,6 +248,9 @@ impl Dma {
             stream: Constant::new(bits(STATES[2])),
             fetch: Default::default(),
             word_data: Default::default(),
+            req_off: Default::default(),
+            rsp_off: Default::default(),
+            load_elems: Default::default(),
             lo_bits: Default::default(),
             store_mask: Default::default(),
             load_mask: Default::default(),
@@ -242,6 +270,7 @@ impl Logic for Dma {
             count,
             is_store,
             is_requant,
+            is_transpose,
             staged,
             staged_word,
             staged_lo,
@@ -271,6 +300,7 @@ impl Logic for Dma {
             self.count.d.next = self.setup.val() - 1;
             self.is_store.d.next = self.store.val();
             self.is_requant.d.next = self.requant.val();
+            self.is_transpose.d.next = self.transpose.val();
         }
         if self.state.q.val() == self.setup_state.val() {
             self.count.d.next = self.count.q.val() - 1;
@@ -305,10 +335,26 @@ impl Logic for Dma {
         self.staged_lo.d.next = self.req.lo.val();
         self.staged_n.d.next = self.req.n.val();
         self.staged_last.d.next = self.req.last.val();
+        self.req_off[0].next = 0.into();
+        self.req_off[1].next = self.req.estride.val();
+        self.req_off[2].next = self.req.estride.val() << 1;
+        self.req_off[3].next = (self.req.estride.val() << 1) + self.req.estride.val();
+        for e in 0..SCATTER {
+            self.sp_gaddr[e].next = self.req.tsp.val() + self.req_off[e].val();
+        }
         for i in 0..4 {
             self.quant[i].x.next = self.sp_rdata.val().get_bits::<32>(i * 32);
         }
         self.word_data.next = self.sp_rdata.val().get_bits::<64>(0);
+        if self.is_transpose.q.val() {
+            for i in 0..4 {
+                self.quant[i].x.next = self.sp_gdata[i].val();
+            }
+            self.word_data.next = bit_cast::<64, 16>(self.sp_gdata[0].val().get_bits::<16>(0))
+                | (bit_cast::<64, 16>(self.sp_gdata[1].val().get_bits::<16>(0)) << 16)
+                | (bit_cast::<64, 16>(self.sp_gdata[2].val().get_bits::<16>(0)) << 32)
+                | (bit_cast::<64, 16>(self.sp_gdata[3].val().get_bits::<16>(0)) << 48);
+        }
         if self.is_requant.q.val() {
             self.word_data.next = bit_cast::<64, 16>(self.quant[0].y.val())
                 | (bit_cast::<64, 16>(self.quant[1].y.val()) << 16)
@@ -337,8 +383,23 @@ impl Logic for Dma {
         self.load_mask.next = (bits::<9>(1) << self.rsp.n.val()) - 1;
         self.sp_waddr.next = self.rsp.sp.val();
         self.sp_wdata.next = self.mem_rdata.val() >> (bit_cast::<6, 4>(self.rsp.lo.val()) << 3);
+        self.rsp_off[0].next = 0.into();
+        self.rsp_off[1].next = self.rsp.estride.val();
+        self.rsp_off[2].next = self.rsp.estride.val() << 1;
+        self.rsp_off[3].next = (self.rsp.estride.val() << 1) + self.rsp.estride.val();
+        for e in 0..SCATTER {
+            self.sp_eaddr[e].next = self.rsp.tsp.val() + self.rsp_off[e].val();
+            self.sp_edata[e].next = self.sp_wdata.val().get_bits::<16>(e * 16);
+        }
+        // A transposed word holds whole elements: n/2 of them.
+        self.load_elems.next = (bits::<5>(1) << (self.rsp.n.val() >> 1)) - 1;
+        self.sp_ewe.next = 0.into();
         if self.mem_rvalid.val() & !self.is_store.q.val() {
-            self.sp_we.next = bit_cast::<8, 9>(self.load_mask.val());
+            if self.is_transpose.q.val() {
+                self.sp_ewe.next = bit_cast::<SCATTER, 5>(self.load_elems.val());
+            } else {
+                self.sp_we.next = bit_cast::<8, 9>(self.load_mask.val());
+            }
         }
     }
 }

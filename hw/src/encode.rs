@@ -31,6 +31,8 @@ pub struct Transfer {
     pub sp_addr: u16,
     /// Stores: requantize INT32 accumulators to INT16.
     pub requant: bool,
+    /// The INT16 block lands (or is read) column-major.
+    pub transpose: bool,
 }
 
 /// One instruction of a queue.
@@ -88,10 +90,10 @@ fn encode_one(index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
     let transfer = match &ins.op {
         Op::Load { xfer } | Op::Store { xfer, .. } => {
             res |= 1 << DRAM_RESOURCE;
-            if xfer.shape != XferShape::Copy {
+            if !matches!(xfer.shape, XferShape::Copy | XferShape::Transpose) {
                 return Err(HwError::Usage(format!(
-                    "instruction {index}: the RTL DMA engine moves rows as they are (Copy); \
-                     this transfer is {:?}",
+                    "instruction {index}: the RTL DMA engine moves rows as they are or \
+                     transposes them (Copy, Transpose); this transfer is {:?}",
                     xfer.shape
                 )));
             }
@@ -108,6 +110,7 @@ fn encode_one(index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
                 region: xfer.sp.region as u8,
                 sp_addr: narrow(xfer.sp.addr, "the scratchpad address", index)?,
                 requant: matches!(ins.op, Op::Store { requant: true, .. }),
+                transpose: xfer.shape == XferShape::Transpose,
             })
         }
         other => {

@@ -60,7 +60,7 @@ pub use crate::generate::{check_generated, generate, CoreRtl, Report};
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::prune::Prune;
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
-pub use crate::scratchpad::{Scratchpad, LANES};
+pub use crate::scratchpad::{Scratchpad, SCATTER};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
 pub use crate::transfer_program::{transfer_program, TRANSFER_DRAM_BYTES};
 pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};

@@ -10,7 +10,11 @@
 //! lo = b0 − a,   n = b1 − b0,   sp = sp_addr + (i·row_bytes + b0 − s)·(2 if wide else 1)
 //! ```
 //!
-//! where `wide` scales the scratchpad side for stores of INT32 accumulators as INT16. The
+//! where `wide` scales the scratchpad side for stores of INT32 accumulators as INT16. For a
+//! transposing transfer the elements of row `i` land a column apart: element `j` at
+//! `sp_addr + (j·rows + i)·e` (`e` = 2, or 4 when wide), so the word's first element is at
+//! `tsp = sp_addr + i·e + ((b0 − s)/2)·rows·e` and the next ones `estride = rows·e` further;
+//! the walker keeps `tsp` by additions only (`+ (n/2)·estride` a word, `+ e` a row). The
 //! walker holds `(i, s, a)` and the running `i·row_bytes`; `advance` steps to the next word
 //! (the next row's first word after a row's last), `start` loads a transfer. The DMA engine
 //! runs two walkers over the same transfer: one that issues requests and one that consumes
@@ -54,6 +58,10 @@ pub struct RowWalker {
     pub n: Signal<Out, Bits<4>>,
     /// Scratchpad byte address of the first useful byte.
     pub sp: Signal<Out, Bits<16>>,
+    /// Transposing: scratchpad byte address of the word's first element.
+    pub tsp: Signal<Out, Bits<16>>,
+    /// Transposing: scratchpad bytes from one of the word's elements to the next.
+    pub estride: Signal<Out, Bits<16>>,
     row: DFF<Bits<16>>,
     row_start: DFF<Bits<32>>,
     word_addr: DFF<Bits<32>>,
@@ -64,6 +72,11 @@ pub struct RowWalker {
     stride_q: DFF<Bits<32>>,
     sp_addr_q: DFF<Bits<16>>,
     wide_q: DFF<Bit>,
+    trow: DFF<Bits<16>>,
+    tword: DFF<Bits<16>>,
+    estride_q: DFF<Bits<16>>,
+    esize: Signal<Local, Bits<16>>,
+    tstep: Signal<Local, Bits<16>>,
     row_end: Signal<Local, Bits<32>>,
     word_end: Signal<Local, Bits<32>>,
     b0: Signal<Local, Bits<32>>,
@@ -88,7 +101,10 @@ impl Logic for RowWalker {
             row_bytes_q,
             stride_q,
             sp_addr_q,
-            wide_q
+            wide_q,
+            trow,
+            tword,
+            estride_q
         );
         self.row_end.next = self.row_start.q.val() + bit_cast::<32, 16>(self.row_bytes_q.q.val());
         self.word_end.next = self.word_addr.q.val() + 8;
@@ -109,6 +125,23 @@ impl Logic for RowWalker {
         if self.wide_q.q.val() {
             self.sp.next = self.sp_addr_q.q.val() + (self.offset.val() << 1);
         }
+        self.tsp.next = self.tword.q.val();
+        self.estride.next = self.estride_q.q.val();
+        self.esize.next = 2.into();
+        if self.wide_q.q.val() {
+            self.esize.next = 4.into();
+        }
+        // (n/2)·estride for the n ∈ {2, 4, 6, 8} bytes of a word of whole elements.
+        self.tstep.next = self.estride_q.q.val();
+        if self.n.val() == 4 {
+            self.tstep.next = self.estride_q.q.val() << 1;
+        }
+        if self.n.val() == 6 {
+            self.tstep.next = (self.estride_q.q.val() << 1) + self.estride_q.q.val();
+        }
+        if self.n.val() == 8 {
+            self.tstep.next = self.estride_q.q.val() << 2;
+        }
         self.row_done.next = self.word_end.val() >= self.row_end.val();
         self.more.next = self.active.q.val();
         self.last.next = self.active.q.val()
@@ -116,7 +149,10 @@ impl Logic for RowWalker {
             & (self.row.q.val() + 1 == self.rows_q.q.val());
         self.next_start.next = self.row_start.q.val() + self.stride_q.q.val();
         if self.advance.val() & self.active.q.val() {
+            self.tword.d.next = self.tword.q.val() + self.tstep.val();
             if self.row_done.val() {
+                self.trow.d.next = self.trow.q.val() + self.esize.val();
+                self.tword.d.next = self.trow.q.val() + self.esize.val();
                 self.row.d.next = self.row.q.val() + 1;
                 self.row_start.d.next = self.next_start.val();
                 self.word_addr.d.next = (self.next_start.val() >> 3) << 3;
@@ -139,6 +175,12 @@ impl Logic for RowWalker {
             self.stride_q.d.next = self.stride.val();
             self.sp_addr_q.d.next = self.sp_addr.val();
             self.wide_q.d.next = self.wide.val();
+            self.trow.d.next = self.sp_addr.val();
+            self.tword.d.next = self.sp_addr.val();
+            self.estride_q.d.next = self.rows.val() << 1;
+            if self.wide.val() {
+                self.estride_q.d.next = self.rows.val() << 2;
+            }
         }
     }
 }

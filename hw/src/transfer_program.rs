@@ -2,9 +2,9 @@
 //! end while its prune, array and vector units are still missing — for co-simulation tests,
 //! `nmsat cosim --transfers` and the RTL speed figure.
 //!
-//! Each transfer moves up to 8 rows of up to 64 bytes (up to 24 INT16 elements when a store
-//! requantizes INT32 accumulators) at unaligned DRAM addresses with unaligned strides, to or
-//! from a random region; each instruction waits on a random earlier instruction of either DMA
+//! Each transfer moves up to 8 rows of up to 64 bytes at unaligned DRAM addresses with
+//! unaligned strides — or, a third of them, transposes a block of up to 8 × 24 INT16 elements
+//! — to or from a random region (a store may requantize INT32 accumulators); each instruction waits on a random earlier instruction of either DMA
 //! queue, so loads and stores contend for the DRAM and the controller's issue rules decide.
 
 use nmsat_compiler::arch::{Arch, RegionId};
@@ -30,19 +30,29 @@ impl SplitMix {
 }
 
 fn transfer(rng: &mut SplitMix, arch: &Arch, requant: bool) -> Xfer {
+    // Requantized and transposed rows hold whole INT16 elements at even addresses.
+    let transpose = rng.below(3) == 0;
+    let whole = requant || transpose;
+    let even = |v: u64| if whole { v & !1 } else { v };
     let rows = 1 + rng.below(8);
-    let row_bytes = if requant {
+    let row_bytes = if whole {
         2 * (1 + rng.below(24))
     } else {
         1 + rng.below(64)
     };
-    let pad = rng.below(40);
-    let stride = row_bytes + if requant { pad & !1 } else { pad };
+    let stride = row_bytes + even(rng.below(40));
     let span = (rows - 1) * stride + row_bytes;
-    let dram_addr = rng.below(TRANSFER_DRAM_BYTES - span) & if requant { !1 } else { !0 };
+    let dram_addr = even(rng.below(TRANSFER_DRAM_BYTES - span));
     let sp_bytes = rows * row_bytes * if requant { 2 } else { 1 };
     let region = RegionId::ALL[rng.below(3) as usize];
-    let sp_addr = rng.below(arch.region(region).bytes - sp_bytes) & if requant { !3 } else { !0 };
+    let align = if requant {
+        !3
+    } else if transpose {
+        !1
+    } else {
+        !0
+    };
+    let sp_addr = rng.below(arch.region(region).bytes - sp_bytes) & align;
     Xfer {
         dram_addr,
         rows,
@@ -53,7 +63,11 @@ fn transfer(rng: &mut SplitMix, arch: &Arch, requant: bool) -> Xfer {
             addr: sp_addr,
             bytes: sp_bytes,
         },
-        shape: XferShape::Copy,
+        shape: if transpose {
+            XferShape::Transpose
+        } else {
+            XferShape::Copy
+        },
     }
 }
 

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{arch, options};
+use nmsat_compiler::isa::{Op, XferShape};
 use nmsat_hw::{build_core, cosim_program, first_mismatch, transfer_program, Mismatch};
 
 #[test]
@@ -13,6 +14,23 @@ fn random_transfer_programs_match_the_exact_simulator() {
     let design = build_core(&arch, &options()).unwrap_or_else(|e| panic!("{e}"));
     for seed in 0..6 {
         let prog = transfer_program(&arch, 60, 100 + seed);
+        let shapes = |transpose: bool, requant: bool| {
+            prog.instrs
+                .iter()
+                .filter(|i| match &i.op {
+                    Op::Load { xfer } => {
+                        (xfer.shape == XferShape::Transpose) == transpose && !requant
+                    }
+                    Op::Store { xfer, requant: r } => {
+                        (xfer.shape == XferShape::Transpose) == transpose && *r == requant
+                    }
+                    _ => false,
+                })
+                .count()
+        };
+        // Every kind of transfer is exercised: rows as they are and transposed, with and
+        // without requantization.
+        assert!(shapes(true, false) > 0 && shapes(true, true) > 0 && shapes(false, true) > 0);
         let c = cosim_program(&design, &arch, &prog, seed, None).unwrap();
         assert_eq!(c.mismatch, None, "seed {seed}");
         assert_eq!(c.rtl.cycles, c.exact_cycles);
