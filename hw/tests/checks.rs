@@ -83,3 +83,12 @@ fn ws_grids_are_clean() {
         );
     }
 }
+
+#[test]
+fn rank_pack_units_are_clean() {
+    for lanes in [2, 8, 16] {
+        let mut unit = nmsat_hw::RankPack::new(lanes);
+        unit.connect_all();
+        check(&format!("rank-pack{lanes}"), "nmsat_rank_pack", &unit);
+    }
+}
