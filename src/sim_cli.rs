@@ -1,8 +1,9 @@
 //! `nmsat sim`: simulate the sparse and the dense iteration, print the comparison.
 
-use crate::{build, SimArgs, UserError};
+use crate::{build, SimArgs, Target, UserError};
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::{Phase, Program, Unit};
+use nmsat_sim::multicore::{self, MultiRun};
 use nmsat_sim::stats::{region_names, Stats};
 use nmsat_sim::Run;
 use serde_json::json;
@@ -22,7 +23,32 @@ fn simulate(arch: &Arch, prog: &Program, mode: &str) -> Result<Run, UserError> {
     run.map_err(|e| UserError(format!("simulation failed: {e}")))
 }
 
+fn check_mode(mode: &str) -> Result<(), UserError> {
+    match mode {
+        "fast" | "exact" => Ok(()),
+        other => Err(crate::cli_error(
+            "--mode",
+            format!("unknown mode `{other}`"),
+            "fast, exact",
+        )),
+    }
+}
+
+fn simulate_multicore(arch: &Arch, prog: &Program, mode: &str) -> Result<MultiRun, UserError> {
+    check_mode(mode)?;
+    let run = if mode == "exact" {
+        multicore::simulate_exact(arch, prog)
+    } else {
+        multicore::simulate_fast(arch, prog)
+    };
+    run.map_err(|e| UserError(format!("simulation failed: {e}")))
+}
+
 pub fn run_sim(a: SimArgs) -> Result<(), UserError> {
+    let arch = Arch::load(&a.target.arch)?;
+    if arch.multicore.cores > 1 {
+        return run_multicore(a, &arch);
+    }
     let (arch, sparse) = build(&a.target, false)?;
     let (_, dense) = build(&a.target, true)?;
     let run = simulate(&arch, &sparse.program, &a.mode)?;
@@ -177,4 +203,103 @@ fn print_report(arch: &Arch, p: &Program, s: &Stats, d: &Stats, speedup: f64) {
             l.macs_effective as f64 / l.macs_dense.max(1) as f64
         );
     }
+}
+
+/// The K-core iteration: each core compiles and runs `batch / K` samples; the report adds the
+/// reduction and the scaling over one core running the whole batch.
+fn run_multicore(a: SimArgs, arch: &Arch) -> Result<(), UserError> {
+    let k = arch.multicore.cores;
+    let t = &a.target;
+    let per = multicore::per_core_batch(arch, t.batch)
+        .map_err(|e| crate::cli_error("--batch", e, &format!("a multiple of {k}")))?;
+    let share = Target {
+        arch: t.arch.clone(),
+        model: t.model.clone(),
+        nm: t.nm.clone(),
+        batch: per,
+        recipe: t.recipe.clone(),
+        dense_layers: t.dense_layers.clone(),
+    };
+    let (arch, sparse) = build(&share, false)?;
+    let (_, dense) = build(&share, true)?;
+    let sparse = multicore::data_parallel(sparse.program, t.batch);
+    let dense = multicore::data_parallel(dense.program, t.batch);
+    let run = simulate_multicore(&arch, &sparse, &a.mode)?;
+    let base = simulate_multicore(&arch, &dense, &a.mode)?;
+    // One core on the whole batch: what the cores scale over (the single-core simulation
+    // ignores `multicore`).
+    let (_, whole) = build(t, false)?;
+    let single = simulate(&arch, &whole.program, &a.mode)?;
+    if let Some(path) = &a.trace {
+        let tr = nmsat_sim::trace::trace(&arch, &sparse, &run.schedule);
+        std::fs::write(path, tr.to_string())
+            .map_err(|e| UserError(format!("{}: cannot write: {e}", path.display())))?;
+    }
+    let speedup = base.stats.cycles as f64 / run.stats.cycles.max(1) as f64;
+    let scaling = single.stats.cycles as f64 / run.stats.cycles.max(1) as f64;
+    if a.json {
+        let mut v = report_json(&sparse, &run.stats, &base.stats, speedup, &a.mode);
+        v["batch"] = json!(t.batch);
+        v["multicore"] = json!({
+            "cores": k,
+            "reduction": arch.multicore.reduction.name(),
+            "interconnect": arch.multicore.interconnect.name,
+            "blocks": multicore::Plan::new(&arch, &sparse).blocks,
+            "per_core_batch": per,
+            "core_cycles": run.core_cycles,
+            "reduction_cycles": run.reduction.cycles,
+            "exposed_reduction_cycles": run.exposed_reduction_cycles(),
+            "reduction_tiles": run.reduction.tiles,
+            "reduction_words": run.reduction.words,
+            "reduction_bytes": run.reduction.bytes,
+            "reduction_atomics": run.reduction.atomics,
+            "dense_reduction_cycles": base.reduction.cycles,
+            "single_core_cycles": single.stats.cycles,
+            "scaling_speedup": scaling,
+            "efficiency": scaling / k as f64,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    print_report(&arch, &sparse, &run.stats, &base.stats, speedup);
+    let plan = multicore::Plan::new(&arch, &sparse);
+    println!();
+    println!(
+        "{k} cores, {} reduction over the mesh of `{}` (blocks {}), batch {} = {k} × {per}:",
+        arch.multicore.reduction.name(),
+        arch.multicore.interconnect.name,
+        plan.blocks
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+        t.batch
+    );
+    let row = |name: &str, v: String| println!("  {name:<40} {v:>16}");
+    row("iteration cycles", run.stats.cycles.to_string());
+    row("one core's share alone", run.core_cycles.to_string());
+    row(
+        &format!("reduction cycles ({} gradient tiles)", run.reduction.tiles),
+        run.reduction.cycles.to_string(),
+    );
+    row(
+        "of which exposed in the iteration",
+        run.exposed_reduction_cycles().to_string(),
+    );
+    row(
+        "INT32 accumulators reduced per core",
+        run.reduction.words.to_string(),
+    );
+    row("mesh traffic (bytes)", run.reduction.bytes.to_string());
+    row("remote atomic adds", run.reduction.atomics.to_string());
+    row(
+        "one core, whole batch (cycles)",
+        single.stats.cycles.to_string(),
+    );
+    row("speedup over one core", format!("{scaling:.3}×"));
+    row(
+        "parallel efficiency",
+        format!("{:.1}%", 100.0 * scaling / k as f64),
+    );
+    Ok(())
 }

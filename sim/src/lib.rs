@@ -7,6 +7,7 @@ pub mod exact;
 pub mod fast;
 pub mod functional;
 pub mod machine;
+pub mod multicore;
 pub mod piuma;
 pub mod spgemm;
 pub mod stats;

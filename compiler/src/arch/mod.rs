@@ -8,7 +8,8 @@ mod raw;
 
 use crate::diag::{parse_yaml, Diagnostic, SourceMap};
 use crate::prune::Nm;
-use raw::{RawArch, RawRegion};
+use piuma::{AtomicOp, Piuma, Scratchpad};
+use raw::{RawArch, RawMulticore, RawRegion};
 use serde::{Deserialize, Serialize};
 
 /// Built-in descriptions, addressable by name (`--arch sat-small`).
@@ -86,9 +87,20 @@ pub struct Region {
 }
 
 impl Region {
+    /// The region as a PIUMA-like banked scratchpad: the simulator's one model of banks
+    /// (`ports` are the issue model's, outside it).
+    pub fn scratchpad(&self) -> Scratchpad {
+        Scratchpad {
+            bytes: self.bytes,
+            banks: self.banks,
+            bank_width_bytes: self.bank_width_bytes,
+            latency: self.latency,
+        }
+    }
+
     /// Bytes per cycle the region can move through all banks at once.
     pub fn bytes_per_cycle(&self) -> u64 {
-        self.banks * self.bank_width_bytes
+        self.scratchpad().bytes_per_cycle()
     }
 }
 
@@ -132,6 +144,40 @@ pub struct Optimizations {
     pub double_buffer: bool,
 }
 
+/// How the cores' weight gradients are summed before the update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Reduction {
+    /// Every core adds its slice of each gradient tile into the slice's owner core by remote
+    /// atomic adds; the owners then send the sums back.
+    Atomic,
+    /// A ring all-reduce over the mesh: reduce-scatter, then all-gather, one chunk per step.
+    Ring,
+}
+
+impl Reduction {
+    /// The reduction's name in descriptions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::Atomic => "atomic",
+            Reduction::Ring => "ring",
+        }
+    }
+}
+
+/// Data-parallel training over several identical cores: each runs the iteration on its share
+/// of the batch, and the weight gradients are reduced over the interconnect.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Multicore {
+    pub cores: u64,
+    pub reduction: Reduction,
+    /// The PIUMA-like die the cores sit on, one per block: its mesh, links and atomic engines
+    /// carry the reduction.
+    pub interconnect: Piuma,
+}
+
+/// Interconnect a description without a `multicore.interconnect` sits on.
+pub const DEFAULT_INTERCONNECT: &str = "piuma-block";
+
 /// A validated accelerator description.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Arch {
@@ -159,6 +205,7 @@ pub struct Arch {
     pub vector_latency: u64,
     pub energy: Energy,
     pub opt: Optimizations,
+    pub multicore: Multicore,
     /// Where each field was written, so later checks (a tile that cannot fit) can point at it.
     #[serde(skip)]
     pub source: SourceMap,
@@ -433,6 +480,123 @@ fn validate(raw: RawArch, map: &SourceMap) -> Result<Arch, Diagnostic> {
             pregenerate: raw.optimizations.pregenerate,
             double_buffer: raw.optimizations.double_buffer,
         },
+        multicore: multicore(map, raw.multicore.as_ref())?,
         source: map.clone(),
     })
+}
+
+fn multicore(map: &SourceMap, raw: Option<&RawMulticore>) -> Result<Multicore, Diagnostic> {
+    let spec = raw
+        .and_then(|r| r.interconnect.as_deref())
+        .unwrap_or(DEFAULT_INTERCONNECT);
+    let interconnect = Piuma::load(spec).map_err(|e| {
+        map.error(
+            "multicore.interconnect",
+            format!("cannot load interconnect `{spec}`: {e}"),
+            format!(
+                "a PIUMA-like description: {} or a YAML path",
+                piuma::built_in_names().join(", ")
+            ),
+        )
+    })?;
+    let Some(raw) = raw else {
+        return Ok(Multicore {
+            cores: 1,
+            reduction: Reduction::Atomic,
+            interconnect,
+        });
+    };
+    let blocks = interconnect.blocks();
+    let cores = positive(map, "multicore.cores", raw.cores)?;
+    if cores > blocks {
+        return Err(map.error(
+            "multicore.cores",
+            format!(
+                "{cores} cores do not fit the {blocks} blocks of interconnect `{}`",
+                interconnect.name
+            ),
+            format!("1..={blocks}"),
+        ));
+    }
+    let reduction = match raw.reduction.as_deref().unwrap_or("atomic") {
+        "atomic" => Reduction::Atomic,
+        "ring" => Reduction::Ring,
+        other => {
+            return Err(map.error(
+                "multicore.reduction",
+                format!("unknown reduction `{other}`"),
+                "atomic, ring",
+            ))
+        }
+    };
+    if reduction == Reduction::Atomic {
+        interconnect
+            .supports(AtomicOp::FetchAdd)
+            .map_err(|e| map.error("multicore.reduction", e, "ring"))?;
+    }
+    Ok(Multicore {
+        cores,
+        reduction,
+        interconnect,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(section: &str) -> Result<Arch, Diagnostic> {
+        let text = format!(
+            "{}{section}",
+            include_str!("../../../configs/arch/sat-small.yaml")
+        );
+        Arch::parse("multi.yaml", &text)
+    }
+
+    #[test]
+    fn one_core_unless_told() {
+        let a = Arch::load("sat-small").unwrap();
+        assert_eq!(a.multicore.cores, 1);
+        assert_eq!(a.multicore.interconnect.name, DEFAULT_INTERCONNECT);
+        let m = with("multicore: {cores: 8, reduction: ring}\n").unwrap();
+        assert_eq!(
+            (m.multicore.cores, m.multicore.reduction),
+            (8, Reduction::Ring)
+        );
+        assert_ne!(
+            a.schedule_key(),
+            m.schedule_key(),
+            "cores change the schedule"
+        );
+    }
+
+    #[test]
+    fn bad_multicore_sections_name_file_line_and_field() {
+        let cases = [
+            ("multicore: {cores: 0}", "multicore.cores", "at least 1"),
+            ("multicore: {cores: 9}", "multicore.cores", "1..=8"),
+            (
+                "multicore: {cores: 2, reduction: tree}",
+                "multicore.reduction",
+                "atomic, ring",
+            ),
+            (
+                "multicore: {cores: 2, interconnect: no-such-die}",
+                "multicore.interconnect",
+                "piuma-block",
+            ),
+            (
+                "multicore: {cores: 2, hops: 3}",
+                "multicore",
+                "unknown field",
+            ),
+        ];
+        for (section, field, needle) in cases {
+            let e = with(&format!("{section}\n")).unwrap_err();
+            assert_eq!(e.file, "multi.yaml", "{e}");
+            assert!(e.field.starts_with(field), "{section}: {e}");
+            assert_eq!(e.line, Some(26), "{section}: {e}");
+            assert!(e.to_string().contains(needle), "{section}: {e}");
+        }
+    }
 }

@@ -63,6 +63,14 @@ pub struct Scratchpad {
     pub latency: u64,
 }
 
+impl Scratchpad {
+    /// Bytes a cycle a contiguous, word-aligned stream moves: its words go round robin over
+    /// the banks and each bank serves one word a cycle, so `banks · bank_width_bytes`.
+    pub fn bytes_per_cycle(&self) -> u64 {
+        self.banks * self.bank_width_bytes
+    }
+}
+
 /// The atomic engine of a block: read-modify-write next to the scratchpad.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AtomicEngine {
@@ -102,6 +110,9 @@ pub struct Mesh {
     pub cols: u64,
     /// Cycles per hop, one way.
     pub hop_latency: u64,
+    /// Bytes a link moves per cycle in each direction (also each router's injection and
+    /// ejection port).
+    pub link_bytes_per_cycle: u64,
 }
 
 /// A validated PIUMA-like machine description.
@@ -190,6 +201,7 @@ struct RawMesh {
     rows: i64,
     cols: i64,
     hop_latency: i64,
+    link_bytes_per_cycle: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,6 +298,12 @@ fn validate(raw: RawPiuma, map: &SourceMap) -> Result<Piuma, Diagnostic> {
         rows: at_least(map, "mesh.rows", raw.mesh.rows, 1)?,
         cols: at_least(map, "mesh.cols", raw.mesh.cols, 1)?,
         hop_latency: at_least(map, "mesh.hop_latency", raw.mesh.hop_latency, 0)?,
+        link_bytes_per_cycle: at_least(
+            map,
+            "mesh.link_bytes_per_cycle",
+            raw.mesh.link_bytes_per_cycle,
+            1,
+        )?,
     };
     if mesh.rows * mesh.cols > 1024 {
         return Err(map.error(

@@ -17,6 +17,9 @@ pub struct RawArch {
     pub vector_unit: RawVectorUnit,
     pub energy_pj: RawEnergy,
     pub optimizations: RawOptimizations,
+    /// Absent: one core.
+    #[serde(default)]
+    pub multicore: Option<RawMulticore>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,4 +111,14 @@ pub struct RawOptimizations {
     pub interleave: bool,
     pub pregenerate: bool,
     pub double_buffer: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMulticore {
+    pub cores: i64,
+    #[serde(default)]
+    pub reduction: Option<String>,
+    #[serde(default)]
+    pub interconnect: Option<String>,
 }

@@ -95,6 +95,7 @@
 //! a cycle: t columns and, if another fold follows, the R cycles of its preload (WS); K' steps
 //! and, after the first fold, the C cycles of the previous drain (OS).
 
+use crate::piuma::timing::stream_cycles;
 use nmsat_compiler::arch::{Arch, Dataflow};
 use nmsat_compiler::datapath;
 use nmsat_compiler::prune::{self, Nm};
@@ -358,9 +359,10 @@ impl<T: Copy + Default> Skew<T> {
     }
 }
 
-/// Cycles to fetch `bytes` through the input banks.
+/// Cycles to fetch `bytes` through the input banks (a stream through the input region's
+/// banked scratchpad).
 fn beats(arch: &Arch, bytes: usize) -> usize {
-    (bytes as u64).div_ceil(arch.input.bytes_per_cycle()).max(1) as usize
+    stream_cycles(&arch.input.scratchpad(), bytes as u64).max(1) as usize
 }
 
 /// The output buffer: results leaving the array are written or added here.

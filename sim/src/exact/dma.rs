@@ -97,8 +97,8 @@ fn sp_index(x: &Xfer, i: usize, j: usize) -> usize {
     }
 }
 
-fn cost(arch: &Arch, x: &Xfer) -> OpCost {
-    let sp_bw = arch.region(x.sp.region).bytes_per_cycle();
+fn cost(arch: &Arch, mem: &Memory, x: &Xfer) -> OpCost {
+    let sp_bw = mem.sp[x.sp.region as usize].desc().bytes_per_cycle();
     OpCost {
         cycles: beats(arch, dram_bytes(arch, x), x.sp.bytes, sp_bw),
         bank_stall: 0,
@@ -187,7 +187,7 @@ pub fn load(arch: &Arch, mem: &mut Memory, x: &Xfer) -> Result<OpCost, String> {
             put_i16s(mem.sp_mut(&x.sp), &vals);
         }
     }
-    Ok(cost(arch, x))
+    Ok(cost(arch, mem, x))
 }
 
 /// Scratchpad → DRAM, requantizing INT32 accumulators to INT16 when asked to.
@@ -208,7 +208,7 @@ pub fn store(arch: &Arch, mem: &mut Memory, x: &Xfer, requant_acc: bool) -> Resu
             let a = in_span(x, addr.expect("a scatter moves grid pixels"))?;
             mem.dram[a..a + 2].copy_from_slice(&value(i).to_le_bytes());
         }
-        return Ok(cost(arch, x));
+        return Ok(cost(arch, mem, x));
     }
     for i in 0..rows {
         let a = (x.dram_addr + i as u64 * x.dram_stride) as usize;
@@ -219,7 +219,7 @@ pub fn store(arch: &Arch, mem: &mut Memory, x: &Xfer, requant_acc: bool) -> Resu
         let vals: Vec<i16> = (0..rb / 2).map(|j| value(sp_index(x, i, j))).collect();
         put_i16s(&mut mem.dram[a..a + rb], &vals);
     }
-    Ok(cost(arch, x))
+    Ok(cost(arch, mem, x))
 }
 
 #[cfg(test)]

@@ -21,14 +21,16 @@ mod prune_unit;
 mod vector_unit;
 
 use crate::machine::{Executor, OpCost};
+use crate::piuma::Spad;
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{Buf, Instr, Op, Program};
 
-/// The machine's memories: DRAM and the three scratchpad regions.
+/// The machine's memories: DRAM and the three scratchpad regions, each a banked scratchpad
+/// of the PIUMA-like model.
 #[derive(Debug, Clone)]
 pub struct Memory {
     pub dram: Vec<u8>,
-    pub sp: [Vec<u8>; 3],
+    pub sp: [Spad; 3],
 }
 
 impl Memory {
@@ -46,7 +48,7 @@ impl Memory {
                 end.div_ceil(arch.dram.access_bytes) as usize
                     * arch.dram.access_bytes as usize
             ],
-            sp: RegionId::ALL.map(|r| vec![0; arch.region(r).bytes as usize]),
+            sp: RegionId::ALL.map(|r| Spad::new(arch.region(r).scratchpad())),
         }
     }
 
@@ -88,12 +90,13 @@ impl Memory {
     }
 
     /// The bytes of a scratchpad range.
-    fn sp(&self, b: &Buf) -> &[u8] {
-        &self.sp[b.region as usize][b.addr as usize..b.end() as usize]
+    pub fn sp(&self, b: &Buf) -> &[u8] {
+        self.sp[b.region as usize].bytes(b.addr as usize..b.end() as usize)
     }
 
-    fn sp_mut(&mut self, b: &Buf) -> &mut [u8] {
-        &mut self.sp[b.region as usize][b.addr as usize..b.end() as usize]
+    /// The bytes of a scratchpad range, to write.
+    pub fn sp_mut(&mut self, b: &Buf) -> &mut [u8] {
+        self.sp[b.region as usize].bytes_mut(b.addr as usize..b.end() as usize)
     }
 }
 

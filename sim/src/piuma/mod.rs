@@ -8,7 +8,9 @@
 //! [`crate::spgemm`]) thread by thread.
 pub mod engine;
 mod machine;
+pub mod spad;
 pub mod timing;
 
 pub use engine::{run, EngineRun, Step, Workload};
 pub use machine::{Counters, Machine, ThreadPlace};
+pub use spad::Spad;

@@ -2,7 +2,7 @@
 //! comment. The machine ([`super::Machine`]) and the kernels use these and write no timing
 //! formula of their own.
 
-use nmsat_compiler::arch::piuma::Piuma;
+use nmsat_compiler::arch::piuma::{Piuma, Scratchpad};
 
 /// Mesh coordinates `(row, col)` of block `b`: blocks are numbered row-major.
 pub fn coords(p: &Piuma, b: u64) -> (u64, u64) {
@@ -55,7 +55,30 @@ pub fn atomic_latency(p: &Piuma, from: u64, to: u64) -> u64 {
 /// ⌊offset / bank_width⌋ mod banks
 /// ```
 pub fn bank(p: &Piuma, offset: u64) -> u64 {
-    (offset / p.scratchpad.bank_width_bytes) % p.scratchpad.banks
+    spad_bank(&p.scratchpad, offset)
+}
+
+/// [`bank`] of any scratchpad `s` (a block's, or a SAT core's region).
+pub fn spad_bank(s: &Scratchpad, offset: u64) -> u64 {
+    let (w, b) = (s.bank_width_bytes, s.banks);
+    // Powers of two (every shipped machine): a shift and a mask replace two divisions in the
+    // kernels' innermost loops.
+    if w.is_power_of_two() && b.is_power_of_two() {
+        (offset >> w.trailing_zeros()) & (b - 1)
+    } else {
+        (offset / w) % b
+    }
+}
+
+/// Cycles a contiguous, word-aligned stream of `bytes` takes through the banks of `s`: its
+/// `⌈bytes / width⌉` words go round robin ([`range_per_bank`] from offset 0), so the busiest
+/// bank serves `⌈bytes / (banks · width)⌉` of them, one a cycle:
+///
+/// ```text
+/// ⌈bytes / bytes_per_cycle⌉
+/// ```
+pub fn stream_cycles(s: &Scratchpad, bytes: u64) -> u64 {
+    bytes.div_ceil(s.bytes_per_cycle())
 }
 
 /// Accesses each bank serves when `bytes` at `offset` are read word by word. The range covers
@@ -101,19 +124,47 @@ pub fn channel_block(p: &Piuma, channel: u64) -> u64 {
 }
 
 /// Splits an access of `bytes` at `addr` into the part each channel serves, in bytes moved
-/// (whole words): calls `f(channel, bytes)` once per interleave chunk touched.
+/// (whole words): calls `f(channel, bytes)` once per channel touched, with the sum over its
+/// interleave chunks. The access covers chunks `q0 ..= q1`; the first and the last may be
+/// partial, those between are whole (`interleave_bytes`, a multiple of the word). Chunk `q`
+/// is on channel `q mod C`, so the `i`-th channel from `q0`'s (`i < min(C, q1 − q0 + 1)`)
+/// holds the whole chunks `q0 + i + j·C` strictly between `q0` and `q1`:
+///
+/// ```text
+/// i = 0:  ⌊(q1 − 1 − q0) / C⌋          i ≥ 1:  ⌊(q1 − 1 − q0 − i) / C⌋ + 1  (0 if q0 + i ≥ q1)
+/// ```
+///
+/// which is the chunk-by-chunk sum in closed form (a long transfer costs O(C), not O(chunks)).
 pub fn range_per_channel(p: &Piuma, addr: u64, bytes: u64, mut f: impl FnMut(u64, u64)) {
-    let il = p.dram.interleave_bytes;
+    if bytes == 0 {
+        return;
+    }
+    let (il, nc) = (p.dram.interleave_bytes, p.channels());
     let end = addr + bytes;
-    let mut a = addr;
-    while a < end {
-        let stop = ((a / il) + 1) * il;
-        let piece = stop.min(end) - a;
-        f(
-            dram_channel(p, a),
-            dram_words(p, a, piece) * p.dram.access_bytes,
-        );
-        a = stop;
+    let (q0, q1) = (addr / il, (end - 1) / il);
+    let piece = |a: u64, b: u64| dram_words(p, a, b - a) * p.dram.access_bytes;
+    if q0 == q1 {
+        f(q0 % nc, piece(addr, end));
+        return;
+    }
+    let first = piece(addr, (q0 + 1) * il);
+    let last = piece(q1 * il, end);
+    for i in 0..nc.min(q1 - q0 + 1) {
+        let whole = if i == 0 {
+            (q1 - 1 - q0) / nc
+        } else if q0 + i < q1 {
+            (q1 - 1 - q0 - i) / nc + 1
+        } else {
+            0
+        };
+        let mut b = il * whole;
+        if i == 0 {
+            b += first;
+        }
+        if i == (q1 - q0) % nc {
+            b += last;
+        }
+        f((q0 + i) % nc, b);
     }
 }
 
@@ -203,6 +254,35 @@ mod tests {
         range_per_channel(&p, 60, 72, |c, b| per[c as usize] += b);
         // Bytes 60..132: words 56..64 (chunk 0), 64..128 (chunk 1), 128..136 (chunk 2).
         assert_eq!(&per[..3], &[8, 64, 8]);
+    }
+
+    /// The closed form equals walking the access chunk by chunk.
+    #[test]
+    fn channel_split_equals_the_chunk_walk() {
+        let p = p();
+        let il = p.dram.interleave_bytes;
+        for addr in (0..3 * il).step_by(4).chain([4096, 100_003]) {
+            for bytes in (0..40 * il).step_by(12).chain([1, 7, 8, 9, 64 * il + 3]) {
+                let mut want = vec![0; p.channels() as usize];
+                let mut a = addr;
+                while a < addr + bytes {
+                    let stop = ((a / il) + 1) * il;
+                    let piece = stop.min(addr + bytes) - a;
+                    want[dram_channel(&p, a) as usize] +=
+                        dram_words(&p, a, piece) * p.dram.access_bytes;
+                    a = stop;
+                }
+                let mut got = vec![0; p.channels() as usize];
+                range_per_channel(&p, addr, bytes, |c, b| {
+                    assert!(
+                        b > 0 && got[c as usize] == 0,
+                        "one positive call per channel"
+                    );
+                    got[c as usize] += b;
+                });
+                assert_eq!(got, want, "addr {addr}, bytes {bytes}");
+            }
+        }
     }
 
     #[test]

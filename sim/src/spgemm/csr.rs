@@ -171,7 +171,8 @@ pub fn spgemm_reference(a: &Csr, b: &Csr) -> Result<Csr, String> {
 /// functional path (the reference above is kept independent of it).
 pub(crate) struct Spa {
     acc: Vec<f64>,
-    seen: Vec<bool>,
+    /// One bit per column: touched by the current row.
+    seen: Vec<u64>,
     touched: Vec<u32>,
 }
 
@@ -179,7 +180,7 @@ impl Spa {
     pub fn new(ncols: usize) -> Self {
         Spa {
             acc: vec![0.0; ncols],
-            seen: vec![false; ncols],
+            seen: vec![0; ncols.div_ceil(64)],
             touched: Vec::new(),
         }
     }
@@ -197,38 +198,49 @@ impl Spa {
     ) -> u64 {
         let full = cols.start == 0 && cols.end as usize == b.ncols;
         let mut products = 0;
+        let (mut lo, mut hi) = (u32::MAX, 0);
         let (ka, va) = a.row(i);
         for (&k, &x) in ka.iter().zip(va) {
             let (mut jb, mut vb) = b.row(k as usize);
             if !full {
-                let lo = jb.partition_point(|&j| j < cols.start);
-                let hi = jb.partition_point(|&j| j < cols.end);
-                (jb, vb) = (&jb[lo..hi], &vb[lo..hi]);
+                let l = jb.partition_point(|&j| j < cols.start);
+                let h = jb.partition_point(|&j| j < cols.end);
+                (jb, vb) = (&jb[l..h], &vb[l..h]);
             }
             products += jb.len() as u64;
+            if let (Some(&f), Some(&l)) = (jb.first(), jb.last()) {
+                (lo, hi) = (lo.min(f), hi.max(l));
+            }
             for (&j, &y) in jb.iter().zip(vb) {
-                let j = j as usize;
-                if !self.seen[j] {
-                    self.seen[j] = true;
-                    self.touched.push(j as u32);
+                let (w, bit) = (j as usize / 64, 1u64 << (j % 64));
+                if self.seen[w] & bit == 0 {
+                    self.seen[w] |= bit;
+                    self.touched.push(j);
                 }
-                self.acc[j] += x * y;
+                self.acc[j as usize] += x * y;
             }
         }
-        // Few entries: sort them; many: scan the range (cheaper than sorting).
-        let width = (cols.end - cols.start) as usize;
-        if self.touched.len() * 16 < width {
+        // The touched columns in ascending order: sort a few, or read them off the bitmap
+        // words between the lowest and the highest (whichever is cheaper).
+        let n = self.touched.len();
+        if n > 0 && (hi - lo) as usize / 64 >= 4 * n {
             self.touched.sort_unstable();
-        } else {
+        } else if n > 0 {
             self.touched.clear();
-            self.touched.extend(cols.filter(|&j| self.seen[j as usize]));
+            for w in lo as usize / 64..=hi as usize / 64 {
+                let mut bits = self.seen[w];
+                while bits != 0 {
+                    self.touched.push((64 * w) as u32 + bits.trailing_zeros());
+                    bits &= bits - 1;
+                }
+            }
         }
         for &j in &self.touched {
             let j = j as usize;
             out_cols.push(j as u32);
             out_vals.push(self.acc[j]);
             self.acc[j] = 0.0;
-            self.seen[j] = false;
+            self.seen[j / 64] = 0;
         }
         self.touched.clear();
         products

@@ -57,7 +57,6 @@ struct Block {
     phase: Phase,
     next_row: usize,
     outstanding: u64,
-    sink: RowSink,
 }
 
 struct Inner<'a> {
@@ -73,6 +72,8 @@ struct Inner<'a> {
     cols: Vec<u32>,
     vals: Vec<f64>,
     peak: u64,
+    /// Each block produces its slice of every row; slices ascend with the block number.
+    sink: RowSink,
 }
 
 /// Runs the inner-product kernel for `a · b` on `p`.
@@ -122,7 +123,6 @@ pub fn run(p: &Piuma, a: &Csr, b: &Csr) -> Result<KernelRun, String> {
             phase: Phase::Load,
             next_row: 0,
             outstanding: 0,
-            sink: RowSink::new(a.nrows, b.ncols),
         });
     }
     let mut lay = DramLayout::new();
@@ -143,23 +143,14 @@ pub fn run(p: &Piuma, a: &Csr, b: &Csr) -> Result<KernelRun, String> {
         cols: Vec::new(),
         vals: Vec::new(),
         peak: 0,
+        sink: RowSink::new(a.nrows, b.ncols),
     };
     let e = piuma::run(&mut m, &mut w)?;
     let extra = Extra {
         spad_peak_bytes: w.peak,
         ..Extra::default()
     };
-    // Each block produced its slice of every row; slices ascend with the block number.
-    let mut sink = RowSink::new(a.nrows, b.ncols);
-    let parts: Vec<Csr> = w.blocks.into_iter().map(|b| b.sink.into_csr()).collect();
-    for i in 0..a.nrows {
-        for part in &parts {
-            let (c, v) = part.row(i);
-            sink.append(i, c, v);
-        }
-    }
-    drop(parts);
-    let c = sink.into_csr();
+    let c = w.sink.into_csr();
     let stats = stats(Kernel::Inner, &m, &e, a, b, &c, extra);
     Ok(KernelRun {
         kernel: Kernel::Inner,
@@ -240,7 +231,7 @@ impl Inner<'_> {
         let at = self.out_addr[bi];
         m.dram(blk, at, 12 * out + 8, true);
         self.out_addr[bi] = at + 12 * out + 8;
-        self.blocks[bi].sink.append(i, &self.cols, &self.vals);
+        self.sink.append_part(i, bi as u64, &self.cols, &self.vals);
     }
 }
 

@@ -239,39 +239,66 @@ pub(crate) fn partition(weights: &[u64], parts: usize) -> Vec<std::ops::Range<us
 }
 
 /// Rows of the product as the kernels finish them, in any order; then one CSR.
+///
+/// Pieces of rows go into one arena as they come (no vector per row); [`RowSink::into_csr`]
+/// orders them by row, then by part, then by arrival, and copies each once.
 pub(crate) struct RowSink {
-    rows: Vec<(Vec<u32>, Vec<f64>)>,
+    nrows: usize,
     ncols: usize,
+    cols: Vec<u32>,
+    vals: Vec<f64>,
+    /// (row, part, start in the arena, length).
+    pieces: Vec<(u32, u64, usize, usize)>,
 }
 
 impl RowSink {
     pub fn new(nrows: usize, ncols: usize) -> Self {
         RowSink {
-            rows: vec![(Vec::new(), Vec::new()); nrows],
+            nrows,
             ncols,
+            cols: Vec::new(),
+            vals: Vec::new(),
+            pieces: Vec::new(),
         }
     }
 
     /// Appends entries (ascending, after any already there) to row `i`.
     pub fn append(&mut self, i: usize, cols: &[u32], vals: &[f64]) {
-        let r = &mut self.rows[i];
-        debug_assert!(r
-            .0
-            .last()
-            .is_none_or(|&l| cols.first().is_none_or(|&c| c > l)));
-        r.0.extend_from_slice(cols);
-        r.1.extend_from_slice(vals);
+        self.append_part(i, 0, cols, vals);
     }
 
-    pub fn into_csr(self) -> Csr {
-        let nnz: usize = self.rows.iter().map(|r| r.0.len()).sum();
-        let mut c = Csr::empty(self.rows.len(), self.ncols);
-        c.cols.reserve_exact(nnz);
-        c.vals.reserve_exact(nnz);
-        for (i, (cols, vals)) in self.rows.into_iter().enumerate() {
-            c.cols.extend_from_slice(&cols);
-            c.vals.extend_from_slice(&vals);
-            c.rowptr[i + 1] = c.cols.len();
+    /// Appends entries (ascending) to row `i`, before those of any higher `part` and after
+    /// those already appended with `part` or lower.
+    pub fn append_part(&mut self, i: usize, part: u64, cols: &[u32], vals: &[f64]) {
+        debug_assert!(cols.windows(2).all(|w| w[0] < w[1]));
+        if cols.is_empty() {
+            return;
+        }
+        self.pieces
+            .push((i as u32, part, self.cols.len(), cols.len()));
+        self.cols.extend_from_slice(cols);
+        self.vals.extend_from_slice(vals);
+    }
+
+    pub fn into_csr(mut self) -> Csr {
+        // Stable: pieces of one row and part keep their arrival order.
+        self.pieces.sort_by_key(|p| (p.0, p.1));
+        let mut c = Csr::empty(self.nrows, self.ncols);
+        c.cols.reserve_exact(self.cols.len());
+        c.vals.reserve_exact(self.vals.len());
+        let mut row = 0;
+        for &(i, _, at, n) in &self.pieces {
+            while row < i as usize {
+                row += 1;
+                c.rowptr[row] = c.cols.len();
+            }
+            debug_assert!(c.cols.len() == c.rowptr[row] || c.cols.last() < Some(&self.cols[at]));
+            c.cols.extend_from_slice(&self.cols[at..at + n]);
+            c.vals.extend_from_slice(&self.vals[at..at + n]);
+        }
+        while row < self.nrows {
+            row += 1;
+            c.rowptr[row] = c.cols.len();
         }
         c
     }

@@ -104,13 +104,15 @@ struct Block {
     next: usize,
     end: usize,
     outstanding: u64,
-    claims: Vec<Vec<u32>>,
+    /// Per row of the window, its claimed slots as (column, slot): the column is kept where
+    /// the host has it at hand, not re-read from the table.
+    claims: Vec<Vec<(u32, u32)>>,
     /// The window's multiply tasks: (non-zero of A, first entry of B's row).
     tasks: Vec<(u32, u32)>,
     /// The window's drain tasks: (row in window, range of its claim list, segments of the row).
     drain: Vec<(usize, Range<usize>, u64)>,
-    /// Drained pieces, appended to C in order when the window closes.
-    pieces: Vec<(usize, u32, Vec<u32>, Vec<f64>)>,
+    /// The current window's number (windows of all blocks are numbered in opening order).
+    window: u64,
     claimed: u64,
     out_addr: u64,
 }
@@ -130,6 +132,8 @@ struct Smash<'a> {
     bank_key: Vec<u64>,
     bank_val: Vec<u64>,
     staging: Vec<(u32, f64)>,
+    cols: Vec<u32>,
+    vals: Vec<f64>,
     hashes: Vec<u64>,
 }
 
@@ -173,7 +177,7 @@ pub fn run(p: &Piuma, a: &Csr, b: &Csr, o: &SmashOptions) -> Result<KernelRun, S
             claims: Vec::new(),
             tasks: Vec::new(),
             drain: Vec::new(),
-            pieces: Vec::new(),
+            window: 0,
             claimed: 0,
             out_addr: (1 << 44) + ((i as u64) << 38),
         })
@@ -200,6 +204,8 @@ pub fn run(p: &Piuma, a: &Csr, b: &Csr, o: &SmashOptions) -> Result<KernelRun, S
         bank_key: vec![0; p.scratchpad.banks as usize],
         bank_val: vec![0; p.scratchpad.banks as usize],
         staging: Vec::new(),
+        cols: Vec::new(),
+        vals: Vec::new(),
         hashes: Vec::new(),
     };
     let e = piuma::run(&mut m, &mut w)?;
@@ -263,6 +269,7 @@ impl Smash<'_> {
             }
             (start, blk.cursor, 0..ncols as u32)
         };
+        blk.window = self.extra.windows;
         self.extra.windows += 1;
         blk.r0 = r0;
         blk.cols = cols;
@@ -287,8 +294,6 @@ impl Smash<'_> {
             Phase::Multiply => {
                 blk.phase = Phase::Drain;
                 blk.drain.clear();
-                let table = &self.tables[bi];
-                let col = |h: &u32| (table[*h as usize].key & 0xffff_ffff) as u32;
                 for (r, list) in blk.claims.iter_mut().enumerate() {
                     if list.len() <= CHUNK {
                         if !list.is_empty() {
@@ -296,11 +301,12 @@ impl Smash<'_> {
                         }
                         continue;
                     }
-                    // A wide row: its claims by segment (the per-segment lists, in order).
-                    list.sort_unstable_by_key(col);
+                    // A wide row: its claims by segment (the per-segment lists, in order);
+                    // columns are distinct within a row, so the order is unique.
+                    list.sort_unstable();
                     let mut cuts = vec![0];
                     for i in 1..list.len() {
-                        if col(&list[i]) / SEGMENT_COLS != col(&list[i - 1]) / SEGMENT_COLS {
+                        if list[i].0 / SEGMENT_COLS != list[i - 1].0 / SEGMENT_COLS {
                             cuts.push(i);
                         }
                     }
@@ -321,15 +327,7 @@ impl Smash<'_> {
                     + SLOT_BYTES * widest;
                 self.extra.spad_peak_bytes = self.extra.spad_peak_bytes.max(used);
             }
-            Phase::Drain => {
-                // The window is drained: its rows go to C in order.
-                let mut pieces = std::mem::take(&mut blk.pieces);
-                pieces.sort_unstable_by_key(|p| (p.0, p.1));
-                for (i, _, cols, vals) in &pieces {
-                    self.sink.append(*i, cols, vals);
-                }
-                self.open_window(bi);
-            }
+            Phase::Drain => self.open_window(bi),
             Phase::Done => {}
         }
     }
@@ -425,7 +423,7 @@ impl Smash<'_> {
                 if slot.key == EMPTY {
                     slot.key = key;
                     claims += 1;
-                    blkst.claims[r as usize].push(h as u32);
+                    blkst.claims[r as usize].push((j, h as u32));
                     blkst.claimed += 1;
                     instrs += instr::CLAIM;
                     exposed += lat_cas;
@@ -487,9 +485,11 @@ impl Smash<'_> {
         let table = &mut self.tables[bi];
         let list = &self.blocks[bi].claims[r][range.clone()];
         self.staging.clear();
-        let touch = list.iter().fold(0u64, |x, &h| x ^ table[h as usize].key);
+        let touch = list
+            .iter()
+            .fold(0u64, |x, &(_, h)| x ^ table[h as usize].key);
         std::hint::black_box(touch);
-        for &h in list {
+        for &(_, h) in list {
             let h = h as u64;
             let slot = &mut table[h as usize];
             self.staging
@@ -525,11 +525,13 @@ impl Smash<'_> {
         }
         self.blocks[bi].out_addr = at + 12 * n + 8;
         let i = self.blocks[bi].r0 + r;
-        let cols: Vec<u32> = self.staging.iter().map(|e| e.0).collect();
-        let vals: Vec<f64> = self.staging.iter().map(|e| e.1).collect();
-        self.blocks[bi]
-            .pieces
-            .push((i, range.start as u32, cols, vals));
+        // A row's pieces go to C by window (a wide row's column passes), then by segment.
+        let part = (self.blocks[bi].window << 32) | range.start as u64;
+        self.cols.clear();
+        self.vals.clear();
+        self.cols.extend(self.staging.iter().map(|e| e.0));
+        self.vals.extend(self.staging.iter().map(|e| e.1));
+        self.sink.append_part(i, part, &self.cols, &self.vals);
     }
 }
 
