@@ -416,3 +416,47 @@ fn a_failing_point_is_recorded_and_the_sweep_goes_on() {
     assert!(report.contains("Failed points (3)"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn cores_are_an_axis_and_each_point_is_a_data_parallel_iteration() {
+    let dir = scratch("cores");
+    let spec = dir.join("cores.yaml");
+    std::fs::write(
+        &spec,
+        "arch: sat-vcu1525\naxes:\n  model: [resnet9]\n  batch: [8]\n  nm: [\"2:8\"]\n  multicore.cores: [1, 2, 3, 4, 9]\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    ok(&["sweep", s(&spec), "--out", s(&out), "-j", "2"]);
+    let recs = records(&out);
+    let by_cores = |k: i64| {
+        recs.values()
+            .find(|r| r["point"]["multicore.cores"] == k)
+            .unwrap_or_else(|| panic!("no point with {k} cores"))
+    };
+    let cycles = |k: i64| by_cores(k)["metrics"]["cycles"].as_u64().unwrap();
+    // Every point is what `nmsat sim` gives for the same description: one core, and two
+    // cores each running half the batch plus the gradient reduction.
+    let base = std::fs::read_to_string("configs/arch/sat-vcu1525.yaml").unwrap();
+    for k in [1, 2, 4] {
+        let arch = dir.join(format!("sat-{k}.yaml"));
+        std::fs::write(&arch, format!("{base}\nmulticore: {{cores: {k}}}\n")).unwrap();
+        let sim = ok(&[
+            "sim",
+            "--arch",
+            s(&arch),
+            "--model",
+            "resnet9",
+            "--batch",
+            "8",
+            "--json",
+        ]);
+        let v: Value = serde_json::from_slice(&sim.stdout).unwrap();
+        assert_eq!(v["cycles"].as_u64().unwrap(), cycles(k), "{k} cores");
+    }
+    assert_ne!(cycles(1), cycles(2));
+    // 8 samples do not split over 3 cores; 9 cores do not fit the 8 blocks: recorded errors.
+    let err = |k: i64| by_cores(k)["error"].as_str().unwrap().to_string();
+    assert!(err(3).contains("does not split evenly"), "{}", err(3));
+    assert!(err(9).contains("blocks"), "{}", err(9));
+}

@@ -176,6 +176,8 @@ pub fn arch_fields() -> &'static [ArchField] {
             bool_field!("optimizations.interleave", opt.interleave),
             bool_field!("optimizations.pregenerate", opt.pregenerate),
             bool_field!("optimizations.double_buffer", opt.double_buffer),
+            // Bounded by the interconnect's blocks per point (`check_design`).
+            int_field!("multicore.cores", 1, BIG, multicore.cores),
         ]);
         v
     })
@@ -325,6 +327,13 @@ pub fn check_design(arch: &Arch) -> Result<(), String> {
                 r.bytes, r.banks, r.bank_width_bytes
             ));
         }
+    }
+    let blocks = arch.multicore.interconnect.blocks();
+    if arch.multicore.cores > blocks {
+        return Err(format!(
+            "multicore.cores: {} cores do not fit the {blocks} blocks of interconnect `{}`",
+            arch.multicore.cores, arch.multicore.interconnect.name
+        ));
     }
     Ok(())
 }

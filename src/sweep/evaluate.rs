@@ -217,11 +217,17 @@ impl<'a> Evaluator<'a> {
 
     /// The schedule of `prog`. In fast mode it is `nmsat_sim::simulate_fast`'s without the
     /// statistics, which each point computes for its own clock and energy table.
+    /// On several cores it is one core's schedule of its data-parallel share, the gradient
+    /// reduction included (`nmsat_sim::multicore`).
     fn simulate(&self, arch: &Arch, prog: &Program) -> Result<Schedule, String> {
-        let schedule = if self.spec.exact {
-            nmsat_sim::simulate_exact(arch, prog).map(|run| run.schedule)
-        } else {
-            nmsat_sim::machine::run(arch, prog, &mut nmsat_sim::fast::Fast { arch })
+        use nmsat_sim::multicore;
+        let schedule = match (self.spec.exact, arch.multicore.cores > 1) {
+            (true, false) => nmsat_sim::simulate_exact(arch, prog).map(|run| run.schedule),
+            (false, false) => {
+                nmsat_sim::machine::run(arch, prog, &mut nmsat_sim::fast::Fast { arch })
+            }
+            (true, true) => multicore::simulate_exact(arch, prog).map(|run| run.schedule),
+            (false, true) => multicore::simulate_fast(arch, prog).map(|run| run.schedule),
         };
         schedule.map_err(|e| format!("simulation failed: {e}"))
     }
@@ -256,18 +262,25 @@ impl<'a> Evaluator<'a> {
         let (mut tc, mut ts) = (0.0, 0.0);
         let compiled = slot.get_or_init(|| {
             let model = &self.spec.models[&w.model];
+            // Several cores each compile and run their share of the batch.
+            let share = nmsat_sim::multicore::per_core_batch(arch, w.batch)?;
             let opts = TrainOptions {
                 recipe,
-                ..TrainOptions::bdwp(w.batch, w.nm)
+                ..TrainOptions::bdwp(share, w.nm)
             };
             let t = Instant::now();
             let compiled = nmsat_compiler::schedule::compile(arch, model, &opts)
                 .map_err(|e| format!("compile failed: {e}"))?;
+            let program = if arch.multicore.cores > 1 {
+                nmsat_sim::multicore::data_parallel(compiled.program, w.batch)
+            } else {
+                compiled.program
+            };
             tc = since(t);
             let t = Instant::now();
-            let schedule = self.simulate(arch, &compiled.program)?;
+            let schedule = self.simulate(arch, &program)?;
             ts = since(t);
-            Ok((Arc::new(compiled.program), Arc::new(schedule)))
+            Ok((Arc::new(program), Arc::new(schedule)))
         });
         let (prog, schedule) = compiled.clone()?;
         let stats = nmsat_sim::stats::stats(arch, &prog, &schedule);
