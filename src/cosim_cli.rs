@@ -8,7 +8,7 @@ use nmsat_compiler::isa::Program;
 use nmsat_compiler::prune::{pack_row, Nm};
 use nmsat_compiler::timing::gemm_cycles;
 use nmsat_hw::{
-    build_core, build_ws_array_design, cosim_program, transfer_program, ws_gemm, BuildOptions,
+    build_core, build_ws_array_design, cosim_program, random_program, ws_gemm, BuildOptions,
 };
 use nmsat_sim::exact::array::run_gemm;
 use std::path::PathBuf;
@@ -20,20 +20,21 @@ pub struct CosimArgs {
     #[arg(long, default_value = "sat-small")]
     arch: String,
     /// The program to run (.json, or the binary form for any other extension).
-    #[arg(long, conflicts_with_all = ["transfers", "gemm"])]
+    #[arg(long, conflicts_with_all = ["random", "gemm"])]
     program: Option<PathBuf>,
     /// Instead of a program: one GEMM `MxNxK` (y[M×N] = w[M×K]·x[K×N]) on the RTL PE grid,
     /// driven by the exact model's edges, against the exact array.
-    #[arg(long, conflicts_with = "transfers")]
+    #[arg(long, conflicts_with = "random")]
     gemm: Option<String>,
     /// The GEMM's N:M pattern (`--gemm` only; dense without it).
     #[arg(long, requires = "gemm")]
     nm: Option<String>,
-    /// Instead of a program file: this many random loads and stores (what the core runs end
-    /// to end while its prune, array and vector units are missing).
+    /// Instead of a program file: this many random loads, stores and element-wise vector
+    /// operations (what the core runs end to end while its prune and array units are missing),
+    /// then every scratchpad region stored whole.
     #[arg(long)]
-    transfers: Option<usize>,
-    /// Seed of the host inputs (and of `--transfers`).
+    random: Option<usize>,
+    /// Seed of the host inputs (and of `--random`).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Write a VCD of the RTL run here.
@@ -65,14 +66,14 @@ pub fn run(a: CosimArgs) -> Result<(), UserError> {
     if let Some(dims) = &a.gemm {
         return run_gemm_cosim(&arch, dims, a.nm.as_deref(), &a);
     }
-    let prog = match (&a.program, a.transfers) {
+    let prog = match (&a.program, a.random) {
         (Some(p), _) => read_program(p)?,
-        (None, Some(n)) => transfer_program(&arch, n, a.seed),
+        (None, Some(n)) => random_program(&arch, n, a.seed),
         (None, None) => {
             return Err(crate::cli_error(
                 "--program",
                 "say what to run".into(),
-                "--program FILE, --transfers N or --gemm MxNxK",
+                "--program FILE, --random N or --gemm MxNxK",
             ))
         }
     };

@@ -1,4 +1,4 @@
-//! `nmsat cosim` end to end: a program of transfers matches on the Verilated core, and programs
+//! `nmsat cosim` end to end: a random program matches on the Verilated core, and programs
 //! the core cannot run yet, or that were compiled for another description, are refused with
 //! exit code 2 and the reason.
 
@@ -24,15 +24,8 @@ fn text(o: &Output) -> String {
 }
 
 #[test]
-fn random_transfers_match_and_report_three_speeds() {
-    let o = nmsat(&[
-        "cosim",
-        "--arch",
-        "sat-small",
-        "--transfers",
-        "80",
-        "--json",
-    ]);
+fn random_programs_match_and_report_three_speeds() {
+    let o = nmsat(&["cosim", "--arch", "sat-small", "--random", "80", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["match"], true);

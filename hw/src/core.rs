@@ -14,12 +14,14 @@
 //! fields from the instruction port in the same cycle (an asynchronous instruction ROM, which
 //! the co-simulation harness plays, as it plays the DRAM behind the DMA port). The fields are
 //! the ISA's, encoded by [`crate::encode`]. Transfers move rows as they are or transpose an
-//! INT16 block (`Copy`, `Transpose`). Units the core does not have yet (prune, array, vector)
-//! have their queues, and the encoder refuses programs that use them.
+//! INT16 block (`Copy`, `Transpose`); the vector unit runs the element-wise operations
+//! (`Relu`, `ReluGrad`, `Add`, `Fill`). Units the core does not have yet (prune, array) and the
+//! other vector operations have their queues, and the encoder refuses programs that use them.
 
 use crate::controller::{Sequencer, RESOURCES, UNITS};
 use crate::dma::Dma;
 use crate::scratchpad::{Scratchpad, SCATTER};
+use crate::vector_unit::VectorUnit;
 use nmsat_compiler::arch::{Arch, RegionId};
 use rust_hdl::prelude::*;
 
@@ -75,6 +77,24 @@ pub struct Core {
     pub st_requant: Signal<In, Bit>,
     /// Store: the block is read transposed.
     pub st_transpose: Signal<In, Bit>,
+    /// Vector: operation code (`VOP_*`).
+    pub v_op: Signal<In, Bits<2>>,
+    /// Vector: source 0's region.
+    pub v_src0_region: Signal<In, Bits<2>>,
+    /// Vector: source 0's first byte.
+    pub v_src0: Signal<In, Bits<16>>,
+    /// Vector: source 1's region.
+    pub v_src1_region: Signal<In, Bits<2>>,
+    /// Vector: source 1's first byte.
+    pub v_src1: Signal<In, Bits<16>>,
+    /// Vector: there is a source 1.
+    pub v_two: Signal<In, Bit>,
+    /// Vector: the destination's region.
+    pub v_dst_region: Signal<In, Bits<2>>,
+    /// Vector: the destination's first byte.
+    pub v_dst: Signal<In, Bits<16>>,
+    /// Vector: elements.
+    pub v_elems: Signal<In, Bits<16>>,
     /// Each queue's next instruction.
     pub pc: [Signal<Out, Bits<16>>; UNITS],
     /// Each queue issues in this cycle.
@@ -109,6 +129,7 @@ pub struct Core {
     array: Sequencer,
     vector: Sequencer,
     dma: Dma,
+    vec: VectorUnit,
     sp_weight: Scratchpad,
     sp_input: Scratchpad,
     sp_output: Scratchpad,
@@ -116,12 +137,15 @@ pub struct Core {
     counts: [Signal<Local, Bits<16>>; UNITS],
     dma_store: DFF<Bit>,
     dma_region: DFF<Bits<2>>,
+    vsrc_region: [DFF<Bits<2>>; 2],
+    vdst_region: DFF<Bits<2>>,
 }
 
 impl Core {
     /// The core of `arch` (checked by [`crate::check_dma`] first).
     pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
         crate::dma::check_arch(arch)?;
+        crate::vector_unit::check_arch(arch)?;
         let ports = [
             arch.weight.ports,
             arch.input.ports,
@@ -153,6 +177,15 @@ impl Core {
             st_sp_addr: Default::default(),
             st_requant: Default::default(),
             st_transpose: Default::default(),
+            v_op: Default::default(),
+            v_src0_region: Default::default(),
+            v_src0: Default::default(),
+            v_src1_region: Default::default(),
+            v_src1: Default::default(),
+            v_two: Default::default(),
+            v_dst_region: Default::default(),
+            v_dst: Default::default(),
+            v_elems: Default::default(),
             pc: Default::default(),
             issue: Default::default(),
             done: Default::default(),
@@ -173,6 +206,7 @@ impl Core {
             array: Default::default(),
             vector: Default::default(),
             dma: Dma::new(arch.dma.setup_cycles, arch.frac_bits),
+            vec: VectorUnit::new(arch.vector_lanes, arch.vector_latency),
             sp_weight: Scratchpad::new(arch.region(RegionId::Weight).bytes),
             sp_input: Scratchpad::new(arch.region(RegionId::Input).bytes),
             sp_output: Scratchpad::new(arch.region(RegionId::Output).bytes),
@@ -180,6 +214,8 @@ impl Core {
             counts: Default::default(),
             dma_store: Default::default(),
             dma_region: Default::default(),
+            vsrc_region: Default::default(),
+            vdst_region: Default::default(),
         })
     }
 }
@@ -187,8 +223,15 @@ impl Core {
 impl Logic for Core {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, load, store, prune, array, vector, dma, sp_weight, sp_input, sp_output);
-        dff_setup!(self, clock, dma_store, dma_region);
+        clock!(
+            self, clock, load, store, prune, array, vector, dma, vec, sp_weight, sp_input,
+            sp_output
+        );
+        dff_setup!(self, clock, dma_store, dma_region, vdst_region);
+        for p in 0..2 {
+            self.vsrc_region[p].clock.next = self.clock.val();
+            self.vsrc_region[p].d.next = self.vsrc_region[p].q.val();
+        }
 
         // The controller: every queue sees every completed count and the ports taken by the
         // instructions in flight and by the queues before it.
@@ -276,12 +319,56 @@ impl Logic for Core {
         self.store.done.next = self.dma.done.val() & self.dma_store.q.val();
         self.prune.done.next = false;
         self.array.done.next = false;
-        self.vector.done.next = false;
+        self.vector.done.next = self.vec.done.val();
+
+        // The vector unit, its sources and destination in whichever regions they are.
+        self.vec.start.next = self.vector.issue.val();
+        self.vec.op.next = self.v_op.val();
+        self.vec.src0.next = self.v_src0.val();
+        self.vec.src1.next = self.v_src1.val();
+        self.vec.two.next = self.v_two.val();
+        self.vec.dst.next = self.v_dst.val();
+        self.vec.elems.next = self.v_elems.val();
+        if self.vector.issue.val() {
+            self.vsrc_region[0].d.next = self.v_src0_region.val();
+            self.vsrc_region[1].d.next = self.v_src1_region.val();
+            self.vdst_region.d.next = self.v_dst_region.val();
+        }
+        for p in 0..2 {
+            self.sp_weight.vraddr[p].next = self.vec.raddr[p].val();
+            self.sp_input.vraddr[p].next = self.vec.raddr[p].val();
+            self.sp_output.vraddr[p].next = self.vec.raddr[p].val();
+            self.vec.rdata[p].next = self.sp_weight.vrdata[p].val();
+            if self.vsrc_region[p].q.val() == 1 {
+                self.vec.rdata[p].next = self.sp_input.vrdata[p].val();
+            }
+            if self.vsrc_region[p].q.val() == 2 {
+                self.vec.rdata[p].next = self.sp_output.vrdata[p].val();
+            }
+        }
+        self.sp_weight.vwaddr.next = self.vec.waddr.val();
+        self.sp_input.vwaddr.next = self.vec.waddr.val();
+        self.sp_output.vwaddr.next = self.vec.waddr.val();
+        self.sp_weight.vwdata.next = self.vec.wdata.val();
+        self.sp_input.vwdata.next = self.vec.wdata.val();
+        self.sp_output.vwdata.next = self.vec.wdata.val();
+        self.sp_weight.vwe.next = 0.into();
+        self.sp_input.vwe.next = 0.into();
+        self.sp_output.vwe.next = 0.into();
+        if self.vdst_region.q.val() == 0 {
+            self.sp_weight.vwe.next = self.vec.we.val();
+        }
+        if self.vdst_region.q.val() == 1 {
+            self.sp_input.vwe.next = self.vec.we.val();
+        }
+        if self.vdst_region.q.val() == 2 {
+            self.sp_output.vwe.next = self.vec.we.val();
+        }
         self.done[0].next = self.load.done.val();
         self.done[1].next = self.store.done.val();
         self.done[2].next = false;
         self.done[3].next = false;
-        self.done[4].next = false;
+        self.done[4].next = self.vec.done.val();
         self.mem_valid.next = self.dma.mem_valid.val();
         self.mem_write.next = self.dma.mem_write.val();
         self.mem_addr.next = self.dma.mem_addr.val();

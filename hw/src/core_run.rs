@@ -54,6 +54,7 @@ struct Ports {
     wait: [[usize; UNITS]; UNITS],
     ld: [usize; 7],
     st: [usize; 8],
+    vec: [usize; 9],
     pc: [usize; UNITS],
     issue: [usize; UNITS],
     done: [usize; UNITS],
@@ -98,6 +99,22 @@ impl Ports {
                     .collect::<Result<_, _>>()?;
                 rows.try_into().expect("UNITS queues")
             },
+            vec: [
+                "v_op",
+                "v_src0_region",
+                "v_src0",
+                "v_src1_region",
+                "v_src1",
+                "v_two",
+                "v_dst_region",
+                "v_dst",
+                "v_elems",
+            ]
+            .map(&i)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .try_into()
+            .expect("9 fields"),
             ld: xfer("ld", 7)?.try_into().expect("7 fields"),
             st: xfer("st", 8)?.try_into().expect("8 fields"),
             pc: each(&|u| o(&format!("pc${u}")))?,
@@ -262,6 +279,23 @@ fn apply_instructions(m: &mut Model, p: &Ports, q: &Queues, pcs: &[usize; UNITS]
         m.set(p.res[u], ins.map_or(0, |i| i.res as i64));
         for v in 0..UNITS {
             m.set(p.wait[u][v], ins.map_or(0, |i| i.waits[v] as i64));
+        }
+        if let Some(v) = ins.and_then(|i| i.vector) {
+            let (r1, a1) = v.src1.unwrap_or((0, 0));
+            let fields = [
+                v.op as i64,
+                v.src0.0 as i64,
+                v.src0.1 as i64,
+                r1 as i64,
+                a1 as i64,
+                v.src1.is_some() as i64,
+                v.dst.0 as i64,
+                v.dst.1 as i64,
+                v.elems as i64,
+            ];
+            for (&port, &value) in p.vec.iter().zip(&fields) {
+                m.set(port, value);
+            }
         }
         let Some(t) = ins.and_then(|i| i.transfer) else {
             continue;

@@ -8,8 +8,9 @@
 //! execute.
 
 use crate::controller::{RESOURCES, UNITS};
+use crate::vector_unit::{VOP_ADD, VOP_FILL, VOP_RELU, VOP_RELU_GRAD};
 use crate::HwError;
-use nmsat_compiler::isa::{Instr, Op, Program, Unit, XferShape};
+use nmsat_compiler::isa::{Buf, Instr, Op, Program, Unit, VecOp, XferShape};
 
 /// Bit of the DRAM in a resource mask (after the three regions).
 pub const DRAM_RESOURCE: usize = 3;
@@ -46,6 +47,23 @@ pub struct QueuedInstr {
     pub res: u8,
     /// The transfer (load and store queues).
     pub transfer: Option<Transfer>,
+    /// The vector operation (vector queue).
+    pub vector: Option<VectorOp>,
+}
+
+/// The fields of a vector operation as the core's instruction port carries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VectorOp {
+    /// Operation code (`VOP_*`).
+    pub op: u8,
+    /// Source 0's region and first byte.
+    pub src0: (u8, u16),
+    /// Source 1's region and first byte, if there is one.
+    pub src1: Option<(u8, u16)>,
+    /// The destination's region and first byte.
+    pub dst: (u8, u16),
+    /// Elements.
+    pub elems: u16,
 }
 
 /// The five queues of a program, in [`Unit::ALL`] order.
@@ -113,10 +131,21 @@ fn encode_one(index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
                 transpose: xfer.shape == XferShape::Transpose,
             })
         }
+        _ => None,
+    };
+    let vector = match &ins.op {
+        Op::Load { .. } | Op::Store { .. } => None,
+        Op::Vector {
+            op,
+            srcs,
+            dst,
+            elems,
+            ..
+        } => Some(encode_vector(index, *op, srcs, dst, *elems)?),
         other => {
             return Err(HwError::Usage(format!(
-                "instruction {index}: the RTL core has no {:?} unit yet; it runs loads and \
-                 stores",
+                "instruction {index}: the RTL core has no {:?} unit yet; it runs loads, stores \
+                 and element-wise vector operations",
                 other.unit()
             )))
         }
@@ -127,5 +156,57 @@ fn encode_one(index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
         waits,
         res,
         transfer,
+        vector,
+    })
+}
+
+fn encode_vector(
+    index: usize,
+    op: VecOp,
+    srcs: &[Buf],
+    dst: &Buf,
+    elems: u64,
+) -> Result<VectorOp, HwError> {
+    let (code, sources) = match op {
+        VecOp::Relu => (VOP_RELU, 1..=1),
+        VecOp::ReluGrad => (VOP_RELU_GRAD, 2..=2),
+        VecOp::Add => (VOP_ADD, 1..=2),
+        VecOp::Fill => (VOP_FILL, 0..=0),
+        other => {
+            return Err(HwError::Usage(format!(
+                "instruction {index}: the RTL vector unit runs Relu, ReluGrad, Add and Fill; \
+                 not {other:?}"
+            )))
+        }
+    };
+    if !sources.contains(&srcs.len()) || elems == 0 {
+        return Err(HwError::Usage(format!(
+            "instruction {index}: {op:?} of {elems} elements with {} sources",
+            srcs.len()
+        )));
+    }
+    // The unit streams batch by batch, so a destination that overlaps a source without being
+    // it would overwrite elements before they are read.
+    let partial = |s: &Buf| {
+        s.region == dst.region && s.addr != dst.addr && s.addr < dst.end() && dst.addr < s.end()
+    };
+    if srcs.iter().any(partial) {
+        return Err(HwError::Usage(format!(
+            "instruction {index}: {op:?}'s destination overlaps a source without coinciding \
+             with it; the RTL vector unit streams, so it runs in place or between disjoint buffers"
+        )));
+    }
+    let at = |b: &Buf| -> Result<(u8, u16), HwError> {
+        Ok((
+            b.region as u8,
+            narrow(b.addr, "a scratchpad address", index)?,
+        ))
+    };
+    Ok(VectorOp {
+        op: code as u8,
+        src0: srcs.first().map(at).transpose()?.unwrap_or((0, 0)),
+        src1: srcs.get(1).map(at).transpose()?,
+        dst: at(dst)?,
+        elems: narrow(elems, "elems", index)?,
     })
 }

@@ -5,7 +5,8 @@
 //!   unit; [`WsPe`], [`WsArray`]: the weight-stationary grid with shadow weight chains that
 //!   the exact simulator's array models register for register;
 //! * [`Core`]: the core as one top — [`Sequencer`]s (the controller), [`Dma`] with its
-//!   [`RowWalker`]s, [`Scratchpad`] regions; [`encode`] turns a program into its queues;
+//!   [`RowWalker`]s, the [`VectorUnit`], [`Scratchpad`] regions; [`encode`] turns a program
+//!   into its queues; [`RankPack`] is the prune unit's group network (not in the core yet);
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
@@ -32,11 +33,12 @@ mod error;
 mod generate;
 mod pe;
 mod prune;
+mod random_program;
 mod rank_pack;
 mod row_walker;
 mod scratchpad;
 pub mod synth;
-mod transfer_program;
+mod vector_unit;
 mod verilog;
 mod ws_array;
 mod ws_driver;
@@ -60,11 +62,14 @@ pub use crate::error::{HwError, INSTALL_HINT};
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::prune::Prune;
+pub use crate::random_program::{random_program, PROGRAM_DRAM_BYTES};
 pub use crate::rank_pack::{RankPack, GROUP_BITS};
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, SCATTER};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
-pub use crate::transfer_program::{transfer_program, TRANSFER_DRAM_BYTES};
+pub use crate::vector_unit::{
+    Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD, VOP_FILL, VOP_RELU, VOP_RELU_GRAD,
+};
 pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};
 pub use crate::ws_array::{build_ws_array, WsArray};
 pub use crate::ws_driver::{build_ws_array_design, ws_gemm, WS_ARRAY_TOP};

@@ -6,6 +6,8 @@
 //!  scatter write:    4 INT16 elements at 4 addresses      (DMA loads that transpose)
 //!  contiguous read:  16 bytes from any address            (DMA stores)
 //!  gather read:      4 × 4 bytes at 4 addresses           (DMA stores that transpose)
+//!  2 vector reads:   16 bytes each from any address       (the vector unit's sources)
+//!  vector write:     up to 16 bytes at any address        (the vector unit's destination)
 //!  reads answer the cycle after their address
 //! ```
 //!
@@ -49,6 +51,16 @@ pub struct Scratchpad {
     pub gaddr: [Signal<In, Bits<16>>; SCATTER],
     /// Bytes `gaddr … gaddr+3` of each, the cycle after.
     pub gdata: [Signal<Out, Bits<32>>; SCATTER],
+    /// Addresses of the two vector reads.
+    pub vraddr: [Signal<In, Bits<16>>; 2],
+    /// 16 bytes from each, the cycle after.
+    pub vrdata: [Signal<Out, Bits<128>>; 2],
+    /// Byte enables of the vector write.
+    pub vwe: Signal<In, Bits<16>>,
+    /// Address of its byte 0.
+    pub vwaddr: Signal<In, Bits<16>>,
+    /// Its bytes.
+    pub vwdata: Signal<In, Bits<128>>,
     _mem: Vec<u8>,
 }
 
@@ -67,6 +79,11 @@ impl Scratchpad {
             rdata: Default::default(),
             gaddr: Default::default(),
             gdata: Default::default(),
+            vraddr: Default::default(),
+            vrdata: Default::default(),
+            vwe: Default::default(),
+            vwaddr: Default::default(),
+            vwdata: Default::default(),
             _mem: vec![0; (bytes as usize).clamp(1, 1 << 16)],
         }
     }
@@ -92,6 +109,19 @@ impl Logic for Scratchpad {
         for e in 0..SCATTER {
             self.gdata[e].next = bits(self.read(self.gaddr[e].val().index(), 4));
         }
+        for p in 0..2 {
+            let a = self.vraddr[p].val().index();
+            let lo: Bits<128> = bits(self.read(a, 8));
+            let hi: Bits<128> = bits(self.read(a + 8, 8));
+            self.vrdata[p].next = lo | (hi << 64);
+        }
+        let (vwe, vwaddr) = (self.vwe.val().index(), self.vwaddr.val().index());
+        let vwdata = self.vwdata.val();
+        for j in 0..16 {
+            if vwe >> j & 1 == 1 {
+                self._mem[(vwaddr + j) % size] = vwdata.get_bits::<8>(8 * j).index() as u8;
+            }
+        }
         let (we, waddr) = (self.we.val().index(), self.waddr.val().index());
         let wdata: LiteralType = self.wdata.val().into();
         for j in 0..8 {
@@ -112,6 +142,7 @@ impl Logic for Scratchpad {
     fn connect(&mut self) {
         self.rdata.connect();
         self.gdata.iter_mut().for_each(|s| s.connect());
+        self.vrdata.iter_mut().for_each(|s| s.connect());
     }
 
     fn hdl(&self) -> Verilog {
@@ -143,6 +174,26 @@ impl Logic for Scratchpad {
                     a = wrap(format!("{{1'b0, gaddr${e}}} + 17'd{b}"))
                 );
             }
+        }
+        for p in 0..2 {
+            for j in 0..16 {
+                let _ = writeln!(
+                    v,
+                    "    vrdata${p}[{hi}:{lo}] <= mem[{a}];",
+                    hi = 8 * j + 7,
+                    lo = 8 * j,
+                    a = wrap(format!("{{1'b0, vraddr${p}}} + 17'd{j}"))
+                );
+            }
+        }
+        for j in 0..16 {
+            let _ = writeln!(
+                v,
+                "    if (vwe[{j}]) mem[{a}] <= vwdata[{hi}:{lo}];",
+                a = wrap(format!("{{1'b0, vwaddr}} + 17'd{j}")),
+                hi = 8 * j + 7,
+                lo = 8 * j
+            );
         }
         for j in 0..8 {
             let _ = writeln!(

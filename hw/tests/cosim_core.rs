@@ -1,19 +1,20 @@
-//! The whole core (controller, DMA engine, scratchpad regions) against the exact simulator on
-//! random programs of loads and stores with random waits: every instruction issues and
-//! completes in the same cycles, and the DRAM ends up the same.
+//! The whole core (controller, DMA engine, vector unit, scratchpad regions) against the exact
+//! simulator on random programs of loads, stores and element-wise vector operations with random
+//! waits: every instruction issues and completes in the same cycles, and the DRAM ends up the
+//! same.
 
 mod common;
 
 use common::{arch, options};
 use nmsat_compiler::isa::{Op, XferShape};
-use nmsat_hw::{build_core, cosim_program, first_mismatch, transfer_program, Mismatch};
+use nmsat_hw::{build_core, cosim_program, first_mismatch, random_program, Mismatch};
 
 #[test]
-fn random_transfer_programs_match_the_exact_simulator() {
+fn random_programs_match_the_exact_simulator() {
     let arch = arch("sat-small");
     let design = build_core(&arch, &options()).unwrap_or_else(|e| panic!("{e}"));
     for seed in 0..6 {
-        let prog = transfer_program(&arch, 60, 100 + seed);
+        let prog = random_program(&arch, 90, 100 + seed);
         let shapes = |transpose: bool, requant: bool| {
             prog.instrs
                 .iter()
@@ -31,6 +32,12 @@ fn random_transfer_programs_match_the_exact_simulator() {
         // Every kind of transfer is exercised: rows as they are and transposed, with and
         // without requantization.
         assert!(shapes(true, false) > 0 && shapes(true, true) > 0 && shapes(false, true) > 0);
+        let vectors = prog
+            .instrs
+            .iter()
+            .filter(|i| matches!(i.op, Op::Vector { .. }))
+            .count();
+        assert!(vectors > 10, "{vectors} vector operations");
         let c = cosim_program(&design, &arch, &prog, seed, None).unwrap();
         assert_eq!(c.mismatch, None, "seed {seed}");
         assert_eq!(c.rtl.cycles, c.exact_cycles);
@@ -47,7 +54,7 @@ fn random_transfer_programs_match_the_exact_simulator() {
 fn a_wrong_result_is_reported_at_its_word_and_tensor() {
     let arch = arch("sat-small");
     let design = build_core(&arch, &options()).unwrap_or_else(|e| panic!("{e}"));
-    let prog = transfer_program(&arch, 20, 7);
+    let prog = random_program(&arch, 20, 7);
     let c = cosim_program(&design, &arch, &prog, 1, None).unwrap();
     assert_eq!(c.mismatch, None);
     let (mut rtl, start, end) = (c.rtl.clone(), c.rtl.start.clone(), c.rtl.end.clone());
@@ -90,4 +97,42 @@ fn descriptions_the_dma_cannot_time_exactly_are_refused() {
     a.dma.setup_cycles = 1;
     let text = nmsat_hw::Core::new(&a).err().expect("refused").to_string();
     assert!(text.contains("dma.setup_cycles = 1"), "{text}");
+}
+
+#[test]
+fn vector_operations_the_unit_cannot_stream_are_refused() {
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::{Buf, VecOp};
+    let arch = arch("sat-small");
+    let mut prog = nmsat_hw::random_program(&arch, 1, 1);
+    let buf = |addr| Buf {
+        region: RegionId::Input,
+        addr,
+        bytes: 64,
+    };
+    prog.instrs[0].op = Op::Vector {
+        op: VecOp::Relu,
+        srcs: vec![buf(0)],
+        dst: buf(32),
+        elems: 32,
+        width: 32,
+    };
+    let err = nmsat_hw::encode(&prog).unwrap_err().to_string();
+    assert!(err.contains("overlaps a source"), "{err}");
+    // In place is fine, and so are disjoint buffers.
+    for dst in [0, 64] {
+        if let Op::Vector { dst: d, .. } = &mut prog.instrs[0].op {
+            *d = buf(dst);
+        }
+        nmsat_hw::encode(&prog).unwrap();
+    }
+    prog.instrs[0].op = Op::Vector {
+        op: VecOp::Softmax,
+        srcs: vec![buf(0)],
+        dst: buf(64),
+        elems: 32,
+        width: 32,
+    };
+    let err = nmsat_hw::encode(&prog).unwrap_err().to_string();
+    assert!(err.contains("Relu, ReluGrad, Add and Fill"), "{err}");
 }
