@@ -83,7 +83,8 @@ pub fn run(a: CosimArgs) -> Result<(), UserError> {
             prog.arch, arch.name
         )));
     }
-    nmsat_hw::encode(&prog).map_err(|e| UserError(format!("the RTL core cannot run it: {e}")))?;
+    nmsat_hw::encode(&arch, &prog)
+        .map_err(|e| UserError(format!("the RTL core cannot run it: {e}")))?;
     let hw = |e: nmsat_hw::HwError| crate::hw_error(&arch, e);
     let mut opts = BuildOptions::new(&a.cache);
     opts.trace = a.vcd.is_some();

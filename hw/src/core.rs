@@ -20,6 +20,8 @@
 
 use crate::controller::{Sequencer, RESOURCES, UNITS};
 use crate::dma::Dma;
+use crate::prune_unit::PruneUnit;
+use crate::scratchpad::GROUP_PORTS;
 use crate::scratchpad::{Scratchpad, SCATTER};
 use crate::vector_unit::VectorUnit;
 use nmsat_compiler::arch::{Arch, RegionId};
@@ -95,6 +97,44 @@ pub struct Core {
     pub v_dst: Signal<In, Bits<16>>,
     /// Vector: elements.
     pub v_elems: Signal<In, Bits<16>>,
+    /// Prune: N, M, index bits, packed group bytes.
+    pub p_n: Signal<In, Bits<5>>,
+    /// See `p_n`.
+    pub p_m: Signal<In, Bits<5>>,
+    /// See `p_n`.
+    pub p_ib: Signal<In, Bits<3>>,
+    /// See `p_n`.
+    pub p_gb: Signal<In, Bits<6>>,
+    /// Prune: groups in all, per row, and a row's last group's elements.
+    pub p_total: Signal<In, Bits<16>>,
+    /// See `p_total`.
+    pub p_per_row: Signal<In, Bits<16>>,
+    /// See `p_total`.
+    pub p_last_v: Signal<In, Bits<5>>,
+    /// Prune: a lane's advance per batch (see [`PruneUnit`]).
+    pub p_qk: Signal<In, Bits<16>>,
+    /// See `p_qk`.
+    pub p_rem: Signal<In, Bits<16>>,
+    /// See `p_qk`.
+    pub p_remm: Signal<In, Bits<16>>,
+    /// See `p_qk`.
+    pub p_pad: Signal<In, Bits<16>>,
+    /// See `p_qk`.
+    pub p_dstep: Signal<In, Bits<16>>,
+    /// Prune: the source's region and first byte.
+    pub p_src_region: Signal<In, Bits<2>>,
+    /// See `p_src_region`.
+    pub p_src: Signal<In, Bits<16>>,
+    /// Prune: the destination's region and first byte.
+    pub p_dst_region: Signal<In, Bits<2>>,
+    /// See `p_dst_region`.
+    pub p_dst: Signal<In, Bits<16>>,
+    /// Prune: each lane's first group (column, element, destination offset).
+    pub p_init_c: [Signal<In, Bits<16>>; GROUP_PORTS],
+    /// See `p_init_c`.
+    pub p_init_elem: [Signal<In, Bits<16>>; GROUP_PORTS],
+    /// See `p_init_c`.
+    pub p_init_dst: [Signal<In, Bits<16>>; GROUP_PORTS],
     /// Each queue's next instruction.
     pub pc: [Signal<Out, Bits<16>>; UNITS],
     /// Each queue issues in this cycle.
@@ -130,6 +170,7 @@ pub struct Core {
     vector: Sequencer,
     dma: Dma,
     vec: VectorUnit,
+    pru: PruneUnit,
     sp_weight: Scratchpad,
     sp_input: Scratchpad,
     sp_output: Scratchpad,
@@ -139,6 +180,8 @@ pub struct Core {
     dma_region: DFF<Bits<2>>,
     vsrc_region: [DFF<Bits<2>>; 2],
     vdst_region: DFF<Bits<2>>,
+    psrc_region: DFF<Bits<2>>,
+    pdst_region: DFF<Bits<2>>,
 }
 
 impl Core {
@@ -146,6 +189,7 @@ impl Core {
     pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
         crate::dma::check_arch(arch)?;
         crate::vector_unit::check_arch(arch)?;
+        crate::prune_unit::check_arch(arch)?;
         let ports = [
             arch.weight.ports,
             arch.input.ports,
@@ -186,6 +230,25 @@ impl Core {
             v_dst_region: Default::default(),
             v_dst: Default::default(),
             v_elems: Default::default(),
+            p_n: Default::default(),
+            p_m: Default::default(),
+            p_ib: Default::default(),
+            p_gb: Default::default(),
+            p_total: Default::default(),
+            p_per_row: Default::default(),
+            p_last_v: Default::default(),
+            p_qk: Default::default(),
+            p_rem: Default::default(),
+            p_remm: Default::default(),
+            p_pad: Default::default(),
+            p_dstep: Default::default(),
+            p_src_region: Default::default(),
+            p_src: Default::default(),
+            p_dst_region: Default::default(),
+            p_dst: Default::default(),
+            p_init_c: Default::default(),
+            p_init_elem: Default::default(),
+            p_init_dst: Default::default(),
             pc: Default::default(),
             issue: Default::default(),
             done: Default::default(),
@@ -207,6 +270,11 @@ impl Core {
             vector: Default::default(),
             dma: Dma::new(arch.dma.setup_cycles, arch.frac_bits),
             vec: VectorUnit::new(arch.vector_lanes, arch.vector_latency),
+            pru: PruneUnit::new(
+                arch.mux_lanes as usize,
+                arch.prune_groups_per_cycle as usize,
+                arch.prune_latency,
+            ),
             sp_weight: Scratchpad::new(arch.region(RegionId::Weight).bytes),
             sp_input: Scratchpad::new(arch.region(RegionId::Input).bytes),
             sp_output: Scratchpad::new(arch.region(RegionId::Output).bytes),
@@ -216,6 +284,8 @@ impl Core {
             dma_region: Default::default(),
             vsrc_region: Default::default(),
             vdst_region: Default::default(),
+            psrc_region: Default::default(),
+            pdst_region: Default::default(),
         })
     }
 }
@@ -224,10 +294,18 @@ impl Logic for Core {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(
-            self, clock, load, store, prune, array, vector, dma, vec, sp_weight, sp_input,
+            self, clock, load, store, prune, array, vector, dma, vec, pru, sp_weight, sp_input,
             sp_output
         );
-        dff_setup!(self, clock, dma_store, dma_region, vdst_region);
+        dff_setup!(
+            self,
+            clock,
+            dma_store,
+            dma_region,
+            vdst_region,
+            psrc_region,
+            pdst_region
+        );
         for p in 0..2 {
             self.vsrc_region[p].clock.next = self.clock.val();
             self.vsrc_region[p].d.next = self.vsrc_region[p].q.val();
@@ -317,7 +395,55 @@ impl Logic for Core {
         }
         self.load.done.next = self.dma.done.val() & !self.dma_store.q.val();
         self.store.done.next = self.dma.done.val() & self.dma_store.q.val();
-        self.prune.done.next = false;
+        self.prune.done.next = self.pru.done.val();
+
+        // The prune unit: groups from the source's region, packed groups to the destination's.
+        self.pru.start.next = self.prune.issue.val();
+        self.pru.n.next = self.p_n.val();
+        self.pru.m.next = self.p_m.val();
+        self.pru.ib.next = self.p_ib.val();
+        self.pru.gb.next = self.p_gb.val();
+        self.pru.total.next = self.p_total.val();
+        self.pru.per_row.next = self.p_per_row.val();
+        self.pru.last_v.next = self.p_last_v.val();
+        self.pru.qk.next = self.p_qk.val();
+        self.pru.rem.next = self.p_rem.val();
+        self.pru.remm.next = self.p_remm.val();
+        self.pru.pad.next = self.p_pad.val();
+        self.pru.dstep.next = self.p_dstep.val();
+        self.pru.src.next = self.p_src.val();
+        self.pru.dst.next = self.p_dst.val();
+        if self.prune.issue.val() {
+            self.psrc_region.d.next = self.p_src_region.val();
+            self.pdst_region.d.next = self.p_dst_region.val();
+        }
+        self.sp_weight.plen.next = self.pru.wlen.val();
+        self.sp_input.plen.next = self.pru.wlen.val();
+        self.sp_output.plen.next = self.pru.wlen.val();
+        for g in 0..GROUP_PORTS {
+            self.pru.init_c[g].next = self.p_init_c[g].val();
+            self.pru.init_elem[g].next = self.p_init_elem[g].val();
+            self.pru.init_dst[g].next = self.p_init_dst[g].val();
+            self.sp_weight.praddr[g].next = self.pru.raddr[g].val();
+            self.sp_input.praddr[g].next = self.pru.raddr[g].val();
+            self.sp_output.praddr[g].next = self.pru.raddr[g].val();
+            self.pru.rdata[g].next = self.sp_weight.prdata[g].val();
+            if self.psrc_region.q.val() == 1 {
+                self.pru.rdata[g].next = self.sp_input.prdata[g].val();
+            }
+            if self.psrc_region.q.val() == 2 {
+                self.pru.rdata[g].next = self.sp_output.prdata[g].val();
+            }
+            self.sp_weight.pwaddr[g].next = self.pru.waddr[g].val();
+            self.sp_input.pwaddr[g].next = self.pru.waddr[g].val();
+            self.sp_output.pwaddr[g].next = self.pru.waddr[g].val();
+            self.sp_weight.pwdata[g].next = self.pru.wdata[g].val();
+            self.sp_input.pwdata[g].next = self.pru.wdata[g].val();
+            self.sp_output.pwdata[g].next = self.pru.wdata[g].val();
+            self.sp_weight.pwe[g].next = self.pru.we[g].val() & (self.pdst_region.q.val() == 0);
+            self.sp_input.pwe[g].next = self.pru.we[g].val() & (self.pdst_region.q.val() == 1);
+            self.sp_output.pwe[g].next = self.pru.we[g].val() & (self.pdst_region.q.val() == 2);
+        }
         self.array.done.next = false;
         self.vector.done.next = self.vec.done.val();
 
@@ -366,7 +492,7 @@ impl Logic for Core {
         }
         self.done[0].next = self.load.done.val();
         self.done[1].next = self.store.done.val();
-        self.done[2].next = false;
+        self.done[2].next = self.pru.done.val();
         self.done[3].next = false;
         self.done[4].next = self.vec.done.val();
         self.mem_valid.next = self.dma.mem_valid.val();

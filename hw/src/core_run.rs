@@ -12,6 +12,7 @@ use crate::controller::UNITS;
 use crate::core::{Core, CORE_TOP};
 use crate::cosim::{top_ports, BuildOptions, Design, Model};
 use crate::encode::{encode, Queues};
+use crate::scratchpad::GROUP_PORTS;
 use crate::verilog::to_verilog;
 use crate::HwError;
 use nmsat_compiler::arch::Arch;
@@ -47,6 +48,26 @@ pub fn build_core(arch: &Arch, opts: &BuildOptions) -> Result<Arc<Design>, HwErr
     Ok(Design::build(&verilog, CORE_TOP, &ports, opts)?.0)
 }
 
+/// The prune unit's scalar fields on the instruction port, in [`crate::PruneOp`] order.
+const PRUNE_FIELDS: [&str; 16] = [
+    "p_n",
+    "p_m",
+    "p_ib",
+    "p_gb",
+    "p_total",
+    "p_per_row",
+    "p_last_v",
+    "p_qk",
+    "p_rem",
+    "p_remm",
+    "p_pad",
+    "p_dstep",
+    "p_src_region",
+    "p_src",
+    "p_dst_region",
+    "p_dst",
+];
+
 /// Port indices of the core's model.
 struct Ports {
     valid: [usize; UNITS],
@@ -55,6 +76,7 @@ struct Ports {
     ld: [usize; 7],
     st: [usize; 8],
     vec: [usize; 9],
+    prune: Vec<usize>,
     pc: [usize; UNITS],
     issue: [usize; UNITS],
     done: [usize; UNITS],
@@ -115,6 +137,14 @@ impl Ports {
             .collect::<Result<Vec<_>, _>>()?
             .try_into()
             .expect("9 fields"),
+            prune: PRUNE_FIELDS
+                .iter()
+                .map(|f| f.to_string())
+                .chain((0..GROUP_PORTS).flat_map(|j| {
+                    ["p_init_c", "p_init_elem", "p_init_dst"].map(|f| format!("{f}${j}"))
+                }))
+                .map(|f| i(&f))
+                .collect::<Result<_, _>>()?,
             ld: xfer("ld", 7)?.try_into().expect("7 fields"),
             st: xfer("st", 8)?.try_into().expect("8 fields"),
             pc: each(&|u| o(&format!("pc${u}")))?,
@@ -142,7 +172,7 @@ pub fn run_core(
     dram: Vec<u8>,
     vcd: Option<&Path>,
 ) -> Result<RtlRun, HwError> {
-    let queues = encode(prog)?;
+    let queues = encode(arch, prog)?;
     let mut m = design.instantiate();
     if let Some(path) = vcd {
         m.trace(path)?;
@@ -279,6 +309,33 @@ fn apply_instructions(m: &mut Model, p: &Ports, q: &Queues, pcs: &[usize; UNITS]
         m.set(p.res[u], ins.map_or(0, |i| i.res as i64));
         for v in 0..UNITS {
             m.set(p.wait[u][v], ins.map_or(0, |i| i.waits[v] as i64));
+        }
+        if let Some(q) = ins.and_then(|i| i.prune) {
+            let mut fields: Vec<i64> = [
+                q.n.into(),
+                q.m.into(),
+                q.ib.into(),
+                q.gb.into(),
+                q.total.into(),
+                q.per_row.into(),
+                q.last_v.into(),
+                q.qk.into(),
+                q.rem.into(),
+                q.remm.into(),
+                q.pad.into(),
+                q.dstep.into(),
+                q.src.0.into(),
+                q.src.1.into(),
+                q.dst.0.into(),
+                q.dst.1.into(),
+            ]
+            .to_vec();
+            for j in 0..GROUP_PORTS {
+                fields.extend([q.init_c[j], q.init_elem[j], q.init_dst[j]].map(i64::from));
+            }
+            for (&port, &value) in p.prune.iter().zip(&fields) {
+                m.set(port, value);
+            }
         }
         if let Some(v) = ins.and_then(|i| i.vector) {
             let (r1, a1) = v.src1.unwrap_or((0, 0));

@@ -8,9 +8,12 @@
 //! execute.
 
 use crate::controller::{RESOURCES, UNITS};
+use crate::scratchpad::GROUP_PORTS;
 use crate::vector_unit::{VOP_ADD, VOP_FILL, VOP_RELU, VOP_RELU_GRAD};
 use crate::HwError;
+use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::{Buf, Instr, Op, Program, Unit, VecOp, XferShape};
+use nmsat_compiler::prune::{group_bytes, Nm};
 
 /// Bit of the DRAM in a resource mask (after the three regions).
 pub const DRAM_RESOURCE: usize = 3;
@@ -49,6 +52,48 @@ pub struct QueuedInstr {
     pub transfer: Option<Transfer>,
     /// The vector operation (vector queue).
     pub vector: Option<VectorOp>,
+    /// The prune operation (prune queue).
+    pub prune: Option<PruneOp>,
+}
+
+/// The fields of a prune operation as the core's instruction port carries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PruneOp {
+    /// N, M, bits per index, bytes per packed group.
+    pub n: u8,
+    /// See `n`.
+    pub m: u8,
+    /// See `n`.
+    pub ib: u8,
+    /// See `n`.
+    pub gb: u8,
+    /// Groups in all, per row, and the elements of a row's last group.
+    pub total: u16,
+    /// See `total`.
+    pub per_row: u16,
+    /// See `total`.
+    pub last_v: u8,
+    /// A lane's advance per batch: whole rows (elements), columns, columns as elements, the
+    /// padding subtracted on a carry, packed bytes.
+    pub qk: u16,
+    /// See `qk`.
+    pub rem: u16,
+    /// See `qk`.
+    pub remm: u16,
+    /// See `qk`.
+    pub pad: u16,
+    /// See `qk`.
+    pub dstep: u16,
+    /// The source's region and first byte.
+    pub src: (u8, u16),
+    /// The destination's region and first byte.
+    pub dst: (u8, u16),
+    /// Each lane's first group: column, element, packed offset.
+    pub init_c: [u16; GROUP_PORTS],
+    /// See `init_c`.
+    pub init_elem: [u16; GROUP_PORTS],
+    /// See `init_c`.
+    pub init_dst: [u16; GROUP_PORTS],
 }
 
 /// The fields of a vector operation as the core's instruction port carries them.
@@ -78,11 +123,11 @@ fn narrow<T: TryFrom<u64>>(value: u64, what: &str, index: usize) -> Result<T, Hw
     })
 }
 
-/// Encodes `prog`, or says which instruction the core cannot run and why.
-pub fn encode(prog: &Program) -> Result<Queues, HwError> {
+/// Encodes `prog` for the core of `arch`, or says which instruction it cannot run and why.
+pub fn encode(arch: &Arch, prog: &Program) -> Result<Queues, HwError> {
     let mut q = Queues::default();
     for (index, ins) in prog.instrs.iter().enumerate() {
-        let queued = encode_one(index, ins)?;
+        let queued = encode_one(arch, index, ins)?;
         q.0[ins.op.unit().index()].push(queued);
     }
     for (u, list) in q.0.iter().enumerate() {
@@ -95,7 +140,7 @@ pub fn encode(prog: &Program) -> Result<Queues, HwError> {
     Ok(q)
 }
 
-fn encode_one(index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
+fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
     let mut waits = [0u16; UNITS];
     for &(v, c) in &ins.waits {
         let c: u16 = narrow(u64::from(c), "a wait count", index)?;
@@ -133,8 +178,19 @@ fn encode_one(index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
         }
         _ => None,
     };
+    let prune = match &ins.op {
+        Op::Prune {
+            src,
+            dst,
+            rows,
+            k,
+            nm,
+            ..
+        } => Some(encode_prune(arch, index, src, dst, *rows, *k, *nm)?),
+        _ => None,
+    };
     let vector = match &ins.op {
-        Op::Load { .. } | Op::Store { .. } => None,
+        Op::Load { .. } | Op::Store { .. } | Op::Prune { .. } => None,
         Op::Vector {
             op,
             srcs,
@@ -144,8 +200,8 @@ fn encode_one(index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
         } => Some(encode_vector(index, *op, srcs, dst, *elems)?),
         other => {
             return Err(HwError::Usage(format!(
-                "instruction {index}: the RTL core has no {:?} unit yet; it runs loads, stores \
-                 and element-wise vector operations",
+                "instruction {index}: the RTL core has no {:?} unit yet; it runs loads, stores, \
+                 prune and element-wise vector operations",
                 other.unit()
             )))
         }
@@ -157,6 +213,67 @@ fn encode_one(index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
         res,
         transfer,
         vector,
+        prune,
+    })
+}
+
+/// The prune unit's fields: see [`crate::PruneUnit`] for how a lane walks the groups.
+fn encode_prune(
+    arch: &Arch,
+    index: usize,
+    src: &Buf,
+    dst: &Buf,
+    rows: u64,
+    k: u64,
+    nm: Nm,
+) -> Result<PruneOp, HwError> {
+    let (n, m) = (nm.n, nm.m);
+    if !(1 <= n && n < m && m <= arch.mux_lanes) || rows == 0 || k == 0 {
+        return Err(HwError::Usage(format!(
+            "instruction {index}: prune {rows}×{k} at {nm} on {}-lane group networks",
+            arch.mux_lanes
+        )));
+    }
+    let per_row = k.div_ceil(m);
+    let gb = group_bytes(nm) as u64;
+    let g = arch.prune_groups_per_cycle;
+    let field = |v: u64, what: &str| narrow::<u16>(v, what, index);
+    let lane = |j: u64| ((j / per_row) * k + (j % per_row) * m, j % per_row, j * gb);
+    let mut init_c = [0; GROUP_PORTS];
+    let mut init_elem = [0; GROUP_PORTS];
+    let mut init_dst = [0; GROUP_PORTS];
+    for j in 0..(g as usize).min(GROUP_PORTS) {
+        let (e, c, d) = lane(j as u64);
+        (init_elem[j], init_c[j], init_dst[j]) = (
+            field(e, "a group offset")?,
+            field(c, "a column")?,
+            field(d, "a packed offset")?,
+        );
+    }
+    let at = |b: &Buf| -> Result<(u8, u16), HwError> {
+        Ok((
+            b.region as u8,
+            narrow(b.addr, "a scratchpad address", index)?,
+        ))
+    };
+    Ok(PruneOp {
+        n: n as u8,
+        m: m as u8,
+        ib: nm.index_bits() as u8,
+        gb: gb as u8,
+        total: field(rows * per_row, "the group count")?,
+        per_row: field(per_row, "groups per row")?,
+        last_v: (k - (per_row - 1) * m) as u8,
+        qk: field((g / per_row) * k, "a row advance")?,
+        rem: field(g % per_row, "a column advance")?,
+        remm: field((g % per_row) * m, "a column advance")?,
+        pad: field(per_row * m - k, "a row's padding")?,
+        dstep: field(g * gb, "a packed advance")?,
+        src: at(src)?,
+        dst: at(dst)?,
+        init_c,
+        init_elem,
+        init_dst,
     })
 }
 

@@ -5,8 +5,8 @@
 //!   unit; [`WsPe`], [`WsArray`]: the weight-stationary grid with shadow weight chains that
 //!   the exact simulator's array models register for register;
 //! * [`Core`]: the core as one top — [`Sequencer`]s (the controller), [`Dma`] with its
-//!   [`RowWalker`]s, the [`VectorUnit`], [`Scratchpad`] regions; [`encode`] turns a program
-//!   into its queues; [`RankPack`] is the prune unit's group network (not in the core yet);
+//!   [`RowWalker`]s, the [`PruneUnit`] with its [`RankPack`] group networks, the
+//!   [`VectorUnit`], [`Scratchpad`] regions; [`encode`] turns a program into its queues;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
@@ -33,6 +33,7 @@ mod error;
 mod generate;
 mod pe;
 mod prune;
+mod prune_unit;
 mod random_program;
 mod rank_pack;
 mod row_walker;
@@ -57,13 +58,14 @@ pub use crate::dma::{check_arch as check_dma, Dma, Requant};
 pub use crate::driver::{
     gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
 };
-pub use crate::encode::{encode, QueuedInstr, Queues, Transfer, DRAM_RESOURCE};
+pub use crate::encode::{encode, PruneOp, QueuedInstr, Queues, Transfer, VectorOp, DRAM_RESOURCE};
 pub use crate::error::{HwError, INSTALL_HINT};
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::prune::Prune;
+pub use crate::prune_unit::PruneUnit;
 pub use crate::random_program::{random_program, PROGRAM_DRAM_BYTES};
-pub use crate::rank_pack::{RankPack, GROUP_BITS};
+pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, SCATTER};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};

@@ -8,7 +8,10 @@
 //! queue, so loads and stores contend for the DRAM and the controller's issue rules decide.
 
 use nmsat_compiler::arch::{Arch, RegionId};
-use nmsat_compiler::isa::{Buf, Instr, Op, Phase, Program, Tensor, Unit, VecOp, Xfer, XferShape};
+use nmsat_compiler::isa::{
+    Buf, Instr, Op, Phase, Program, PruneAlong, Tensor, Unit, VecOp, Xfer, XferShape,
+};
+use nmsat_compiler::prune::group_bytes;
 
 /// DRAM bytes the random transfers address (the tensor `dram`; the scratchpads' final contents
 /// follow it, in `scratchpads`).
@@ -72,6 +75,37 @@ fn transfer(rng: &mut SplitMix, arch: &Arch, requant: bool) -> Xfer {
     }
 }
 
+/// A random prune of up to 4 rows of up to 40 weights at one of `arch`'s patterns, into a
+/// buffer apart from its source (the unit streams, see `encode`).
+fn prune(rng: &mut SplitMix, arch: &Arch) -> Op {
+    let nm = arch.patterns[rng.below(arch.patterns.len() as u64) as usize];
+    let (rows, k) = (1 + rng.below(4), 1 + rng.below(40));
+    let packed = rows * k.div_ceil(nm.m) * group_bytes(nm) as u64;
+    let place = |rng: &mut SplitMix, bytes: u64, align: u64| {
+        let region = RegionId::ALL[rng.below(3) as usize];
+        Buf {
+            region,
+            addr: rng.below(arch.region(region).bytes - bytes) & !(align - 1),
+            bytes,
+        }
+    };
+    let src = place(rng, 2 * rows * k, 2);
+    let dst = loop {
+        let d = place(rng, packed, 1);
+        if d.region != src.region || d.end() <= src.addr || src.end() <= d.addr {
+            break d;
+        }
+    };
+    Op::Prune {
+        src,
+        dst,
+        rows,
+        k,
+        nm,
+        along: PruneAlong::Input,
+    }
+}
+
 /// Whether two operations touch a common scratchpad byte, one of them writing it.
 fn conflict(a: &Op, b: &Op) -> bool {
     let overlap = |x: &Buf, y: &Buf| x.region == y.region && x.addr < y.end() && y.addr < x.end();
@@ -128,17 +162,17 @@ fn vector(rng: &mut SplitMix, arch: &Arch) -> Op {
 pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
     let mut rng = SplitMix(seed);
     let mut instrs: Vec<Instr> = Vec::with_capacity(n);
-    let queues = [Unit::Load, Unit::Store, Unit::Vector];
-    let mut issued = [0u32; 3];
+    let queues = [Unit::Load, Unit::Store, Unit::Vector, Unit::Prune];
+    let mut issued = [0u32; 4];
     // Each instruction's place in its queue.
     let mut position: Vec<u32> = Vec::with_capacity(n);
     for _ in 0..n {
-        let q = rng.below(3) as usize;
+        let q = rng.below(if arch.patterns.is_empty() { 3 } else { 4 }) as usize;
         // Random waits, raised so that every earlier instruction of another queue whose
         // scratchpad accesses conflict with this one's completes first: like a compiled
         // program, a random one is free of races, so its result does not depend on how long
         // an operation takes to apply its effects.
-        let mut wait = [0u32; 3];
+        let mut wait = [0u32; 4];
         for (v, w) in wait.iter_mut().enumerate() {
             if issued[v] > 0 && rng.below(2) == 1 {
                 *w = 1 + rng.below(u64::from(issued[v])) as u32;
@@ -155,7 +189,8 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
             Unit::Load => Op::Load {
                 xfer: transfer(&mut rng, arch, false),
             },
-            _ => vector(&mut rng, arch),
+            Unit::Vector => vector(&mut rng, arch),
+            _ => prune(&mut rng, arch),
         };
         for (i, earlier) in instrs.iter().enumerate() {
             let v = queues

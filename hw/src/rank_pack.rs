@@ -13,18 +13,20 @@
 //! `out_bits`; the bits above are zero. Combinational; written as Verilog text because the
 //! ranks are sums over run-time-sized sets, with `update` the same algorithm in Rust.
 
-use crate::array::signals;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
 /// Bits of the `out_bits` output: room for 15 values and 15 four-bit indices.
 pub const GROUP_BITS: usize = 320;
+/// Bits of the `w` input: 16 lanes of INT16, lane l in bits 16l … 16l+15.
+pub const LANE_BITS: usize = 256;
 
 /// One group's rank network and packer, `L` lanes wide.
 #[derive(LogicBlock)]
 pub struct RankPack {
-    /// The group (lanes ≥ `v` are ignored).
-    pub w: Vec<Signal<In, Signed<16>>>,
+    /// The group, lane l in bits 16l … 16l+15 (lanes ≥ `v`, and ≥ the unit's lanes, are
+    /// ignored): one bus, so that a parent can wire it as one signal.
+    pub w: Signal<In, Bits<LANE_BITS>>,
     /// Kept values per group, N.
     pub n: Signal<In, Bits<5>>,
     /// Elements present, at most M.
@@ -33,6 +35,7 @@ pub struct RankPack {
     pub ib: Signal<In, Bits<3>>,
     /// The packed group, from bit 0 (`packed` is a SystemVerilog keyword).
     pub out_bits: Signal<Out, Bits<GROUP_BITS>>,
+    _lanes: usize,
 }
 
 impl RankPack {
@@ -43,8 +46,9 @@ impl RankPack {
             "a group has 2..=16 lanes, not {lanes}"
         );
         Self {
-            w: signals(lanes),
+            w: Default::default(),
             n: Default::default(),
+            _lanes: lanes,
             v: Default::default(),
             ib: Default::default(),
             out_bits: Default::default(),
@@ -54,16 +58,15 @@ impl RankPack {
 
 impl Logic for RankPack {
     fn update(&mut self) {
-        let l = self.w.len();
+        let l = self._lanes;
         let (n, v, ib) = (
             self.n.val().index(),
             self.v.val().index(),
             self.ib.val().index(),
         );
-        let w: Vec<i16> = self
-            .w
-            .iter()
-            .map(|s| s.val().bigint().try_into().unwrap_or(0))
+        let bus = self.w.val();
+        let w: Vec<i16> = (0..l)
+            .map(|i| bus.get_bits::<16>(16 * i).index() as u16 as i16)
             .collect();
         let mag = |x: i16| x.unsigned_abs();
         let mut slots = vec![(0i16, 0usize); l];
@@ -92,14 +95,20 @@ impl Logic for RankPack {
     }
 
     fn hdl(&self) -> Verilog {
-        let l = self.w.len();
+        let l = self._lanes;
         let mut v = String::new();
         for i in 0..l {
             // `-w` of a signed 16-bit value wraps -32768 to itself = 32768 unsigned.
             let _ = writeln!(
                 v,
-                "wire [15:0] mag${i} = w${i}[15] ? $unsigned(-w${i}) : $unsigned(w${i});"
+                "wire [15:0] w${i} = w[{lo} +: 16];\nwire [15:0] mag${i} = w${i}[15] ? -w${i} : w${i};",
+                lo = 16 * i
             );
+        }
+        if l < 16 {
+            // The bus is 16 lanes wide; Verilator's default `*unused*` pattern marks the lanes
+            // this unit does not have as deliberately unused.
+            let _ = writeln!(v, "wire _unused_lanes = &{{1'b0, w[255:{}]}};", 16 * l);
         }
         for i in 0..l {
             let beats: Vec<String> = (0..l)

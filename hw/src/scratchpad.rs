@@ -8,6 +8,8 @@
 //!  gather read:      4 × 4 bytes at 4 addresses           (DMA stores that transpose)
 //!  2 vector reads:   16 bytes each from any address       (the vector unit's sources)
 //!  vector write:     up to 16 bytes at any address        (the vector unit's destination)
+//!  4 group reads:    32 bytes each from any address       (the prune unit's M-groups)
+//!  4 group writes:   `plen` ≤ 40 bytes each at any address (the packed groups)
 //!  reads answer the cycle after their address
 //! ```
 //!
@@ -25,6 +27,8 @@ use std::fmt::Write as _;
 
 /// Elements a scatter write or a gather read moves.
 pub const SCATTER: usize = 4;
+/// Groups the prune unit reads and writes a cycle, at most.
+pub const GROUP_PORTS: usize = 4;
 
 /// A byte-addressed scratchpad region; see the module docs for its ports.
 #[derive(LogicBlock)]
@@ -61,6 +65,18 @@ pub struct Scratchpad {
     pub vwaddr: Signal<In, Bits<16>>,
     /// Its bytes.
     pub vwdata: Signal<In, Bits<128>>,
+    /// Addresses of the group reads.
+    pub praddr: [Signal<In, Bits<16>>; GROUP_PORTS],
+    /// 32 bytes from each, the cycle after.
+    pub prdata: [Signal<Out, Bits<256>>; GROUP_PORTS],
+    /// Enables of the group writes.
+    pub pwe: [Signal<In, Bit>; GROUP_PORTS],
+    /// Their addresses.
+    pub pwaddr: [Signal<In, Bits<16>>; GROUP_PORTS],
+    /// Their bytes (the first `plen`).
+    pub pwdata: [Signal<In, Bits<320>>; GROUP_PORTS],
+    /// Bytes each group write moves.
+    pub plen: Signal<In, Bits<6>>,
     _mem: Vec<u8>,
 }
 
@@ -84,6 +100,12 @@ impl Scratchpad {
             vwe: Default::default(),
             vwaddr: Default::default(),
             vwdata: Default::default(),
+            praddr: Default::default(),
+            prdata: Default::default(),
+            pwe: Default::default(),
+            pwaddr: Default::default(),
+            pwdata: Default::default(),
+            plen: Default::default(),
             _mem: vec![0; (bytes as usize).clamp(1, 1 << 16)],
         }
     }
@@ -115,6 +137,23 @@ impl Logic for Scratchpad {
             let hi: Bits<128> = bits(self.read(a + 8, 8));
             self.vrdata[p].next = lo | (hi << 64);
         }
+        for g in 0..GROUP_PORTS {
+            let a = self.praddr[g].val().index();
+            let mut out: Bits<256> = 0.into();
+            for q in 0..4 {
+                out = out | (bits::<256>(self.read(a + 8 * q, 8)) << (64 * q as LiteralType));
+            }
+            self.prdata[g].next = out;
+        }
+        let plen = self.plen.val().index();
+        for g in 0..GROUP_PORTS {
+            if self.pwe[g].val() {
+                let (a, d) = (self.pwaddr[g].val().index(), self.pwdata[g].val());
+                for j in 0..plen.min(40) {
+                    self._mem[(a + j) % size] = d.get_bits::<8>(8 * j).index() as u8;
+                }
+            }
+        }
         let (vwe, vwaddr) = (self.vwe.val().index(), self.vwaddr.val().index());
         let vwdata = self.vwdata.val();
         for j in 0..16 {
@@ -143,6 +182,7 @@ impl Logic for Scratchpad {
         self.rdata.connect();
         self.gdata.iter_mut().for_each(|s| s.connect());
         self.vrdata.iter_mut().for_each(|s| s.connect());
+        self.prdata.iter_mut().for_each(|s| s.connect());
     }
 
     fn hdl(&self) -> Verilog {
@@ -183,6 +223,28 @@ impl Logic for Scratchpad {
                     hi = 8 * j + 7,
                     lo = 8 * j,
                     a = wrap(format!("{{1'b0, vraddr${p}}} + 17'd{j}"))
+                );
+            }
+        }
+        for g in 0..GROUP_PORTS {
+            for j in 0..32 {
+                let _ = writeln!(
+                    v,
+                    "    prdata${g}[{hi}:{lo}] <= mem[{a}];",
+                    hi = 8 * j + 7,
+                    lo = 8 * j,
+                    a = wrap(format!("{{1'b0, praddr${g}}} + 17'd{j}"))
+                );
+            }
+        }
+        for g in 0..GROUP_PORTS {
+            for j in 0..40 {
+                let _ = writeln!(
+                    v,
+                    "    if (pwe${g} && plen > 6'd{j}) mem[{a}] <= pwdata${g}[{hi}:{lo}];",
+                    a = wrap(format!("{{1'b0, pwaddr${g}}} + 17'd{j}")),
+                    hi = 8 * j + 7,
+                    lo = 8 * j
                 );
             }
         }

@@ -1,6 +1,6 @@
-//! The whole core (controller, DMA engine, vector unit, scratchpad regions) against the exact
-//! simulator on random programs of loads, stores and element-wise vector operations with random
-//! waits: every instruction issues and completes in the same cycles, and the DRAM ends up the
+//! The whole core (controller, DMA engine, prune unit, vector unit, scratchpad regions) against
+//! the exact simulator on random programs of loads, stores, prunes at every pattern of the
+//! description and element-wise vector operations with random waits: every instruction issues and completes in the same cycles, and the DRAM ends up the
 //! same.
 
 mod common;
@@ -14,7 +14,7 @@ fn random_programs_match_the_exact_simulator() {
     let arch = arch("sat-small");
     let design = build_core(&arch, &options()).unwrap_or_else(|e| panic!("{e}"));
     for seed in 0..6 {
-        let prog = random_program(&arch, 90, 100 + seed);
+        let prog = random_program(&arch, 160, 100 + seed);
         let shapes = |transpose: bool, requant: bool| {
             prog.instrs
                 .iter()
@@ -38,6 +38,12 @@ fn random_programs_match_the_exact_simulator() {
             .filter(|i| matches!(i.op, Op::Vector { .. }))
             .count();
         assert!(vectors > 10, "{vectors} vector operations");
+        let prunes = prog
+            .instrs
+            .iter()
+            .filter(|i| matches!(i.op, Op::Prune { .. }))
+            .count();
+        assert!(prunes > 10, "{prunes} prune operations");
         let c = cosim_program(&design, &arch, &prog, seed, None).unwrap();
         assert_eq!(c.mismatch, None, "seed {seed}");
         assert_eq!(c.rtl.cycles, c.exact_cycles);
@@ -81,7 +87,7 @@ fn programs_with_units_the_core_lacks_are_refused() {
     let prog = nmsat_compiler::schedule::compile(&arch, &model, &opts)
         .unwrap()
         .program;
-    let err = nmsat_hw::encode(&prog).unwrap_err().to_string();
+    let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
     assert!(err.starts_with("instruction "), "{err}");
 }
 
@@ -117,14 +123,14 @@ fn vector_operations_the_unit_cannot_stream_are_refused() {
         elems: 32,
         width: 32,
     };
-    let err = nmsat_hw::encode(&prog).unwrap_err().to_string();
+    let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
     assert!(err.contains("overlaps a source"), "{err}");
     // In place is fine, and so are disjoint buffers.
     for dst in [0, 64] {
         if let Op::Vector { dst: d, .. } = &mut prog.instrs[0].op {
             *d = buf(dst);
         }
-        nmsat_hw::encode(&prog).unwrap();
+        nmsat_hw::encode(&arch, &prog).unwrap();
     }
     prog.instrs[0].op = Op::Vector {
         op: VecOp::Softmax,
@@ -133,6 +139,6 @@ fn vector_operations_the_unit_cannot_stream_are_refused() {
         elems: 32,
         width: 32,
     };
-    let err = nmsat_hw::encode(&prog).unwrap_err().to_string();
+    let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
     assert!(err.contains("Relu, ReluGrad, Add and Fill"), "{err}");
 }

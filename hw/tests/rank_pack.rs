@@ -58,9 +58,12 @@ fn rust_hdl_update_matches_pack_row() {
     let mut uut = RankPack::new(8);
     uut.connect_all();
     for (nm, g) in cases(8, &mut rng) {
-        for (s, &w) in uut.w.iter_mut().zip(g.iter().chain(std::iter::repeat(&7))) {
-            s.next = signed(i64::from(w));
+        // Lanes beyond the group hold junk that the unit must ignore.
+        let mut bus: Bits<256> = 0.into();
+        for (l, &w) in g.iter().chain(std::iter::repeat(&7)).take(16).enumerate() {
+            bus = bus | (bits::<256>(w as u16 as LiteralType) << (16 * l as LiteralType));
         }
+        uut.w.next = bus;
         uut.n.next = bits(nm.n);
         uut.v.next = bits(g.len() as u64);
         uut.ib.next = bits(u64::from(nm.index_bits()));
