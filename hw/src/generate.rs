@@ -194,9 +194,9 @@ impl fmt::Display for Report {
             Ok(c) => {
                 writeln!(
                     f,
-                    "{}: controller (load, store, prune, array, vector queues), DMA engine, \
-                     scratchpad regions of {} / {} / {} bytes; the prune, array and vector units \
-                     are not in the core yet",
+                    "{}: controller (load, store, prune, array, vector queues), DMA engine, prune \
+                     unit, vector unit (element-wise operations), scratchpad regions of {} / {} \
+                     / {} bytes; the array unit is not in the core yet",
                     c.top, c.regions[0], c.regions[1], c.regions[2]
                 )?;
                 writeln!(
