@@ -408,13 +408,10 @@ impl Logic for Dma {
 pub fn check_arch(arch: &nmsat_compiler::arch::Arch) -> Result<(), crate::HwError> {
     use nmsat_compiler::arch::RegionId;
     let link = arch.dma.bytes_per_cycle.min(arch.dram_bytes_per_cycle());
-    let unsupported = |field: &'static str, value: u64, reason: &str, allowed: &str| {
-        Err(crate::HwError::Unsupported {
-            field,
-            value: value.to_string(),
-            reason: format!("{reason} (in `{}`)", arch.name),
-            allowed: allowed.into(),
-        })
+    let unsupported = |field, value, reason: &str, allowed: &str| {
+        Err(crate::HwError::unsupported(
+            arch, field, value, reason, allowed,
+        ))
     };
     if arch.dram.access_bytes != WORD {
         return unsupported(

@@ -95,6 +95,24 @@ pub enum HwError {
 }
 
 impl HwError {
+    /// `arch` asks for hardware the generator does not build: `field = value`, why not, and
+    /// what it does build; the reason names the description, so that a message read without
+    /// the command line still says which file was at fault.
+    pub fn unsupported(
+        arch: &nmsat_compiler::arch::Arch,
+        field: &'static str,
+        value: u64,
+        reason: &str,
+        allowed: &str,
+    ) -> HwError {
+        HwError::Unsupported {
+            field,
+            value: value.to_string(),
+            reason: format!("{reason} (in `{}`)", arch.name),
+            allowed: allowed.into(),
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> HwError {
         let path = path.into();

@@ -32,6 +32,7 @@ mod encode;
 mod error;
 mod generate;
 mod pe;
+mod pipeline_tail;
 mod prune;
 mod prune_unit;
 mod random_program;
@@ -62,6 +63,7 @@ pub use crate::encode::{encode, PruneOp, QueuedInstr, Queues, Transfer, VectorOp
 pub use crate::error::{HwError, INSTALL_HINT};
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
+pub use crate::pipeline_tail::PipelineTail;
 pub use crate::prune::Prune;
 pub use crate::prune_unit::PruneUnit;
 pub use crate::random_program::{random_program, PROGRAM_DRAM_BYTES};

@@ -16,6 +16,7 @@
 //! the next row). B = ⌈rows·⌈k/M⌉ / G⌉ batches stream through a `latency`-deep pipeline
 //! (at least 2: the read, then ranking, packing and the write).
 
+use crate::pipeline_tail::PipelineTail;
 use crate::rank_pack::RankPack;
 use crate::scratchpad::GROUP_PORTS;
 use rust_hdl::prelude::*;
@@ -77,7 +78,7 @@ pub struct PruneUnit {
     pub wlen: Signal<Out, Bits<6>>,
     /// The group networks.
     pub network: [RankPack; GROUP_PORTS],
-    busy: DFF<Bit>,
+    pipe: PipelineTail,
     n_q: DFF<Bits<5>>,
     m_q: DFF<Bits<5>>,
     ib_q: DFF<Bits<3>>,
@@ -100,11 +101,9 @@ pub struct PruneUnit {
     staged: [DFF<Bit>; GROUP_PORTS],
     staged_addr: [DFF<Bits<16>>; GROUP_PORTS],
     staged_v: [DFF<Bits<5>>; GROUP_PORTS],
-    cycles_left: DFF<Bits<16>>,
     lane_on: [Constant<Bit>; GROUP_PORTS],
     lane_id: [Constant<Bits<16>>; GROUP_PORTS],
     per_batch: Constant<Bits<16>>,
-    tail: Constant<Bits<16>>,
     active: [Signal<Local, Bit>; GROUP_PORTS],
     next_c: [Signal<Local, Bits<16>>; GROUP_PORTS],
 }
@@ -141,7 +140,7 @@ impl PruneUnit {
             wdata: Default::default(),
             wlen: Default::default(),
             network: std::array::from_fn(|_| RankPack::new(lanes)),
-            busy: Default::default(),
+            pipe: PipelineTail::new(latency),
             n_q: Default::default(),
             m_q: Default::default(),
             ib_q: Default::default(),
@@ -164,11 +163,9 @@ impl PruneUnit {
             staged: Default::default(),
             staged_addr: Default::default(),
             staged_v: Default::default(),
-            cycles_left: Default::default(),
             lane_on: std::array::from_fn(|j| Constant::new(j < groups_per_cycle)),
             lane_id: std::array::from_fn(|j| Constant::new(bits(j as LiteralType))),
             per_batch: Constant::new(bits(groups_per_cycle as LiteralType)),
-            tail: Constant::new(bits(latency - 1)),
             active: Default::default(),
             next_c: Default::default(),
         }
@@ -179,26 +176,10 @@ impl Logic for PruneUnit {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self,
-            clock,
-            busy,
-            n_q,
-            m_q,
-            ib_q,
-            gb_q,
-            total_q,
-            last_c,
-            per_row_q,
-            last_v_q,
-            qk_q,
-            rem_q,
-            remm_q,
-            pad_q,
-            dstep_q,
-            src_q,
-            dst_q,
-            cycles_left
+            self, clock, n_q, m_q, ib_q, gb_q, total_q, last_c, per_row_q, last_v_q, qk_q, rem_q,
+            remm_q, pad_q, dstep_q, src_q, dst_q
         );
+        clock!(self, clock, pipe);
         self.wlen.next = self.gb_q.q.val();
         for j in 0..GROUP_PORTS {
             self.g[j].clock.next = self.clock.val();
@@ -213,7 +194,7 @@ impl Logic for PruneUnit {
             self.elem[j].d.next = self.elem[j].q.val();
             self.doff[j].d.next = self.doff[j].q.val();
             // A lane reads while it has a group left.
-            self.active[j].next = self.busy.q.val()
+            self.active[j].next = self.pipe.busy.val()
                 & self.lane_on[j].val()
                 & (self.g[j].q.val() < self.total_q.q.val());
             self.raddr[j].next = self.src_q.q.val() + (self.elem[j].q.val() << 1);
@@ -247,18 +228,11 @@ impl Logic for PruneUnit {
             self.we[j].next = self.staged[j].q.val();
             self.waddr[j].next = self.staged_addr[j].q.val();
         }
-        // Completion: `latency − 1` cycles after the last read (lane 0 has the lowest group).
-        self.done.next = self.busy.q.val()
-            & (self.g[0].q.val() >= self.total_q.q.val())
-            & (self.cycles_left.q.val() == 0);
-        if self.busy.q.val() & (self.g[0].q.val() >= self.total_q.q.val()) {
-            self.cycles_left.d.next = self.cycles_left.q.val() - 1;
-        }
-        if self.done.val() {
-            self.busy.d.next = false;
-        }
+        // Drained when lane 0, which has the lowest group, has none left.
+        self.pipe.start.next = self.start.val();
+        self.pipe.drained.next = self.g[0].q.val() >= self.total_q.q.val();
+        self.done.next = self.pipe.done.val();
         if self.start.val() {
-            self.busy.d.next = true;
             self.n_q.d.next = self.n.val();
             self.m_q.d.next = self.m.val();
             self.ib_q.d.next = self.ib.val();
@@ -274,7 +248,6 @@ impl Logic for PruneUnit {
             self.dstep_q.d.next = self.dstep.val();
             self.src_q.d.next = self.src.val();
             self.dst_q.d.next = self.dst.val();
-            self.cycles_left.d.next = self.tail.val() - 1;
             for j in 0..GROUP_PORTS {
                 self.g[j].d.next = self.lane_id[j].val();
                 self.c[j].d.next = self.init_c[j].val();
@@ -287,13 +260,10 @@ impl Logic for PruneUnit {
 
 /// Whether the unit runs `arch`'s prune operations in `timing::prune_cycles`.
 pub fn check_arch(arch: &nmsat_compiler::arch::Arch) -> Result<(), crate::HwError> {
-    let unsupported = |field: &'static str, value: u64, reason: &str, allowed: &str| {
-        Err(crate::HwError::Unsupported {
-            field,
-            value: value.to_string(),
-            reason: format!("{reason} (in `{}`)", arch.name),
-            allowed: allowed.into(),
-        })
+    let unsupported = |field, value, reason: &str, allowed: &str| {
+        Err(crate::HwError::unsupported(
+            arch, field, value, reason, allowed,
+        ))
     };
     let g = arch.prune_groups_per_cycle;
     if !(1..=GROUP_PORTS as u64).contains(&g) {

@@ -110,70 +110,64 @@ impl Scratchpad {
         }
     }
 
-    fn read(&self, addr: usize, n: usize) -> LiteralType {
+    /// The `N / 8` bytes from `addr`, byte j in bits 8j … 8j+7.
+    fn read<const N: usize>(&self, addr: usize) -> Bits<N> {
         let size = self._mem.len();
-        (0..n).fold(0, |acc, j| {
-            acc | (self._mem[(addr + j) % size] as LiteralType) << (8 * j)
+        (0..N / 8).fold(bits(0), |acc, j| {
+            acc | (bits::<N>(self._mem[(addr + j) % size] as LiteralType) << (8 * j as LiteralType))
         })
+    }
+
+    /// Writes byte j of `data` to `addr + j` for each `j < bytes` that `enabled` allows.
+    fn write<const N: usize>(
+        &mut self,
+        addr: usize,
+        data: Bits<N>,
+        bytes: usize,
+        enabled: impl Fn(usize) -> bool,
+    ) {
+        let size = self._mem.len();
+        for j in (0..bytes.min(N / 8)).filter(|&j| enabled(j)) {
+            self._mem[(addr + j) % size] = data.get_bits::<8>(8 * j).index() as u8;
+        }
     }
 }
 
 impl Logic for Scratchpad {
+    // Reads see the memory before this edge's writes, as the Verilog's non-blocking
+    // assignments do, and the writes land in the Verilog's order.
     fn update(&mut self) {
         if !self.clock.pos_edge() {
             return;
         }
-        let size = self._mem.len();
-        let raddr = self.raddr.val().index();
-        let lo: Bits<128> = bits(self.read(raddr, 8));
-        let hi: Bits<128> = bits(self.read(raddr + 8, 8));
-        self.rdata.next = lo | (hi << 64);
+        self.rdata.next = self.read(self.raddr.val().index());
         for e in 0..SCATTER {
-            self.gdata[e].next = bits(self.read(self.gaddr[e].val().index(), 4));
+            self.gdata[e].next = self.read(self.gaddr[e].val().index());
         }
         for p in 0..2 {
-            let a = self.vraddr[p].val().index();
-            let lo: Bits<128> = bits(self.read(a, 8));
-            let hi: Bits<128> = bits(self.read(a + 8, 8));
-            self.vrdata[p].next = lo | (hi << 64);
+            self.vrdata[p].next = self.read(self.vraddr[p].val().index());
         }
         for g in 0..GROUP_PORTS {
-            let a = self.praddr[g].val().index();
-            let mut out: Bits<256> = 0.into();
-            for q in 0..4 {
-                out = out | (bits::<256>(self.read(a + 8 * q, 8)) << (64 * q as LiteralType));
-            }
-            self.prdata[g].next = out;
+            self.prdata[g].next = self.read(self.praddr[g].val().index());
         }
         let plen = self.plen.val().index();
         for g in 0..GROUP_PORTS {
             if self.pwe[g].val() {
                 let (a, d) = (self.pwaddr[g].val().index(), self.pwdata[g].val());
-                for j in 0..plen.min(40) {
-                    self._mem[(a + j) % size] = d.get_bits::<8>(8 * j).index() as u8;
-                }
+                self.write(a, d, plen, |_| true);
             }
         }
-        let (vwe, vwaddr) = (self.vwe.val().index(), self.vwaddr.val().index());
-        let vwdata = self.vwdata.val();
-        for j in 0..16 {
-            if vwe >> j & 1 == 1 {
-                self._mem[(vwaddr + j) % size] = vwdata.get_bits::<8>(8 * j).index() as u8;
-            }
-        }
-        let (we, waddr) = (self.we.val().index(), self.waddr.val().index());
-        let wdata: LiteralType = self.wdata.val().into();
-        for j in 0..8 {
-            if we >> j & 1 == 1 {
-                self._mem[(waddr + j) % size] = (wdata >> (8 * j)) as u8;
-            }
-        }
+        let vwe = self.vwe.val().index();
+        let (a, d) = (self.vwaddr.val().index(), self.vwdata.val());
+        self.write(a, d, 16, |j| vwe >> j & 1 == 1);
+        let we = self.we.val().index();
+        let (a, d) = (self.waddr.val().index(), self.wdata.val());
+        self.write(a, d, 8, |j| we >> j & 1 == 1);
         let ewe = self.ewe.val().index();
         for e in 0..SCATTER {
             if ewe >> e & 1 == 1 {
-                let (a, d) = (self.eaddr[e].val().index(), self.edata[e].val().index());
-                self._mem[a % size] = d as u8;
-                self._mem[(a + 1) % size] = (d >> 8) as u8;
+                let (a, d) = (self.eaddr[e].val().index(), self.edata[e].val());
+                self.write(a, d, 2, |_| true);
             }
         }
     }
@@ -187,97 +181,87 @@ impl Logic for Scratchpad {
 
     fn hdl(&self) -> Verilog {
         let size = self._mem.len();
-        // Address arithmetic is done at 17 bits so that a run that crosses the end wraps.
-        let wrap = |a: String| format!("(({a}) % 17'd{size})");
         let mut v = format!(
-            "reg [7:0] mem [0:{last}];\n\
-             integer j;\n\
-             always @(posedge clock) begin\n",
-            last = size - 1
+            "reg [7:0] mem [0:{}];\nalways @(posedge clock) begin\n",
+            size - 1
         );
-        for j in 0..16 {
-            let _ = writeln!(
-                v,
-                "    rdata[{hi}:{lo}] <= mem[{a}];",
-                hi = 8 * j + 7,
-                lo = 8 * j,
-                a = wrap(format!("{{1'b0, raddr}} + 17'd{j}"))
-            );
-        }
+        read_port(&mut v, size, "rdata", "raddr", 16);
         for e in 0..SCATTER {
-            for b in 0..4 {
-                let _ = writeln!(
-                    v,
-                    "    gdata${e}[{hi}:{lo}] <= mem[{a}];",
-                    hi = 8 * b + 7,
-                    lo = 8 * b,
-                    a = wrap(format!("{{1'b0, gaddr${e}}} + 17'd{b}"))
-                );
-            }
+            read_port(
+                &mut v,
+                size,
+                &format!("gdata${e}"),
+                &format!("gaddr${e}"),
+                4,
+            );
         }
         for p in 0..2 {
-            for j in 0..16 {
-                let _ = writeln!(
-                    v,
-                    "    vrdata${p}[{hi}:{lo}] <= mem[{a}];",
-                    hi = 8 * j + 7,
-                    lo = 8 * j,
-                    a = wrap(format!("{{1'b0, vraddr${p}}} + 17'd{j}"))
-                );
-            }
-        }
-        for g in 0..GROUP_PORTS {
-            for j in 0..32 {
-                let _ = writeln!(
-                    v,
-                    "    prdata${g}[{hi}:{lo}] <= mem[{a}];",
-                    hi = 8 * j + 7,
-                    lo = 8 * j,
-                    a = wrap(format!("{{1'b0, praddr${g}}} + 17'd{j}"))
-                );
-            }
-        }
-        for g in 0..GROUP_PORTS {
-            for j in 0..40 {
-                let _ = writeln!(
-                    v,
-                    "    if (pwe${g} && plen > 6'd{j}) mem[{a}] <= pwdata${g}[{hi}:{lo}];",
-                    a = wrap(format!("{{1'b0, pwaddr${g}}} + 17'd{j}")),
-                    hi = 8 * j + 7,
-                    lo = 8 * j
-                );
-            }
-        }
-        for j in 0..16 {
-            let _ = writeln!(
-                v,
-                "    if (vwe[{j}]) mem[{a}] <= vwdata[{hi}:{lo}];",
-                a = wrap(format!("{{1'b0, vwaddr}} + 17'd{j}")),
-                hi = 8 * j + 7,
-                lo = 8 * j
+            read_port(
+                &mut v,
+                size,
+                &format!("vrdata${p}"),
+                &format!("vraddr${p}"),
+                16,
             );
         }
-        for j in 0..8 {
-            let _ = writeln!(
-                v,
-                "    if (we[{j}]) mem[{a}] <= wdata[{hi}:{lo}];",
-                a = wrap(format!("{{1'b0, waddr}} + 17'd{j}")),
-                hi = 8 * j + 7,
-                lo = 8 * j
+        for g in 0..GROUP_PORTS {
+            read_port(
+                &mut v,
+                size,
+                &format!("prdata${g}"),
+                &format!("praddr${g}"),
+                32,
             );
         }
+        for g in 0..GROUP_PORTS {
+            let (addr, data) = (format!("pwaddr${g}"), format!("pwdata${g}"));
+            write_port(&mut v, size, &addr, &data, 40, |j| {
+                format!("pwe${g} && plen > 6'd{j}")
+            });
+        }
+        write_port(&mut v, size, "vwaddr", "vwdata", 16, |j| {
+            format!("vwe[{j}]")
+        });
+        write_port(&mut v, size, "waddr", "wdata", 8, |j| format!("we[{j}]"));
         for e in 0..SCATTER {
-            for b in 0..2 {
-                let _ = writeln!(
-                    v,
-                    "    if (ewe[{e}]) mem[{a}] <= edata${e}[{hi}:{lo}];",
-                    a = wrap(format!("{{1'b0, eaddr${e}}} + 17'd{b}")),
-                    hi = 8 * b + 7,
-                    lo = 8 * b
-                );
-            }
+            let (addr, data) = (format!("eaddr${e}"), format!("edata${e}"));
+            write_port(&mut v, size, &addr, &data, 2, |_| format!("ewe[{e}]"));
         }
         v.push_str("end\n");
-        Verilog::Custom(v.replace("integer j;\n", ""))
+        Verilog::Custom(v)
+    }
+}
+
+/// Byte `j` of address `addr + j`, at 17 bits so that a run that crosses the end wraps.
+fn byte_at(size: usize, addr: &str, j: usize) -> String {
+    format!("(({{1'b0, {addr}}} + 17'd{j}) % 17'd{size})")
+}
+
+/// A read port: `data` takes the `bytes` bytes from `addr` at the clock edge.
+fn read_port(v: &mut String, size: usize, data: &str, addr: &str, bytes: usize) {
+    for j in 0..bytes {
+        let a = byte_at(size, addr, j);
+        let _ = writeln!(v, "    {data}[{}:{}] <= mem[{a}];", 8 * j + 7, 8 * j);
+    }
+}
+
+/// A write port: byte `j` of `data` goes to `addr + j` where `enable(j)` holds.
+fn write_port(
+    v: &mut String,
+    size: usize,
+    addr: &str,
+    data: &str,
+    bytes: usize,
+    enable: impl Fn(usize) -> String,
+) {
+    for j in 0..bytes {
+        let a = byte_at(size, addr, j);
+        let _ = writeln!(
+            v,
+            "    if ({}) mem[{a}] <= {data}[{}:{}];",
+            enable(j),
+            8 * j + 7,
+            8 * j
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! completion), so the unit is busy `latency + ⌈elems/lanes⌉` cycles: `vector_cycles` for an
 //! operation of one element operation per element.
 
+use crate::pipeline_tail::PipelineTail;
 use rust_hdl::prelude::*;
 
 /// The most lanes the unit has: a batch is at most 16 bytes of each source.
@@ -108,20 +109,18 @@ pub struct VectorUnit {
     pub wdata: Signal<Out, Bits<128>>,
     /// The lanes.
     pub lane: [Lane; MAX_VECTOR_LANES],
-    busy: DFF<Bit>,
+    pipe: PipelineTail,
     op_q: DFF<Bits<2>>,
     two_q: DFF<Bit>,
     r0: DFF<Bits<16>>,
     r1: DFF<Bits<16>>,
     w: DFF<Bits<16>>,
     left: DFF<Bits<16>>,
-    cycles_left: DFF<Bits<16>>,
     staged: DFF<Bit>,
     staged_addr: DFF<Bits<16>>,
     staged_n: DFF<Bits<5>>,
     step: Constant<Bits<16>>,
     lanes: Constant<Bits<16>>,
-    tail: Constant<Bits<16>>,
     reading: Signal<Local, Bit>,
     take: Signal<Local, Bits<16>>,
     b_data: Signal<Local, Bits<128>>,
@@ -147,21 +146,18 @@ impl VectorUnit {
             waddr: Default::default(),
             wdata: Default::default(),
             lane: Default::default(),
-            busy: Default::default(),
+            pipe: PipelineTail::new(latency),
             op_q: Default::default(),
             two_q: Default::default(),
             r0: Default::default(),
             r1: Default::default(),
             w: Default::default(),
             left: Default::default(),
-            cycles_left: Default::default(),
             staged: Default::default(),
             staged_addr: Default::default(),
             staged_n: Default::default(),
             step: Constant::new(bits(2 * lanes)),
             lanes: Constant::new(bits(lanes)),
-            // The cycles after the last batch's read: latency − 1.
-            tail: Constant::new(bits(latency - 1)),
             reading: Default::default(),
             take: Default::default(),
             b_data: Default::default(),
@@ -176,23 +172,22 @@ impl Logic for VectorUnit {
         dff_setup!(
             self,
             clock,
-            busy,
             op_q,
             two_q,
             r0,
             r1,
             w,
             left,
-            cycles_left,
             staged,
             staged_addr,
             staged_n
         );
+        clock!(self, clock, pipe);
         for l in 0..MAX_VECTOR_LANES {
             self.lane[l].op.next = self.op_q.q.val();
         }
         // Reads: one batch a cycle while elements are left.
-        self.reading.next = self.busy.q.val() & (self.left.q.val() != 0);
+        self.reading.next = self.pipe.busy.val() & (self.left.q.val() != 0);
         self.take.next = self.lanes.val();
         if self.left.q.val() < self.lanes.val() {
             self.take.next = self.left.q.val();
@@ -231,37 +226,26 @@ impl Logic for VectorUnit {
         if self.staged.q.val() {
             self.we.next = bit_cast::<16, 17>(self.mask.val());
         }
-        // Completion: `latency − 1` cycles after the last read.
-        self.done.next =
-            self.busy.q.val() & (self.left.q.val() == 0) & (self.cycles_left.q.val() == 0);
-        if self.busy.q.val() & (self.left.q.val() == 0) {
-            self.cycles_left.d.next = self.cycles_left.q.val() - 1;
-        }
-        if self.done.val() {
-            self.busy.d.next = false;
-        }
+        self.pipe.start.next = self.start.val();
+        self.pipe.drained.next = self.left.q.val() == 0;
+        self.done.next = self.pipe.done.val();
         if self.start.val() {
-            self.busy.d.next = true;
             self.op_q.d.next = self.op.val();
             self.two_q.d.next = self.two.val();
             self.r0.d.next = self.src0.val();
             self.r1.d.next = self.src1.val();
             self.w.d.next = self.dst.val();
             self.left.d.next = self.elems.val();
-            self.cycles_left.d.next = self.tail.val() - 1;
         }
     }
 }
 
 /// Whether the unit runs `arch`'s vector operations in `timing::vector_cycles`.
 pub fn check_arch(arch: &nmsat_compiler::arch::Arch) -> Result<(), crate::HwError> {
-    let unsupported = |field: &'static str, value: u64, reason: &str, allowed: &str| {
-        Err(crate::HwError::Unsupported {
-            field,
-            value: value.to_string(),
-            reason: format!("{reason} (in `{}`)", arch.name),
-            allowed: allowed.into(),
-        })
+    let unsupported = |field, value, reason: &str, allowed: &str| {
+        Err(crate::HwError::unsupported(
+            arch, field, value, reason, allowed,
+        ))
     };
     let lanes = arch.vector_lanes;
     if !lanes.is_power_of_two() || lanes as usize > MAX_VECTOR_LANES {
