@@ -3,47 +3,17 @@
 
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+mod sweep_cli;
+use sweep_cli::{check_rejected, nmsat, ok, run, s, scratch};
 
 const SMALL: &str = "configs/sweeps/test-small.yaml";
 /// Points of test-small.yaml: 5 array shapes with rows·cols ≤ 32 × 3 patterns, plus 3 ablation
 /// variants at the focus design.
 const SMALL_POINTS: usize = 18;
-
-fn nmsat() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nmsat"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    nmsat().args(args).output().expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "nmsat {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nmsat-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -302,24 +272,6 @@ fn shards_merge_to_the_same_results_as_one_run() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("merged 12 of 18 points"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("6 points are missing"));
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// A sweep file with `body` fails with exit code 2 before running anything, and its message
-/// names the file, the line and the field and contains `needle`.
-fn check_rejected(dir: &Path, name: &str, body: &str, line: usize, field: &str, needle: &str) {
-    let spec = dir.join(format!("{name}.yaml"));
-    std::fs::write(&spec, body).unwrap();
-    let out_dir = dir.join(name);
-    let out = run(&["sweep", s(&spec), "--out", s(&out_dir)]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{name}: {err}");
-    let at = format!("{}:{line}: field `{field}`: ", spec.display());
-    assert!(err.contains(&at), "{name}: expected `{at}` in: {err}");
-    assert!(
-        err.contains(needle),
-        "{name}: expected `{needle}` in: {err}"
-    );
-    assert!(!out_dir.exists(), "{name}: it started before failing");
 }
 
 #[test]

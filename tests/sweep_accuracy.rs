@@ -3,38 +3,10 @@
 //! and redrawn by `nmsat plot`), the report's entry, and settings refused before starting.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nmsat"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "nmsat {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nmsat-sweep-acc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod sweep_cli;
+use sweep_cli::{check_rejected, ok, s, scratch};
 
 /// The tiny MLP on the 4×4 core, one epoch on the digits: dense and BDWP at two patterns, at
 /// two clocks (which change the timing figures but not what training computes).
@@ -178,23 +150,6 @@ fn accuracy_sweep_records_plots_and_reports_accuracy() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// `body` fails with exit code 2 before anything runs, naming file, line and field.
-fn check_rejected(dir: &Path, name: &str, body: &str, line: usize, field: &str, needle: &str) {
-    let spec = dir.join(format!("{name}.yaml"));
-    std::fs::write(&spec, body).unwrap();
-    let out_dir = dir.join(name);
-    let out = run(&["sweep", s(&spec), "--out", s(&out_dir)]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{name}: {err}");
-    let at = format!("{}:{line}: field `{field}`: ", spec.display());
-    assert!(err.contains(&at), "{name}: expected `{at}` in: {err}");
-    assert!(
-        err.contains(needle),
-        "{name}: expected `{needle}` in: {err}"
-    );
-    assert!(!out_dir.exists(), "{name}: it started before failing");
 }
 
 #[test]
