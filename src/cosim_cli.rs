@@ -5,12 +5,8 @@
 use crate::UserError;
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::Program;
-use nmsat_compiler::prune::{pack_row, Nm};
-use nmsat_compiler::timing::gemm_cycles;
-use nmsat_hw::{
-    build_core, build_ws_array_design, cosim_program, random_program, ws_gemm, BuildOptions,
-};
-use nmsat_sim::exact::array::run_gemm;
+use nmsat_compiler::prune::Nm;
+use nmsat_hw::{build_core, cosim_program, gemm_program, random_program, BuildOptions};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -22,16 +18,15 @@ pub struct CosimArgs {
     /// The program to run (.json, or the binary form for any other extension).
     #[arg(long, conflicts_with_all = ["random", "gemm"])]
     program: Option<PathBuf>,
-    /// Instead of a program: one GEMM `MxNxK` (y[M×N] = w[M×K]·x[K×N]) on the RTL PE grid,
-    /// driven by the exact model's edges, against the exact array.
+    /// Instead of a program: one GEMM `MxNxK` (y[M×N] = w[M×K]·x[K×N]) through the whole core:
+    /// x and w loaded, w pruned on chip if `--nm`, the array unit, y stored.
     #[arg(long, conflicts_with = "random")]
     gemm: Option<String>,
     /// The GEMM's N:M pattern (`--gemm` only; dense without it).
     #[arg(long, requires = "gemm")]
     nm: Option<String>,
-    /// Instead of a program file: this many random loads, stores and element-wise vector
-    /// operations (what the core runs end to end while its prune and array units are missing),
-    /// then every scratchpad region stored whole.
+    /// Instead of a program file: this many random loads, stores, prunes, GEMMs and
+    /// element-wise vector operations, then every scratchpad region stored whole.
     #[arg(long)]
     random: Option<usize>,
     /// Seed of the host inputs (and of `--random`).
@@ -63,13 +58,11 @@ fn read_program(path: &PathBuf) -> Result<Program, UserError> {
 
 pub fn run(a: CosimArgs) -> Result<(), UserError> {
     let arch = Arch::load(&a.arch)?;
-    if let Some(dims) = &a.gemm {
-        return run_gemm_cosim(&arch, dims, a.nm.as_deref(), &a);
-    }
-    let prog = match (&a.program, a.random) {
-        (Some(p), _) => read_program(p)?,
-        (None, Some(n)) => random_program(&arch, n, a.seed),
-        (None, None) => {
+    let prog = match (&a.program, a.random, &a.gemm) {
+        (Some(p), _, _) => read_program(p)?,
+        (None, Some(n), _) => random_program(&arch, n, a.seed),
+        (None, None, Some(dims)) => gemm_from_args(&arch, dims, a.nm.as_deref())?,
+        (None, None, None) => {
             return Err(crate::cli_error(
                 "--program",
                 "say what to run".into(),
@@ -150,14 +143,8 @@ pub fn run(a: CosimArgs) -> Result<(), UserError> {
     }
 }
 
-/// `--gemm`: one GEMM on the Verilated PE grid and in the exact array, results and cycles
-/// compared.
-fn run_gemm_cosim(
-    arch: &Arch,
-    dims: &str,
-    nm: Option<&str>,
-    a: &CosimArgs,
-) -> Result<(), UserError> {
+/// `--gemm MxNxK [--nm N:M]`: the one-GEMM program of [`gemm_program`].
+fn gemm_from_args(arch: &Arch, dims: &str, nm: Option<&str>) -> Result<Program, UserError> {
     let bad = || {
         crate::cli_error(
             "--gemm",
@@ -165,9 +152,9 @@ fn run_gemm_cosim(
             "three positive integers, e.g. 37x29x45",
         )
     };
-    let d: Vec<usize> = dims
+    let d: Vec<u64> = dims
         .split('x')
-        .map(|v| v.parse::<usize>().ok().filter(|&v| v > 0))
+        .map(|v| v.parse::<u64>().ok().filter(|&v| v > 0))
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
     let [m, t, k] = d[..] else { return Err(bad()) };
@@ -181,92 +168,5 @@ fn run_gemm_cosim(
             Ok::<Nm, UserError>(nm)
         })
         .transpose()?;
-    let mut state = a.seed;
-    let mut value = || {
-        // SplitMix64, reduced to small INT16 values so the accumulators do not saturate.
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let z = (state ^ (state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        ((z ^ (z >> 27)) % 601) as i16 - 300
-    };
-    let w: Vec<i16> = (0..m * k).map(|_| value()).collect();
-    let x: Vec<i16> = (0..k * t).map(|_| value()).collect();
-    let bytes: Vec<u8> = match sparsity {
-        None => w.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Some(nm) => w.chunks(k).flat_map(|row| pack_row(row, nm)).collect(),
-    };
-    let hw = |e: nmsat_hw::HwError| crate::hw_error(arch, e);
-    let began = Instant::now();
-    let mut want = vec![0i32; m * t];
-    let exact = run_gemm(arch, m, k, t, sparsity, &bytes, &x, &mut want, false);
-    let exact_secs = began.elapsed().as_secs_f64();
-    let mut opts = BuildOptions::new(&a.cache);
-    opts.trace = a.vcd.is_some();
-    let design = build_ws_array_design(arch, &opts).map_err(hw)?;
-    let mut model = design.instantiate();
-    if let Some(v) = &a.vcd {
-        model.trace(v).map_err(hw)?;
-    }
-    let mut got = vec![0i32; m * t];
-    let began = Instant::now();
-    let cycles = ws_gemm(
-        &mut model,
-        arch,
-        (m, k, t),
-        sparsity,
-        &bytes,
-        &x,
-        &mut got,
-        false,
-    )
-    .map_err(hw)?;
-    let rtl_secs = began.elapsed().as_secs_f64();
-    let formula = gemm_cycles(arch, m as u64, k as u64, t as u64, sparsity);
-    let label = sparsity.map_or("dense".to_string(), |n| n.to_string());
-    let first = (0..got.len()).find(|&i| got[i] != want[i]);
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "arch": arch.name, "gemm": dims, "nm": label,
-                "match": first.is_none() && cycles == exact.cycles,
-                "rtl_cycles": cycles, "exact_cycles": exact.cycles, "timing_cycles": formula,
-                "results": got.len(),
-                "cycles_per_second": {"rtl": cycles as f64 / rtl_secs.max(1e-9), "exact": exact.cycles as f64 / exact_secs.max(1e-9)},
-            })
-        );
-    } else {
-        println!(
-            "GEMM {m}×{k}·{k}×{t} ({label}) on {}: the RTL PE grid, fed by the exact model's edges \
-             (feeder, weight bus, output buffer)",
-            arch.name
-        );
-        println!(
-            "cycles: RTL {cycles}, exact {}, timing::gemm_cycles {formula}",
-            exact.cycles
-        );
-        println!(
-            "speed (simulated cycles per second): RTL {:.3e}, exact {:.3e}",
-            cycles as f64 / rtl_secs.max(1e-9),
-            exact.cycles as f64 / exact_secs.max(1e-9)
-        );
-    }
-    if let Some(i) = first {
-        return Err(UserError(format!(
-            "MISMATCH — first difference: y[{}][{}] is {} on the RTL, {} in the exact model",
-            i / t,
-            i % t,
-            got[i],
-            want[i]
-        )));
-    }
-    if cycles != exact.cycles {
-        return Err(UserError(format!(
-            "MISMATCH — the RTL took {cycles} cycles, the exact model {}",
-            exact.cycles
-        )));
-    }
-    if !a.json {
-        println!("match: all {} results and the cycle count", got.len());
-    }
-    Ok(())
+    gemm_program(arch, (m, k, t), sparsity).map_err(|e| crate::hw_error(arch, e))
 }

@@ -74,7 +74,7 @@ fn programs_the_core_cannot_run_are_refused_with_the_reason() {
 }
 
 #[test]
-fn a_gemm_on_the_rtl_grid_matches_the_exact_array() {
+fn a_gemm_through_the_core_matches_the_exact_simulator() {
     let o = nmsat(&[
         "cosim",
         "--arch",
@@ -86,14 +86,17 @@ fn a_gemm_on_the_rtl_grid_matches_the_exact_array() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("match: all 1073 results and the cycle count"),
+        text(&o).contains("gemm-37x29x45-2:8 on sat-small: 5 instructions")
+            && text(&o).contains("match: every instruction's start and end cycle"),
         "{}",
         text(&o)
     );
     let o = nmsat(&["cosim", "--gemm", "9x10x11", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["rtl_cycles"], v["timing_cycles"]);
+    assert_eq!(v["match"], true);
+    assert_eq!(v["rtl_cycles"], v["exact_cycles"]);
+    assert_eq!(v["rtl_cycles"], v["fast_cycles"]);
 }
 
 #[test]

@@ -18,11 +18,13 @@
 //! (`Relu`, `ReluGrad`, `Add`, `Fill`). Units the core does not have yet (prune, array) and the
 //! other vector operations have their queues, and the encoder refuses programs that use them.
 
+use crate::array::{by_lanes, ArrayShape};
+use crate::array_unit::{ArrayUnit, GEMM_FIELDS};
 use crate::controller::{Sequencer, RESOURCES, UNITS};
 use crate::dma::Dma;
 use crate::prune_unit::PruneUnit;
 use crate::scratchpad::GROUP_PORTS;
-use crate::scratchpad::{Scratchpad, SCATTER};
+use crate::scratchpad::{GemmPorts, Scratchpad, SCATTER};
 use crate::vector_unit::VectorUnit;
 use nmsat_compiler::arch::{Arch, RegionId};
 use rust_hdl::prelude::*;
@@ -30,9 +32,9 @@ use rust_hdl::prelude::*;
 /// The name of the core's top module in the generated Verilog.
 pub const CORE_TOP: &str = "nmsat_core";
 
-/// The core: see the module docs.
+/// The core, with `L` activation lanes per PE: see the module docs.
 #[derive(LogicBlock)]
-pub struct Core {
+pub struct Core<const L: usize> {
     /// The clock of every register.
     pub clock: Signal<In, Clock>,
     /// Each queue has an instruction at its `pc`.
@@ -135,6 +137,8 @@ pub struct Core {
     pub p_init_elem: [Signal<In, Bits<16>>; GROUP_PORTS],
     /// See `p_init_c`.
     pub p_init_dst: [Signal<In, Bits<16>>; GROUP_PORTS],
+    /// Array: the GEMM's fields ([`crate::GemmOp`]).
+    pub g: [Signal<In, Bits<16>>; GEMM_FIELDS],
     /// Each queue's next instruction.
     pub pc: [Signal<Out, Bits<16>>; UNITS],
     /// Each queue issues in this cycle.
@@ -171,6 +175,7 @@ pub struct Core {
     dma: Dma,
     vec: VectorUnit,
     pru: PruneUnit,
+    gemm: ArrayUnit<L>,
     sp_weight: Scratchpad,
     sp_input: Scratchpad,
     sp_output: Scratchpad,
@@ -182,11 +187,28 @@ pub struct Core {
     vdst_region: DFF<Bits<2>>,
     psrc_region: DFF<Bits<2>>,
     pdst_region: DFF<Bits<2>>,
+    _rows: usize,
+    _cols: usize,
 }
 
-impl Core {
-    /// The core of `arch` (checked by [`crate::check_dma`] first).
+/// The core of `arch`, with `connect_all()` done (its array's lane count dispatched to the
+/// const-generic core), or why the description has no RTL core.
+pub fn core_for(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
+    fn make<const L: usize>(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
+        let mut core = Core::<L>::new(arch)?;
+        core.connect_all();
+        Ok(Box::new(core))
+    }
+    let shape = ArrayShape::from_arch(arch)?;
+    shape.check()?;
+    by_lanes!(shape.lanes, make(arch))
+}
+
+impl<const L: usize> Core<L> {
+    /// The core of `arch` (its units' checks first).
     pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
+        let shape = ArrayShape::from_arch(arch)?;
+        assert_eq!(shape.lanes, L, "the core's lanes are the array's");
         crate::dma::check_arch(arch)?;
         crate::vector_unit::check_arch(arch)?;
         crate::prune_unit::check_arch(arch)?;
@@ -249,6 +271,7 @@ impl Core {
             p_init_c: Default::default(),
             p_init_elem: Default::default(),
             p_init_dst: Default::default(),
+            g: Default::default(),
             pc: Default::default(),
             issue: Default::default(),
             done: Default::default(),
@@ -275,9 +298,31 @@ impl Core {
                 arch.prune_groups_per_cycle as usize,
                 arch.prune_latency,
             ),
-            sp_weight: Scratchpad::new(arch.region(RegionId::Weight).bytes),
-            sp_input: Scratchpad::new(arch.region(RegionId::Input).bytes),
-            sp_output: Scratchpad::new(arch.region(RegionId::Output).bytes),
+            gemm: ArrayUnit::new(shape.rows, shape.cols),
+            sp_weight: Scratchpad::new(
+                arch.region(RegionId::Weight).bytes,
+                GemmPorts {
+                    weights: shape.cols,
+                    ..GemmPorts::default()
+                },
+            ),
+            sp_input: Scratchpad::new(
+                arch.region(RegionId::Input).bytes,
+                GemmPorts {
+                    gathers: shape.rows,
+                    lanes: L,
+                    ..GemmPorts::default()
+                },
+            ),
+            sp_output: Scratchpad::new(
+                arch.region(RegionId::Output).bytes,
+                GemmPorts {
+                    outputs: shape.cols,
+                    ..GemmPorts::default()
+                },
+            ),
+            _rows: shape.rows,
+            _cols: shape.cols,
             ports: ports.map(|p| Constant::new(bits(p))),
             counts: Default::default(),
             dma_store: Default::default(),
@@ -290,12 +335,12 @@ impl Core {
     }
 }
 
-impl Logic for Core {
+impl<const L: usize> Logic for Core<L> {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(
-            self, clock, load, store, prune, array, vector, dma, vec, pru, sp_weight, sp_input,
-            sp_output
+            self, clock, load, store, prune, array, vector, dma, vec, pru, gemm, sp_weight,
+            sp_input, sp_output
         );
         dff_setup!(
             self,
@@ -444,7 +489,32 @@ impl Logic for Core {
             self.sp_input.pwe[g].next = self.pru.we[g].val() & (self.pdst_region.q.val() == 1);
             self.sp_output.pwe[g].next = self.pru.we[g].val() & (self.pdst_region.q.val() == 2);
         }
-        self.array.done.next = false;
+        self.array.done.next = self.gemm.done.val();
+
+        // The array unit: x from the input region, w from the weight region, y in the output
+        // region (the encoder refuses a GEMM whose operands lie elsewhere).
+        self.gemm.start.next = self.array.issue.val();
+        for i in 0..GEMM_FIELDS {
+            self.gemm.g[i].next = self.g[i].val();
+        }
+        for i in 0..self._rows {
+            self.sp_input.arr_gaddr[i].next = self.gemm.gaddr[i].val();
+            self.sp_input.arr_gcount[i].next = self.gemm.gcount[i].val();
+            self.sp_input.arr_gstride[i].next = self.gemm.gstride[i].val();
+        }
+        for j in 0..(self._rows * L) {
+            self.gemm.gdata[j].next = self.sp_input.arr_gdata[j].val();
+        }
+        for i in 0..self._cols {
+            self.sp_weight.arr_waddr[i].next = self.gemm.vaddr[i].val();
+            self.gemm.vdata[i].next = self.sp_weight.arr_wdata[i].val();
+            self.sp_weight.arr_iaddr[i].next = self.gemm.iaddr[i].val();
+            self.gemm.idata[i].next = self.sp_weight.arr_idata[i].val();
+            self.sp_output.arr_yaddr[i].next = self.gemm.yaddr[i].val();
+            self.gemm.yrdata[i].next = self.sp_output.arr_yrdata[i].val();
+            self.sp_output.arr_ywe[i].next = self.gemm.ywe[i].val();
+            self.sp_output.arr_ywdata[i].next = self.gemm.ywdata[i].val();
+        }
         self.vector.done.next = self.vec.done.val();
 
         // The vector unit, its sources and destination in whichever regions they are.
@@ -493,7 +563,7 @@ impl Logic for Core {
         self.done[0].next = self.load.done.val();
         self.done[1].next = self.store.done.val();
         self.done[2].next = self.pru.done.val();
-        self.done[3].next = false;
+        self.done[3].next = self.gemm.done.val();
         self.done[4].next = self.vec.done.val();
         self.mem_valid.next = self.dma.mem_valid.val();
         self.mem_write.next = self.dma.mem_write.val();

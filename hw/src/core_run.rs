@@ -8,8 +8,9 @@
 //! Every cycle: apply the instruction fields for the current `pc`s and the DRAM answers due,
 //! settle, read the issues, completions and the DRAM request, then clock.
 
+use crate::array_unit::GEMM_FIELDS;
 use crate::controller::UNITS;
-use crate::core::{Core, CORE_TOP};
+use crate::core::{core_for, CORE_TOP};
 use crate::cosim::{top_ports, BuildOptions, Design, Model};
 use crate::encode::{encode, Queues};
 use crate::scratchpad::GROUP_PORTS;
@@ -18,7 +19,6 @@ use crate::HwError;
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::{Program, Unit};
 use nmsat_sim::exact::Memory;
-use rust_hdl::prelude::*;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
@@ -41,10 +41,9 @@ pub struct RtlRun {
 
 /// Builds (or loads from the cache) the Verilated core of `arch`.
 pub fn build_core(arch: &Arch, opts: &BuildOptions) -> Result<Arc<Design>, HwError> {
-    let mut core = Core::new(arch)?;
-    core.connect_all();
-    let verilog = to_verilog(&core, CORE_TOP)?;
-    let ports = top_ports(&core)?;
+    let core = core_for(arch)?;
+    let verilog = to_verilog(core.as_ref(), CORE_TOP)?;
+    let ports = top_ports(core.as_ref())?;
     Ok(Design::build(&verilog, CORE_TOP, &ports, opts)?.0)
 }
 
@@ -77,6 +76,7 @@ struct Ports {
     st: [usize; 8],
     vec: [usize; 9],
     prune: Vec<usize>,
+    gemm: Vec<usize>,
     pc: [usize; UNITS],
     issue: [usize; UNITS],
     done: [usize; UNITS],
@@ -144,6 +144,9 @@ impl Ports {
                     ["p_init_c", "p_init_elem", "p_init_dst"].map(|f| format!("{f}${j}"))
                 }))
                 .map(|f| i(&f))
+                .collect::<Result<_, _>>()?,
+            gemm: (0..GEMM_FIELDS)
+                .map(|f| i(&format!("g${f}")))
                 .collect::<Result<_, _>>()?,
             ld: xfer("ld", 7)?.try_into().expect("7 fields"),
             st: xfer("st", 8)?.try_into().expect("8 fields"),
@@ -335,6 +338,11 @@ fn apply_instructions(m: &mut Model, p: &Ports, q: &Queues, pcs: &[usize; UNITS]
             }
             for (&port, &value) in p.prune.iter().zip(&fields) {
                 m.set(port, value);
+            }
+        }
+        if let Some(g) = ins.and_then(|i| i.gemm) {
+            for (&port, &value) in p.gemm.iter().zip(&g.0) {
+                m.set(port, value.into());
             }
         }
         if let Some(v) = ins.and_then(|i| i.vector) {

@@ -7,11 +7,12 @@
 //! a transfer. The operation's fields are the ISA's, checked against what the RTL's units
 //! execute.
 
+use crate::array_unit::GemmOp;
 use crate::controller::{RESOURCES, UNITS};
 use crate::scratchpad::GROUP_PORTS;
 use crate::vector_unit::{VOP_ADD, VOP_FILL, VOP_RELU, VOP_RELU_GRAD};
 use crate::HwError;
-use nmsat_compiler::arch::Arch;
+use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{Buf, Instr, Op, Program, Unit, VecOp, XferShape};
 use nmsat_compiler::prune::{group_bytes, Nm};
 
@@ -54,6 +55,8 @@ pub struct QueuedInstr {
     pub vector: Option<VectorOp>,
     /// The prune operation (prune queue).
     pub prune: Option<PruneOp>,
+    /// The GEMM (array queue).
+    pub gemm: Option<GemmOp>,
 }
 
 /// The fields of a prune operation as the core's instruction port carries them.
@@ -189,8 +192,28 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         } => Some(encode_prune(arch, index, src, dst, *rows, *k, *nm)?),
         _ => None,
     };
+    let gemm = match &ins.op {
+        Op::Gemm {
+            w,
+            x,
+            y,
+            m,
+            k,
+            t,
+            sparsity,
+            accumulate,
+        } => Some(encode_gemm(
+            arch,
+            index,
+            [w, x, y],
+            (*m, *k, *t),
+            *sparsity,
+            *accumulate,
+        )?),
+        _ => None,
+    };
     let vector = match &ins.op {
-        Op::Load { .. } | Op::Store { .. } | Op::Prune { .. } => None,
+        Op::Load { .. } | Op::Store { .. } | Op::Prune { .. } | Op::Gemm { .. } => None,
         Op::Vector {
             op,
             srcs,
@@ -198,13 +221,6 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
             elems,
             ..
         } => Some(encode_vector(index, *op, srcs, dst, *elems)?),
-        other => {
-            return Err(HwError::Usage(format!(
-                "instruction {index}: the RTL core has no {:?} unit yet; it runs loads, stores, \
-                 prune and element-wise vector operations",
-                other.unit()
-            )))
-        }
     };
     debug_assert!(res < 1 << RESOURCES);
     Ok(QueuedInstr {
@@ -214,7 +230,56 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         transfer,
         vector,
         prune,
+        gemm,
     })
+}
+
+/// The array unit's fields, once the operands are where its ports read them: w in the weight
+/// region, x in the input region, y in the output region.
+fn encode_gemm(
+    arch: &Arch,
+    index: usize,
+    [w, x, y]: [&Buf; 3],
+    (m, k, t): (u64, u64, u64),
+    sparsity: Option<Nm>,
+    accumulate: bool,
+) -> Result<GemmOp, HwError> {
+    for (b, want, what) in [
+        (w, RegionId::Weight, "w"),
+        (x, RegionId::Input, "x"),
+        (y, RegionId::Output, "y"),
+    ] {
+        if b.region != want {
+            return Err(HwError::Usage(format!(
+                "instruction {index}: GEMM operand {what} is in the {} region; the array unit \
+                 reads it from the {} region",
+                b.region.name(),
+                want.name()
+            )));
+        }
+    }
+    if let Some(nm) = sparsity {
+        if nm.m > arch.mux_lanes {
+            return Err(HwError::Usage(format!(
+                "instruction {index}: a {nm} GEMM needs {}-lane activation muxes; the array has {}",
+                nm.m, arch.mux_lanes
+            )));
+        }
+    }
+    if m == 0 || k == 0 || t == 0 || x.bytes < 2 * k * t || y.bytes < 4 * m * t {
+        return Err(HwError::Usage(format!(
+            "instruction {index}: GEMM {m}×{k}×{t} with operands of {} (x) and {} (y) bytes",
+            x.bytes, y.bytes
+        )));
+    }
+    GemmOp::new(
+        arch,
+        (x.addr, w.addr, y.addr),
+        (m, k, t),
+        sparsity,
+        accumulate,
+    )
+    .map_err(|e| HwError::Usage(format!("instruction {index}: {e}")))
 }
 
 /// The prune unit's fields: see [`crate::PruneUnit`] for how a lane walks the groups.

@@ -11,14 +11,13 @@
 //! * `report.txt`: what [`Report`]'s `Display` prints: parameters, module count, top ports.
 
 use crate::array::{array_for, ArrayShape, ARRAY_TOP};
-use crate::core::{Core, CORE_TOP};
+use crate::core::{core_for, CORE_TOP};
 use crate::cosim::{top_ports, Dir, Port};
 use crate::error::HwError;
 use crate::pe::IDX_BITS;
 use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check};
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::prune::Nm;
-use rust_hdl::prelude::Block;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -73,13 +72,12 @@ fn module_count(text: &str) -> usize {
 
 /// Writes the core's Verilog into `out_dir`, or says why the description has no RTL core.
 fn generate_core(arch: &Arch, out_dir: &Path) -> Result<Result<CoreRtl, String>, HwError> {
-    let mut core = match Core::new(arch) {
+    let core = match core_for(arch) {
         Ok(c) => c,
         Err(e @ HwError::Unsupported { .. }) => return Ok(Err(e.to_string())),
         Err(e) => return Err(e),
     };
-    core.connect_all();
-    let text = to_verilog(&core, CORE_TOP)?;
+    let text = to_verilog(core.as_ref(), CORE_TOP)?;
     let verilog = out_dir.join(format!("{CORE_TOP}.v"));
     write_verilog(&text, &verilog)?;
     Ok(Ok(CoreRtl {
@@ -87,7 +85,7 @@ fn generate_core(arch: &Arch, out_dir: &Path) -> Result<Result<CoreRtl, String>,
         verilog,
         modules: module_count(&text),
         lines: text.lines().count(),
-        ports: top_ports(&core)?,
+        ports: top_ports(core.as_ref())?,
         regions: nmsat_compiler::arch::RegionId::ALL.map(|r| arch.region(r).bytes),
     }))
 }

@@ -6,12 +6,14 @@
 //!   the exact simulator's array models register for register;
 //! * [`Core`]: the core as one top — [`Sequencer`]s (the controller), [`Dma`] with its
 //!   [`RowWalker`]s, the [`PruneUnit`] with its [`RankPack`] group networks, the
-//!   [`VectorUnit`], [`Scratchpad`] regions; [`encode`] turns a program into its queues;
+//!   [`VectorUnit`], the [`ArrayUnit`] (the grid with its edges), [`Scratchpad`] regions;
+//!   [`encode`] turns a program into its queues;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
 //!   time (cached by hash); [`VerilatedArray`], [`load_weights`], [`gemm`]: drive an array;
-//!   [`run_core`], [`cosim_program`]: a program on the core against the exact simulator;
+//!   [`run_core`], [`cosim_program`]: a program on the core against the exact simulator
+//!   ([`random_program`], [`gemm_program`] make them);
 //!   [`ws_gemm`]: a GEMM on the grid with the exact model's edges;
 //! * [`mod@synth`]: the iCE40 and XCVU9P flows `nmsat synth` runs.
 //!
@@ -22,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod array;
+mod array_unit;
 mod controller;
 mod core;
 mod core_run;
@@ -30,6 +33,7 @@ mod dma;
 mod driver;
 mod encode;
 mod error;
+mod gemm_program;
 mod generate;
 mod pe;
 mod pipeline_tail;
@@ -49,8 +53,9 @@ mod ws_pe;
 pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
 };
+pub use crate::array_unit::{ArrayUnit, GemmOp, GEMM_FIELDS};
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
-pub use crate::core::{Core, CORE_TOP};
+pub use crate::core::{core_for, Core, CORE_TOP};
 pub use crate::core_run::{
     build_core, cosim_program, first_mismatch, run_core, Cosim, Mismatch, RtlRun,
 };
@@ -61,6 +66,7 @@ pub use crate::driver::{
 };
 pub use crate::encode::{encode, PruneOp, QueuedInstr, Queues, Transfer, VectorOp, DRAM_RESOURCE};
 pub use crate::error::{HwError, INSTALL_HINT};
+pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::pipeline_tail::PipelineTail;

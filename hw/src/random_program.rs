@@ -1,6 +1,6 @@
-//! `random_program`: random programs of loads, stores and element-wise vector operations —
-//! what the RTL core runs end to end while its prune and array units are still missing — for
-//! co-simulation tests, `nmsat cosim --random` and the RTL speed figure.
+//! `random_program`: random programs of loads, stores, prunes, GEMMs and element-wise vector
+//! operations — every unit of the RTL core — for co-simulation tests, `nmsat cosim --random`
+//! and the RTL speed figure.
 //!
 //! Each transfer moves up to 8 rows of up to 64 bytes at unaligned DRAM addresses with
 //! unaligned strides — or, a third of them, transposes a block of up to 8 × 24 INT16 elements
@@ -11,7 +11,7 @@ use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{
     Buf, Instr, Op, Phase, Program, PruneAlong, Tensor, Unit, VecOp, Xfer, XferShape,
 };
-use nmsat_compiler::prune::group_bytes;
+use nmsat_compiler::prune::{group_bytes, Nm};
 
 /// DRAM bytes the random transfers address (the tensor `dram`; the scratchpads' final contents
 /// follow it, in `scratchpads`).
@@ -106,6 +106,43 @@ fn prune(rng: &mut SplitMix, arch: &Arch) -> Op {
     }
 }
 
+/// A random GEMM of up to 12 × 24 × 12 (shapes that are rarely multiples of the array), dense
+/// or at one of `arch`'s patterns whose M is a power of two (so that any index bits name a
+/// lane of the group: the packed weights are whatever the weight region holds), accumulating
+/// or not, with its operands where the array unit reads them.
+fn gemm(rng: &mut SplitMix, arch: &Arch) -> Op {
+    let (m, k, t) = (1 + rng.below(12), 1 + rng.below(24), 1 + rng.below(12));
+    let patterns: Vec<Nm> = arch
+        .patterns
+        .iter()
+        .copied()
+        .filter(|nm| nm.m.is_power_of_two() && nm.m <= arch.mux_lanes)
+        .collect();
+    let sparsity = match rng.below(patterns.len() as u64 + 1) as usize {
+        0 => None,
+        i => Some(patterns[i - 1]),
+    };
+    let w_bytes = match sparsity {
+        None => 2 * m * k,
+        Some(nm) => m * k.div_ceil(nm.m) * group_bytes(nm) as u64,
+    };
+    let mut place = |region: RegionId, bytes: u64| Buf {
+        region,
+        addr: rng.below(arch.region(region).bytes - bytes),
+        bytes,
+    };
+    Op::Gemm {
+        w: place(RegionId::Weight, w_bytes),
+        x: place(RegionId::Input, 2 * k * t),
+        y: place(RegionId::Output, 4 * m * t),
+        m,
+        k,
+        t,
+        sparsity,
+        accumulate: rng.below(2) == 0,
+    }
+}
+
 /// Whether two operations touch a common scratchpad byte, one of them writing it.
 fn conflict(a: &Op, b: &Op) -> bool {
     let overlap = |x: &Buf, y: &Buf| x.region == y.region && x.addr < y.end() && y.addr < x.end();
@@ -162,17 +199,26 @@ fn vector(rng: &mut SplitMix, arch: &Arch) -> Op {
 pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
     let mut rng = SplitMix(seed);
     let mut instrs: Vec<Instr> = Vec::with_capacity(n);
-    let queues = [Unit::Load, Unit::Store, Unit::Vector, Unit::Prune];
-    let mut issued = [0u32; 4];
+    let queues = [
+        Unit::Load,
+        Unit::Store,
+        Unit::Vector,
+        Unit::Prune,
+        Unit::Array,
+    ];
+    let mut issued = [0u32; 5];
     // Each instruction's place in its queue.
     let mut position: Vec<u32> = Vec::with_capacity(n);
     for _ in 0..n {
-        let q = rng.below(if arch.patterns.is_empty() { 3 } else { 4 }) as usize;
+        let q = match rng.below(5) {
+            3 if arch.patterns.is_empty() => 2,
+            q => q as usize,
+        };
         // Random waits, raised so that every earlier instruction of another queue whose
         // scratchpad accesses conflict with this one's completes first: like a compiled
         // program, a random one is free of races, so its result does not depend on how long
         // an operation takes to apply its effects.
-        let mut wait = [0u32; 4];
+        let mut wait = [0u32; 5];
         for (v, w) in wait.iter_mut().enumerate() {
             if issued[v] > 0 && rng.below(2) == 1 {
                 *w = 1 + rng.below(u64::from(issued[v])) as u32;
@@ -190,13 +236,14 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
                 xfer: transfer(&mut rng, arch, false),
             },
             Unit::Vector => vector(&mut rng, arch),
-            _ => prune(&mut rng, arch),
+            Unit::Prune => prune(&mut rng, arch),
+            _ => gemm(&mut rng, arch),
         };
         for (i, earlier) in instrs.iter().enumerate() {
             let v = queues
                 .iter()
                 .position(|&u| u == earlier.op.unit())
-                .expect("one of the three queues");
+                .expect("one of the five queues");
             if v != q && conflict(&earlier.op, &op) {
                 wait[v] = wait[v].max(position[i] + 1);
             }

@@ -11,6 +11,11 @@
 //!  4 group reads:    32 bytes each from any address       (the prune unit's M-groups)
 //!  4 group writes:   `plen` ≤ 40 bytes each at any address (the packed groups)
 //!  reads answer the cycle after their address
+//!
+//!  array ports, as many as the region's role in a GEMM needs, answering in the same cycle:
+//!  gathers:          per array row, `count` ≤ L INT16 lanes at a stride   (input region: x)
+//!  weight reads:     per array column, a value and 3 index bytes          (weight region: w)
+//!  y read-modify-write: per array column, 4 bytes read and written        (output region: y)
 //! ```
 //!
 //! `timing::dma_cycles` charges the scratchpad side `⌈bytes / (banks·width)⌉` beats whatever
@@ -22,6 +27,8 @@
 //! rust-hdl's own RAM is a leaf written as Verilog text with a Rust model beside it; this is
 //! the same kind of leaf: `update` is the model rust-hdl simulates, `hdl` the Verilog.
 
+use crate::array::signals;
+use crate::array_unit::GATHER_COUNT_BITS;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
@@ -77,12 +84,50 @@ pub struct Scratchpad {
     pub pwdata: [Signal<In, Bits<320>>; GROUP_PORTS],
     /// Bytes each group write moves.
     pub plen: Signal<In, Bits<6>>,
+    /// Array gathers: first byte, lanes and bytes between lanes of each.
+    pub arr_gaddr: Vec<Signal<In, Bits<16>>>,
+    /// See `arr_gaddr`.
+    pub arr_gcount: Vec<Signal<In, Bits<GATHER_COUNT_BITS>>>,
+    /// See `arr_gaddr`.
+    pub arr_gstride: Vec<Signal<In, Bits<16>>>,
+    /// Gather g's lane l at `g·lanes + l` (zero from lane `count` on), this cycle.
+    pub arr_gdata: Vec<Signal<Out, Signed<16>>>,
+    /// Weight value reads: address, and the INT16 there this cycle.
+    pub arr_waddr: Vec<Signal<In, Bits<16>>>,
+    /// See `arr_waddr`.
+    pub arr_wdata: Vec<Signal<Out, Signed<16>>>,
+    /// Index reads: address, and the 3 bytes from there this cycle.
+    pub arr_iaddr: Vec<Signal<In, Bits<16>>>,
+    /// See `arr_iaddr`.
+    pub arr_idata: Vec<Signal<Out, Bits<24>>>,
+    /// y read-modify-write: address, the 4 bytes there this cycle, and the write at the edge.
+    pub arr_yaddr: Vec<Signal<In, Bits<16>>>,
+    /// See `arr_yaddr`.
+    pub arr_yrdata: Vec<Signal<Out, Bits<32>>>,
+    /// See `arr_yaddr`.
+    pub arr_ywe: Vec<Signal<In, Bit>>,
+    /// See `arr_yaddr`.
+    pub arr_ywdata: Vec<Signal<In, Bits<32>>>,
     _mem: Vec<u8>,
+    _lanes: usize,
+}
+
+/// The array ports a region has: see the module docs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GemmPorts {
+    /// Gathers and the lanes of each.
+    pub gathers: usize,
+    /// See `gathers`.
+    pub lanes: usize,
+    /// Weight value-and-index read pairs.
+    pub weights: usize,
+    /// y read-modify-write ports.
+    pub outputs: usize,
 }
 
 impl Scratchpad {
-    /// A region of `bytes` bytes (at most 64 KiB, at least 1).
-    pub fn new(bytes: u64) -> Self {
+    /// A region of `bytes` bytes (at most 64 KiB, at least 1) with the array ports `array`.
+    pub fn new(bytes: u64, array: GemmPorts) -> Self {
         Self {
             clock: Default::default(),
             we: Default::default(),
@@ -106,7 +151,20 @@ impl Scratchpad {
             pwaddr: Default::default(),
             pwdata: Default::default(),
             plen: Default::default(),
+            arr_gaddr: signals(array.gathers),
+            arr_gcount: signals(array.gathers),
+            arr_gstride: signals(array.gathers),
+            arr_gdata: signals(array.gathers * array.lanes),
+            arr_waddr: signals(array.weights),
+            arr_wdata: signals(array.weights),
+            arr_iaddr: signals(array.weights),
+            arr_idata: signals(array.weights),
+            arr_yaddr: signals(array.outputs),
+            arr_yrdata: signals(array.outputs),
+            arr_ywe: signals(array.outputs),
+            arr_ywdata: signals(array.outputs),
             _mem: vec![0; (bytes as usize).clamp(1, 1 << 16)],
+            _lanes: array.lanes,
         }
     }
 
@@ -137,9 +195,30 @@ impl Logic for Scratchpad {
     // Reads see the memory before this edge's writes, as the Verilog's non-blocking
     // assignments do, and the writes land in the Verilog's order.
     fn update(&mut self) {
-        if !self.clock.pos_edge() {
-            return;
+        if self.clock.pos_edge() {
+            self.clock_edge();
         }
+        self.array_reads();
+    }
+
+    fn connect(&mut self) {
+        self.rdata.connect();
+        self.gdata.iter_mut().for_each(|s| s.connect());
+        self.vrdata.iter_mut().for_each(|s| s.connect());
+        self.prdata.iter_mut().for_each(|s| s.connect());
+        self.arr_gdata.iter_mut().for_each(|s| s.connect());
+        self.arr_wdata.iter_mut().for_each(|s| s.connect());
+        self.arr_idata.iter_mut().for_each(|s| s.connect());
+        self.arr_yrdata.iter_mut().for_each(|s| s.connect());
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(self.verilog())
+    }
+}
+
+impl Scratchpad {
+    fn clock_edge(&mut self) {
         self.rdata.next = self.read(self.raddr.val().index());
         for e in 0..SCATTER {
             self.gdata[e].next = self.read(self.gaddr[e].val().index());
@@ -170,16 +249,41 @@ impl Logic for Scratchpad {
                 self.write(a, d, 2, |_| true);
             }
         }
+        for p in 0..self.arr_ywe.len() {
+            if self.arr_ywe[p].val() {
+                let (a, d) = (self.arr_yaddr[p].val().index(), self.arr_ywdata[p].val());
+                self.write(a, d, 4, |_| true);
+            }
+        }
     }
 
-    fn connect(&mut self) {
-        self.rdata.connect();
-        self.gdata.iter_mut().for_each(|s| s.connect());
-        self.vrdata.iter_mut().for_each(|s| s.connect());
-        self.prdata.iter_mut().for_each(|s| s.connect());
+    /// The array ports' combinational reads.
+    fn array_reads(&mut self) {
+        for g in 0..self.arr_gaddr.len() {
+            let (a, stride) = (
+                self.arr_gaddr[g].val().index(),
+                self.arr_gstride[g].val().index(),
+            );
+            let count = self.arr_gcount[g].val().index();
+            for l in 0..self._lanes {
+                let v: Bits<16> = if l < count {
+                    self.read(a + l * stride)
+                } else {
+                    bits(0)
+                };
+                self.arr_gdata[g * self._lanes + l].next = signed_cast(v);
+            }
+        }
+        for p in 0..self.arr_waddr.len() {
+            self.arr_wdata[p].next = signed_cast(self.read(self.arr_waddr[p].val().index()));
+            self.arr_idata[p].next = self.read(self.arr_iaddr[p].val().index());
+        }
+        for p in 0..self.arr_yaddr.len() {
+            self.arr_yrdata[p].next = self.read(self.arr_yaddr[p].val().index());
+        }
     }
 
-    fn hdl(&self) -> Verilog {
+    fn verilog(&self) -> String {
         let size = self._mem.len();
         let mut v = format!(
             "reg [7:0] mem [0:{}];\nalways @(posedge clock) begin\n",
@@ -227,8 +331,38 @@ impl Logic for Scratchpad {
             let (addr, data) = (format!("eaddr${e}"), format!("edata${e}"));
             write_port(&mut v, size, &addr, &data, 2, |_| format!("ewe[{e}]"));
         }
+        for p in 0..self.arr_ywe.len() {
+            let (addr, data) = (format!("arr_yaddr${p}"), format!("arr_ywdata${p}"));
+            write_port(&mut v, size, &addr, &data, 4, |_| format!("arr_ywe${p}"));
+        }
         v.push_str("end\n");
-        Verilog::Custom(v)
+        if !(self.arr_gaddr.is_empty() && self.arr_waddr.is_empty() && self.arr_yaddr.is_empty()) {
+            v.push_str("always @(*) begin\n");
+            for g in 0..self.arr_gaddr.len() {
+                for l in 0..self._lanes {
+                    let (addr, lane) = (
+                        format!("arr_gaddr${g} + arr_gstride${g} * 16'd{l}"),
+                        format!("arr_gdata${}", g * self._lanes + l),
+                    );
+                    let _ = writeln!(v, "    {lane} = 16'd0;");
+                    let _ = writeln!(v, "    if (arr_gcount${g} > 5'd{l}) begin");
+                    read_bytes(&mut v, size, &lane, &addr, 2, "=");
+                    v.push_str("    end\n");
+                }
+            }
+            for p in 0..self.arr_waddr.len() {
+                let (wa, wd) = (format!("arr_waddr${p}"), format!("arr_wdata${p}"));
+                read_bytes(&mut v, size, &wd, &wa, 2, "=");
+                let (ia, id) = (format!("arr_iaddr${p}"), format!("arr_idata${p}"));
+                read_bytes(&mut v, size, &id, &ia, 3, "=");
+            }
+            for p in 0..self.arr_yaddr.len() {
+                let (ya, yd) = (format!("arr_yaddr${p}"), format!("arr_yrdata${p}"));
+                read_bytes(&mut v, size, &yd, &ya, 4, "=");
+            }
+            v.push_str("end\n");
+        }
+        v
     }
 }
 
@@ -239,9 +373,15 @@ fn byte_at(size: usize, addr: &str, j: usize) -> String {
 
 /// A read port: `data` takes the `bytes` bytes from `addr` at the clock edge.
 fn read_port(v: &mut String, size: usize, data: &str, addr: &str, bytes: usize) {
+    read_bytes(v, size, data, addr, bytes, "<=");
+}
+
+/// `data` takes the `bytes` bytes from `addr`, by assignment `op` (`<=` at an edge, `=` in a
+/// combinational block).
+fn read_bytes(v: &mut String, size: usize, data: &str, addr: &str, bytes: usize, op: &str) {
     for j in 0..bytes {
         let a = byte_at(size, addr, j);
-        let _ = writeln!(v, "    {data}[{}:{}] <= mem[{a}];", 8 * j + 7, 8 * j);
+        let _ = writeln!(v, "    {data}[{}:{}] {op} mem[{a}];", 8 * j + 7, 8 * j);
     }
 }
 

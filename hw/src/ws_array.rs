@@ -4,12 +4,16 @@
 //! ```text
 //!          sh_in$c, sh_sel_in$c, sh_dest_in$c, ps_in$c  (top edge, one per column)
 //!                   ▼                ▼
-//!  a_in, fl_in ─► PE(0,0) ─► PE(0,1) ─► … ─► a_out, fl_out       (row r: a_in$(r·L+l), fl_in$r)
+//!  a_in, fl_in ─► PE(0,0) ─► PE(0,1) ─► … ─► a_right_unused, fl_right_unused   (row r: a_in$(r·L+l), fl_in$r)
 //!                   ▼                ▼
 //!                PE(1,0) ─► …
 //!                   ▼
-//!          sh_out$c, …, ps_out$c, fl_bottom$c  (bottom edge: results leave with their flags)
+//!          sh_bottom_unused$c, …, ps_out$c  (bottom edge: the sums leaving the grid)
 //! ```
+//!
+//! The stream leaving the right edge and the shadow chain leaving the bottom go nowhere in the
+//! core; their names follow Verilator's convention for signals left unused on purpose (its
+//! default `--unused-regexp` is `*unused*`), so `-Wall` stays quiet where the grid is placed.
 //!
 //! Wired by hand for the same reason as [`crate::SystolicArray`] (run-time R and C); `update`
 //! is the Rust view and `hdl` the Verilog view of the one wiring list.
@@ -33,9 +37,9 @@ pub struct WsArray<const L: usize> {
     /// Flags entering row r.
     pub fl_in: Vec<Signal<In, Bits<FLAG_BITS>>>,
     /// Activation lanes leaving the right edge.
-    pub a_out: Vec<Signal<Out, Signed<16>>>,
+    pub a_right_unused: Vec<Signal<Out, Signed<16>>>,
     /// Flags leaving the right edge.
-    pub fl_out: Vec<Signal<Out, Bits<FLAG_BITS>>>,
+    pub fl_right_unused: Vec<Signal<Out, Bits<FLAG_BITS>>>,
     /// Shadow-chain weights entering column c.
     pub sh_in: Vec<Signal<In, Signed<16>>>,
     /// Their selects.
@@ -43,17 +47,17 @@ pub struct WsArray<const L: usize> {
     /// Their destination rows + 1 (0: none).
     pub sh_dest_in: Vec<Signal<In, Bits<DEST_BITS>>>,
     /// Shadow chain leaving the bottom.
-    pub sh_out: Vec<Signal<Out, Signed<16>>>,
+    pub sh_bottom_unused: Vec<Signal<Out, Signed<16>>>,
     /// See `sh_out`.
-    pub sh_sel_out: Vec<Signal<Out, Bits<IDX_BITS>>>,
+    pub sh_sel_bottom_unused: Vec<Signal<Out, Bits<IDX_BITS>>>,
     /// See `sh_out`.
-    pub sh_dest_out: Vec<Signal<Out, Bits<DEST_BITS>>>,
+    pub sh_dest_bottom_unused: Vec<Signal<Out, Bits<DEST_BITS>>>,
     /// Partial sums entering the top.
     pub ps_in: Vec<Signal<In, Signed<32>>>,
-    /// Partial sums (results) leaving the bottom.
+    /// Partial sums (results) leaving the bottom: the sums the bottom row forms this cycle
+    /// (which of them are results, the edges know: the slot of column c's was issued R−1+c
+    /// cycles ago).
     pub ps_out: Vec<Signal<Out, Signed<32>>>,
-    /// The flags of the bottom row: a result is valid when bit 0 is set.
-    pub fl_bottom: Vec<Signal<Out, Bits<FLAG_BITS>>>,
     /// The PEs, row-major.
     pub pe: Vec<WsPe<L>>,
     _rows: usize,
@@ -69,17 +73,16 @@ impl<const L: usize> WsArray<L> {
             sparse: Default::default(),
             a_in: signals(rows * L),
             fl_in: signals(rows),
-            a_out: signals(rows * L),
-            fl_out: signals(rows),
+            a_right_unused: signals(rows * L),
+            fl_right_unused: signals(rows),
             sh_in: signals(cols),
             sh_sel_in: signals(cols),
             sh_dest_in: signals(cols),
-            sh_out: signals(cols),
-            sh_sel_out: signals(cols),
-            sh_dest_out: signals(cols),
+            sh_bottom_unused: signals(cols),
+            sh_sel_bottom_unused: signals(cols),
+            sh_dest_bottom_unused: signals(cols),
             ps_in: signals(cols),
             ps_out: signals(cols),
-            fl_bottom: signals(cols),
             pe: (0..rows * cols).map(|i| WsPe::new(i / cols)).collect(),
             _rows: rows,
             _cols: cols,
@@ -125,16 +128,22 @@ impl<const L: usize> WsArray<L> {
         for r in 0..rows {
             let i = r * cols + cols - 1;
             for l in 0..L {
-                wire(format!("a_out${}", r * L + l), format!("pe${i}$a_out${l}"));
+                wire(
+                    format!("a_right_unused${}", r * L + l),
+                    format!("pe${i}$a_out${l}"),
+                );
             }
-            wire(format!("fl_out${r}"), format!("pe${i}$fl_out"));
+            wire(format!("fl_right_unused${r}"), format!("pe${i}$fl_out"));
         }
         for c in 0..cols {
             let i = (rows - 1) * cols + c;
-            for port in CHAIN {
-                wire(format!("{port}_out${c}"), format!("pe${i}${port}_out"));
+            for port in ["sh", "sh_sel", "sh_dest"] {
+                wire(
+                    format!("{port}_bottom_unused${c}"),
+                    format!("pe${i}${port}_out"),
+                );
             }
-            wire(format!("fl_bottom${c}"), format!("pe${i}$fl_out"));
+            wire(format!("ps_out${c}"), format!("pe${i}$ps_out"));
         }
         w
     }
@@ -177,17 +186,16 @@ impl<const L: usize> Logic for WsArray<L> {
         for r in 0..rows {
             let i = r * cols + cols - 1;
             for l in 0..L {
-                self.a_out[r * L + l].next = self.pe[i].a_out[l].val();
+                self.a_right_unused[r * L + l].next = self.pe[i].a_out[l].val();
             }
-            self.fl_out[r].next = self.pe[i].fl_out.val();
+            self.fl_right_unused[r].next = self.pe[i].fl_out.val();
         }
         for c in 0..cols {
             let i = (rows - 1) * cols + c;
-            self.sh_out[c].next = self.pe[i].sh_out.val();
-            self.sh_sel_out[c].next = self.pe[i].sh_sel_out.val();
-            self.sh_dest_out[c].next = self.pe[i].sh_dest_out.val();
+            self.sh_bottom_unused[c].next = self.pe[i].sh_out.val();
+            self.sh_sel_bottom_unused[c].next = self.pe[i].sh_sel_out.val();
+            self.sh_dest_bottom_unused[c].next = self.pe[i].sh_dest_out.val();
             self.ps_out[c].next = self.pe[i].ps_out.val();
-            self.fl_bottom[c].next = self.pe[i].fl_out.val();
         }
     }
 
@@ -203,13 +211,16 @@ impl<const L: usize> Logic for WsArray<L> {
             pe.sh_dest_in.connect();
             pe.ps_in.connect();
         }
-        self.a_out.iter_mut().for_each(|s| s.connect());
-        self.fl_out.iter_mut().for_each(|s| s.connect());
-        self.sh_out.iter_mut().for_each(|s| s.connect());
-        self.sh_sel_out.iter_mut().for_each(|s| s.connect());
-        self.sh_dest_out.iter_mut().for_each(|s| s.connect());
+        self.a_right_unused.iter_mut().for_each(|s| s.connect());
+        self.fl_right_unused.iter_mut().for_each(|s| s.connect());
+        self.sh_bottom_unused.iter_mut().for_each(|s| s.connect());
+        self.sh_sel_bottom_unused
+            .iter_mut()
+            .for_each(|s| s.connect());
+        self.sh_dest_bottom_unused
+            .iter_mut()
+            .for_each(|s| s.connect());
         self.ps_out.iter_mut().for_each(|s| s.connect());
-        self.fl_bottom.iter_mut().for_each(|s| s.connect());
     }
 
     fn hdl(&self) -> Verilog {

@@ -104,9 +104,6 @@ pub fn ws_gemm(
     let ps_out: Vec<usize> = (0..c)
         .map(|i| model.output(&format!("ps_out${i}")))
         .collect::<Result<_, _>>()?;
-    let fl_bottom: Vec<usize> = (0..c)
-        .map(|i| model.output(&format!("fl_bottom${i}")))
-        .collect::<Result<_, _>>()?;
     model.set(sparse, sparsity.is_some() as i64);
     let mut group = vec![0i16; lanes];
     let (mut left, total) = (0u64, (edges.folds * t) as u64);
@@ -140,12 +137,13 @@ pub fn ws_gemm(
             }
             model.set(fl_in[i], i64::from(s.flags));
         }
-        model.step(1);
-        for cc in 0..c {
-            if model.get(fl_bottom[cc]) as u8 & VALID == 0 {
+        // The bottom row's sums are combinational: read them before the clock edge.
+        model.eval();
+        for (cc, &port) in ps_out.iter().enumerate() {
+            let s = edges.left(tau, r - 1 + cc);
+            if s.flags & VALID == 0 {
                 continue;
             }
-            let s = edges.left(tau, r - 1 + cc);
             let (nb, kb) = (
                 s.fold as usize / edges.k_folds,
                 s.fold as usize % edges.k_folds,
@@ -153,7 +151,7 @@ pub fn ws_gemm(
             let o = nb * c + cc;
             if o < m {
                 let at = o * t + s.pos as usize;
-                let v = model.get(ps_out[cc]) as i32;
+                let v = model.get(port) as i32;
                 y[at] = if kb == 0 && !accumulate {
                     v
                 } else {
@@ -167,6 +165,7 @@ pub fn ws_gemm(
         if left == total {
             return Ok(tau + 1);
         }
+        model.step(1);
         if tau > 64 * (total + (r + c) as u64 * (edges.folds as u64 + 2)) {
             return Err(HwError::Cosim(format!(
                 "the grid produced {left} of {total} results by cycle {tau}"

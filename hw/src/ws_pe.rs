@@ -12,7 +12,7 @@
 //!  fl_in  │ switch (fl_in): [w],[sel] ◄── [sh],[sh_sel]  │
 //!         │ chain: [sh],[sh_sel],[sh_dest] ◄── *_in      │
 //!         │        while sh_dest_in > row                │
-//!         │ [ps] ◄── ps_in + w'·a_in[sel'] (int32 wrap)  │
+//!         │ ps_out = [ps_in] + w'·a_in[sel'] (int32 wrap)│
 //!         └───────┬──────────────────────────────┬───────┘
 //!                 ▼ sh_out, sh_sel_out, sh_dest_out  ▼ ps_out      [x]: register
 //! ```
@@ -20,8 +20,13 @@
 //! Each cycle: `a, fl ← a_in, fl_in`; if `fl_in` carries SWITCH the active weight and select
 //! take the shadow's *current* values; the shadow takes the value from above while that
 //! value's destination row is this row or below (`sh_dest_in`, encoded as row + 1, 0 = none,
-//! is greater than the PE's row); and `ps ← ps_in + w′·a_in[sel′]` with the weight and select
-//! of this cycle (after a switch). Dense mode uses lane 0.
+//! is greater than the PE's row); and `ps_out = [ps_in] + w′·a_in[sel′]` with the weight and
+//! select of this cycle (after a switch). Dense mode uses lane 0.
+//!
+//! The partial-sum register sits on the PE's *input* (`[ps_in]` holds last cycle's `ps_in`):
+//! the sum a PE forms in cycle τ is the one the exact model latches at the end of τ, and the
+//! bottom row's `ps_out` is the result leaving the array in that cycle, which the output
+//! buffer adds at the same clock edge, as the exact model's output buffer does.
 
 use crate::pe::{IDX_BITS, MAX_LANES};
 use rust_hdl::prelude::*;
@@ -154,7 +159,7 @@ impl<const L: usize> Logic for WsPe<L> {
             }
         }
         // Signed operands: the 32-bit context sign-extends the factors; the add wraps.
-        self.ps.d.next = self.ps_in.val() + self.w_next.val() * self.operand.val();
-        self.ps_out.next = self.ps.q.val();
+        self.ps.d.next = self.ps_in.val();
+        self.ps_out.next = self.ps.q.val() + self.w_next.val() * self.operand.val();
     }
 }

@@ -67,9 +67,8 @@ fn prune_units_are_clean() {
 #[test]
 fn core_is_clean() {
     let arch = common::arch("sat-small");
-    let mut core = nmsat_hw::Core::new(&arch).unwrap();
-    core.connect_all();
-    check("core-sat-small", nmsat_hw::CORE_TOP, &core);
+    let core = nmsat_hw::core_for(&arch).unwrap();
+    check("core-sat-small", nmsat_hw::CORE_TOP, core.as_ref());
 }
 
 #[test]
