@@ -22,8 +22,18 @@ pub struct CosimArgs {
     /// x and w loaded, w pruned on chip if `--nm`, the array unit, y stored.
     #[arg(long, conflicts_with = "random")]
     gemm: Option<String>,
-    /// The GEMM's N:M pattern (`--gemm` only; dense without it).
-    #[arg(long, requires = "gemm")]
+    /// Instead of a program: one training iteration (FF, BP, WU, update) of this model — a zoo
+    /// name or a YAML path — compiled for the description.
+    #[arg(long, conflicts_with_all = ["program", "random", "gemm"])]
+    model: Option<String>,
+    /// Samples per iteration (`--model`).
+    #[arg(long, default_value_t = 8, requires = "model")]
+    batch: u64,
+    /// bdwp, srste or dense (`--model`).
+    #[arg(long, default_value = "bdwp", requires = "model")]
+    recipe: String,
+    /// The N:M pattern: `--gemm`'s (dense without it) or `--model`'s (2:8 without it).
+    #[arg(long)]
     nm: Option<String>,
     /// Instead of a program file: this many random loads, stores, prunes, GEMMs and
     /// element-wise vector operations, then every scratchpad region stored whole.
@@ -58,15 +68,26 @@ fn read_program(path: &PathBuf) -> Result<Program, UserError> {
 
 pub fn run(a: CosimArgs) -> Result<(), UserError> {
     let arch = Arch::load(&a.arch)?;
-    let prog = match (&a.program, a.random, &a.gemm) {
-        (Some(p), _, _) => read_program(p)?,
-        (None, Some(n), _) => random_program(&arch, n, a.seed),
-        (None, None, Some(dims)) => gemm_from_args(&arch, dims, a.nm.as_deref())?,
-        (None, None, None) => {
+    let prog = match (&a.program, a.random, &a.gemm, &a.model) {
+        (Some(p), ..) => read_program(p)?,
+        (None, Some(n), ..) => random_program(&arch, n, a.seed),
+        (None, None, Some(dims), _) => gemm_from_args(&arch, dims, a.nm.as_deref())?,
+        (None, None, None, Some(model)) => {
+            let target = crate::Target {
+                arch: a.arch.clone(),
+                model: model.clone(),
+                nm: a.nm.clone().unwrap_or_else(|| "2:8".into()),
+                batch: a.batch,
+                recipe: a.recipe.clone(),
+                dense_layers: Vec::new(),
+            };
+            crate::build(&target, false)?.1.program
+        }
+        (None, None, None, None) => {
             return Err(crate::cli_error(
                 "--program",
                 "say what to run".into(),
-                "--program FILE, --random N or --gemm MxNxK",
+                "--program FILE, --random N, --gemm MxNxK or --model NAME",
             ))
         }
     };

@@ -199,19 +199,25 @@ pub fn core_for(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
         core.connect_all();
         Ok(Box::new(core))
     }
+    check_units(arch)?;
     let shape = ArrayShape::from_arch(arch)?;
     shape.check()?;
     by_lanes!(shape.lanes, make(arch))
 }
 
+/// The checks of the units whose timing the description must allow, before the array's.
+fn check_units(arch: &Arch) -> Result<(), crate::HwError> {
+    crate::dma::check_arch(arch)?;
+    crate::vector_unit::check_arch(arch)?;
+    crate::prune_unit::check_arch(arch)
+}
+
 impl<const L: usize> Core<L> {
     /// The core of `arch` (its units' checks first).
     pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
+        check_units(arch)?;
         let shape = ArrayShape::from_arch(arch)?;
         assert_eq!(shape.lanes, L, "the core's lanes are the array's");
-        crate::dma::check_arch(arch)?;
-        crate::vector_unit::check_arch(arch)?;
-        crate::prune_unit::check_arch(arch)?;
         let ports = [
             arch.weight.ports,
             arch.input.ports,

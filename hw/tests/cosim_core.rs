@@ -2,7 +2,7 @@
 //! regions) against the exact simulator on random programs of loads, stores, prunes at every
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
 //! array) and element-wise vector operations with random waits, and on one-GEMM programs on
-//! 2×2 and 4×4 cores (the grid alone runs at 8×8 too, in `cosim_ws_array`): every instruction issues and completes in the same cycles, and the DRAM
+//! 2×2, 4×4 and 8×8 cores: every instruction issues and completes in the same cycles, and the DRAM
 //! ends up the same.
 
 mod common;
@@ -89,8 +89,8 @@ fn gemms_match_on(sides: usize) {
 }
 
 #[test]
-fn gemms_match_the_exact_simulator_at_two_core_sizes() {
-    for sides in [2, 4] {
+fn gemms_match_the_exact_simulator_at_three_core_sizes() {
+    for sides in [2, 4, 8] {
         gemms_match_on(sides);
     }
 }
