@@ -29,9 +29,9 @@ pub struct CosimArgs {
     /// The GEMM's N:M pattern (`--gemm` only; dense without it).
     #[arg(long, requires = "gemm")]
     nm: Option<String>,
-    /// Instead of a program file: this many random loads, stores and element-wise vector
-    /// operations (what the core runs end to end while its prune and array units are missing),
-    /// then every scratchpad region stored whole.
+    /// Instead of a program file: this many random loads, stores, prunes and vector operations
+    /// (element-wise, SGD, loss gradients: what the core runs end to end while its array unit
+    /// is missing), then every scratchpad region stored whole.
     #[arg(long)]
     random: Option<usize>,
     /// Seed of the host inputs (and of `--random`).

@@ -232,7 +232,7 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         other => {
             return Err(HwError::Usage(format!(
                 "instruction {index}: the RTL core has no {:?} unit yet; it runs loads, stores, \
-                 prune and element-wise vector operations",
+                 prune and vector operations",
                 other.unit()
             )))
         }

@@ -50,7 +50,7 @@ fn round16(x: i64) -> i64 {
     (x + (1 << 15)) >> 16
 }
 
-/// Verilog: `name`, a 48-bit sign extension of the `bits`-bit value `v`.
+/// Verilog: the wire `name`, the 48-bit sign extension of the `bits`-bit `value`.
 fn sext48(v: &mut String, name: &str, value: &str, bits: usize) {
     let _ = writeln!(
         v,
