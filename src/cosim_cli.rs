@@ -35,8 +35,8 @@ pub struct CosimArgs {
     /// The N:M pattern: `--gemm`'s (dense without it) or `--model`'s (2:8 without it).
     #[arg(long)]
     nm: Option<String>,
-    /// Instead of a program file: this many random loads, stores, prunes, GEMMs and
-    /// element-wise vector operations, then every scratchpad region stored whole.
+    /// Instead of a program file: this many random loads, stores, prunes, GEMMs and vector
+    /// operations (element-wise, SGD, loss gradients), then every scratchpad region stored whole.
     #[arg(long)]
     random: Option<usize>,
     /// Seed of the host inputs (and of `--random`).

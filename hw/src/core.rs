@@ -15,8 +15,9 @@
 //! the co-simulation harness plays, as it plays the DRAM behind the DMA port). The fields are
 //! the ISA's, encoded by [`crate::encode`]. Transfers move rows as they are or transpose an
 //! INT16 block (`Copy`, `Transpose`); the vector unit runs the element-wise operations
-//! (`Relu`, `ReluGrad`, `Add`, `Fill`). Units the core does not have yet (prune, array) and the
-//! other vector operations have their queues, and the encoder refuses programs that use them.
+//! (`Relu`, `ReluGrad`, `Add`, `Fill`), the SGD step and the loss gradient. Units the core does
+//! not have yet (prune, array) and the other vector operations have their queues, and the
+//! encoder refuses programs that use them.
 
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};
@@ -24,7 +25,7 @@ use crate::controller::{Sequencer, RESOURCES, UNITS};
 use crate::dma::Dma;
 use crate::prune_unit::PruneUnit;
 use crate::scratchpad::GROUP_PORTS;
-use crate::scratchpad::{GemmPorts, Scratchpad, SCATTER};
+use crate::scratchpad::{GemmPorts, Scratchpad, SCATTER, VECTOR_READS, VECTOR_WRITES};
 use crate::vector_unit::VectorUnit;
 use nmsat_compiler::arch::{Arch, RegionId};
 use rust_hdl::prelude::*;
@@ -82,7 +83,7 @@ pub struct Core<const L: usize> {
     /// Store: the block is read transposed.
     pub st_transpose: Signal<In, Bit>,
     /// Vector: operation code (`VOP_*`).
-    pub v_op: Signal<In, Bits<2>>,
+    pub v_op: Signal<In, Bits<3>>,
     /// Vector: source 0's region.
     pub v_src0_region: Signal<In, Bits<2>>,
     /// Vector: source 0's first byte.
@@ -93,12 +94,36 @@ pub struct Core<const L: usize> {
     pub v_src1: Signal<In, Bits<16>>,
     /// Vector: there is a source 1.
     pub v_two: Signal<In, Bit>,
+    /// Vector: source 2's region.
+    pub v_src2_region: Signal<In, Bits<2>>,
+    /// Vector: source 2's first byte.
+    pub v_src2: Signal<In, Bits<16>>,
     /// Vector: the destination's region.
     pub v_dst_region: Signal<In, Bits<2>>,
     /// Vector: the destination's first byte.
     pub v_dst: Signal<In, Bits<16>>,
     /// Vector: elements.
     pub v_elems: Signal<In, Bits<16>>,
+    /// Vector SGD: learning rate, momentum and SR-STE decay (Q16.16).
+    pub v_lr: Signal<In, Bits<32>>,
+    /// See `v_lr`.
+    pub v_mu: Signal<In, Bits<32>>,
+    /// See `v_lr`.
+    pub v_lambda: Signal<In, Bits<32>>,
+    /// Vector SGD: the SR-STE term is on; its N, M and window advance (see [`VectorUnit`]).
+    pub v_srste: Signal<In, Bit>,
+    /// See `v_srste`.
+    pub v_n: Signal<In, Bits<5>>,
+    /// See `v_srste`.
+    pub v_m: Signal<In, Bits<5>>,
+    /// See `v_srste`.
+    pub v_adv_o: Signal<In, Bits<5>>,
+    /// See `v_srste`.
+    pub v_adv_g: Signal<In, Bits<5>>,
+    /// Vector loss: classes per row and the mean's divisor.
+    pub v_classes: Signal<In, Bits<16>>,
+    /// See `v_classes`.
+    pub v_batch: Signal<In, Bits<16>>,
     /// Prune: N, M, index bits, packed group bytes.
     pub p_n: Signal<In, Bits<5>>,
     /// See `p_n`.
@@ -183,7 +208,7 @@ pub struct Core<const L: usize> {
     counts: [Signal<Local, Bits<16>>; UNITS],
     dma_store: DFF<Bit>,
     dma_region: DFF<Bits<2>>,
-    vsrc_region: [DFF<Bits<2>>; 2],
+    vsrc_region: [DFF<Bits<2>>; VECTOR_READS],
     vdst_region: DFF<Bits<2>>,
     psrc_region: DFF<Bits<2>>,
     pdst_region: DFF<Bits<2>>,
@@ -255,9 +280,21 @@ impl<const L: usize> Core<L> {
             v_src1_region: Default::default(),
             v_src1: Default::default(),
             v_two: Default::default(),
+            v_src2_region: Default::default(),
+            v_src2: Default::default(),
             v_dst_region: Default::default(),
             v_dst: Default::default(),
             v_elems: Default::default(),
+            v_lr: Default::default(),
+            v_mu: Default::default(),
+            v_lambda: Default::default(),
+            v_srste: Default::default(),
+            v_n: Default::default(),
+            v_m: Default::default(),
+            v_adv_o: Default::default(),
+            v_adv_g: Default::default(),
+            v_classes: Default::default(),
+            v_batch: Default::default(),
             p_n: Default::default(),
             p_m: Default::default(),
             p_ib: Default::default(),
@@ -298,7 +335,7 @@ impl<const L: usize> Core<L> {
             array: Default::default(),
             vector: Default::default(),
             dma: Dma::new(arch.dma.setup_cycles, arch.frac_bits),
-            vec: VectorUnit::new(arch.vector_lanes, arch.vector_latency),
+            vec: VectorUnit::new(arch.vector_lanes, arch.vector_latency, arch.frac_bits),
             pru: PruneUnit::new(
                 arch.mux_lanes as usize,
                 arch.prune_groups_per_cycle as usize,
@@ -357,7 +394,7 @@ impl<const L: usize> Logic for Core<L> {
             psrc_region,
             pdst_region
         );
-        for p in 0..2 {
+        for p in 0..VECTOR_READS {
             self.vsrc_region[p].clock.next = self.clock.val();
             self.vsrc_region[p].d.next = self.vsrc_region[p].q.val();
         }
@@ -528,15 +565,27 @@ impl<const L: usize> Logic for Core<L> {
         self.vec.op.next = self.v_op.val();
         self.vec.src0.next = self.v_src0.val();
         self.vec.src1.next = self.v_src1.val();
+        self.vec.src2.next = self.v_src2.val();
         self.vec.two.next = self.v_two.val();
         self.vec.dst.next = self.v_dst.val();
         self.vec.elems.next = self.v_elems.val();
+        self.vec.lr.next = self.v_lr.val();
+        self.vec.mu.next = self.v_mu.val();
+        self.vec.lambda.next = self.v_lambda.val();
+        self.vec.srste.next = self.v_srste.val();
+        self.vec.n.next = self.v_n.val();
+        self.vec.m.next = self.v_m.val();
+        self.vec.adv_o.next = self.v_adv_o.val();
+        self.vec.adv_g.next = self.v_adv_g.val();
+        self.vec.classes.next = self.v_classes.val();
+        self.vec.batch.next = self.v_batch.val();
         if self.vector.issue.val() {
             self.vsrc_region[0].d.next = self.v_src0_region.val();
             self.vsrc_region[1].d.next = self.v_src1_region.val();
+            self.vsrc_region[2].d.next = self.v_src2_region.val();
             self.vdst_region.d.next = self.v_dst_region.val();
         }
-        for p in 0..2 {
+        for p in 0..VECTOR_READS {
             self.sp_weight.vraddr[p].next = self.vec.raddr[p].val();
             self.sp_input.vraddr[p].next = self.vec.raddr[p].val();
             self.sp_output.vraddr[p].next = self.vec.raddr[p].val();
@@ -548,23 +597,36 @@ impl<const L: usize> Logic for Core<L> {
                 self.vec.rdata[p].next = self.sp_output.vrdata[p].val();
             }
         }
-        self.sp_weight.vwaddr.next = self.vec.waddr.val();
-        self.sp_input.vwaddr.next = self.vec.waddr.val();
-        self.sp_output.vwaddr.next = self.vec.waddr.val();
-        self.sp_weight.vwdata.next = self.vec.wdata.val();
-        self.sp_input.vwdata.next = self.vec.wdata.val();
-        self.sp_output.vwdata.next = self.vec.wdata.val();
-        self.sp_weight.vwe.next = 0.into();
-        self.sp_input.vwe.next = 0.into();
-        self.sp_output.vwe.next = 0.into();
-        if self.vdst_region.q.val() == 0 {
-            self.sp_weight.vwe.next = self.vec.we.val();
+        // The SR-STE window is source 0's (the weights').
+        self.sp_weight.vgaddr.next = self.vec.gaddr.val();
+        self.sp_input.vgaddr.next = self.vec.gaddr.val();
+        self.sp_output.vgaddr.next = self.vec.gaddr.val();
+        self.vec.gdata.next = self.sp_weight.vgdata.val();
+        if self.vsrc_region[0].q.val() == 1 {
+            self.vec.gdata.next = self.sp_input.vgdata.val();
         }
-        if self.vdst_region.q.val() == 1 {
-            self.sp_input.vwe.next = self.vec.we.val();
+        if self.vsrc_region[0].q.val() == 2 {
+            self.vec.gdata.next = self.sp_output.vgdata.val();
         }
-        if self.vdst_region.q.val() == 2 {
-            self.sp_output.vwe.next = self.vec.we.val();
+        for p in 0..VECTOR_WRITES {
+            self.sp_weight.vwaddr[p].next = self.vec.waddr[p].val();
+            self.sp_input.vwaddr[p].next = self.vec.waddr[p].val();
+            self.sp_output.vwaddr[p].next = self.vec.waddr[p].val();
+            self.sp_weight.vwdata[p].next = self.vec.wdata[p].val();
+            self.sp_input.vwdata[p].next = self.vec.wdata[p].val();
+            self.sp_output.vwdata[p].next = self.vec.wdata[p].val();
+            self.sp_weight.vwe[p].next = 0.into();
+            self.sp_input.vwe[p].next = 0.into();
+            self.sp_output.vwe[p].next = 0.into();
+            if self.vdst_region.q.val() == 0 {
+                self.sp_weight.vwe[p].next = self.vec.we[p].val();
+            }
+            if self.vdst_region.q.val() == 1 {
+                self.sp_input.vwe[p].next = self.vec.we[p].val();
+            }
+            if self.vdst_region.q.val() == 2 {
+                self.sp_output.vwe[p].next = self.vec.we[p].val();
+            }
         }
         self.done[0].next = self.load.done.val();
         self.done[1].next = self.store.done.val();

@@ -12,7 +12,7 @@ use crate::array_unit::GEMM_FIELDS;
 use crate::controller::UNITS;
 use crate::core::{core_for, CORE_TOP};
 use crate::cosim::{top_ports, BuildOptions, Design, Model};
-use crate::encode::{encode, Queues};
+use crate::encode::{encode, Queues, SrSteFields, VectorOp};
 use crate::scratchpad::GROUP_PORTS;
 use crate::verilog::to_verilog;
 use crate::HwError;
@@ -67,6 +67,66 @@ const PRUNE_FIELDS: [&str; 16] = [
     "p_dst",
 ];
 
+/// The vector unit's fields on the instruction port, in [`vector_fields`] order.
+const VECTOR_FIELDS: [&str; 21] = [
+    "v_op",
+    "v_src0_region",
+    "v_src0",
+    "v_src1_region",
+    "v_src1",
+    "v_two",
+    "v_src2_region",
+    "v_src2",
+    "v_dst_region",
+    "v_dst",
+    "v_elems",
+    "v_lr",
+    "v_mu",
+    "v_lambda",
+    "v_srste",
+    "v_n",
+    "v_m",
+    "v_adv_o",
+    "v_adv_g",
+    "v_classes",
+    "v_batch",
+];
+
+/// The values of [`VECTOR_FIELDS`] for `v` (Q16.16 constants as their 32-bit patterns).
+fn vector_fields(v: &VectorOp) -> [i64; VECTOR_FIELDS.len()] {
+    let (r1, a1) = v.src1.unwrap_or((0, 0));
+    let (r2, a2) = v.src2.unwrap_or((0, 0));
+    let s = v.srste.unwrap_or(SrSteFields {
+        n: 0,
+        m: 0,
+        adv_o: 0,
+        adv_g: 0,
+    });
+    [
+        v.op.into(),
+        v.src0.0.into(),
+        v.src0.1.into(),
+        r1.into(),
+        a1.into(),
+        v.src1.is_some().into(),
+        r2.into(),
+        a2.into(),
+        v.dst.0.into(),
+        v.dst.1.into(),
+        v.elems.into(),
+        (v.lr as u32).into(),
+        (v.mu as u32).into(),
+        (v.lambda as u32).into(),
+        v.srste.is_some().into(),
+        s.n.into(),
+        s.m.into(),
+        s.adv_o.into(),
+        s.adv_g.into(),
+        v.classes.into(),
+        v.batch.into(),
+    ]
+}
+
 /// Port indices of the core's model.
 struct Ports {
     valid: [usize; UNITS],
@@ -74,7 +134,7 @@ struct Ports {
     wait: [[usize; UNITS]; UNITS],
     ld: [usize; 7],
     st: [usize; 8],
-    vec: [usize; 9],
+    vec: [usize; VECTOR_FIELDS.len()],
     prune: Vec<usize>,
     gemm: Vec<usize>,
     pc: [usize; UNITS],
@@ -121,22 +181,12 @@ impl Ports {
                     .collect::<Result<_, _>>()?;
                 rows.try_into().expect("UNITS queues")
             },
-            vec: [
-                "v_op",
-                "v_src0_region",
-                "v_src0",
-                "v_src1_region",
-                "v_src1",
-                "v_two",
-                "v_dst_region",
-                "v_dst",
-                "v_elems",
-            ]
-            .map(&i)
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?
-            .try_into()
-            .expect("9 fields"),
+            vec: VECTOR_FIELDS
+                .map(&i)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?
+                .try_into()
+                .expect("one port a field"),
             prune: PRUNE_FIELDS
                 .iter()
                 .map(|f| f.to_string())
@@ -346,19 +396,7 @@ fn apply_instructions(m: &mut Model, p: &Ports, q: &Queues, pcs: &[usize; UNITS]
             }
         }
         if let Some(v) = ins.and_then(|i| i.vector) {
-            let (r1, a1) = v.src1.unwrap_or((0, 0));
-            let fields = [
-                v.op as i64,
-                v.src0.0 as i64,
-                v.src0.1 as i64,
-                r1 as i64,
-                a1 as i64,
-                v.src1.is_some() as i64,
-                v.dst.0 as i64,
-                v.dst.1 as i64,
-                v.elems as i64,
-            ];
-            for (&port, &value) in p.vec.iter().zip(&fields) {
+            for (&port, &value) in p.vec.iter().zip(&vector_fields(&v)) {
                 m.set(port, value);
             }
         }

@@ -10,7 +10,10 @@
 use crate::array_unit::GemmOp;
 use crate::controller::{RESOURCES, UNITS};
 use crate::scratchpad::GROUP_PORTS;
-use crate::vector_unit::{VOP_ADD, VOP_FILL, VOP_RELU, VOP_RELU_GRAD};
+use crate::vector_arith::WINDOW;
+use crate::vector_unit::{
+    loss_fits, VOP_ADD, VOP_FILL, VOP_LOSS, VOP_RELU, VOP_RELU_GRAD, VOP_SGD,
+};
 use crate::HwError;
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{Buf, Instr, Op, Program, Unit, VecOp, XferShape};
@@ -108,10 +111,38 @@ pub struct VectorOp {
     pub src0: (u8, u16),
     /// Source 1's region and first byte, if there is one.
     pub src1: Option<(u8, u16)>,
+    /// Source 2's region and first byte (SGD's momenta), if there is one.
+    pub src2: Option<(u8, u16)>,
     /// The destination's region and first byte.
     pub dst: (u8, u16),
     /// Elements.
     pub elems: u16,
+    /// SGD: learning rate, momentum and SR-STE decay, Q16.16 (0 where unused).
+    pub lr: i32,
+    /// See `lr`.
+    pub mu: i32,
+    /// See `lr`.
+    pub lambda: i32,
+    /// SGD with SR-STE: N, M, and the window's advance per batch of `lanes` weights
+    /// (`lanes mod M`, and `lanes − lanes mod M` elements); `None` otherwise.
+    pub srste: Option<SrSteFields>,
+    /// Loss: classes per row and the mean's divisor (0 otherwise).
+    pub classes: u16,
+    /// See `classes`.
+    pub batch: u16,
+}
+
+/// The SR-STE fields of an SGD operation; see [`VectorOp::srste`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SrSteFields {
+    /// N.
+    pub n: u8,
+    /// M.
+    pub m: u8,
+    /// `lanes mod M`.
+    pub adv_o: u8,
+    /// `lanes − lanes mod M`.
+    pub adv_g: u8,
 }
 
 /// The five queues of a program, in [`Unit::ALL`] order.
@@ -219,8 +250,8 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
             srcs,
             dst,
             elems,
-            ..
-        } => Some(encode_vector(index, *op, srcs, dst, *elems)?),
+            width,
+        } => Some(encode_vector(arch, index, *op, srcs, dst, *elems, *width)?),
     };
     debug_assert!(res < 1 << RESOURCES);
     Ok(QueuedInstr {
@@ -343,40 +374,109 @@ fn encode_prune(
 }
 
 fn encode_vector(
+    arch: &Arch,
     index: usize,
     op: VecOp,
     srcs: &[Buf],
     dst: &Buf,
     elems: u64,
+    width: u64,
 ) -> Result<VectorOp, HwError> {
+    let refuse = |why: String| Err(HwError::Usage(format!("instruction {index}: {op:?} {why}")));
     let (code, sources) = match op {
         VecOp::Relu => (VOP_RELU, 1..=1),
         VecOp::ReluGrad => (VOP_RELU_GRAD, 2..=2),
         VecOp::Add => (VOP_ADD, 1..=2),
         VecOp::Fill => (VOP_FILL, 0..=0),
+        VecOp::Sgd { .. } => (VOP_SGD, 3..=3),
+        VecOp::Loss { .. } => (VOP_LOSS, 2..=2),
         other => {
             return Err(HwError::Usage(format!(
-                "instruction {index}: the RTL vector unit runs Relu, ReluGrad, Add and Fill; \
-                 not {other:?}"
+                "instruction {index}: the RTL vector unit runs Relu, ReluGrad, Add, Fill, Sgd \
+                 and Loss; not {other:?}"
             )))
         }
     };
     if !sources.contains(&srcs.len()) || elems == 0 {
-        return Err(HwError::Usage(format!(
-            "instruction {index}: {op:?} of {elems} elements with {} sources",
-            srcs.len()
-        )));
+        return refuse(format!("of {elems} elements with {} sources", srcs.len()));
     }
     // The unit streams batch by batch, so a destination that overlaps a source without being
     // it would overwrite elements before they are read.
-    let partial = |s: &Buf| {
-        s.region == dst.region && s.addr != dst.addr && s.addr < dst.end() && dst.addr < s.end()
-    };
-    if srcs.iter().any(partial) {
-        return Err(HwError::Usage(format!(
-            "instruction {index}: {op:?}'s destination overlaps a source without coinciding \
-             with it; the RTL vector unit streams, so it runs in place or between disjoint buffers"
-        )));
+    let overlaps = |s: &Buf| s.region == dst.region && s.addr < dst.end() && dst.addr < s.end();
+    if srcs.iter().any(|s| overlaps(s) && s.addr != dst.addr) {
+        return refuse(
+            "has a destination that overlaps a source without coinciding with it; the RTL \
+             vector unit streams, so it runs in place or between disjoint buffers"
+                .into(),
+        );
+    }
+    let field = |v: u64, what: &str| narrow::<u16>(v, what, index);
+    let (mut lr, mut mu, mut lambda, mut srste, mut classes, mut batch) = (0, 0, 0, None, 0, 0);
+    match op {
+        VecOp::Sgd {
+            lr_q16,
+            momentum_q16,
+            srste: decay,
+        } => {
+            (lr, mu) = (lr_q16, momentum_q16);
+            if let Some(d) = decay {
+                let (n, m) = (d.nm.n, d.nm.m);
+                // Groups tile the tensor from its first weight only when rows hold whole
+                // groups; a window of 32 elements holds the groups of a batch for M ≤ 16.
+                if !(1..=m).contains(&n) || m > WINDOW as u64 / 2 || !width.is_multiple_of(m) {
+                    return refuse(format!(
+                        "at {n}:{m} over rows of {width}: the RTL SR-STE mask ranks groups of \
+                         up to 16 weights, rows holding whole groups"
+                    ));
+                }
+                if width == 0 || !elems.is_multiple_of(width) || overlaps(&srcs[0]) {
+                    return refuse(format!(
+                        "of {elems} elements in rows of {width}: the RTL SR-STE mask needs whole \
+                         rows, and the weights apart from the destination (it reads their groups \
+                         ahead of the batch)"
+                    ));
+                }
+                let l = arch.vector_lanes;
+                srste = Some(SrSteFields {
+                    n: n as u8,
+                    m: m as u8,
+                    adv_o: (l % m) as u8,
+                    adv_g: (l - l % m) as u8,
+                });
+                lambda = d.lambda_q16;
+            }
+            // v′ follows w′ at byte 2·elems of the destination.
+            field(2 * elems, "the momenta's offset")?;
+        }
+        VecOp::Loss {
+            classes: c,
+            batch: b,
+        } => {
+            // Σe of a row stays below 2^32 for up to 2^15 classes of e ≤ 2^17.
+            if !(1..=1 << 15).contains(&c) || b == 0 || !elems.is_multiple_of(c) {
+                return refuse(format!(
+                    "of {elems} elements: the RTL loss takes whole rows of 1 to 32768 classes \
+                     and a batch ≥ 1"
+                ));
+            }
+            if !loss_fits(arch, op, elems) {
+                return refuse(format!(
+                    "of {elems} elements: its three passes over rows of {c} classes on {} lanes \
+                     outlast the {} cycles the model charges",
+                    arch.vector_lanes,
+                    nmsat_compiler::timing::vector_cycles(arch, op, elems)
+                ));
+            }
+            if overlaps(&srcs[1]) {
+                return refuse(
+                    "has a destination that meets its labels; the RTL loss reads a row's label \
+                     after writing earlier rows"
+                        .into(),
+                );
+            }
+            (classes, batch) = (field(c, "classes")?, field(b, "batch")?);
+        }
+        _ => {}
     }
     let at = |b: &Buf| -> Result<(u8, u16), HwError> {
         Ok((
@@ -388,7 +488,14 @@ fn encode_vector(
         op: code as u8,
         src0: srcs.first().map(at).transpose()?.unwrap_or((0, 0)),
         src1: srcs.get(1).map(at).transpose()?,
+        src2: srcs.get(2).map(at).transpose()?,
         dst: at(dst)?,
-        elems: narrow(elems, "elems", index)?,
+        elems: field(elems, "elems")?,
+        lr,
+        mu,
+        lambda,
+        srste,
+        classes,
+        batch,
     })
 }

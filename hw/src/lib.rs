@@ -6,8 +6,9 @@
 //!   the exact simulator's array models register for register;
 //! * [`Core`]: the core as one top — [`Sequencer`]s (the controller), [`Dma`] with its
 //!   [`RowWalker`]s, the [`PruneUnit`] with its [`RankPack`] group networks, the
-//!   [`VectorUnit`], the [`ArrayUnit`] (the grid with its edges), [`Scratchpad`] regions;
-//!   [`encode`] turns a program into its queues;
+//!   [`VectorUnit`] with its [`SgdLanes`], [`LossLanes`] and [`GroupKeep`], the [`ArrayUnit`]
+//!   (the grid with its edges), [`Scratchpad`] regions; [`encode`] turns a program into its
+//!   queues;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
@@ -44,6 +45,7 @@ mod rank_pack;
 mod row_walker;
 mod scratchpad;
 pub mod synth;
+mod vector_arith;
 mod vector_unit;
 mod verilog;
 mod ws_array;
@@ -64,7 +66,9 @@ pub use crate::dma::{check_arch as check_dma, Dma, Requant};
 pub use crate::driver::{
     gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
 };
-pub use crate::encode::{encode, PruneOp, QueuedInstr, Queues, Transfer, VectorOp, DRAM_RESOURCE};
+pub use crate::encode::{
+    encode, PruneOp, QueuedInstr, Queues, SrSteFields, Transfer, VectorOp, DRAM_RESOURCE,
+};
 pub use crate::error::{HwError, INSTALL_HINT};
 pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
@@ -72,13 +76,15 @@ pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::pipeline_tail::PipelineTail;
 pub use crate::prune::Prune;
 pub use crate::prune_unit::PruneUnit;
-pub use crate::random_program::{random_program, PROGRAM_DRAM_BYTES};
+pub use crate::random_program::{random_program, vector_program, PROGRAM_DRAM_BYTES};
 pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, SCATTER};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
+pub use crate::vector_arith::{GroupKeep, LossLanes, SgdLanes};
 pub use crate::vector_unit::{
-    Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD, VOP_FILL, VOP_RELU, VOP_RELU_GRAD,
+    loss_fits, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD, VOP_FILL, VOP_LOSS, VOP_RELU,
+    VOP_RELU_GRAD, VOP_SGD,
 };
 pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};
 pub use crate::ws_array::{build_ws_array, WsArray};

@@ -1,17 +1,31 @@
-//! `random_program`: random programs of loads, stores, prunes, GEMMs and element-wise vector
-//! operations — every unit of the RTL core — for co-simulation tests, `nmsat cosim --random`
-//! and the RTL speed figure.
+//! `random_program`: random programs of loads, stores, prunes, GEMMs and vector operations
+//! (element-wise, SGD, loss gradients) — every unit of the RTL core — for co-simulation tests,
+//! `nmsat cosim --random` and the RTL speed figure.
 //!
 //! Each transfer moves up to 8 rows of up to 64 bytes at unaligned DRAM addresses with
 //! unaligned strides — or, a third of them, transposes a block of up to 8 × 24 INT16 elements
-//! — to or from a random region (a store may requantize INT32 accumulators); each instruction waits on a random earlier instruction of either DMA
-//! queue, so loads and stores contend for the DRAM and the controller's issue rules decide.
+//! — to or from a random region (a store may requantize INT32 accumulators); each instruction
+//! waits on a random earlier instruction of another queue, so loads and stores contend for
+//! the DRAM and the controller's issue rules decide. Vector operations are element-wise, SGD
+//! steps (random Q16.16 constants, with the SR-STE term at every pattern of the description or
+//! without it) and loss gradients (random classes and batch divisor) on whatever the
+//! scratchpads hold.
 
+use crate::vector_unit::loss_fits;
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{
-    Buf, Instr, Op, Phase, Program, PruneAlong, Tensor, Unit, VecOp, Xfer, XferShape,
+    Buf, Instr, Op, Phase, Program, PruneAlong, SrSte, Tensor, Unit, VecOp, Xfer, XferShape,
 };
 use nmsat_compiler::prune::{group_bytes, Nm};
+
+/// The queues random programs use, in the order of their issue counts.
+const QUEUES: [Unit; 5] = [
+    Unit::Load,
+    Unit::Store,
+    Unit::Vector,
+    Unit::Prune,
+    Unit::Array,
+];
 
 /// DRAM bytes the random transfers address (the tensor `dram`; the scratchpads' final contents
 /// follow it, in `scratchpads`).
@@ -151,37 +165,58 @@ fn conflict(a: &Op, b: &Op) -> bool {
     any(&aw, &bw) || any(&aw, &b.sp_reads()) || any(&a.sp_reads(), &bw)
 }
 
-/// A random element-wise vector operation of up to 64 elements.
-fn vector(rng: &mut SplitMix, arch: &Arch) -> Op {
-    let elems = 1 + rng.below(64);
-    let buf = |rng: &mut SplitMix| {
-        let region = RegionId::ALL[rng.below(3) as usize];
-        Buf {
-            region,
-            addr: rng.below(arch.region(region).bytes - 2 * elems) & !1,
-            bytes: 2 * elems,
+/// A buffer of `bytes` at an even address of a random region.
+fn place(rng: &mut SplitMix, arch: &Arch, bytes: u64) -> Buf {
+    let region = RegionId::ALL[rng.below(3) as usize];
+    Buf {
+        region,
+        addr: rng.below(arch.region(region).bytes - bytes) & !1,
+        bytes,
+    }
+}
+
+/// A buffer of `bytes` that shares no byte with `dst`.
+fn apart(rng: &mut SplitMix, arch: &Arch, bytes: u64, dst: &Buf) -> Buf {
+    loop {
+        let s = place(rng, arch, bytes);
+        if s.region != dst.region || s.end() <= dst.addr || dst.end() <= s.addr {
+            break s;
         }
-    };
-    let (op, sources) = match rng.below(5) {
+    }
+}
+
+/// A Q16.16 constant of random magnitude: small ones as training uses, large ones that
+/// saturate.
+fn q16_constant(rng: &mut SplitMix) -> i32 {
+    (rng.next() as i32) >> (4 + rng.below(20))
+}
+
+/// A random vector operation: element-wise of up to 64 elements, SGD (with the SR-STE term at
+/// one of `arch`'s patterns, rows of up to 3 groups, or without it) or a loss gradient of up to
+/// 4 rows. The unit streams: a destination meets a source only in place (see `encode`).
+fn vector(rng: &mut SplitMix, arch: &Arch) -> Op {
+    let kind = rng.below(8);
+    if kind == 5 || kind == 6 {
+        return sgd(rng, arch, kind == 6 && !arch.patterns.is_empty());
+    }
+    if kind == 7 {
+        return loss(rng, arch);
+    }
+    let elems = 1 + rng.below(64);
+    let (op, sources) = match kind {
         0 => (VecOp::Relu, 1),
         1 => (VecOp::ReluGrad, 2),
         2 => (VecOp::Add, 1),
         3 => (VecOp::Add, 2),
         _ => (VecOp::Fill, 0),
     };
-    // The unit streams: a destination meets a source only in place (see `encode`).
-    let dst = buf(rng);
-    let apart = |s: &Buf| s.region != dst.region || s.end() <= dst.addr || dst.end() <= s.addr;
+    let dst = place(rng, arch, 2 * elems);
     let srcs: Vec<Buf> = (0..sources)
         .map(|i| {
             if i == 0 && rng.below(4) == 0 {
-                return dst;
-            }
-            loop {
-                let s = buf(rng);
-                if apart(&s) {
-                    break s;
-                }
+                dst
+            } else {
+                apart(rng, arch, 2 * elems, &dst)
             }
         })
         .collect();
@@ -194,19 +229,80 @@ fn vector(rng: &mut SplitMix, arch: &Arch) -> Op {
     }
 }
 
+fn sgd(rng: &mut SplitMix, arch: &Arch, decay: bool) -> Op {
+    let srste = decay.then(|| SrSte {
+        nm: arch.patterns[rng.below(arch.patterns.len() as u64) as usize],
+        lambda_q16: q16_constant(rng),
+    });
+    let (elems, width) = match srste {
+        Some(s) => {
+            let width = s.nm.m * (1 + rng.below(3));
+            (width * (1 + rng.below(3)), width)
+        }
+        None => {
+            let elems = 1 + rng.below(64);
+            (elems, elems)
+        }
+    };
+    // w′ then v′; the weights may be updated in place unless the SR-STE mask reads ahead.
+    let dst = place(rng, arch, 4 * elems);
+    let w = if srste.is_none() && rng.below(4) == 0 {
+        Buf {
+            bytes: 2 * elems,
+            ..dst
+        }
+    } else {
+        apart(rng, arch, 2 * elems, &dst)
+    };
+    let srcs = vec![
+        w,
+        apart(rng, arch, 2 * elems, &dst),
+        apart(rng, arch, 2 * elems, &dst),
+    ];
+    Op::Vector {
+        op: VecOp::Sgd {
+            lr_q16: q16_constant(rng),
+            momentum_q16: q16_constant(rng),
+            srste,
+        },
+        srcs,
+        dst,
+        elems,
+        width,
+    }
+}
+
+fn loss(rng: &mut SplitMix, arch: &Arch) -> Op {
+    let (rows, batch) = (1 + rng.below(4), 1 + rng.below(64));
+    let mut classes = 2 + rng.below(13);
+    // Few classes on many lanes: more, until the unit's three passes fit the model's time.
+    while !loss_fits(arch, VecOp::Loss { classes, batch }, rows * classes) {
+        classes += 1;
+    }
+    let op = VecOp::Loss { classes, batch };
+    let elems = rows * classes;
+    let dst = place(rng, arch, 2 * elems);
+    let logits = if rng.below(4) == 0 {
+        dst
+    } else {
+        apart(rng, arch, 2 * elems, &dst)
+    };
+    Op::Vector {
+        op,
+        srcs: vec![logits, apart(rng, arch, 2 * rows, &dst)],
+        dst,
+        elems,
+        width: classes,
+    }
+}
+
 /// `n` random loads, stores and vector operations for `arch` (whose regions must hold 768
 /// bytes), from `seed`.
 pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
     let mut rng = SplitMix(seed);
     let mut instrs: Vec<Instr> = Vec::with_capacity(n);
-    let queues = [
-        Unit::Load,
-        Unit::Store,
-        Unit::Vector,
-        Unit::Prune,
-        Unit::Array,
-    ];
-    let mut issued = [0u32; 5];
+    let queues = QUEUES;
+    let mut issued = [0u32; QUEUES.len()];
     // Each instruction's place in its queue.
     let mut position: Vec<u32> = Vec::with_capacity(n);
     for _ in 0..n {
@@ -218,7 +314,7 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
         // scratchpad accesses conflict with this one's completes first: like a compiled
         // program, a random one is free of races, so its result does not depend on how long
         // an operation takes to apply its effects.
-        let mut wait = [0u32; 5];
+        let mut wait = [0u32; QUEUES.len()];
         for (v, w) in wait.iter_mut().enumerate() {
             if issued[v] > 0 && rng.below(2) == 1 {
                 *w = 1 + rng.below(u64::from(issued[v])) as u32;
@@ -263,8 +359,19 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
             phase: Phase::Ff,
         });
     }
-    // Finally every region is stored whole behind the program's DRAM, after everything else,
-    // so that comparing the DRAM compares the scratchpads too.
+    with_region_dumps(arch, instrs, issued, format!("random-{n}-seed-{seed}"))
+}
+
+/// `instrs` (issued to the [`QUEUES`] `issued` times) followed by
+/// every region stored whole behind the program's DRAM, after everything else, so that
+/// comparing the DRAM compares the scratchpads too.
+fn with_region_dumps(
+    arch: &Arch,
+    mut instrs: Vec<Instr>,
+    mut issued: [u32; QUEUES.len()],
+    model: String,
+) -> Program {
+    let queues = QUEUES;
     let mut dump_at = PROGRAM_DRAM_BYTES;
     for region in RegionId::ALL {
         let bytes = arch.region(region).bytes;
@@ -294,7 +401,7 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
     }
     Program {
         arch: arch.name.clone(),
-        model: format!("random-{n}-seed-{seed}"),
+        model,
         batch: 1,
         nm: None,
         layers: vec!["random".into()],
@@ -314,4 +421,47 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
         ],
         instrs,
     }
+}
+
+/// The vector operations `ops` in order, on sources loaded from the DRAM's random bytes first
+/// (a load per source buffer, each at a random even DRAM address), then every region stored:
+/// vector operations on chosen data, such as the SR-STE tie cases random data never makes.
+pub fn vector_program(arch: &Arch, ops: &[Op], seed: u64) -> Program {
+    let mut rng = SplitMix(seed);
+    let mut instrs = Vec::new();
+    let mut loads = 0u32;
+    for op in ops {
+        for b in op.sp_reads() {
+            let dram_addr = rng.below(PROGRAM_DRAM_BYTES - b.bytes) & !1;
+            instrs.push(Instr {
+                op: Op::Load {
+                    xfer: Xfer {
+                        dram_addr,
+                        rows: 1,
+                        row_bytes: b.bytes,
+                        dram_stride: b.bytes,
+                        sp: b,
+                        shape: XferShape::Copy,
+                    },
+                },
+                waits: vec![],
+                layer: 0,
+                phase: Phase::Ff,
+            });
+            loads += 1;
+        }
+    }
+    // Every operation after every load: the loads may share buffers with the operations'
+    // destinations, and the vector queue runs in order.
+    for op in ops {
+        instrs.push(Instr {
+            op: op.clone(),
+            waits: vec![(Unit::Load, loads)],
+            layer: 0,
+            phase: Phase::Update,
+        });
+    }
+    let issued = [loads, 0, ops.len() as u32, 0, 0];
+    debug_assert!(loads > 0, "operations with sources");
+    with_region_dumps(arch, instrs, issued, format!("vector-ops-seed-{seed}"))
 }

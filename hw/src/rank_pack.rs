@@ -21,6 +21,13 @@ pub const GROUP_BITS: usize = 320;
 /// Bits of the `w` input: 16 lanes of INT16, lane l in bits 16l … 16l+15.
 pub const LANE_BITS: usize = 256;
 
+/// Whether `a` (at index `ai` of its group) beats `b` (at `bi`): a larger magnitude, ties to
+/// the lower index — the order the prune unit ranks by and the vector unit's SR-STE mask.
+pub(crate) fn magnitude_beats(a: i16, ai: usize, b: i16, bi: usize) -> bool {
+    let (ma, mb) = (a.unsigned_abs(), b.unsigned_abs());
+    ma > mb || (ma == mb && ai < bi)
+}
+
 /// One group's rank network and packer, `L` lanes wide.
 #[derive(LogicBlock)]
 pub struct RankPack {
@@ -68,12 +75,11 @@ impl Logic for RankPack {
         let w: Vec<i16> = (0..l)
             .map(|i| bus.get_bits::<16>(16 * i).index() as u16 as i16)
             .collect();
-        let mag = |x: i16| x.unsigned_abs();
         let mut slots = vec![(0i16, 0usize); l];
         let mut pos = 0;
         for i in 0..v.min(l) {
             let rank = (0..v.min(l))
-                .filter(|&j| mag(w[j]) > mag(w[i]) || (mag(w[j]) == mag(w[i]) && j < i))
+                .filter(|&j| magnitude_beats(w[j], j, w[i], i))
                 .count();
             if rank < n {
                 slots[pos] = (w[i], i);

@@ -6,8 +6,10 @@
 //!  scatter write:    4 INT16 elements at 4 addresses      (DMA loads that transpose)
 //!  contiguous read:  16 bytes from any address            (DMA stores)
 //!  gather read:      4 × 4 bytes at 4 addresses           (DMA stores that transpose)
-//!  2 vector reads:   16 bytes each from any address       (the vector unit's sources)
-//!  vector write:     up to 16 bytes at any address        (the vector unit's destination)
+//!  3 vector reads:   16 bytes each from any address       (the vector unit's sources)
+//!  window read:      64 bytes from any address            (the vector unit's SR-STE groups)
+//!  2 vector writes:  up to 16 bytes each at any address   (the vector unit's destination;
+//!                                                          SGD's momenta beside its weights)
 //!  4 group reads:    32 bytes each from any address       (the prune unit's M-groups)
 //!  4 group writes:   `plen` ≤ 40 bytes each at any address (the packed groups)
 //!  reads answer the cycle after their address
@@ -36,6 +38,10 @@ use std::fmt::Write as _;
 pub const SCATTER: usize = 4;
 /// Groups the prune unit reads and writes a cycle, at most.
 pub const GROUP_PORTS: usize = 4;
+/// The vector unit's read ports (its sources).
+pub const VECTOR_READS: usize = 3;
+/// The vector unit's write ports.
+pub const VECTOR_WRITES: usize = 2;
 
 /// A byte-addressed scratchpad region; see the module docs for its ports.
 #[derive(LogicBlock)]
@@ -62,16 +68,20 @@ pub struct Scratchpad {
     pub gaddr: [Signal<In, Bits<16>>; SCATTER],
     /// Bytes `gaddr … gaddr+3` of each, the cycle after.
     pub gdata: [Signal<Out, Bits<32>>; SCATTER],
-    /// Addresses of the two vector reads.
-    pub vraddr: [Signal<In, Bits<16>>; 2],
+    /// Addresses of the vector reads.
+    pub vraddr: [Signal<In, Bits<16>>; VECTOR_READS],
     /// 16 bytes from each, the cycle after.
-    pub vrdata: [Signal<Out, Bits<128>>; 2],
-    /// Byte enables of the vector write.
-    pub vwe: Signal<In, Bits<16>>,
-    /// Address of its byte 0.
-    pub vwaddr: Signal<In, Bits<16>>,
-    /// Its bytes.
-    pub vwdata: Signal<In, Bits<128>>,
+    pub vrdata: [Signal<Out, Bits<128>>; VECTOR_READS],
+    /// Address of the window read.
+    pub vgaddr: Signal<In, Bits<16>>,
+    /// 64 bytes from it, the cycle after.
+    pub vgdata: Signal<Out, Bits<512>>,
+    /// Byte enables of the vector writes.
+    pub vwe: [Signal<In, Bits<16>>; VECTOR_WRITES],
+    /// Address of each one's byte 0.
+    pub vwaddr: [Signal<In, Bits<16>>; VECTOR_WRITES],
+    /// Their bytes.
+    pub vwdata: [Signal<In, Bits<128>>; VECTOR_WRITES],
     /// Addresses of the group reads.
     pub praddr: [Signal<In, Bits<16>>; GROUP_PORTS],
     /// 32 bytes from each, the cycle after.
@@ -142,6 +152,8 @@ impl Scratchpad {
             gdata: Default::default(),
             vraddr: Default::default(),
             vrdata: Default::default(),
+            vgaddr: Default::default(),
+            vgdata: Default::default(),
             vwe: Default::default(),
             vwaddr: Default::default(),
             vwdata: Default::default(),
@@ -205,6 +217,7 @@ impl Logic for Scratchpad {
         self.rdata.connect();
         self.gdata.iter_mut().for_each(|s| s.connect());
         self.vrdata.iter_mut().for_each(|s| s.connect());
+        self.vgdata.connect();
         self.prdata.iter_mut().for_each(|s| s.connect());
         self.arr_gdata.iter_mut().for_each(|s| s.connect());
         self.arr_wdata.iter_mut().for_each(|s| s.connect());
@@ -223,9 +236,10 @@ impl Scratchpad {
         for e in 0..SCATTER {
             self.gdata[e].next = self.read(self.gaddr[e].val().index());
         }
-        for p in 0..2 {
+        for p in 0..VECTOR_READS {
             self.vrdata[p].next = self.read(self.vraddr[p].val().index());
         }
+        self.vgdata.next = self.read(self.vgaddr.val().index());
         for g in 0..GROUP_PORTS {
             self.prdata[g].next = self.read(self.praddr[g].val().index());
         }
@@ -236,9 +250,11 @@ impl Scratchpad {
                 self.write(a, d, plen, |_| true);
             }
         }
-        let vwe = self.vwe.val().index();
-        let (a, d) = (self.vwaddr.val().index(), self.vwdata.val());
-        self.write(a, d, 16, |j| vwe >> j & 1 == 1);
+        for p in 0..VECTOR_WRITES {
+            let vwe = self.vwe[p].val().index();
+            let (a, d) = (self.vwaddr[p].val().index(), self.vwdata[p].val());
+            self.write(a, d, 16, |j| vwe >> j & 1 == 1);
+        }
         let we = self.we.val().index();
         let (a, d) = (self.waddr.val().index(), self.wdata.val());
         self.write(a, d, 8, |j| we >> j & 1 == 1);
@@ -299,7 +315,7 @@ impl Scratchpad {
                 4,
             );
         }
-        for p in 0..2 {
+        for p in 0..VECTOR_READS {
             read_port(
                 &mut v,
                 size,
@@ -308,6 +324,7 @@ impl Scratchpad {
                 16,
             );
         }
+        read_port(&mut v, size, "vgdata", "vgaddr", 64);
         for g in 0..GROUP_PORTS {
             read_port(
                 &mut v,
@@ -323,9 +340,10 @@ impl Scratchpad {
                 format!("pwe${g} && plen > 6'd{j}")
             });
         }
-        write_port(&mut v, size, "vwaddr", "vwdata", 16, |j| {
-            format!("vwe[{j}]")
-        });
+        for p in 0..VECTOR_WRITES {
+            let (addr, data) = (format!("vwaddr${p}"), format!("vwdata${p}"));
+            write_port(&mut v, size, &addr, &data, 16, |j| format!("vwe${p}[{j}]"));
+        }
         write_port(&mut v, size, "waddr", "wdata", 8, |j| format!("we[{j}]"));
         for e in 0..SCATTER {
             let (addr, data) = (format!("eaddr${e}"), format!("edata${e}"));

@@ -1,18 +1,32 @@
-//! `VectorUnit`: the core's vector unit for the element-wise operations — `Relu`, `ReluGrad`,
-//! `Add` (one or two sources, saturating) and `Fill` — with the exact simulator's semantics
+//! `VectorUnit`: the core's vector unit — the element-wise operations (`Relu`, `ReluGrad`,
+//! `Add` of one or two sources, saturating, and `Fill`), the SGD step (`Sgd`, with or without
+//! the SR-STE decay) and the loss gradient (`Loss`) — with the exact simulator's semantics
 //! (`nmsat_sim::exact` vector unit) and timing (`timing::vector_cycles`).
 //!
 //! ```text
-//!  issue τ ─► batch b = 0 … B−1 read at τ+1+b (lanes elements of each source)
-//!          ─► computed and written at τ+2+b ─► done in cycle τ + B + latency − 1
+//!  issue τ ─► batch b read at τ+1+b (lanes elements of each source; SGD also the window of
+//!          │  M-groups its weights rank in) ─► computed and written at τ+2+b
+//!          └► element operations: elems·ops(op), lanes a cycle ─► done in τ + B + latency − 1
 //! ```
 //!
-//! `B = ⌈elems / lanes⌉` batches stream through a `latency`-deep pipeline (at least 2: the
-//! scratchpad read, then the lane operation and the write; deeper pipelines only delay the
-//! completion), so the unit is busy `latency + ⌈elems/lanes⌉` cycles: `vector_cycles` for an
-//! operation of one element operation per element.
+//! The unit is busy for the element operations the timing model charges: `B = ⌈elems ·
+//! vector_ops_per_elem(op) / lanes⌉` cycles of them, then the `latency`-deep pipeline's tail
+//! (at least 2: the scratchpad read, then the operation and the write), so `done` comes
+//! `vector_cycles` after the issue. The data streams at its own pace and never later:
+//! - element-wise operations and SGD read one batch of `lanes` elements a cycle
+//!   (`⌈elems/lanes⌉ ≤ B` batches); SGD writes w′ and v′ (at `dst + 2·elems`) through two
+//!   write ports, and with SR-STE ranks each lane's weight in its M-group ([`GroupKeep`],
+//!   from a 32-element window of whole groups that advances with the batches);
+//! - `Loss` makes three passes over each row, `⌈classes/lanes⌉` batches each: the maximum,
+//!   then Σe, then the gradients ([`LossLanes`]), source 1's port held at the row's label. The
+//!   encoder refuses shapes whose passes would outlast the model's `5·elems` operations
+//!   ([`loss_fits`]).
 
 use crate::pipeline_tail::PipelineTail;
+use crate::vector_arith::{GroupKeep, LossLanes, SgdLanes, BATCH_BITS, WINDOW_BITS};
+use nmsat_compiler::arch::Arch;
+use nmsat_compiler::isa::VecOp;
+use nmsat_compiler::timing::vector_cycles;
 use rust_hdl::prelude::*;
 
 /// The most lanes the unit has: a batch is at most 16 bytes of each source.
@@ -26,6 +40,10 @@ pub const VOP_RELU_GRAD: u64 = 1;
 pub const VOP_ADD: u64 = 2;
 /// Zeros.
 pub const VOP_FILL: u64 = 3;
+/// SGD with momentum (sources w, dw, v; destination w′ then v′).
+pub const VOP_SGD: u64 = 4;
+/// The softmax cross-entropy gradient (sources logits, labels).
+pub const VOP_LOSS: u64 = 5;
 
 /// One lane's operation on two INT16 values.
 #[derive(LogicBlock, Default)]
@@ -75,8 +93,8 @@ impl Logic for Lane {
     }
 }
 
-/// The unit: a batch sequencer, `MAX_VECTOR_LANES` lanes (the first `lanes` used) and the
-/// completion counter of its pipeline.
+/// The unit: a batch sequencer, `MAX_VECTOR_LANES` element lanes (the first `lanes` used),
+/// the SGD and loss lanes, and the completion counter of its pipeline.
 #[derive(LogicBlock)]
 pub struct VectorUnit {
     /// The clock of every register.
@@ -84,84 +102,193 @@ pub struct VectorUnit {
     /// Begin the operation described by the inputs below.
     pub start: Signal<In, Bit>,
     /// Operation code (`VOP_*`).
-    pub op: Signal<In, Bits<2>>,
+    pub op: Signal<In, Bits<3>>,
     /// Source 0's first byte.
     pub src0: Signal<In, Bits<16>>,
     /// Source 1's first byte.
     pub src1: Signal<In, Bits<16>>,
+    /// Source 2's first byte (SGD's momenta).
+    pub src2: Signal<In, Bits<16>>,
     /// Whether there is a source 1 (otherwise it reads as zeros).
     pub two: Signal<In, Bit>,
     /// The destination's first byte.
     pub dst: Signal<In, Bits<16>>,
     /// Elements (≥ 1).
     pub elems: Signal<In, Bits<16>>,
+    /// SGD: learning rate, Q16.16.
+    pub lr: Signal<In, Bits<32>>,
+    /// SGD: momentum, Q16.16.
+    pub mu: Signal<In, Bits<32>>,
+    /// SGD: SR-STE decay, Q16.16.
+    pub lambda: Signal<In, Bits<32>>,
+    /// SGD: decay the weights the rows' N:M mask drops.
+    pub srste: Signal<In, Bit>,
+    /// SR-STE: N.
+    pub n: Signal<In, Bits<5>>,
+    /// SR-STE: M.
+    pub m: Signal<In, Bits<5>>,
+    /// SR-STE: lanes mod M, the window offset's advance per batch.
+    pub adv_o: Signal<In, Bits<5>>,
+    /// SR-STE: lanes − lanes mod M, the window's advance per batch (elements).
+    pub adv_g: Signal<In, Bits<5>>,
+    /// Loss: classes per row.
+    pub classes: Signal<In, Bits<16>>,
+    /// Loss: the mean's divisor.
+    pub batch: Signal<In, Bits<16>>,
     /// The operation completes in this cycle.
     pub done: Signal<Out, Bit>,
-    /// Read addresses of the two sources (16 bytes each, answered the cycle after).
-    pub raddr: [Signal<Out, Bits<16>>; 2],
+    /// Read addresses of the three sources (16 bytes each, answered the cycle after).
+    pub raddr: [Signal<Out, Bits<16>>; 3],
     /// Their data.
-    pub rdata: [Signal<In, Bits<128>>; 2],
-    /// Write byte enables.
-    pub we: Signal<Out, Bits<16>>,
-    /// Write address.
-    pub waddr: Signal<Out, Bits<16>>,
-    /// Write data.
-    pub wdata: Signal<Out, Bits<128>>,
-    /// The lanes.
+    pub rdata: [Signal<In, Bits<BATCH_BITS>>; 3],
+    /// Address of the SR-STE window (64 bytes of source 0, answered the cycle after).
+    pub gaddr: Signal<Out, Bits<16>>,
+    /// Its data.
+    pub gdata: Signal<In, Bits<WINDOW_BITS>>,
+    /// Byte enables of the two writes (results; SGD's momenta).
+    pub we: [Signal<Out, Bits<16>>; 2],
+    /// Their addresses.
+    pub waddr: [Signal<Out, Bits<16>>; 2],
+    /// Their data.
+    pub wdata: [Signal<Out, Bits<BATCH_BITS>>; 2],
+    /// The element lanes.
     pub lane: [Lane; MAX_VECTOR_LANES],
+    /// The SGD lanes.
+    pub sgd: SgdLanes,
+    /// The loss lanes.
+    pub loss: LossLanes,
+    /// The SR-STE mask.
+    pub keeper: GroupKeep,
     pipe: PipelineTail,
-    op_q: DFF<Bits<2>>,
+    op_q: DFF<Bits<3>>,
     two_q: DFF<Bit>,
+    srste_q: DFF<Bit>,
     r0: DFF<Bits<16>>,
     r1: DFF<Bits<16>>,
+    r2: DFF<Bits<16>>,
     w: DFF<Bits<16>>,
     left: DFF<Bits<16>>,
+    work: DFF<Bits<20>>,
+    vofs: DFF<Bits<16>>,
+    lr_q: DFF<Bits<32>>,
+    mu_q: DFF<Bits<32>>,
+    lambda_q: DFF<Bits<32>>,
+    n_q: DFF<Bits<5>>,
+    m_q: DFF<Bits<5>>,
+    adv_o_q: DFF<Bits<5>>,
+    adv_g_q: DFF<Bits<5>>,
+    offset: DFF<Bits<5>>,
+    window: DFF<Bits<16>>,
+    classes_q: DFF<Bits<16>>,
+    batch_q: DFF<Bits<16>>,
+    pass: DFF<Bits<2>>,
+    col: DFF<Bits<16>>,
+    row_max: DFF<Bits<16>>,
+    row_sum: DFF<Bits<32>>,
     staged: DFF<Bit>,
     staged_addr: DFF<Bits<16>>,
     staged_n: DFF<Bits<5>>,
+    staged_offset: DFF<Bits<5>>,
+    staged_pass: DFF<Bits<2>>,
+    staged_col: DFF<Bits<16>>,
+    staged_first: DFF<Bit>,
     step: Constant<Bits<16>>,
     lanes: Constant<Bits<16>>,
+    lanes_work: Constant<Bits<20>>,
     reading: Signal<Local, Bit>,
+    is_loss: Signal<Local, Bit>,
+    is_sgd: Signal<Local, Bit>,
     take: Signal<Local, Bits<16>>,
-    b_data: Signal<Local, Bits<128>>,
+    row_left: Signal<Local, Bits<16>>,
+    row_end: Signal<Local, Bit>,
+    next_offset: Signal<Local, Bits<5>>,
+    b_data: Signal<Local, Bits<BATCH_BITS>>,
     mask: Signal<Local, Bits<17>>,
+    elems_work: Signal<Local, Bits<20>>,
 }
 
 impl VectorUnit {
-    /// A unit of `lanes` (a power of two, 1..=8) lanes and a `latency`-deep pipeline (≥ 2).
-    pub fn new(lanes: u64, latency: u64) -> Self {
+    /// A unit of `lanes` (a power of two, 1..=8) lanes and a `latency`-deep pipeline (≥ 2),
+    /// for Q.`frac_bits` values.
+    pub fn new(lanes: u64, latency: u64, frac_bits: u32) -> Self {
         Self {
             clock: Default::default(),
             start: Default::default(),
             op: Default::default(),
             src0: Default::default(),
             src1: Default::default(),
+            src2: Default::default(),
             two: Default::default(),
             dst: Default::default(),
             elems: Default::default(),
+            lr: Default::default(),
+            mu: Default::default(),
+            lambda: Default::default(),
+            srste: Default::default(),
+            n: Default::default(),
+            m: Default::default(),
+            adv_o: Default::default(),
+            adv_g: Default::default(),
+            classes: Default::default(),
+            batch: Default::default(),
             done: Default::default(),
             raddr: Default::default(),
             rdata: Default::default(),
+            gaddr: Default::default(),
+            gdata: Default::default(),
             we: Default::default(),
             waddr: Default::default(),
             wdata: Default::default(),
             lane: Default::default(),
+            sgd: SgdLanes::new(lanes as usize),
+            loss: LossLanes::new(lanes as usize, frac_bits),
+            keeper: GroupKeep::new(lanes as usize),
             pipe: PipelineTail::new(latency),
             op_q: Default::default(),
             two_q: Default::default(),
+            srste_q: Default::default(),
             r0: Default::default(),
             r1: Default::default(),
+            r2: Default::default(),
             w: Default::default(),
             left: Default::default(),
+            work: Default::default(),
+            vofs: Default::default(),
+            lr_q: Default::default(),
+            mu_q: Default::default(),
+            lambda_q: Default::default(),
+            n_q: Default::default(),
+            m_q: Default::default(),
+            adv_o_q: Default::default(),
+            adv_g_q: Default::default(),
+            offset: Default::default(),
+            window: Default::default(),
+            classes_q: Default::default(),
+            batch_q: Default::default(),
+            pass: Default::default(),
+            col: Default::default(),
+            row_max: Default::default(),
+            row_sum: Default::default(),
             staged: Default::default(),
             staged_addr: Default::default(),
             staged_n: Default::default(),
+            staged_offset: Default::default(),
+            staged_pass: Default::default(),
+            staged_col: Default::default(),
+            staged_first: Default::default(),
             step: Constant::new(bits(2 * lanes)),
             lanes: Constant::new(bits(lanes)),
+            lanes_work: Constant::new(bits(lanes)),
             reading: Default::default(),
+            is_loss: Default::default(),
+            is_sgd: Default::default(),
             take: Default::default(),
+            row_left: Default::default(),
+            row_end: Default::default(),
+            next_offset: Default::default(),
             b_data: Default::default(),
             mask: Default::default(),
+            elems_work: Default::default(),
         }
     }
 }
@@ -174,36 +301,114 @@ impl Logic for VectorUnit {
             clock,
             op_q,
             two_q,
+            srste_q,
             r0,
             r1,
+            r2,
             w,
             left,
+            work,
+            vofs,
+            lr_q,
+            mu_q,
+            lambda_q,
+            n_q,
+            m_q,
+            adv_o_q,
+            adv_g_q,
+            offset,
+            window,
+            classes_q,
+            batch_q,
+            pass,
+            col,
+            row_max,
+            row_sum,
             staged,
             staged_addr,
-            staged_n
+            staged_n,
+            staged_offset,
+            staged_pass,
+            staged_col,
+            staged_first
         );
         clock!(self, clock, pipe);
+        // Operation codes 5 (VOP_LOSS) and 4 (VOP_SGD).
+        self.is_loss.next = self.op_q.q.val() == 5;
+        self.is_sgd.next = self.op_q.q.val() == 4;
         for l in 0..MAX_VECTOR_LANES {
-            self.lane[l].op.next = self.op_q.q.val();
+            self.lane[l].op.next = self.op_q.q.val().get_bits::<2>(0);
         }
-        // Reads: one batch a cycle while elements are left.
+
+        // Reads: one batch a cycle while elements are left. A loss batch is the rest of the
+        // row's classes from `col`, at most `lanes`.
         self.reading.next = self.pipe.busy.val() & (self.left.q.val() != 0);
+        self.row_left.next = self.classes_q.q.val() - self.col.q.val();
+        self.row_end.next = self.row_left.val() <= self.lanes.val();
         self.take.next = self.lanes.val();
-        if self.left.q.val() < self.lanes.val() {
+        if self.is_loss.val() {
+            if self.row_end.val() {
+                self.take.next = self.row_left.val();
+            }
+        } else if self.left.q.val() < self.lanes.val() {
             self.take.next = self.left.q.val();
         }
-        self.raddr[0].next = self.r0.q.val();
+        self.raddr[0].next = self.r0.q.val() + (self.col.q.val() << 1);
         self.raddr[1].next = self.r1.q.val();
+        self.raddr[2].next = self.r2.q.val();
+        self.gaddr.next = self.window.q.val();
         self.staged.d.next = self.reading.val();
-        self.staged_addr.d.next = self.w.q.val();
+        self.staged_addr.d.next = self.w.q.val() + (self.col.q.val() << 1);
         self.staged_n.d.next = bit_cast::<5, 16>(self.take.val());
+        self.staged_offset.d.next = self.offset.q.val();
+        self.staged_pass.d.next = self.pass.q.val();
+        self.staged_col.d.next = self.col.q.val();
+        self.staged_first.d.next = self.col.q.val() == 0;
+        self.next_offset.next = self.offset.q.val() + self.adv_o_q.q.val();
         if self.reading.val() {
-            self.r0.d.next = self.r0.q.val() + self.step.val();
-            self.r1.d.next = self.r1.q.val() + self.step.val();
-            self.w.d.next = self.w.q.val() + self.step.val();
-            self.left.d.next = self.left.q.val() - self.take.val();
+            if self.is_loss.val() {
+                // Pass after pass over a row (max, Σe, gradients), then the next row; source 1
+                // holds one label per row.
+                self.col.d.next = self.col.q.val() + self.lanes.val();
+                if self.row_end.val() {
+                    self.col.d.next = 0.into();
+                    self.pass.d.next = self.pass.q.val() + 1;
+                    if self.pass.q.val() == 2 {
+                        self.pass.d.next = 0.into();
+                        self.r0.d.next = self.r0.q.val() + (self.classes_q.q.val() << 1);
+                        self.w.d.next = self.w.q.val() + (self.classes_q.q.val() << 1);
+                        self.r1.d.next = self.r1.q.val() + 2;
+                        self.left.d.next = self.left.q.val() - self.classes_q.q.val();
+                    }
+                }
+            } else {
+                self.r0.d.next = self.r0.q.val() + self.step.val();
+                self.r1.d.next = self.r1.q.val() + self.step.val();
+                self.r2.d.next = self.r2.q.val() + self.step.val();
+                self.w.d.next = self.w.q.val() + self.step.val();
+                self.left.d.next = self.left.q.val() - self.take.val();
+                // The window moves on by whole groups: lane 0's weight `lanes` further on.
+                self.offset.d.next = self.next_offset.val();
+                self.window.d.next =
+                    self.window.q.val() + (bit_cast::<16, 5>(self.adv_g_q.q.val()) << 1);
+                if self.next_offset.val() >= self.m_q.q.val() {
+                    self.offset.d.next = self.next_offset.val() - self.m_q.q.val();
+                    self.window.d.next = self.window.q.val()
+                        + ((bit_cast::<16, 5>(self.adv_g_q.q.val())
+                            + bit_cast::<16, 5>(self.m_q.q.val()))
+                            << 1);
+                }
+            }
         }
-        // Writes: the batch read last cycle, through the lanes.
+        // Element operations: `lanes` a cycle until the model's count is spent.
+        if self.pipe.busy.val() {
+            self.work.d.next = 0.into();
+            if self.work.q.val() > self.lanes_work.val() {
+                self.work.d.next = self.work.q.val() - self.lanes_work.val();
+            }
+        }
+
+        // The batch read last cycle, through the lanes.
         self.b_data.next = self.rdata[1].val();
         if !self.two_q.q.val() {
             self.b_data.next = 0.into();
@@ -212,7 +417,39 @@ impl Logic for VectorUnit {
             self.lane[l].a.next = self.rdata[0].val().get_bits::<16>(l * 16);
             self.lane[l].b.next = self.b_data.val().get_bits::<16>(l * 16);
         }
-        self.wdata.next = bit_cast::<128, 16>(self.lane[0].y.val())
+        self.keeper.win.next = self.gdata.val();
+        self.keeper.n.next = self.n_q.q.val();
+        self.keeper.m.next = self.m_q.q.val();
+        self.keeper.offset.next = self.staged_offset.q.val();
+        self.sgd.w.next = self.rdata[0].val();
+        self.sgd.dw.next = self.rdata[1].val();
+        self.sgd.v.next = self.rdata[2].val();
+        self.sgd.keep.next = 0xFF.into();
+        if self.srste_q.q.val() {
+            self.sgd.keep.next = self.keeper.keep.val();
+        }
+        self.sgd.lr.next = self.lr_q.q.val();
+        self.sgd.mu.next = self.mu_q.q.val();
+        self.sgd.lambda.next = self.lambda_q.q.val();
+        self.loss.x.next = self.rdata[0].val();
+        self.loss.n.next = bit_cast::<4, 5>(self.staged_n.q.val());
+        self.loss.max.next = self.row_max.q.val();
+        self.loss.sum.next = self.row_sum.q.val();
+        self.loss.first.next = self.staged_first.q.val();
+        self.loss.col.next = self.staged_col.q.val();
+        self.loss.label.next = self.rdata[1].val().get_bits::<16>(0);
+        self.loss.batch.next = self.batch_q.q.val();
+        if self.staged.q.val() & self.is_loss.val() {
+            if self.staged_pass.q.val() == 0 {
+                self.row_max.d.next = self.loss.max_next.val();
+            }
+            if self.staged_pass.q.val() == 1 {
+                self.row_sum.d.next = self.loss.sum_next.val();
+            }
+        }
+
+        // Writes: the results (a loss row's third pass), and SGD's momenta after its weights.
+        self.wdata[0].next = bit_cast::<128, 16>(self.lane[0].y.val())
             | (bit_cast::<128, 16>(self.lane[1].y.val()) << 16)
             | (bit_cast::<128, 16>(self.lane[2].y.val()) << 32)
             | (bit_cast::<128, 16>(self.lane[3].y.val()) << 48)
@@ -220,24 +457,79 @@ impl Logic for VectorUnit {
             | (bit_cast::<128, 16>(self.lane[5].y.val()) << 80)
             | (bit_cast::<128, 16>(self.lane[6].y.val()) << 96)
             | (bit_cast::<128, 16>(self.lane[7].y.val()) << 112);
-        self.waddr.next = self.staged_addr.q.val();
+        if self.is_sgd.val() {
+            self.wdata[0].next = self.sgd.w2.val();
+        }
+        if self.is_loss.val() {
+            self.wdata[0].next = self.loss.g.val();
+        }
+        self.wdata[1].next = self.sgd.v2.val();
+        self.waddr[0].next = self.staged_addr.q.val();
+        self.waddr[1].next = self.staged_addr.q.val() + self.vofs.q.val();
         self.mask.next = (bits::<17>(1) << (bit_cast::<6, 5>(self.staged_n.q.val()) << 1)) - 1;
-        self.we.next = 0.into();
-        if self.staged.q.val() {
-            self.we.next = bit_cast::<16, 17>(self.mask.val());
+        self.we[0].next = 0.into();
+        self.we[1].next = 0.into();
+        if self.staged.q.val() & (!self.is_loss.val() | (self.staged_pass.q.val() == 2)) {
+            self.we[0].next = bit_cast::<16, 17>(self.mask.val());
+        }
+        if self.staged.q.val() & self.is_sgd.val() {
+            self.we[1].next = bit_cast::<16, 17>(self.mask.val());
         }
         self.pipe.start.next = self.start.val();
-        self.pipe.drained.next = self.left.q.val() == 0;
+        self.pipe.drained.next = self.work.q.val() == 0;
         self.done.next = self.pipe.done.val();
+
+        // Element operations of the model: elems·vector_ops_per_elem (1; SGD 2, with SR-STE
+        // 3; loss 5).
+        self.elems_work.next = bit_cast::<20, 16>(self.elems.val());
+        if self.op.val() == 4 {
+            self.elems_work.next = bit_cast::<20, 16>(self.elems.val()) << 1;
+            if self.srste.val() {
+                self.elems_work.next = (bit_cast::<20, 16>(self.elems.val()) << 1)
+                    + bit_cast::<20, 16>(self.elems.val());
+            }
+        }
+        if self.op.val() == 5 {
+            self.elems_work.next =
+                (bit_cast::<20, 16>(self.elems.val()) << 2) + bit_cast::<20, 16>(self.elems.val());
+        }
         if self.start.val() {
             self.op_q.d.next = self.op.val();
             self.two_q.d.next = self.two.val();
+            self.srste_q.d.next = self.srste.val();
             self.r0.d.next = self.src0.val();
             self.r1.d.next = self.src1.val();
+            self.r2.d.next = self.src2.val();
             self.w.d.next = self.dst.val();
             self.left.d.next = self.elems.val();
+            self.work.d.next = self.elems_work.val();
+            self.vofs.d.next = self.elems.val() << 1;
+            self.lr_q.d.next = self.lr.val();
+            self.mu_q.d.next = self.mu.val();
+            self.lambda_q.d.next = self.lambda.val();
+            self.n_q.d.next = self.n.val();
+            self.m_q.d.next = self.m.val();
+            self.adv_o_q.d.next = self.adv_o.val();
+            self.adv_g_q.d.next = self.adv_g.val();
+            self.offset.d.next = 0.into();
+            self.window.d.next = self.src0.val();
+            self.classes_q.d.next = self.classes.val();
+            self.batch_q.d.next = self.batch.val();
+            self.pass.d.next = 0.into();
+            self.col.d.next = 0.into();
         }
     }
+}
+
+/// Whether `Loss { classes, .. }` over `elems` elements runs on `arch`'s unit: its three
+/// passes, `⌈classes/lanes⌉` batches each per row, read at τ+1 … τ+R and last written at
+/// τ+R+1, which must be no later than the completion `vector_cycles` − 1 after the issue.
+pub fn loss_fits(arch: &Arch, op: VecOp, elems: u64) -> bool {
+    let VecOp::Loss { classes, .. } = op else {
+        return false;
+    };
+    let reads = 3 * (elems / classes.max(1)) * classes.div_ceil(arch.vector_lanes);
+    reads + 2 <= vector_cycles(arch, op, elems)
 }
 
 /// Whether the unit runs `arch`'s vector operations in `timing::vector_cycles`.

@@ -1,20 +1,40 @@
 //! The whole core (controller, DMA engine, prune unit, array unit, vector unit, scratchpad
-//! regions) against the exact simulator on random programs of loads, stores, prunes at every
+//! regions) against the exact simulator: random programs of loads, stores, prunes at every
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
-//! array) and element-wise vector operations with random waits, and on one-GEMM programs on
-//! 2×2, 4×4 and 8×8 cores: every instruction issues and completes in the same cycles, and the DRAM
-//! ends up the same.
+//! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient)
+//! with random waits; compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
+//! programs on 2×2, 4×4 and 8×8 cores. Every instruction issues and completes in the same
+//! cycles, and the DRAM ends up the same.
 
 mod common;
 
 use common::{arch, options};
-use nmsat_compiler::isa::{Op, XferShape};
-use nmsat_hw::{build_core, cosim_program, first_mismatch, gemm_program, random_program, Mismatch};
+use nmsat_compiler::graph::TrainOptions;
+use nmsat_compiler::isa::{Op, VecOp, XferShape};
+use nmsat_compiler::prune::Nm;
+use nmsat_hw::{
+    build_core, cosim_program, first_mismatch, gemm_program, random_program, vector_program,
+    Design, Mismatch,
+};
+use std::sync::{Arc, OnceLock};
+
+/// The Verilated core of sat-small, built once for every test of this binary (and cached on
+/// disk across runs).
+fn design() -> Arc<Design> {
+    static DESIGN: OnceLock<Arc<Design>> = OnceLock::new();
+    DESIGN
+        .get_or_init(|| {
+            build_core(&arch("sat-small"), &options()).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .clone()
+}
 
 #[test]
 fn random_programs_match_the_exact_simulator() {
     let arch = arch("sat-small");
-    let design = build_core(&arch, &options()).unwrap_or_else(|e| panic!("{e}"));
+    let design = design();
+    // SGD without and with SR-STE, and loss gradients, over all seeds.
+    let mut kinds = [0; 3];
     for seed in 0..6 {
         let prog = random_program(&arch, 160, 100 + seed);
         let shapes = |transpose: bool, requant: bool| {
@@ -55,6 +75,19 @@ fn random_programs_match_the_exact_simulator() {
                 .count()
         };
         assert!(gemms(false) > 2 && gemms(true) > 5, "GEMMs");
+        for i in &prog.instrs {
+            match &i.op {
+                Op::Vector {
+                    op: VecOp::Sgd { srste, .. },
+                    ..
+                } => kinds[srste.is_some() as usize] += 1,
+                Op::Vector {
+                    op: VecOp::Loss { .. },
+                    ..
+                } => kinds[2] += 1,
+                _ => {}
+            }
+        }
         let c = cosim_program(&design, &arch, &prog, seed, None).unwrap();
         assert_eq!(c.mismatch, None, "seed {seed}");
         assert_eq!(c.rtl.cycles, c.exact_cycles);
@@ -65,6 +98,88 @@ fn random_programs_match_the_exact_simulator() {
             "some reordering"
         );
     }
+    assert!(kinds.iter().all(|&k| k > 5), "{kinds:?}");
+}
+
+#[test]
+fn a_tiny_mlp_training_iteration_matches_the_exact_simulator() {
+    let arch = arch("sat-small");
+    let design = design();
+    let model = nmsat_compiler::model::load_model("tiny-mlp").unwrap();
+    let recipes = [
+        TrainOptions::dense(8),
+        // `nmsat compile`'s default: BDWP 2:8, its update with the SR-STE term.
+        TrainOptions::bdwp(8, Nm { n: 2, m: 8 }),
+    ];
+    for (seed, opts) in recipes.iter().enumerate() {
+        let prog = nmsat_compiler::schedule::compile(&arch, &model, opts)
+            .unwrap()
+            .program;
+        let count = |f: &dyn Fn(&Op) -> bool| prog.instrs.iter().filter(|i| f(&i.op)).count();
+        // The whole iteration: FF, BP and WU GEMMs, the loss, and every weight's update.
+        assert!(count(&|op| matches!(op, Op::Gemm { .. })) >= 6);
+        assert_eq!(
+            count(&|op| matches!(
+                op,
+                Op::Vector {
+                    op: VecOp::Loss { .. },
+                    ..
+                }
+            )),
+            1
+        );
+        assert!(
+            count(
+                &|op| matches!(op, Op::Vector { op: VecOp::Sgd { srste, .. }, .. } if srste.is_some() == (seed == 1))
+            ) > 0
+        );
+        let c = cosim_program(&design, &arch, &prog, 40 + seed as u64, None).unwrap();
+        assert_eq!(c.mismatch, None, "{:?}", opts.recipe);
+        assert_eq!(c.rtl.cycles, c.exact_cycles);
+    }
+}
+
+#[test]
+fn sr_ste_ties_rank_to_the_lower_index() {
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::{Buf, SrSte};
+    // Random data has no equal magnitudes but zeros, which the decay term leaves as they are:
+    // copies of pairs of random weights make every group hold each magnitude twice, so at
+    // 1:M only the tie-break decides which copy keeps its weight.
+    let arch = arch("sat-small");
+    let buf = |addr, elems: u64| Buf {
+        region: RegionId::Input,
+        addr,
+        bytes: 2 * elems,
+    };
+    let mut ops: Vec<Op> = (0..16)
+        .map(|k| Op::Vector {
+            op: VecOp::Add,
+            srcs: vec![buf(4 * (k / 2), 2)],
+            dst: buf(1024 + 4 * k, 2),
+            elems: 2,
+            width: 2,
+        })
+        .collect();
+    for (j, m) in [4, 8].into_iter().enumerate() {
+        let srste = Some(SrSte {
+            nm: Nm { n: 1, m },
+            lambda_q16: 1 << 15,
+        });
+        ops.push(Op::Vector {
+            op: VecOp::Sgd {
+                lr_q16: 1 << 14,
+                momentum_q16: 1 << 15,
+                srste,
+            },
+            srcs: vec![buf(1024, 32), buf(2048, 32), buf(2048, 32)],
+            dst: buf(4096 + 256 * j as u64, 64),
+            elems: 32,
+            width: 16,
+        });
+    }
+    let c = cosim_program(&design(), &arch, &vector_program(&arch, &ops, 9), 3, None).unwrap();
+    assert_eq!(c.mismatch, None);
 }
 
 /// One-GEMM programs (load, prune on chip, GEMM, store) dense and at 1:4, 2:4 and 2:8, at
@@ -98,7 +213,7 @@ fn gemms_match_the_exact_simulator_at_three_core_sizes() {
 #[test]
 fn a_wrong_result_is_reported_at_its_word_and_tensor() {
     let arch = arch("sat-small");
-    let design = build_core(&arch, &options()).unwrap_or_else(|e| panic!("{e}"));
+    let design = design();
     let prog = random_program(&arch, 20, 7);
     let c = cosim_program(&design, &arch, &prog, 1, None).unwrap();
     assert_eq!(c.mismatch, None);
@@ -119,15 +234,23 @@ fn a_wrong_result_is_reported_at_its_word_and_tensor() {
 }
 
 #[test]
-fn programs_with_units_the_core_lacks_are_refused() {
+fn programs_with_operations_the_core_lacks_are_refused() {
+    // The digits CNN's convolutions gather im2col windows, which the RTL DMA does not.
     let arch = arch("sat-small");
-    let model = nmsat_compiler::model::load_model("tiny-mlp").unwrap();
-    let opts = nmsat_compiler::graph::TrainOptions::dense(4);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../configs/models/digits-cnn.yaml"
+    );
+    let model = nmsat_compiler::model::load_model(path).unwrap();
+    let opts = TrainOptions::dense(4);
     let prog = nmsat_compiler::schedule::compile(&arch, &model, &opts)
         .unwrap()
         .program;
     let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
-    assert!(err.starts_with("instruction "), "{err}");
+    assert!(
+        err.starts_with("instruction ") && err.contains("Im2col"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -147,7 +270,7 @@ fn descriptions_the_dma_cannot_time_exactly_are_refused() {
 #[test]
 fn vector_operations_the_unit_cannot_stream_are_refused() {
     use nmsat_compiler::arch::RegionId;
-    use nmsat_compiler::isa::{Buf, VecOp};
+    use nmsat_compiler::isa::Buf;
     let arch = arch("sat-small");
     let mut prog = nmsat_hw::random_program(&arch, 1, 1);
     let buf = |addr| Buf {
@@ -179,5 +302,48 @@ fn vector_operations_the_unit_cannot_stream_are_refused() {
         width: 32,
     };
     let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
-    assert!(err.contains("Relu, ReluGrad, Add and Fill"), "{err}");
+    assert!(
+        err.contains("Relu, ReluGrad, Add, Fill, Sgd and Loss"),
+        "{err}"
+    );
+    // A loss of two classes a row on four lanes: three passes of one batch a row outlast the
+    // model's 5·2/4 cycles a row.
+    prog.instrs[0].op = Op::Vector {
+        op: VecOp::Loss {
+            classes: 2,
+            batch: 8,
+        },
+        srcs: vec![buf(0), buf(64)],
+        dst: buf(128),
+        elems: 32,
+        width: 2,
+    };
+    let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
+    assert!(
+        err.starts_with("instruction 0: Loss") && err.contains("outlast"),
+        "{err}"
+    );
+    // SR-STE ranks groups ahead of the batch, so its weights cannot be updated in place.
+    let srste = Some(nmsat_compiler::isa::SrSte {
+        nm: Nm { n: 2, m: 8 },
+        lambda_q16: 13,
+    });
+    let wide = Buf {
+        region: RegionId::Output,
+        addr: 0,
+        bytes: 128,
+    };
+    prog.instrs[0].op = Op::Vector {
+        op: VecOp::Sgd {
+            lr_q16: 655,
+            momentum_q16: 58982,
+            srste,
+        },
+        srcs: vec![Buf { bytes: 64, ..wide }, buf(0), buf(64)],
+        dst: wide,
+        elems: 32,
+        width: 16,
+    };
+    let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
+    assert!(err.contains("apart from the destination"), "{err}");
 }

@@ -4,7 +4,7 @@
 //! and backward, written with plain loops.
 
 use nmsat_compiler::arch::Arch;
-use nmsat_compiler::datapath::{dequantize, quantize, requant, round_shift, saturate};
+use nmsat_compiler::datapath::{requant, round_shift, saturate};
 use nmsat_compiler::graph::TrainOptions;
 use nmsat_compiler::model::parse_model;
 use nmsat_compiler::prune::Nm;
@@ -103,26 +103,10 @@ fn layer_norm_bp_row(dy: &[i16], x: &[i16], f: u32) -> Vec<i16> {
         .collect()
 }
 
-/// Constants of I-BERT in Q16.
-const LN2: i64 = 45426;
-const EA: i64 = 23495;
-const EB: i64 = 88670;
-const EC: i64 = 22544;
+/// Constants of I-GELU in Q16.
 const ISQRT2: i64 = 46341;
 const GA: i64 = -18927;
 const GB: i64 = 115933;
-
-/// e^x, x ≤ 0 in Q16: x = p − z·ln 2, e^p ≈ a(p + b)² + c, shifted right z.
-fn exp_q16(x: i64) -> i64 {
-    let z = -x / LN2;
-    let p = x + z * LN2;
-    let e = round_shift(EA * round_shift((p + EB) * (p + EB), 16), 16) + EC;
-    if z >= 63 {
-        0
-    } else {
-        e >> z
-    }
-}
 
 fn softmax_row(x: &[i16], f: u32) -> Vec<i16> {
     let max = *x.iter().max().unwrap() as i64;
@@ -218,17 +202,7 @@ fn token_block_iteration_equals_the_fixed_point_reference() {
     }
 
     // The loss over each sample's tokens × classes logits, then backward.
-    let per = tokens * classes;
-    let mut dl = vec![];
-    for (b, row) in y3.chunks(per).enumerate() {
-        let z: Vec<f64> = row.iter().map(|&q| dequantize(q, f)).collect();
-        let mx = z.iter().cloned().fold(f64::MIN, f64::max);
-        let s: f64 = z.iter().map(|v| (v - mx).exp()).sum();
-        for (c, v) in z.iter().enumerate() {
-            let onehot = (labels[b] as usize == c) as u8 as f64;
-            dl.push(quantize(((v - mx).exp() / s - onehot) / batch as f64, f));
-        }
-    }
+    let dl = loss_grad(&y3, &labels, tokens * classes, f);
     assert_eq!(read("loss.dy"), dl, "loss gradient");
     let w3b = transpose(
         &prune_rows(&transpose(&w3, classes, d2), classes, sparse(classes)),

@@ -33,8 +33,10 @@
 //!   −b) + b)² + 1)`, a = −0.2888, b = −1.769, every constant rounded to Q16 and every product
 //!   shifted back with round-half-up; `GeluGrad` (sources dy, x): `dy·(½(1 + L) + (x/√2)·a·
 //!   (min(|z|, −b) + b))`, its exact derivative.
-//! - `Loss` (sources logits, labels): per row, `p = softmax(logits)` in f64, then
-//!   `quantize((p − onehot(label)) / batch)`: the one operation computed through real numbers.
+//! - `Loss { classes, batch }` (sources logits, one INT16 label per row): per row, the
+//!   softmax's exponentials as for `Softmax` (`e_i = exp(x_i − max x)` in Q16, `S = Σe`), then
+//!   `g_i = sat(⌊(e_i − [i = label]·S)·2^f / (S·batch)⌉)`: `(p − onehot(label)) / batch` with
+//!   one round-half-up division (a label outside `0..classes` is no class: `g = p / batch`).
 //! - `Sgd` (sources w, dw, v; destination w′ then v′): with μ, lr, λ in Q16.16,
 //!   `v′ = sat(⌊μ·v⌉₁₆ + dw [+ ⌊λ·w⌉₁₆ where the FF N:M mask of the row drops w])`,
 //!   `w′ = sat(w − ⌊lr·v′⌉₁₆)`, where `⌊x⌉₁₆` is a round-half-up shift by 16.
@@ -45,7 +47,7 @@ use super::prune_unit::rank_group;
 use super::{i16s, put_i16s, Memory};
 use crate::machine::OpCost;
 use nmsat_compiler::arch::Arch;
-use nmsat_compiler::datapath::{dequantize, quantize, round_shift, saturate};
+use nmsat_compiler::datapath::{round_shift, saturate};
 use nmsat_compiler::isa::{phase_taps, Buf, PoolMode, VecOp};
 use nmsat_compiler::timing::vector_ops_per_elem;
 
@@ -264,21 +266,21 @@ pub fn run(
             }
         }
         VecOp::Loss { classes, batch } => {
-            let rows = n / classes as usize;
-            let (logits, labels) = (need(0, n)?, need(1, rows)?);
-            let mut g = Vec::with_capacity(n);
-            for r in 0..rows {
-                let z: Vec<f64> = logits[r * classes as usize..(r + 1) * classes as usize]
+            let c = classes as usize;
+            let rows = n / c;
+            let (logits, labels) = (need(0, rows * c)?, need(1, rows)?);
+            let mut g = Vec::with_capacity(rows * c);
+            for (row, &label) in logits.chunks(c).zip(labels) {
+                let max = *row.iter().max().expect("classes ≥ 1") as i64;
+                let e: Vec<i64> = row
                     .iter()
-                    .map(|&q| dequantize(q, f))
+                    .map(|&v| iexp(q16_of(v as i64 - max, f)))
                     .collect();
-                let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
-                let sum: f64 = e.iter().sum();
-                for (c, ec) in e.iter().enumerate() {
-                    let onehot = if labels[r] as usize == c { 1.0 } else { 0.0 };
-                    g.push(quantize((ec / sum - onehot) / batch as f64, f));
-                }
+                let sum: i64 = e.iter().sum();
+                g.extend(e.iter().enumerate().map(|(i, &e)| {
+                    let hit = label as i64 == i as i64;
+                    saturate(div_round((e - hit as i64 * sum) << f, sum * batch as i64))
+                }));
             }
             g
         }
@@ -464,6 +466,8 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::datapath::{dequantize, quantize};
 
     /// GELU via the tanh form, within 1e-3 of x·Φ(x).
     fn gelu_ref(x: f64) -> f64 {
@@ -530,5 +534,59 @@ mod tests {
         let y = softmax(&[0, 256, -512, 100, 100], 8);
         let sum: i64 = y.iter().map(|&v| v as i64).sum();
         assert!((sum - 256).abs() <= 3, "{y:?}");
+    }
+
+    #[test]
+    fn integer_loss_follows_the_real_gradient() {
+        let arch = Arch::load("sat-small").unwrap();
+        let prog = nmsat_compiler::isa::Program {
+            arch: arch.name.clone(),
+            model: "loss".into(),
+            batch: 1,
+            nm: None,
+            layers: vec![],
+            tensors: vec![],
+            instrs: vec![],
+        };
+        let mut mem = Memory::new(&arch, &prog);
+        let (classes, rows, batch) = (10usize, 6usize, 8u64);
+        let f = arch.frac_bits;
+        let logits: Vec<i16> = (0..classes * rows)
+            .map(|i| ((i * 7919) % 2001) as i16 - 1000)
+            .collect();
+        let labels: Vec<i16> = (0..rows as i16).map(|r| (3 * r) % 12).collect();
+        let buf = |addr, elems: usize| Buf {
+            region: RegionId::Input,
+            addr,
+            bytes: 2 * elems as u64,
+        };
+        put_i16s(mem.sp_mut(&buf(0, classes * rows)), &logits);
+        put_i16s(mem.sp_mut(&buf(1024, rows)), &labels);
+        let (srcs, dst) = (
+            [buf(0, classes * rows), buf(1024, rows)],
+            buf(2048, classes * rows),
+        );
+        let op = VecOp::Loss {
+            classes: classes as u64,
+            batch,
+        };
+        let elems = (classes * rows) as u64;
+        run(&arch, &mut mem, op, &srcs, &dst, elems, classes as u64).unwrap();
+        let g = i16s(mem.sp(&dst));
+        for (r, row) in logits.chunks(classes).enumerate() {
+            let z: Vec<f64> = row.iter().map(|&q| dequantize(q, f)).collect();
+            let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = z.iter().map(|v| (v - max).exp()).sum();
+            for (c, v) in z.iter().enumerate() {
+                let onehot = (labels[r] as usize == c) as u8 as f64;
+                let real = quantize(((v - max).exp() / sum - onehot) / batch as f64, f);
+                // One LSB: the exponential's error, within rounding of the real gradient.
+                assert!(
+                    (g[r * classes + c] - real).abs() <= 1,
+                    "row {r} class {c}: {} against {real}",
+                    g[r * classes + c]
+                );
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use nmsat_compiler::arch::Arch;
-use nmsat_compiler::datapath::{dequantize, quantize, requant, round_shift, saturate};
+use nmsat_compiler::datapath::{requant, round_shift, saturate};
 use nmsat_compiler::graph::TrainOptions;
 use nmsat_compiler::isa::q16;
 use nmsat_compiler::isa::Program;
@@ -55,17 +55,39 @@ pub fn sgd(
     (w2, v2)
 }
 
-/// The softmax cross-entropy gradient `(softmax − onehot) / batch`, per row.
+/// Constants of I-BERT's exponential in Q16: ln 2, a = 0.3585, b = 1.353, c = 0.344.
+const LN2: i64 = 45426;
+const EA: i64 = 23495;
+const EB: i64 = 88670;
+const EC: i64 = 22544;
+
+/// e^x, x ≤ 0 in Q16: x = p − z·ln 2, e^p ≈ a(p + b)² + c, shifted right z.
+pub fn exp_q16(x: i64) -> i64 {
+    let z = -x / LN2;
+    let p = x + z * LN2;
+    let e = round_shift(EA * round_shift((p + EB) * (p + EB), 16), 16) + EC;
+    if z >= 63 {
+        0
+    } else {
+        e >> z
+    }
+}
+
+/// The softmax cross-entropy gradient `(softmax − onehot) / batch`, per row, in integers:
+/// `sat(⌊(e_i − [i = label]·S)·2^f / (S·batch)⌉)` with `e_i = exp_q16(x_i − max)`, `S = Σe`.
 pub fn loss_grad(logits: &[i16], labels: &[i16], classes: usize, f: u32) -> Vec<i16> {
-    let batch = labels.len();
+    let batch = labels.len() as i64;
     let mut g = vec![];
     for (b, row) in logits.chunks(classes).enumerate() {
-        let z: Vec<f64> = row.iter().map(|&q| dequantize(q, f)).collect();
-        let mx = z.iter().cloned().fold(f64::MIN, f64::max);
-        let s: f64 = z.iter().map(|v| (v - mx).exp()).sum();
-        for (c, v) in z.iter().enumerate() {
-            let onehot = (labels[b] as usize == c) as u8 as f64;
-            g.push(quantize(((v - mx).exp() / s - onehot) / batch as f64, f));
+        let mx = *row.iter().max().unwrap() as i64;
+        let e: Vec<i64> = row
+            .iter()
+            .map(|&v| exp_q16((v as i64 - mx) << (16 - f)))
+            .collect();
+        let s: i64 = e.iter().sum();
+        for (c, &ec) in e.iter().enumerate() {
+            let onehot = (labels[b] as usize == c) as i64;
+            g.push(saturate(div_round((ec - onehot * s) << f, s * batch)));
         }
     }
     g

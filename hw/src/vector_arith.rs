@@ -1,0 +1,680 @@
+//! The vector unit's wide arithmetic, all lanes of one batch at once: [`SgdLanes`] (the SGD
+//! step with momentum and the SR-STE decay), [`LossLanes`] (I-BERT's exponential and the
+//! loss gradient's division) and [`GroupKeep`] (each lane's weight against its N:M group).
+//!
+//! ```text
+//!  SgdLanes:  w, dw, v, keep, lr, μ, λ ─► v′ = sat(⌊μv⌉₁₆ + dw [+ ⌊λw⌉₁₆ if !keep]),
+//!                                         w′ = sat(w − ⌊lr·v′⌉₁₆)
+//!  LossLanes: x, max, S, batch, label  ─► e = iexp(x − max), max′, S′ (the row's running
+//!                                         reductions), g = sat(⌊(e − [label]·S)·2^f / (S·batch)⌉)
+//!  GroupKeep: a 32-element window of groups, n, m, offset ─► keep_l = rank of lane l's weight
+//!                                         in its M-group < n
+//! ```
+//!
+//! Combinational leaves written as Verilog text with `update` the same integers in Rust, like
+//! [`crate::RankPack`]: rust-hdl multiplies only 16 × 16 bits, and these need 32 × 16-bit
+//! products, a division by ln 2 and a 64-bit division. The semantics are the exact
+//! simulator's vector unit (`nmsat_sim::exact`, whose module docs define them); the divisions
+//! are the Verilog operator, which Verilator evaluates in one step — a synthesised unit would
+//! pipeline them into the unit's `latency`.
+
+use crate::rank_pack::magnitude_beats;
+use crate::vector_unit::MAX_VECTOR_LANES;
+use rust_hdl::prelude::*;
+use std::fmt::Write as _;
+
+/// Bits of a batch bus: `MAX_VECTOR_LANES` INT16 lanes, lane l in bits 16l … 16l+15.
+pub const BATCH_BITS: usize = 16 * MAX_VECTOR_LANES;
+/// Elements of [`GroupKeep`]'s window: the groups of a batch's lanes for M ≤ 16.
+pub const WINDOW: usize = 32;
+/// Bits of the window.
+pub const WINDOW_BITS: usize = 16 * WINDOW;
+
+fn lane(bus: Bits<BATCH_BITS>, l: usize) -> i64 {
+    bus.get_bits::<16>(16 * l).index() as u16 as i16 as i64
+}
+
+fn to_bus(values: impl Iterator<Item = i64>) -> Bits<BATCH_BITS> {
+    values.enumerate().fold(bits(0), |acc, (l, v)| {
+        acc | (bits::<BATCH_BITS>(v as u16 as LiteralType) << (16 * l as LiteralType))
+    })
+}
+
+/// `x` saturated to INT16.
+fn sat(x: i64) -> i64 {
+    x.clamp(i16::MIN as i64, i16::MAX as i64)
+}
+
+/// `⌊x⌉₁₆`: a round-half-up shift by 16.
+fn round16(x: i64) -> i64 {
+    (x + (1 << 15)) >> 16
+}
+
+/// Verilog: the wire `name`, the 48-bit sign extension of the `bits`-bit `value`.
+fn sext48(v: &mut String, name: &str, value: &str, bits: usize) {
+    let _ = writeln!(
+        v,
+        "wire [47:0] {name} = {{{{{}{{{value}[{}]}}}}, {value}}};",
+        48 - bits,
+        bits - 1
+    );
+}
+
+/// Verilog: INT16 saturation of the 48-bit two's complement `x`.
+fn sat16(x: &str) -> String {
+    format!(
+        "(({x}[47:15] == 33'h0 || {x}[47:15] == 33'h1ffffffff) ? {x}[15:0] : ({x}[47] ? 16'h8000 : 16'h7fff))"
+    )
+}
+
+/// The SGD step of every lane; see the module docs.
+#[derive(LogicBlock)]
+pub struct SgdLanes {
+    /// Weights.
+    pub w: Signal<In, Bits<BATCH_BITS>>,
+    /// Their gradients.
+    pub dw: Signal<In, Bits<BATCH_BITS>>,
+    /// Their momenta.
+    pub v: Signal<In, Bits<BATCH_BITS>>,
+    /// Bit l: lane l's weight is kept (no decay term); all ones without SR-STE.
+    pub keep: Signal<In, Bits<MAX_VECTOR_LANES>>,
+    /// Learning rate, Q16.16.
+    pub lr: Signal<In, Bits<32>>,
+    /// Momentum, Q16.16.
+    pub mu: Signal<In, Bits<32>>,
+    /// SR-STE decay, Q16.16.
+    pub lambda: Signal<In, Bits<32>>,
+    /// Updated weights.
+    pub w2: Signal<Out, Bits<BATCH_BITS>>,
+    /// Updated momenta.
+    pub v2: Signal<Out, Bits<BATCH_BITS>>,
+    _lanes: usize,
+}
+
+impl SgdLanes {
+    /// `lanes` (1..=8) lanes; the others output zeros.
+    pub fn new(lanes: usize) -> Self {
+        Self {
+            w: Default::default(),
+            dw: Default::default(),
+            v: Default::default(),
+            keep: Default::default(),
+            lr: Default::default(),
+            mu: Default::default(),
+            lambda: Default::default(),
+            w2: Default::default(),
+            v2: Default::default(),
+            _lanes: lanes,
+        }
+    }
+}
+
+impl Logic for SgdLanes {
+    fn update(&mut self) {
+        let signed = |b: Bits<32>| b.index() as u32 as i32 as i64;
+        let (lr, mu, lambda) = (
+            signed(self.lr.val()),
+            signed(self.mu.val()),
+            signed(self.lambda.val()),
+        );
+        let keep = self.keep.val().index();
+        let steps: Vec<(i64, i64)> = (0..self._lanes)
+            .map(|l| {
+                let (w, dw, v) = (
+                    lane(self.w.val(), l),
+                    lane(self.dw.val(), l),
+                    lane(self.v.val(), l),
+                );
+                let decay = if keep >> l & 1 == 1 {
+                    0
+                } else {
+                    round16(lambda * w)
+                };
+                let v2 = sat(round16(mu * v) + dw + decay);
+                (sat(w - round16(lr * v2)), v2)
+            })
+            .collect();
+        self.w2.next = to_bus(steps.iter().map(|s| s.0));
+        self.v2.next = to_bus(steps.iter().map(|s| s.1));
+    }
+
+    fn connect(&mut self) {
+        self.w2.connect();
+        self.v2.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let mut v = String::new();
+        for c in ["lr", "mu", "lambda"] {
+            sext48(&mut v, &format!("{c}48"), c, 32);
+        }
+        for l in 0..self._lanes {
+            for s in ["w", "dw", "v"] {
+                let _ = writeln!(v, "wire [15:0] {s}${l} = {s}[{} +: 16];", 16 * l);
+                sext48(&mut v, &format!("{s}48${l}"), &format!("{s}${l}"), 16);
+            }
+            // Products of sign-extended operands: the low 48 bits are the signed product. Each
+            // arithmetic shift is a wire of its own: inside a wider unsigned expression `>>>`
+            // would shift logically.
+            let _ = writeln!(
+                v,
+                "wire [47:0] mv${l} = mu48 * v48${l} + 48'd32768;\n\
+                 wire [47:0] lw${l} = lambda48 * w48${l} + 48'd32768;\n\
+                 wire [47:0] mvs${l} = $signed(mv${l}) >>> 16;\n\
+                 wire [47:0] lws${l} = $signed(lw${l}) >>> 16;\n\
+                 wire [47:0] vs${l} = mvs${l} + dw48${l} + (keep[{l}] ? 48'd0 : lws${l});\n\
+                 wire [15:0] v2${l} = {};",
+                sat16(&format!("vs${l}"))
+            );
+            sext48(&mut v, &format!("v248${l}"), &format!("v2${l}"), 16);
+            let _ = writeln!(
+                v,
+                "wire [47:0] lv${l} = lr48 * v248${l} + 48'd32768;\n\
+                 wire [47:0] lvs${l} = $signed(lv${l}) >>> 16;\n\
+                 wire [47:0] ws${l} = w48${l} - lvs${l};"
+            );
+        }
+        v.push_str("always @(*) begin\n    w2 = 0;\n    v2 = 0;\n");
+        for l in 0..self._lanes {
+            let _ = writeln!(
+                v,
+                "    w2[{lo} +: 16] = {};\n    v2[{lo} +: 16] = v2${l};",
+                sat16(&format!("ws${l}")),
+                lo = 16 * l
+            );
+        }
+        v.push_str("end\n");
+        unused_inputs(&mut v, self._lanes, &["w", "dw", "v"], "keep");
+        Verilog::Custom(v)
+    }
+}
+
+/// Verilog: marks the lanes of `buses` (and the bits of the per-lane `flags`) this unit does
+/// not have as deliberately unused, for Verilator's `*unused*` pattern.
+fn unused_inputs(v: &mut String, lanes: usize, buses: &[&str], flags: &str) {
+    if lanes == MAX_VECTOR_LANES {
+        return;
+    }
+    let mut parts: Vec<String> = buses
+        .iter()
+        .map(|b| format!("{b}[{}:{}]", BATCH_BITS - 1, 16 * lanes))
+        .collect();
+    parts.push(format!("{flags}[{}:{lanes}]", MAX_VECTOR_LANES - 1));
+    let _ = writeln!(v, "wire _unused_lanes = &{{1'b0, {}}};", parts.join(", "));
+}
+
+/// I-BERT's `e^x` of `x = d·2^(16−f) ≤ 0` given `a = −d ≥ 0` (Q.f): `x = p − z·ln 2` with
+/// `z = ⌊−x / ln 2⌋`, so `p + 1.353 = 1.353 − (−x mod ln 2)`; Q16 out.
+fn iexp(a: i64, f: u32) -> i64 {
+    let ax = a << (16 - f);
+    let z = ax / LN2;
+    let t = B - ax % LN2;
+    let e = round16(A * round16(t * t)) + C;
+    if z > 16 {
+        0
+    } else {
+        e >> z
+    }
+}
+
+/// ln 2, 0.3585, 1.353 and 0.344 in Q16 (the exact simulator's constants).
+const LN2: i64 = 45426;
+const A: i64 = 23495;
+const B: i64 = 88670;
+const C: i64 = 22544;
+
+/// The loss lanes of one batch of a row; see the module docs.
+#[derive(LogicBlock)]
+pub struct LossLanes {
+    /// Logits.
+    pub x: Signal<In, Bits<BATCH_BITS>>,
+    /// Lanes holding a class of the row (the first `n`).
+    pub n: Signal<In, Bits<4>>,
+    /// The row's maximum so far (pass 1), then its maximum.
+    pub max: Signal<In, Bits<16>>,
+    /// The row's Σe so far (pass 2), then its sum.
+    pub sum: Signal<In, Bits<32>>,
+    /// This is the row's first batch: the reductions start afresh.
+    pub first: Signal<In, Bit>,
+    /// The class of lane 0.
+    pub col: Signal<In, Bits<16>>,
+    /// The row's label (INT16).
+    pub label: Signal<In, Bits<16>>,
+    /// The mean's divisor.
+    pub batch: Signal<In, Bits<16>>,
+    /// `max` with this batch's logits.
+    pub max_next: Signal<Out, Bits<16>>,
+    /// `sum` with this batch's exponentials.
+    pub sum_next: Signal<Out, Bits<32>>,
+    /// The gradients.
+    pub g: Signal<Out, Bits<BATCH_BITS>>,
+    _lanes: usize,
+    _frac_bits: u32,
+}
+
+impl LossLanes {
+    /// `lanes` (1..=8) lanes for Q.`frac_bits` values (≤ 15).
+    pub fn new(lanes: usize, frac_bits: u32) -> Self {
+        Self {
+            x: Default::default(),
+            n: Default::default(),
+            max: Default::default(),
+            sum: Default::default(),
+            first: Default::default(),
+            col: Default::default(),
+            label: Default::default(),
+            batch: Default::default(),
+            max_next: Default::default(),
+            sum_next: Default::default(),
+            g: Default::default(),
+            _lanes: lanes,
+            _frac_bits: frac_bits,
+        }
+    }
+}
+
+impl Logic for LossLanes {
+    fn update(&mut self) {
+        let f = self._frac_bits;
+        let n = (self.n.val().index()).min(self._lanes);
+        let max = self.max.val().index() as u16 as i16 as i64;
+        let sum = self.sum.val().index() as i64;
+        let (col, label) = (
+            self.col.val().index() as i64,
+            self.label.val().index() as i64,
+        );
+        let batch = self.batch.val().index() as i64;
+        let x: Vec<i64> = (0..self._lanes).map(|l| lane(self.x.val(), l)).collect();
+        let e: Vec<i64> = x.iter().map(|&x| iexp((max - x).max(0), f)).collect();
+        let bmax = x[..n].iter().copied().max().unwrap_or(max);
+        let first = self.first.val();
+        self.max_next.next = bits((if first { bmax } else { bmax.max(max) }) as u16 as LiteralType);
+        let esum: i64 = e[..n].iter().sum();
+        self.sum_next.next = bits(((if first { 0 } else { sum }) + esum) as u32 as LiteralType);
+        // ⌊num / d⌉ rounding half up is ⌊(2·num + d) / 2d⌋.
+        let d = sum * batch;
+        self.g.next = to_bus(e.iter().enumerate().map(|(l, &e)| {
+            let hit = (col + l as i64) == label;
+            let num = (e - hit as i64 * sum) << f;
+            if d == 0 {
+                0
+            } else {
+                sat((2 * num + d).div_euclid(2 * d))
+            }
+        }));
+    }
+
+    fn connect(&mut self) {
+        self.max_next.connect();
+        self.sum_next.connect();
+        self.g.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let f = self._frac_bits;
+        let mut v = String::new();
+        let _ = writeln!(
+            v,
+            "wire [63:0] s64 = {{32'd0, sum}};\n\
+             wire [63:0] d64 = s64 * {{48'd0, batch}};\n\
+             wire [63:0] dd64 = d64 << 1;"
+        );
+        for l in 0..self._lanes {
+            // −(x − max) ≥ 0 as 17 bits, then Q16 (40 bits hold 2^16 · 2^16).
+            let _ = writeln!(
+                v,
+                "wire [15:0] x${l} = x[{lo} +: 16];\n\
+                 wire [16:0] a${l} = {{max[15], max}} - {{x${l}[15], x${l}}};\n\
+                 wire [39:0] ax${l} = {{23'd0, a${l}[16] ? 17'd0 : a${l}}} << {sh};\n\
+                 wire [39:0] z${l} = ax${l} / 40'd{LN2};\n\
+                 wire [39:0] t${l} = 40'd{B} - ax${l} % 40'd{LN2};\n\
+                 wire [39:0] tt${l} = (t${l} * t${l} + 40'd32768) >> 16;\n\
+                 wire [39:0] e0${l} = ((40'd{A} * tt${l} + 40'd32768) >> 16) + 40'd{C};\n\
+                 wire [39:0] e${l} = z${l} > 40'd16 ? 40'd0 : e0${l} >> z${l}[4:0];\n\
+                 wire hit${l} = col + 16'd{l} == label;\n\
+                 wire [63:0] num${l} = {{24'd0, e${l}}} - (hit${l} ? s64 : 64'd0);\n\
+                 wire [63:0] q${l} = (num${l} << {f1}) + d64;\n\
+                 wire [63:0] g${l} = dd64 == 64'd0 ? 64'd0 : q${l}[63] ? \
+                 64'd0 - ((64'd0 - q${l} + dd64 - 64'd1) / dd64) : q${l} / dd64;",
+                lo = 16 * l,
+                sh = 16 - f,
+                f1 = f + 1,
+            );
+        }
+        v.push_str("always @(*) begin\n    max_next = first ? x$0 : max;\n    sum_next = first ? 32'd0 : sum;\n    g = 0;\n");
+        for l in 0..self._lanes {
+            let _ = writeln!(
+                v,
+                "    if (4'd{l} < n) begin\n\
+                 \x20       if ($signed(x${l}) > $signed(max_next)) max_next = x${l};\n\
+                 \x20       sum_next = sum_next + e${l}[31:0];\n\
+                 \x20   end\n\
+                 \x20   g[{lo} +: 16] = {};",
+                sat16_64(&format!("g${l}")),
+                lo = 16 * l
+            );
+        }
+        v.push_str("end\n");
+        if self._lanes < MAX_VECTOR_LANES {
+            let _ = writeln!(
+                v,
+                "wire _unused_lanes = &{{1'b0, x[{}:{}]}};",
+                BATCH_BITS - 1,
+                16 * self._lanes
+            );
+        }
+        Verilog::Custom(v)
+    }
+}
+
+/// Verilog: INT16 saturation of the 64-bit two's complement `x`.
+fn sat16_64(x: &str) -> String {
+    format!(
+        "(({x}[63:15] == 49'h0 || {x}[63:15] == 49'h1ffffffffffff) ? {x}[15:0] : ({x}[63] ? 16'h8000 : 16'h7fff))"
+    )
+}
+
+/// Each lane's weight ranked in its N:M group; see the module docs.
+///
+/// The window holds whole groups from the group of lane 0's weight on (groups tile the
+/// tensor from its first element: rows hold whole M-groups); lane l's weight is element
+/// `offset + l` of the window, its group the M elements from `offset + l` rounded down to a
+/// multiple of M. `j beats i` as in [`crate::RankPack`].
+#[derive(LogicBlock)]
+pub struct GroupKeep {
+    /// The window, element k in bits 16k … 16k+15.
+    pub win: Signal<In, Bits<WINDOW_BITS>>,
+    /// Kept weights per group, N.
+    pub n: Signal<In, Bits<5>>,
+    /// Group size M (2..=16).
+    pub m: Signal<In, Bits<5>>,
+    /// Lane 0's weight in the window (< M).
+    pub offset: Signal<In, Bits<5>>,
+    /// Bit l: lane l's weight is among its group's N largest magnitudes.
+    pub keep: Signal<Out, Bits<MAX_VECTOR_LANES>>,
+    _lanes: usize,
+}
+
+impl GroupKeep {
+    /// `lanes` (1..=8) lanes.
+    pub fn new(lanes: usize) -> Self {
+        Self {
+            win: Default::default(),
+            n: Default::default(),
+            m: Default::default(),
+            offset: Default::default(),
+            keep: Default::default(),
+            _lanes: lanes,
+        }
+    }
+}
+
+impl Logic for GroupKeep {
+    fn update(&mut self) {
+        let (n, m, offset) = (
+            self.n.val().index(),
+            self.m.val().index().max(1),
+            self.offset.val().index(),
+        );
+        let win: Vec<i16> = (0..WINDOW)
+            .map(|k| self.win.val().get_bits::<16>(16 * k).index() as u16 as i16)
+            .collect();
+        let mut keep = 0;
+        for l in 0..self._lanes {
+            let p = offset + l;
+            let base = p - p % m;
+            let rank = (base..(base + m).min(WINDOW))
+                .filter(|&q| magnitude_beats(win[q], q, win[p], p))
+                .count();
+            if rank < n {
+                keep |= 1 << l;
+            }
+        }
+        self.keep.next = bits(keep);
+    }
+
+    fn connect(&mut self) {
+        self.keep.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let mut v = String::from("wire [15:0] mag [0:31];\n");
+        for k in 0..WINDOW {
+            let _ = writeln!(
+                v,
+                "wire [15:0] w${k} = win[{} +: 16];\nassign mag[{k}] = w${k}[15] ? -w${k} : w${k};",
+                16 * k
+            );
+        }
+        let _ = writeln!(v, "wire [5:0] m6 = {{1'b0, m == 5'd0 ? 5'd1 : m}};");
+        for l in 0..self._lanes {
+            let _ = writeln!(
+                v,
+                "wire [5:0] p${l} = {{1'b0, offset}} + 6'd{l};\nwire [5:0] b${l} = p${l} - p${l} % m6;"
+            );
+            let mut beats = vec![];
+            for j in 0..16 {
+                // Element b + j of the window, when the group has it.
+                let _ = writeln!(
+                    v,
+                    "wire [5:0] q${l}${j} = b${l} + 6'd{j};\n\
+                     wire beat${l}${j} = 6'd{j} < m6 && (mag[q${l}${j}[4:0]] > mag[p${l}[4:0]] || \
+                     (mag[q${l}${j}[4:0]] == mag[p${l}[4:0]] && q${l}${j} < p${l}));"
+                );
+                beats.push(format!("{{4'd0, beat${l}${j}}}"));
+            }
+            let _ = writeln!(v, "wire [4:0] rank${l} = {};", beats.join(" + "));
+        }
+        v.push_str("always @(*) begin\n    keep = 0;\n");
+        for l in 0..self._lanes {
+            let _ = writeln!(v, "    keep[{l}] = rank${l} < n;");
+        }
+        v.push_str("end\n");
+        Verilog::Custom(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nmsat_compiler::arch::{Arch, RegionId};
+    use nmsat_compiler::isa::{Buf, Instr, Op, Phase, Program, SrSte, VecOp};
+    use nmsat_compiler::prune::Nm;
+    use rust_hdl::core::simulate::simulate;
+
+    #[test]
+    fn iexp_matches_the_exact_simulators_form() {
+        // The exact simulator computes z = −x / ln 2 and p + b = x + z·ln 2 + b.
+        for a in [0i64, 1, 2, 100, 177, 178, 255, 256, 4000, 65535] {
+            let x = -(a << 8);
+            let z = -x / LN2;
+            let t = x + z * LN2 + B;
+            let e = round16(A * round16(t * t)) + C;
+            let reference = if z >= 63 { 0 } else { e >> z };
+            assert_eq!(iexp(a, 8), reference, "a = {a}");
+        }
+    }
+
+    /// `op` over the INT16 sources `srcs` in the exact simulator: its destination's values.
+    fn exact(arch: &Arch, op: VecOp, srcs: &[Vec<i16>], out: usize, width: u64) -> Vec<i16> {
+        let buf = |k: u64, elems: usize| Buf {
+            region: RegionId::Input,
+            addr: 2048 * k,
+            bytes: 2 * elems as u64,
+        };
+        let bufs: Vec<Buf> = (0..srcs.len())
+            .map(|k| buf(k as u64, srcs[k].len()))
+            .collect();
+        let dst = buf(srcs.len() as u64, out);
+        let prog = Program {
+            arch: arch.name.clone(),
+            model: "leaf".into(),
+            batch: 1,
+            nm: None,
+            layers: vec!["leaf".into()],
+            tensors: vec![],
+            instrs: vec![Instr {
+                op: Op::Vector {
+                    op,
+                    srcs: bufs.clone(),
+                    dst,
+                    elems: srcs[0].len() as u64,
+                    width,
+                },
+                waits: vec![],
+                layer: 0,
+                phase: Phase::Update,
+            }],
+        };
+        let mut mem = nmsat_sim::exact::Memory::new(arch, &prog);
+        let bytes = |v: &[i16]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        for (b, values) in bufs.iter().zip(srcs) {
+            mem.sp_mut(b).copy_from_slice(&bytes(values));
+        }
+        nmsat_sim::simulate_exact_on(arch, &prog, &mut mem).unwrap();
+        mem.sp(&dst)
+            .chunks(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect()
+    }
+
+    /// Deterministic values: a few small ones (ties, zeros) among full-range ones.
+    fn values(seed: u64, n: usize) -> Vec<i16> {
+        let mut s = seed;
+        (0..n)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let x = (s >> 40) as i16;
+                if i % 3 == 0 {
+                    x % 4
+                } else {
+                    x
+                }
+            })
+            .collect()
+    }
+
+    fn bus(v: &[i16]) -> Bits<BATCH_BITS> {
+        to_bus(v.iter().map(|&x| x as i64))
+    }
+
+    fn unbus(b: Bits<BATCH_BITS>, n: usize) -> Vec<i16> {
+        (0..n).map(|l| lane(b, l) as i16).collect()
+    }
+
+    #[test]
+    fn sgd_lanes_and_group_keep_equal_the_exact_simulator() {
+        let arch = Arch::load("sat-small").unwrap();
+        let l = arch.vector_lanes as usize;
+        let (elems, width) = (64, 16);
+        for (seed, nm) in [(1, Nm { n: 2, m: 8 }), (2, Nm { n: 1, m: 4 })] {
+            let (w, dw, v) = (
+                values(seed, elems),
+                values(seed + 10, elems),
+                values(seed + 20, elems),
+            );
+            let (lr, mu, lambda) = (40_000, -70_000, 1 << 15);
+            let op = VecOp::Sgd {
+                lr_q16: lr,
+                momentum_q16: mu,
+                srste: Some(SrSte {
+                    nm,
+                    lambda_q16: lambda,
+                }),
+            };
+            let expected = exact(
+                &arch,
+                op,
+                &[w.clone(), dw.clone(), v.clone()],
+                2 * elems,
+                width,
+            );
+            let mut sgd = SgdLanes::new(l);
+            let mut keeper = GroupKeep::new(l);
+            sgd.connect_all();
+            keeper.connect_all();
+            let m = nm.m as usize;
+            for b in (0..elems).step_by(l) {
+                // The window holds whole groups from the group of the batch's first weight.
+                let start = b - b % m;
+                let mut win: Bits<WINDOW_BITS> = 0.into();
+                for (k, &x) in w[start..].iter().take(WINDOW).enumerate() {
+                    win = win
+                        | (bits::<WINDOW_BITS>(x as u16 as LiteralType) << (16 * k as LiteralType));
+                }
+                keeper.win.next = win;
+                keeper.n.next = bits(nm.n);
+                keeper.m.next = bits(nm.m);
+                keeper.offset.next = bits((b % m) as LiteralType);
+                assert!(simulate(&mut keeper, 10));
+                sgd.w.next = bus(&w[b..b + l]);
+                sgd.dw.next = bus(&dw[b..b + l]);
+                sgd.v.next = bus(&v[b..b + l]);
+                sgd.keep.next = keeper.keep.val();
+                sgd.lr.next = bits(lr as u32 as LiteralType);
+                sgd.mu.next = bits(mu as u32 as LiteralType);
+                sgd.lambda.next = bits(lambda as u32 as LiteralType);
+                assert!(simulate(&mut sgd, 10));
+                assert_eq!(unbus(sgd.w2.val(), l), expected[b..b + l], "{nm} w′ at {b}");
+                assert_eq!(
+                    unbus(sgd.v2.val(), l),
+                    expected[elems + b..elems + b + l],
+                    "{nm} v′ at {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn loss_lanes_equal_the_exact_simulator() {
+        let arch = Arch::load("sat-small").unwrap();
+        let l = arch.vector_lanes as usize;
+        let (classes, rows, batch) = (10, 3, 8);
+        let logits: Vec<i16> = values(7, classes * rows).iter().map(|x| x / 16).collect();
+        let labels = vec![3i16, 0, -1];
+        let op = VecOp::Loss {
+            classes: classes as u64,
+            batch,
+        };
+        let expected = exact(
+            &arch,
+            op,
+            &[logits.clone(), labels.clone()],
+            classes * rows,
+            classes as u64,
+        );
+        let mut loss = LossLanes::new(l, arch.frac_bits);
+        loss.connect_all();
+        loss.batch.next = bits(batch);
+        for (r, row) in logits.chunks(classes).enumerate() {
+            loss.label.next = bits(labels[r] as u16 as LiteralType);
+            // The three passes: the maximum, Σe, the gradients.
+            let (mut max, mut sum) = (0.into(), 0.into());
+            for pass in 0..3 {
+                for col in (0..classes).step_by(l) {
+                    let n = l.min(classes - col);
+                    let mut x = row[col..col + n].to_vec();
+                    x.resize(l, 0);
+                    loss.x.next = bus(&x);
+                    loss.n.next = bits(n as LiteralType);
+                    loss.first.next = col == 0;
+                    loss.col.next = bits(col as LiteralType);
+                    loss.max.next = max;
+                    loss.sum.next = sum;
+                    assert!(simulate(&mut loss, 10));
+                    match pass {
+                        0 => max = loss.max_next.val(),
+                        1 => sum = loss.sum_next.val(),
+                        _ => assert_eq!(
+                            unbus(loss.g.val(), n),
+                            expected[r * classes + col..r * classes + col + n],
+                            "row {r} from class {col}"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
