@@ -234,7 +234,21 @@ pub fn core_for(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
 fn check_units(arch: &Arch) -> Result<(), crate::HwError> {
     crate::dma::check_arch(arch)?;
     crate::vector_unit::check_arch(arch)?;
-    crate::prune_unit::check_arch(arch)
+    crate::prune_unit::check_arch(arch)?;
+    // The array unit's skew chains run from the first row (column) to a last one apart from it.
+    for (field, side) in [("array.rows", arch.rows), ("array.cols", arch.cols)] {
+        if side < 2 {
+            return Err(crate::HwError::unsupported(
+                arch,
+                field,
+                side,
+                "the core's array unit needs at least 2 rows and 2 columns (a 1-wide array is \
+                 generated on its own, without a core)",
+                "2 … 16",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl<const L: usize> Core<L> {

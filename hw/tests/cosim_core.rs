@@ -265,6 +265,10 @@ fn descriptions_the_dma_cannot_time_exactly_are_refused() {
     a.dma.setup_cycles = 1;
     let text = nmsat_hw::core_for(&a).err().expect("refused").to_string();
     assert!(text.contains("dma.setup_cycles = 1"), "{text}");
+    let mut a = arch("sat-small");
+    a.rows = 1;
+    let text = nmsat_hw::core_for(&a).err().expect("refused").to_string();
+    assert!(text.contains("array.rows = 1"), "{text}");
 }
 
 #[test]
