@@ -56,11 +56,23 @@ fn programs_the_core_cannot_run_are_refused_with_the_reason() {
         .output()
         .unwrap();
     assert!(c.status.success(), "{}", text(&c));
+    // The tiny MLP runs whole on the core; its ReLU turned into a softmax does not.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&prog).unwrap()).unwrap();
+    let relu = v["instrs"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .position(|i| i["op"]["Vector"]["op"] == "Relu")
+        .expect("a ReLU");
+    v["instrs"][relu]["op"]["Vector"]["op"] = "Softmax".into();
+    std::fs::write(&prog, v.to_string()).unwrap();
     let p = prog.to_str().unwrap();
     let o = nmsat(&["cosim", "--arch", "sat-small", "--program", p]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("cannot run it: instruction"),
+        text(&o).contains(&format!("cannot run it: instruction {relu}"))
+            && text(&o).contains("Softmax"),
         "{}",
         text(&o)
     );
@@ -97,6 +109,27 @@ fn a_gemm_through_the_core_matches_the_exact_simulator() {
     assert_eq!(v["match"], true);
     assert_eq!(v["rtl_cycles"], v["exact_cycles"]);
     assert_eq!(v["rtl_cycles"], v["fast_cycles"]);
+}
+
+#[test]
+fn a_tiny_mlp_training_iteration_through_the_core_matches() {
+    let o = nmsat(&[
+        "cosim",
+        "--arch",
+        "sat-small",
+        "--model",
+        "tiny-mlp",
+        "--batch",
+        "4",
+        "--recipe",
+        "dense",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["match"], true);
+    assert_eq!(v["program"], "tiny-mlp");
+    assert_eq!(v["rtl_cycles"], v["exact_cycles"]);
 }
 
 #[test]
