@@ -1,23 +1,25 @@
 //! `Core`: the accelerator core as one top module — the controller's five instruction queues,
-//! the DMA engine behind the load and store queues, and the three scratchpad regions.
+//! the DMA engine behind the load and store queues, the prune unit, the array unit, the vector
+//! unit and the three scratchpad regions.
 //!
 //! ```text
 //!   instruction port (per queue: pc ─► fields)          DRAM port (word requests/answers)
 //!          │                                                   ▲
 //!   ┌──────▼───────────────────────────────────────────┐       │
 //!   │ Sequencer load ─► store ─► prune ─► array ─► vec │ issue │
-//!   │   (waits on completed counts, resource ports)    ├──────►│ Dma ◄──► weight │ input │ output
-//!   └──────────────────────────────────────────────────┘  done │          scratchpad regions
+//!   │   (waits on completed counts, resource ports)    ├──────►│ Dma, PruneUnit, ArrayUnit,
+//!   └──────────────────────────────────────────────────┘  done │ VectorUnit ◄──► weight │ input │
+//!                                                               output scratchpad regions
 //! ```
 //!
 //! The instructions stay outside: each queue shows its `pc` and reads that instruction's
 //! fields from the instruction port in the same cycle (an asynchronous instruction ROM, which
 //! the co-simulation harness plays, as it plays the DRAM behind the DMA port). The fields are
-//! the ISA's, encoded by [`crate::encode`]. Transfers move rows as they are or transpose an
-//! INT16 block (`Copy`, `Transpose`); the vector unit runs the element-wise operations
-//! (`Relu`, `ReluGrad`, `Add`, `Fill`), the SGD step and the loss gradient. Units the core does
-//! not have yet (prune, array) and the other vector operations have their queues, and the
-//! encoder refuses programs that use them.
+//! the ISA's, encoded by [`crate::encode`]. Transfers move rows as they are, transpose an
+//! INT16 block or move the pixels of a stride phase's grid (`Copy`, `Transpose`, `Scatter`);
+//! the vector unit runs the element-wise operations (`Relu`, `ReluGrad`, `Add`, `Fill`), the SGD
+//! step and the loss gradient. The other transfer shapes (`Im2col`, `ConvBp`) and vector
+//! operations are refused by the encoder, naming the instruction.
 
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};
@@ -66,6 +68,18 @@ pub struct Core<const L: usize> {
     pub ld_sp_addr: Signal<In, Bits<16>>,
     /// Load: the block lands transposed.
     pub ld_transpose: Signal<In, Bit>,
+    /// Load: a scatter's rows per grid row.
+    pub ld_grid_w: Signal<In, Bits<16>>,
+    /// Load: a scatter's grid rows per image.
+    pub ld_grid_h: Signal<In, Bits<16>>,
+    /// Load: grid position of the first row.
+    pub ld_grid_x0: Signal<In, Bits<16>>,
+    /// Load: see `grid_x0`.
+    pub ld_grid_y0: Signal<In, Bits<16>>,
+    /// Load: DRAM bytes after a grid row's last row.
+    pub ld_row_jump: Signal<In, Bits<32>>,
+    /// Load: DRAM bytes after an image's last row.
+    pub ld_img_jump: Signal<In, Bits<32>>,
     /// Store: first DRAM byte.
     pub st_dram_addr: Signal<In, Bits<32>>,
     /// Store: rows.
@@ -82,6 +96,18 @@ pub struct Core<const L: usize> {
     pub st_requant: Signal<In, Bit>,
     /// Store: the block is read transposed.
     pub st_transpose: Signal<In, Bit>,
+    /// Store: a scatter's rows per grid row.
+    pub st_grid_w: Signal<In, Bits<16>>,
+    /// Store: a scatter's grid rows per image.
+    pub st_grid_h: Signal<In, Bits<16>>,
+    /// Store: grid position of the first row.
+    pub st_grid_x0: Signal<In, Bits<16>>,
+    /// Store: see `grid_x0`.
+    pub st_grid_y0: Signal<In, Bits<16>>,
+    /// Store: DRAM bytes after a grid row's last row.
+    pub st_row_jump: Signal<In, Bits<32>>,
+    /// Store: DRAM bytes after an image's last row.
+    pub st_img_jump: Signal<In, Bits<32>>,
     /// Vector: operation code (`VOP_*`).
     pub v_op: Signal<In, Bits<3>>,
     /// Vector: source 0's region.
@@ -280,6 +306,12 @@ impl<const L: usize> Core<L> {
             ld_region: Default::default(),
             ld_sp_addr: Default::default(),
             ld_transpose: Default::default(),
+            ld_grid_w: Default::default(),
+            ld_grid_h: Default::default(),
+            ld_grid_x0: Default::default(),
+            ld_grid_y0: Default::default(),
+            ld_row_jump: Default::default(),
+            ld_img_jump: Default::default(),
             st_dram_addr: Default::default(),
             st_rows: Default::default(),
             st_row_bytes: Default::default(),
@@ -288,6 +320,12 @@ impl<const L: usize> Core<L> {
             st_sp_addr: Default::default(),
             st_requant: Default::default(),
             st_transpose: Default::default(),
+            st_grid_w: Default::default(),
+            st_grid_h: Default::default(),
+            st_grid_x0: Default::default(),
+            st_grid_y0: Default::default(),
+            st_row_jump: Default::default(),
+            st_img_jump: Default::default(),
             v_op: Default::default(),
             v_src0_region: Default::default(),
             v_src0: Default::default(),
@@ -480,6 +518,12 @@ impl<const L: usize> Logic for Core<L> {
         self.dma.row_bytes.next = self.ld_row_bytes.val();
         self.dma.stride.next = self.ld_stride.val();
         self.dma.sp_addr.next = self.ld_sp_addr.val();
+        self.dma.grid_w.next = self.ld_grid_w.val();
+        self.dma.grid_h.next = self.ld_grid_h.val();
+        self.dma.grid_x0.next = self.ld_grid_x0.val();
+        self.dma.grid_y0.next = self.ld_grid_y0.val();
+        self.dma.row_jump.next = self.ld_row_jump.val();
+        self.dma.img_jump.next = self.ld_img_jump.val();
         if self.load.issue.val() {
             self.dma_store.d.next = false;
             self.dma_region.d.next = self.ld_region.val();
@@ -492,6 +536,12 @@ impl<const L: usize> Logic for Core<L> {
             self.dma.row_bytes.next = self.st_row_bytes.val();
             self.dma.stride.next = self.st_stride.val();
             self.dma.sp_addr.next = self.st_sp_addr.val();
+            self.dma.grid_w.next = self.st_grid_w.val();
+            self.dma.grid_h.next = self.st_grid_h.val();
+            self.dma.grid_x0.next = self.st_grid_x0.val();
+            self.dma.grid_y0.next = self.st_grid_y0.val();
+            self.dma.row_jump.next = self.st_row_jump.val();
+            self.dma.img_jump.next = self.st_img_jump.val();
             self.dma_store.d.next = true;
             self.dma_region.d.next = self.st_region.val();
         }

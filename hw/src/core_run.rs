@@ -132,8 +132,8 @@ struct Ports {
     valid: [usize; UNITS],
     res: [usize; UNITS],
     wait: [[usize; UNITS]; UNITS],
-    ld: [usize; 7],
-    st: [usize; 8],
+    ld: [usize; 13],
+    st: [usize; 14],
     vec: [usize; VECTOR_FIELDS.len()],
     prune: Vec<usize>,
     gemm: Vec<usize>,
@@ -165,6 +165,12 @@ impl Ports {
                 "region",
                 "sp_addr",
                 "transpose",
+                "grid_w",
+                "grid_h",
+                "grid_x0",
+                "grid_y0",
+                "row_jump",
+                "img_jump",
                 "requant",
             ][..n]
                 .iter()
@@ -198,8 +204,8 @@ impl Ports {
             gemm: (0..GEMM_FIELDS)
                 .map(|f| i(&format!("g${f}")))
                 .collect::<Result<_, _>>()?,
-            ld: xfer("ld", 7)?.try_into().expect("7 fields"),
-            st: xfer("st", 8)?.try_into().expect("8 fields"),
+            ld: xfer("ld", 13)?.try_into().expect("13 fields"),
+            st: xfer("st", 14)?.try_into().expect("14 fields"),
             pc: each(&|u| o(&format!("pc${u}")))?,
             issue: each(&|u| o(&format!("issue${u}")))?,
             done: each(&|u| o(&format!("done${u}")))?,
@@ -411,6 +417,12 @@ fn apply_instructions(m: &mut Model, p: &Ports, q: &Queues, pcs: &[usize; UNITS]
             t.region as i64,
             t.sp_addr as i64,
             t.transpose as i64,
+            t.grid.w as i64,
+            t.grid.h as i64,
+            t.grid.x0 as i64,
+            t.grid.y0 as i64,
+            t.grid.row_jump as i64,
+            t.grid.img_jump as i64,
             t.requant as i64,
         ];
         let ports: &[usize] = if u == Unit::Load.index() {

@@ -1,6 +1,8 @@
 //! `Dma`: the DMA engine behind the core's load and store queues: 2-D copies between the
 //! DRAM port and a scratchpad region, one 8-byte DRAM word a cycle, requantizing INT32
-//! accumulators to INT16 on stores when asked.
+//! accumulators to INT16 on stores when asked. A scatter's rows are the pixels of a stride
+//! phase's grid, which the walkers step through (see [`RowWalker`]); its scratchpad side is a
+//! plain or a transposed block.
 //!
 //! ```text
 //!            start ─► Setup (setup_cycles) ─► Stream ─────────────────────────► Idle
@@ -118,6 +120,18 @@ pub struct Dma {
     pub stride: Signal<In, Bits<32>>,
     /// First scratchpad byte.
     pub sp_addr: Signal<In, Bits<16>>,
+    /// A scatter's grid (see [`RowWalker`]): rows per grid row, grid rows per image.
+    pub grid_w: Signal<In, Bits<16>>,
+    /// See `grid_w`.
+    pub grid_h: Signal<In, Bits<16>>,
+    /// Grid position of the first row.
+    pub grid_x0: Signal<In, Bits<16>>,
+    /// See `grid_x0`.
+    pub grid_y0: Signal<In, Bits<16>>,
+    /// DRAM bytes from a grid row's last row to the next row.
+    pub row_jump: Signal<In, Bits<32>>,
+    /// DRAM bytes from an image's last row to the next row.
+    pub img_jump: Signal<In, Bits<32>>,
     /// The transfer completes in this cycle (the engine is free the next).
     pub done: Signal<Out, Bit>,
     /// An answer arrived that no request asked for (sticky until the next `start`).
@@ -207,6 +221,12 @@ impl Dma {
             row_bytes: Default::default(),
             stride: Default::default(),
             sp_addr: Default::default(),
+            grid_w: Default::default(),
+            grid_h: Default::default(),
+            grid_x0: Default::default(),
+            grid_y0: Default::default(),
+            row_jump: Default::default(),
+            img_jump: Default::default(),
             done: Default::default(),
             fault: Default::default(),
             mem_valid: Default::default(),
@@ -285,6 +305,12 @@ impl Logic for Dma {
         self.req.stride.next = self.stride.val();
         self.req.sp_addr.next = self.sp_addr.val();
         self.req.wide.next = self.requant.val();
+        self.req.grid_w.next = self.grid_w.val();
+        self.req.grid_h.next = self.grid_h.val();
+        self.req.grid_x0.next = self.grid_x0.val();
+        self.req.grid_y0.next = self.grid_y0.val();
+        self.req.row_jump.next = self.row_jump.val();
+        self.req.img_jump.next = self.img_jump.val();
         self.rsp.start.next = self.start.val();
         self.rsp.dram_addr.next = self.dram_addr.val();
         self.rsp.rows.next = self.rows.val();
@@ -292,6 +318,12 @@ impl Logic for Dma {
         self.rsp.stride.next = self.stride.val();
         self.rsp.sp_addr.next = self.sp_addr.val();
         self.rsp.wide.next = self.requant.val();
+        self.rsp.grid_w.next = self.grid_w.val();
+        self.rsp.grid_h.next = self.grid_h.val();
+        self.rsp.grid_x0.next = self.grid_x0.val();
+        self.rsp.grid_y0.next = self.grid_y0.val();
+        self.rsp.row_jump.next = self.row_jump.val();
+        self.rsp.img_jump.next = self.img_jump.val();
 
         // Loads request during Stream; stores read a cycle earlier, from the last setup cycle.
         self.fetch.next = false;

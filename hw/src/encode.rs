@@ -16,7 +16,7 @@ use crate::vector_unit::{
 };
 use crate::HwError;
 use nmsat_compiler::arch::{Arch, RegionId};
-use nmsat_compiler::isa::{Buf, Instr, Op, Program, Unit, VecOp, XferShape};
+use nmsat_compiler::isa::{Buf, Instr, Op, Program, Unit, VecOp, Xfer, XferShape};
 use nmsat_compiler::prune::{group_bytes, Nm};
 
 /// Bit of the DRAM in a resource mask (after the three regions).
@@ -41,6 +41,80 @@ pub struct Transfer {
     pub requant: bool,
     /// The INT16 block lands (or is read) column-major.
     pub transpose: bool,
+    /// The rows' grid (a scatter's; one grid row of all rows otherwise): rows per grid row,
+    /// grid rows per image, the first row's position, and the DRAM bytes from a grid row's
+    /// (an image's) last row to the next row.
+    pub grid: Grid,
+}
+
+/// See [`Transfer::grid`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grid {
+    /// Rows per grid row.
+    pub w: u16,
+    /// Grid rows per image.
+    pub h: u16,
+    /// Position of the first row.
+    pub x0: u16,
+    /// See `x0`.
+    pub y0: u16,
+    /// DRAM bytes from a grid row's last row to the next row.
+    pub row_jump: u32,
+    /// DRAM bytes from an image's last row to the next row.
+    pub img_jump: u32,
+}
+
+/// The grid of a transfer's rows, checked to touch the DRAM words its charged rows (the
+/// ISA's `rows` at `dram_stride`) do: every actual row has its charged row's alignment.
+fn transfer_grid(index: usize, x: &Xfer) -> Result<Grid, HwError> {
+    let XferShape::Scatter(t) = x.shape else {
+        return Ok(Grid {
+            w: narrow(x.rows, "rows", index)?,
+            h: 1,
+            x0: 0,
+            y0: 0,
+            row_jump: 0,
+            img_jump: 0,
+        });
+    };
+    let g = &t.geom;
+    let refuse = |why: &str| {
+        Err(HwError::Usage(format!(
+            "instruction {index}: the RTL DMA engine cannot move this Scatter transfer: {why}"
+        )))
+    };
+    let (lo, hi) = t.channels();
+    if (lo, hi) != (t.k0, t.k0 + t.nk) || g.kh * g.kw != 1 {
+        return refuse("its rows hold channels outside the tile");
+    }
+    let row_addr = |px: u64| t.addr(t.scatter_pixel(px), lo);
+    for i in 0..t.npx {
+        if row_addr(t.px0 + i) % 8 != (x.dram_addr + i * x.dram_stride) % 8 {
+            return refuse("a pixel's row is aligned unlike the row the timing charges");
+        }
+    }
+    // DRAM bytes to the next row from the last pixel of a grid row or of an image (at any
+    // image, as the grid repeats), measured where the view has such a step.
+    let (ow, oh) = (g.out_w, g.out_h);
+    let step =
+        |px: u64| (px + 1 < g.pixels()).then(|| row_addr(px + 1) as i64 - row_addr(px) as i64);
+    let jump = |px: u64| -> Result<u32, HwError> {
+        let d = step(px).unwrap_or(0);
+        narrow(
+            u64::try_from(d).unwrap_or(u64::MAX),
+            "a scatter's row jump",
+            index,
+        )
+    };
+    let q = t.px0 % (ow * oh);
+    Ok(Grid {
+        w: narrow(ow, "a scatter's grid width", index)?,
+        h: narrow(oh, "a scatter's grid height", index)?,
+        x0: narrow(q % ow, "a scatter's grid position", index)?,
+        y0: narrow(q / ow, "a scatter's grid position", index)?,
+        row_jump: jump(ow - 1)?,
+        img_jump: jump(ow * oh - 1)?,
+    })
 }
 
 /// One instruction of a queue.
@@ -187,10 +261,14 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
     let transfer = match &ins.op {
         Op::Load { xfer } | Op::Store { xfer, .. } => {
             res |= 1 << DRAM_RESOURCE;
-            if !matches!(xfer.shape, XferShape::Copy | XferShape::Transpose) {
+            if !matches!(
+                xfer.shape,
+                XferShape::Copy | XferShape::Transpose | XferShape::Scatter(_)
+            ) {
                 return Err(HwError::Usage(format!(
-                    "instruction {index}: the RTL DMA engine moves rows as they are or \
-                     transposes them (Copy, Transpose); this transfer is {:?}",
+                    "instruction {index}: the RTL DMA engine moves rows as they are, \
+                     transposes them or moves a grid's pixels (Copy, Transpose, Scatter); \
+                     this transfer is {:?}",
                     xfer.shape
                 )));
             }
@@ -207,7 +285,12 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
                 region: xfer.sp.region as u8,
                 sp_addr: narrow(xfer.sp.addr, "the scratchpad address", index)?,
                 requant: matches!(ins.op, Op::Store { requant: true, .. }),
-                transpose: xfer.shape == XferShape::Transpose,
+                transpose: match xfer.shape {
+                    XferShape::Transpose => true,
+                    XferShape::Scatter(t) => !t.pixel_major,
+                    _ => false,
+                },
+                grid: transfer_grid(index, xfer)?,
             })
         }
         _ => None,

@@ -4,6 +4,7 @@
 //!
 //! Each transfer moves up to 8 rows of up to 64 bytes at unaligned DRAM addresses with
 //! unaligned strides — or, a third of them, transposes a block of up to 8 × 24 INT16 elements
+//! — or, a quarter of all, moves a random tile of a stride phase's grid pixels (`Scatter`)
 //! — to or from a random region (a store may requantize INT32 accumulators); each instruction
 //! waits on a random earlier instruction of another queue, so loads and stores contend for
 //! the DRAM and the controller's issue rules decide. Vector operations are element-wise, SGD
@@ -14,7 +15,8 @@
 use crate::vector_unit::loss_fits;
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{
-    Buf, Instr, Op, Phase, Program, PruneAlong, SrSte, Tensor, Unit, VecOp, Xfer, XferShape,
+    Buf, Im2col, Im2colTile, Instr, Op, Phase, Program, PruneAlong, SrSte, Tensor, Unit, VecOp,
+    Xfer, XferShape,
 };
 use nmsat_compiler::prune::{group_bytes, Nm};
 
@@ -48,6 +50,9 @@ impl SplitMix {
 }
 
 fn transfer(rng: &mut SplitMix, arch: &Arch, requant: bool) -> Xfer {
+    if rng.below(4) == 0 {
+        return scatter(rng, arch, requant);
+    }
     // Requantized and transposed rows hold whole INT16 elements at even addresses.
     let transpose = rng.below(3) == 0;
     let whole = requant || transpose;
@@ -86,6 +91,63 @@ fn transfer(rng: &mut SplitMix, arch: &Arch, requant: bool) -> Xfer {
         } else {
             XferShape::Copy
         },
+    }
+}
+
+/// A random `Scatter` transfer: the pixels of one stride phase's grid (up to 3 × 3 per image,
+/// stride up to 3, up to 3 images) of a tensor of up to 16 channels a pixel, a random tile of
+/// its channels and pixels, pixel- or channel-major in the scratchpad.
+fn scatter(rng: &mut SplitMix, arch: &Arch, requant: bool) -> Xfer {
+    // Pixel rows of whole words keep every pixel's alignment that of the rows charged.
+    let pixel_elems = 4 * (1 + rng.below(4));
+    let channels = 1 + rng.below(pixel_elems);
+    let stride = 1 + rng.below(3);
+    let (out_h, out_w) = (1 + rng.below(3), 1 + rng.below(3));
+    let (a, b) = (rng.below(stride), rng.below(stride));
+    let geom = Im2col {
+        pixel_elems,
+        channels,
+        images: 1 + rng.below(3),
+        in_h: (out_h - 1) * stride + a + 1 + rng.below(2),
+        in_w: (out_w - 1) * stride + b + 1 + rng.below(2),
+        out_h,
+        out_w,
+        kh: 1,
+        kw: 1,
+        stride,
+        pad_h: -(a as i64),
+        pad_w: -(b as i64),
+        block: 1,
+        pad_value: 0,
+    };
+    let tensor = geom.images * geom.in_h * geom.in_w * pixel_elems * 2;
+    let k0 = rng.below(channels);
+    let px0 = rng.below(geom.pixels());
+    let t = Im2colTile {
+        geom,
+        base: rng.below(PROGRAM_DRAM_BYTES - tensor) & !1,
+        ch0: rng.below(pixel_elems - channels + 1),
+        k0,
+        nk: 1 + rng.below(channels - k0),
+        px0,
+        npx: 1 + rng.below(geom.pixels() - px0),
+        pixel_major: rng.below(2) == 0,
+    };
+    let rows = t.scatter_rows();
+    let sp_bytes = t.nk * t.npx * 2 * if requant { 2 } else { 1 };
+    let region = RegionId::ALL[rng.below(3) as usize];
+    let align = if requant { !3 } else { !1 };
+    Xfer {
+        dram_addr: rows.addr,
+        rows: rows.rows,
+        row_bytes: rows.row_bytes,
+        dram_stride: rows.stride,
+        sp: Buf {
+            region,
+            addr: rng.below(arch.region(region).bytes - sp_bytes) & align,
+            bytes: sp_bytes,
+        },
+        shape: XferShape::Scatter(t),
     }
 }
 

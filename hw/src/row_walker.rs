@@ -19,6 +19,12 @@
 //! (the next row's first word after a row's last), `start` loads a transfer. The DMA engine
 //! runs two walkers over the same transfer: one that issues requests and one that consumes
 //! the responses `latency` cycles later, so no per-request state needs storing.
+//!
+//! **Grids.** A scatter's rows are the pixels of a stride phase's grid: `stride` apart inside
+//! a grid row, further at the end of one. The walker counts the rows' grid position `(x, y)`
+//! from `(grid_x0, grid_y0)` and steps the row start by `stride`, by `row_jump` after the last
+//! of `grid_w` pixels of a grid row, or by `img_jump` after the last grid row of `grid_h` (the
+//! encoder computes the jumps). A plain transfer is one grid row as long as the transfer.
 
 use rust_hdl::prelude::*;
 
@@ -46,6 +52,18 @@ pub struct RowWalker {
     pub sp_addr: Signal<In, Bits<16>>,
     /// The scratchpad side holds two bytes per DRAM byte.
     pub wide: Signal<In, Bit>,
+    /// Rows per grid row.
+    pub grid_w: Signal<In, Bits<16>>,
+    /// Grid rows per image.
+    pub grid_h: Signal<In, Bits<16>>,
+    /// Grid position of the first row.
+    pub grid_x0: Signal<In, Bits<16>>,
+    /// See `grid_x0`.
+    pub grid_y0: Signal<In, Bits<16>>,
+    /// Bytes from the last row of a grid row to the next row.
+    pub row_jump: Signal<In, Bits<32>>,
+    /// Bytes from the last row of an image's grid to the next row.
+    pub img_jump: Signal<In, Bits<32>>,
     /// A word remains: the outputs below describe it.
     pub more: Signal<Out, Bit>,
     /// It is the transfer's last word.
@@ -75,6 +93,12 @@ pub struct RowWalker {
     trow: DFF<Bits<16>>,
     tword: DFF<Bits<16>>,
     estride_q: DFF<Bits<16>>,
+    gx: DFF<Bits<16>>,
+    gy: DFF<Bits<16>>,
+    grid_w_q: DFF<Bits<16>>,
+    grid_h_q: DFF<Bits<16>>,
+    row_jump_q: DFF<Bits<32>>,
+    img_jump_q: DFF<Bits<32>>,
     esize: Signal<Local, Bits<16>>,
     tstep: Signal<Local, Bits<16>>,
     row_end: Signal<Local, Bits<32>>,
@@ -104,7 +128,13 @@ impl Logic for RowWalker {
             wide_q,
             trow,
             tword,
-            estride_q
+            estride_q,
+            gx,
+            gy,
+            grid_w_q,
+            grid_h_q,
+            row_jump_q,
+            img_jump_q
         );
         self.row_end.next = self.row_start.q.val() + bit_cast::<32, 16>(self.row_bytes_q.q.val());
         self.word_end.next = self.word_addr.q.val() + 8;
@@ -148,12 +178,26 @@ impl Logic for RowWalker {
             & self.row_done.val()
             & (self.row.q.val() + 1 == self.rows_q.q.val());
         self.next_start.next = self.row_start.q.val() + self.stride_q.q.val();
+        if self.gx.q.val() + 1 == self.grid_w_q.q.val() {
+            self.next_start.next = self.row_start.q.val() + self.row_jump_q.q.val();
+            if self.gy.q.val() + 1 == self.grid_h_q.q.val() {
+                self.next_start.next = self.row_start.q.val() + self.img_jump_q.q.val();
+            }
+        }
         if self.advance.val() & self.active.q.val() {
             self.tword.d.next = self.tword.q.val() + self.tstep.val();
             if self.row_done.val() {
                 self.trow.d.next = self.trow.q.val() + self.esize.val();
                 self.tword.d.next = self.trow.q.val() + self.esize.val();
                 self.row.d.next = self.row.q.val() + 1;
+                self.gx.d.next = self.gx.q.val() + 1;
+                if self.gx.q.val() + 1 == self.grid_w_q.q.val() {
+                    self.gx.d.next = 0.into();
+                    self.gy.d.next = self.gy.q.val() + 1;
+                    if self.gy.q.val() + 1 == self.grid_h_q.q.val() {
+                        self.gy.d.next = 0.into();
+                    }
+                }
                 self.row_start.d.next = self.next_start.val();
                 self.word_addr.d.next = (self.next_start.val() >> 3) << 3;
                 self.sp_row.d.next = self.sp_row.q.val() + self.row_bytes_q.q.val();
@@ -175,6 +219,12 @@ impl Logic for RowWalker {
             self.stride_q.d.next = self.stride.val();
             self.sp_addr_q.d.next = self.sp_addr.val();
             self.wide_q.d.next = self.wide.val();
+            self.gx.d.next = self.grid_x0.val();
+            self.gy.d.next = self.grid_y0.val();
+            self.grid_w_q.d.next = self.grid_w.val();
+            self.grid_h_q.d.next = self.grid_h.val();
+            self.row_jump_q.d.next = self.row_jump.val();
+            self.img_jump_q.d.next = self.img_jump.val();
             self.trow.d.next = self.sp_addr.val();
             self.tword.d.next = self.sp_addr.val();
             self.estride_q.d.next = self.rows.val() << 1;

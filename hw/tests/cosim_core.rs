@@ -2,7 +2,7 @@
 //! regions) against the exact simulator: random programs of loads, stores, prunes at every
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
 //! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient)
-//! with random waits; compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
+//! with random waits (transfers copy, transpose and scatter); compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
 //! programs on 2×2, 4×4 and 8×8 cores. Every instruction issues and completes in the same
 //! cycles, and the DRAM ends up the same.
 
@@ -35,6 +35,8 @@ fn random_programs_match_the_exact_simulator() {
     let design = design();
     // SGD without and with SR-STE, and loss gradients, over all seeds.
     let mut kinds = [0; 3];
+    // Scatter loads and stores, channel- and pixel-major.
+    let mut scatters = [0; 4];
     for seed in 0..6 {
         let prog = random_program(&arch, 160, 100 + seed);
         let shapes = |transpose: bool, requant: bool| {
@@ -54,6 +56,14 @@ fn random_programs_match_the_exact_simulator() {
         // Every kind of transfer is exercised: rows as they are and transposed, with and
         // without requantization.
         assert!(shapes(true, false) > 0 && shapes(true, true) > 0 && shapes(false, true) > 0);
+        for i in &prog.instrs {
+            if let Op::Load { xfer } | Op::Store { xfer, .. } = &i.op {
+                if let XferShape::Scatter(t) = xfer.shape {
+                    let store = matches!(i.op, Op::Store { .. });
+                    scatters[2 * store as usize + t.pixel_major as usize] += 1;
+                }
+            }
+        }
         let vectors = prog
             .instrs
             .iter()
@@ -99,6 +109,7 @@ fn random_programs_match_the_exact_simulator() {
         );
     }
     assert!(kinds.iter().all(|&k| k > 5), "{kinds:?}");
+    assert!(scatters.iter().all(|&k| k > 2), "{scatters:?}");
 }
 
 #[test]
@@ -269,6 +280,74 @@ fn descriptions_the_dma_cannot_time_exactly_are_refused() {
     a.rows = 1;
     let text = nmsat_hw::core_for(&a).err().expect("refused").to_string();
     assert!(text.contains("array.rows = 1"), "{text}");
+}
+
+#[test]
+fn scatters_whose_pixels_touch_other_words_are_refused() {
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::{Buf, Im2col, Im2colTile, Xfer};
+    let arch = arch("sat-small");
+    let mut prog = random_program(&arch, 1, 1);
+    // Pixels of 3 elements: the charged rows are 12 bytes apart (stride 2), but the second
+    // grid row starts 72 bytes in (two image rows of six pixels), where the fourth charged row
+    // starts at 36: another alignment.
+    let geom = Im2col {
+        pixel_elems: 3,
+        channels: 3,
+        images: 1,
+        in_h: 6,
+        in_w: 6,
+        out_h: 3,
+        out_w: 3,
+        kh: 1,
+        kw: 1,
+        stride: 2,
+        pad_h: 0,
+        pad_w: 0,
+        block: 1,
+        pad_value: 0,
+    };
+    let t = Im2colTile {
+        geom,
+        base: 0,
+        ch0: 0,
+        k0: 0,
+        nk: 3,
+        px0: 0,
+        npx: 9,
+        pixel_major: true,
+    };
+    let rows = t.scatter_rows();
+    let xfer = Xfer {
+        dram_addr: rows.addr,
+        rows: rows.rows,
+        row_bytes: rows.row_bytes,
+        dram_stride: rows.stride,
+        sp: Buf {
+            region: RegionId::Input,
+            addr: 0,
+            bytes: 54,
+        },
+        shape: XferShape::Scatter(t),
+    };
+    prog.instrs[0].op = Op::Store {
+        xfer,
+        requant: false,
+    };
+    let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
+    assert!(
+        err.starts_with("instruction 0:") && err.contains("aligned unlike"),
+        "{err}"
+    );
+    // One grid row of them keeps the alignment.
+    if let Op::Store { xfer, .. } = &mut prog.instrs[0].op {
+        if let XferShape::Scatter(t) = &mut xfer.shape {
+            t.npx = 3;
+        }
+        xfer.rows = 3;
+        xfer.sp.bytes = 18;
+    }
+    nmsat_hw::encode(&arch, &prog).unwrap();
 }
 
 #[test]
