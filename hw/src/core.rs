@@ -18,8 +18,8 @@
 //! the ISA's, encoded by [`crate::encode`]. Transfers move rows as they are, transpose an
 //! INT16 block or move the pixels of a stride phase's grid (`Copy`, `Transpose`, `Scatter`);
 //! the vector unit runs the element-wise operations (`Relu`, `ReluGrad`, `Add`, `Fill`), the SGD
-//! step and the loss gradient. The other transfer shapes (`Im2col`, `ConvBp`) and vector
-//! operations are refused by the encoder, naming the instruction.
+//! step, the loss gradient, and pooling and its gradients. The other transfer shapes (`Im2col`,
+//! `ConvBp`) and vector operations are refused by the encoder, naming the instruction.
 
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};
@@ -150,6 +150,21 @@ pub struct Core<const L: usize> {
     pub v_classes: Signal<In, Bits<16>>,
     /// See `v_classes`.
     pub v_batch: Signal<In, Bits<16>>,
+    /// Pooling: elements per result, source elements (`elems · taps`), and a sum's scale
+    /// (Q16.16).
+    pub v_taps: Signal<In, Bits<8>>,
+    /// See `v_taps`.
+    pub v_total: Signal<In, Bits<16>>,
+    /// See `v_taps`.
+    pub v_recip: Signal<In, Bits<17>>,
+    /// Pooling gradient of max: the taps' window positions (see `PoolLanes`).
+    pub v_pbase: Signal<In, Bits<8>>,
+    /// See `v_pbase`.
+    pub v_pstep: Signal<In, Bits<8>>,
+    /// See `v_pbase`.
+    pub v_prow: Signal<In, Bits<8>>,
+    /// See `v_pbase`.
+    pub v_kb: Signal<In, Bits<8>>,
     /// Prune: N, M, index bits, packed group bytes.
     pub p_n: Signal<In, Bits<5>>,
     /// See `p_n`.
@@ -347,6 +362,13 @@ impl<const L: usize> Core<L> {
             v_adv_g: Default::default(),
             v_classes: Default::default(),
             v_batch: Default::default(),
+            v_taps: Default::default(),
+            v_total: Default::default(),
+            v_recip: Default::default(),
+            v_pbase: Default::default(),
+            v_pstep: Default::default(),
+            v_prow: Default::default(),
+            v_kb: Default::default(),
             p_n: Default::default(),
             p_m: Default::default(),
             p_ib: Default::default(),
@@ -643,6 +665,13 @@ impl<const L: usize> Logic for Core<L> {
         self.vec.adv_g.next = self.v_adv_g.val();
         self.vec.classes.next = self.v_classes.val();
         self.vec.batch.next = self.v_batch.val();
+        self.vec.taps.next = self.v_taps.val();
+        self.vec.total.next = self.v_total.val();
+        self.vec.recip.next = self.v_recip.val();
+        self.vec.pbase.next = self.v_pbase.val();
+        self.vec.pstep.next = self.v_pstep.val();
+        self.vec.prow.next = self.v_prow.val();
+        self.vec.kb.next = self.v_kb.val();
         if self.vector.issue.val() {
             self.vsrc_region[0].d.next = self.v_src0_region.val();
             self.vsrc_region[1].d.next = self.v_src1_region.val();

@@ -68,7 +68,7 @@ const PRUNE_FIELDS: [&str; 16] = [
 ];
 
 /// The vector unit's fields on the instruction port, in [`vector_fields`] order.
-const VECTOR_FIELDS: [&str; 21] = [
+const VECTOR_FIELDS: [&str; 28] = [
     "v_op",
     "v_src0_region",
     "v_src0",
@@ -90,6 +90,13 @@ const VECTOR_FIELDS: [&str; 21] = [
     "v_adv_g",
     "v_classes",
     "v_batch",
+    "v_taps",
+    "v_total",
+    "v_recip",
+    "v_pbase",
+    "v_pstep",
+    "v_prow",
+    "v_kb",
 ];
 
 /// The values of [`VECTOR_FIELDS`] for `v` (Q16.16 constants as their 32-bit patterns).
@@ -102,6 +109,7 @@ fn vector_fields(v: &VectorOp) -> [i64; VECTOR_FIELDS.len()] {
         adv_o: 0,
         adv_g: 0,
     });
+    let p = v.pool.unwrap_or_default();
     [
         v.op.into(),
         v.src0.0.into(),
@@ -124,6 +132,13 @@ fn vector_fields(v: &VectorOp) -> [i64; VECTOR_FIELDS.len()] {
         s.adv_g.into(),
         v.classes.into(),
         v.batch.into(),
+        p.taps.into(),
+        p.total.into(),
+        p.recip.into(),
+        p.base.into(),
+        p.step.into(),
+        p.row.into(),
+        p.kb.into(),
     ]
 }
 

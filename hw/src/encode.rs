@@ -12,11 +12,14 @@ use crate::controller::{RESOURCES, UNITS};
 use crate::scratchpad::GROUP_PORTS;
 use crate::vector_arith::WINDOW;
 use crate::vector_unit::{
-    loss_fits, VOP_ADD, VOP_FILL, VOP_LOSS, VOP_RELU, VOP_RELU_GRAD, VOP_SGD,
+    loss_fits, VOP_ADD, VOP_FILL, VOP_LOSS, VOP_POOL_MAX, VOP_POOL_SUM, VOP_RELU, VOP_RELU_GRAD,
+    VOP_SGD,
 };
 use crate::HwError;
 use nmsat_compiler::arch::{Arch, RegionId};
-use nmsat_compiler::isa::{Buf, Instr, Op, Program, Unit, VecOp, Xfer, XferShape};
+use nmsat_compiler::isa::{
+    phase_taps, Buf, Instr, Op, PoolMode, Program, Unit, VecOp, Xfer, XferShape,
+};
 use nmsat_compiler::prune::{group_bytes, Nm};
 
 /// Bit of the DRAM in a resource mask (after the three regions).
@@ -204,6 +207,32 @@ pub struct VectorOp {
     pub classes: u16,
     /// See `classes`.
     pub batch: u16,
+    /// Pooling and its gradients; `None` otherwise.
+    pub pool: Option<PoolFields>,
+}
+
+/// The fields of a pooling operation; see [`VectorOp::pool`] and `PoolLanes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolFields {
+    /// Elements per result: the window, or the gradient's phase taps.
+    pub taps: u8,
+    /// Source elements, `elems · taps`.
+    pub total: u16,
+    /// A sum's scale, Q16.16: `⌊2^16/window⌉` (average), 2^16 (gradient of max).
+    pub recip: u32,
+    /// Gradient of max: tap 0's window position.
+    pub base: u8,
+    /// Gradient of max: the position's step back along a tap row (the stride).
+    pub step: u8,
+    /// Gradient of max: the position's step back from a tap row's end to the next row.
+    pub row: u8,
+    /// Gradient of max: taps per tap row.
+    pub kb: u8,
+}
+
+/// `⌊2^16 / n⌉`, as the exact simulator's averages divide.
+fn reciprocal(n: u64) -> u32 {
+    (((1 << 16) + n / 2) / n) as u32
 }
 
 /// The SR-STE fields of an SGD operation; see [`VectorOp::srste`].
@@ -465,7 +494,8 @@ fn encode_vector(
     elems: u64,
     width: u64,
 ) -> Result<VectorOp, HwError> {
-    let refuse = |why: String| Err(HwError::Usage(format!("instruction {index}: {op:?} {why}")));
+    let usage = |why: String| HwError::Usage(format!("instruction {index}: {op:?} {why}"));
+    let refuse = |why: String| Err(usage(why));
     let (code, sources) = match op {
         VecOp::Relu => (VOP_RELU, 1..=1),
         VecOp::ReluGrad => (VOP_RELU_GRAD, 2..=2),
@@ -473,10 +503,20 @@ fn encode_vector(
         VecOp::Fill => (VOP_FILL, 0..=0),
         VecOp::Sgd { .. } => (VOP_SGD, 3..=3),
         VecOp::Loss { .. } => (VOP_LOSS, 2..=2),
+        VecOp::Pool {
+            mode: PoolMode::Max,
+            ..
+        } => (VOP_POOL_MAX, 1..=1),
+        VecOp::Pool { .. }
+        | VecOp::PoolGrad {
+            mode: PoolMode::Avg,
+            ..
+        } => (VOP_POOL_SUM, 1..=1),
+        VecOp::PoolGrad { .. } => (VOP_POOL_SUM, 2..=2),
         other => {
             return Err(HwError::Usage(format!(
-                "instruction {index}: the RTL vector unit runs Relu, ReluGrad, Add, Fill, Sgd \
-                 and Loss; not {other:?}"
+                "instruction {index}: the RTL vector unit runs Relu, ReluGrad, Add, Fill, Sgd, \
+                 Loss, Pool and PoolGrad; not {other:?}"
             )))
         }
     };
@@ -495,7 +535,90 @@ fn encode_vector(
     }
     let field = |v: u64, what: &str| narrow::<u16>(v, what, index);
     let (mut lr, mut mu, mut lambda, mut srste, mut classes, mut batch) = (0, 0, 0, None, 0, 0);
+    let mut pool = None;
+    // A pooling source is read ahead of the results it makes (max pooling's taps go `elems`
+    // results further on), so the destination must be apart from it.
+    let pooling = |taps: u64, fields: PoolFields| -> Result<Option<PoolFields>, HwError> {
+        if srcs.iter().any(overlaps) {
+            return Err(usage(
+                "has a destination that meets a source; the RTL vector unit pools between \
+                 disjoint buffers"
+                    .into(),
+            ));
+        }
+        if !(1..=255).contains(&taps) {
+            return Err(usage(format!(
+                "of {taps} elements per result: the RTL pooling groups 1 to 255"
+            )));
+        }
+        let total = field(elems * taps, "the pooled elements")?;
+        if matches!(
+            op,
+            VecOp::Pool {
+                mode: PoolMode::Max,
+                ..
+            }
+        ) {
+            field(2 * elems, "the taps' offset")?;
+        }
+        Ok(Some(PoolFields {
+            taps: taps as u8,
+            total,
+            ..fields
+        }))
+    };
     match op {
+        VecOp::Pool { window, mode } => {
+            let recip = if mode == PoolMode::Avg && window > 0 {
+                reciprocal(window)
+            } else {
+                0
+            };
+            pool = pooling(
+                window,
+                PoolFields {
+                    recip,
+                    ..Default::default()
+                },
+            )?;
+        }
+        VecOp::PoolGrad {
+            mode,
+            kernel,
+            stride,
+            phase_h,
+            phase_w,
+        } => {
+            // Window positions (< kernel²) and their steps (≤ stride·kernel) are 8-bit.
+            if stride == 0 || kernel == 0 || kernel * kernel > 256 || stride * kernel > 255 {
+                return refuse(format!(
+                    "with a {kernel}×{kernel} kernel at stride {stride}: the RTL pooling \
+                     gradient takes window positions and steps below 256"
+                ));
+            }
+            let (ka, kb) = (
+                phase_taps(kernel, phase_h, stride),
+                phase_taps(kernel, phase_w, stride),
+            );
+            let fields = match mode {
+                PoolMode::Avg => PoolFields {
+                    recip: reciprocal(kernel * kernel),
+                    ..Default::default()
+                },
+                // Tap (u, v) is window position (a + s(ka−1−u))·k + b + s(kb−1−v).
+                PoolMode::Max => PoolFields {
+                    recip: 1 << 16,
+                    base: ((phase_h + stride * (ka.max(1) - 1)) * kernel
+                        + phase_w
+                        + stride * (kb.max(1) - 1)) as u8,
+                    step: stride as u8,
+                    row: (stride * kernel - stride * (kb.max(1) - 1)) as u8,
+                    kb: kb as u8,
+                    ..Default::default()
+                },
+            };
+            pool = pooling(ka * kb, fields)?;
+        }
         VecOp::Sgd {
             lr_q16,
             momentum_q16,
@@ -580,5 +703,6 @@ fn encode_vector(
         srste,
         classes,
         batch,
+        pool,
     })
 }

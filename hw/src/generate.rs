@@ -193,7 +193,7 @@ impl fmt::Display for Report {
                 writeln!(
                     f,
                     "{}: controller (load, store, prune, array, vector queues), DMA engine, prune \
-                     unit, vector unit (element-wise operations, SGD, loss gradient), scratchpad regions of {} / {} \
+                     unit, vector unit (element-wise operations, SGD, loss gradient, pooling), scratchpad regions of {} / {} \
                      / {} bytes; the array unit is not in the core yet",
                     c.top, c.regions[0], c.regions[1], c.regions[2]
                 )?;

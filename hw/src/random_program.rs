@@ -1,5 +1,5 @@
 //! `random_program`: random programs of loads, stores, prunes, GEMMs and vector operations
-//! (element-wise, SGD, loss gradients) — every unit of the RTL core — for co-simulation tests,
+//! (element-wise, SGD, loss gradients, pooling) — every unit of the RTL core — for co-simulation tests,
 //! `nmsat cosim --random` and the RTL speed figure.
 //!
 //! Each transfer moves up to 8 rows of up to 64 bytes at unaligned DRAM addresses with
@@ -9,14 +9,15 @@
 //! waits on a random earlier instruction of another queue, so loads and stores contend for
 //! the DRAM and the controller's issue rules decide. Vector operations are element-wise, SGD
 //! steps (random Q16.16 constants, with the SR-STE term at every pattern of the description or
-//! without it) and loss gradients (random classes and batch divisor) on whatever the
+//! without it), loss gradients (random classes and batch divisor), and max and average pooling
+//! and their gradients (random windows, kernels, strides and phases) on whatever the
 //! scratchpads hold.
 
 use crate::vector_unit::loss_fits;
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{
-    Buf, Im2col, Im2colTile, Instr, Op, Phase, Program, PruneAlong, SrSte, Tensor, Unit, VecOp,
-    Xfer, XferShape,
+    phase_taps, Buf, Im2col, Im2colTile, Instr, Op, Phase, PoolMode, Program, PruneAlong, SrSte,
+    Tensor, Unit, VecOp, Xfer, XferShape,
 };
 use nmsat_compiler::prune::{group_bytes, Nm};
 
@@ -254,15 +255,19 @@ fn q16_constant(rng: &mut SplitMix) -> i32 {
 }
 
 /// A random vector operation: element-wise of up to 64 elements, SGD (with the SR-STE term at
-/// one of `arch`'s patterns, rows of up to 3 groups, or without it) or a loss gradient of up to
-/// 4 rows. The unit streams: a destination meets a source only in place (see `encode`).
+/// one of `arch`'s patterns, rows of up to 3 groups, or without it), a loss gradient of up to
+/// 4 rows, or pooling or its gradient. The unit streams: a destination meets a source only in
+/// place (see `encode`).
 fn vector(rng: &mut SplitMix, arch: &Arch) -> Op {
-    let kind = rng.below(8);
+    let kind = rng.below(10);
     if kind == 5 || kind == 6 {
         return sgd(rng, arch, kind == 6 && !arch.patterns.is_empty());
     }
     if kind == 7 {
         return loss(rng, arch);
+    }
+    if kind >= 8 {
+        return pool(rng, arch, kind == 9);
     }
     let elems = 1 + rng.below(64);
     let (op, sources) = match kind {
@@ -331,6 +336,46 @@ fn sgd(rng: &mut SplitMix, arch: &Arch, decay: bool) -> Op {
         dst,
         elems,
         width,
+    }
+}
+
+/// Pooling of up to 24 results over windows of 1 to 9 elements, or (`grad`) its gradient for
+/// a kernel of 1 to 3 at a stride of 1 to 3 and one of its phases that reaches some tap.
+fn pool(rng: &mut SplitMix, arch: &Arch, grad: bool) -> Op {
+    let mode = if rng.below(2) == 0 {
+        PoolMode::Max
+    } else {
+        PoolMode::Avg
+    };
+    let elems = 1 + rng.below(24);
+    let (op, taps, sources, outs) = if grad {
+        let (kernel, stride) = (1 + rng.below(3), 1 + rng.below(3));
+        let reach = kernel.min(stride);
+        let (phase_h, phase_w) = (rng.below(reach), rng.below(reach));
+        let taps = phase_taps(kernel, phase_h, stride) * phase_taps(kernel, phase_w, stride);
+        let op = VecOp::PoolGrad {
+            mode,
+            kernel,
+            stride,
+            phase_h,
+            phase_w,
+        };
+        (op, taps, 1 + (mode == PoolMode::Max) as u64, elems)
+    } else {
+        let window = 1 + rng.below(9);
+        let outs = elems * (1 + (mode == PoolMode::Max) as u64);
+        (VecOp::Pool { window, mode }, window, 1, outs)
+    };
+    let dst = place(rng, arch, 2 * outs);
+    let srcs = (0..sources)
+        .map(|_| apart(rng, arch, 2 * elems * taps, &dst))
+        .collect();
+    Op::Vector {
+        op,
+        srcs,
+        dst,
+        elems,
+        width: elems,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The vector unit's wide arithmetic, all lanes of one batch at once: [`SgdLanes`] (the SGD
 //! step with momentum and the SR-STE decay), [`LossLanes`] (I-BERT's exponential and the
-//! loss gradient's division) and [`GroupKeep`] (each lane's weight against its N:M group).
+//! loss gradient's division), [`GroupKeep`] (each lane's weight against its N:M group) and
+//! [`PoolLanes`] (pooling and its gradients: reductions over groups of taps).
 //!
 //! ```text
 //!  SgdLanes:  w, dw, v, keep, lr, μ, λ ─► v′ = sat(⌊μv⌉₁₆ + dw [+ ⌊λw⌉₁₆ if !keep]),
@@ -9,11 +10,16 @@
 //!                                         reductions), g = sat(⌊(e − [label]·S)·2^f / (S·batch)⌉)
 //!  GroupKeep: a 32-element window of groups, n, m, offset ─► keep_l = rank of lane l's weight
 //!                                         in its M-group < n
+//!  PoolLanes: x, arg, the group so far  ─► per group of taps ending in the batch, packed from
+//!                                         lane 0: the max and its tap (first on ties), or
+//!                                         sat(⌊Σx·r⌉₁₆) (gradient of max: the taps whose arg
+//!                                         is their position); the group so far after it
 //! ```
 //!
 //! Combinational leaves written as Verilog text with `update` the same integers in Rust, like
 //! [`crate::RankPack`]: rust-hdl multiplies only 16 × 16 bits, and these need 32 × 16-bit
-//! products, a division by ln 2 and a 64-bit division. The semantics are the exact
+//! products, a division by ln 2 and a 64-bit division (and pooling, lane chains and packing
+//! that hdl_gen's indexing cannot express). The semantics are the exact
 //! simulator's vector unit (`nmsat_sim::exact`, whose module docs define them); the divisions
 //! are the Verilog operator, which Verilator evaluates in one step — a synthesised unit would
 //! pipeline them into the unit's `latency`.
@@ -474,6 +480,253 @@ impl Logic for GroupKeep {
     }
 }
 
+/// The pooling lanes of one batch; see the module docs.
+///
+/// The batch's elements continue the stream of groups of `taps` elements (a pooling window, or
+/// a gradient element's phase taps) where the previous batch left it: `j` is the tap of the
+/// element before lane 0 (`taps − 1` at the start), `carry` and `carry_at` the reduction of its
+/// group so far, `v` and `pos` its tap column and window position (`PoolGrad` max).
+#[derive(LogicBlock)]
+pub struct PoolLanes {
+    /// The elements (`Pool`'s window values, `PoolGrad`'s dY taps).
+    pub x: Signal<In, Bits<BATCH_BITS>>,
+    /// `PoolGrad` max: the argmax of each tap's window.
+    pub arg: Signal<In, Bits<BATCH_BITS>>,
+    /// Lanes holding an element (the first `n`).
+    pub n: Signal<In, Bits<4>>,
+    /// Reduce to the maximum and its tap (else to the sum, scaled by `recip`).
+    pub max: Signal<In, Bit>,
+    /// Sum only the taps whose window's argmax is their position (`PoolGrad` max).
+    pub masked: Signal<In, Bit>,
+    /// Elements per group.
+    pub taps: Signal<In, Bits<8>>,
+    /// The scale of a sum, Q16.16 (`⌊2^16/window⌉`; 2^16 for `PoolGrad` max).
+    pub recip: Signal<In, Bits<17>>,
+    /// `PoolGrad` max: tap 0's window position, its step along a tap row, and the step from
+    /// the end of a tap row to the next one's start (both subtracted).
+    pub base: Signal<In, Bits<8>>,
+    /// See `base`.
+    pub step: Signal<In, Bits<8>>,
+    /// See `base`.
+    pub row: Signal<In, Bits<8>>,
+    /// `PoolGrad` max: taps per tap row.
+    pub kb: Signal<In, Bits<8>>,
+    /// The tap of the element before lane 0.
+    pub j: Signal<In, Bits<8>>,
+    /// Its tap column.
+    pub v: Signal<In, Bits<8>>,
+    /// Its window position.
+    pub pos: Signal<In, Bits<8>>,
+    /// Its group's maximum or sum so far (a maximum in the low 16 bits).
+    pub carry: Signal<In, Bits<32>>,
+    /// The tap of that maximum.
+    pub carry_at: Signal<In, Bits<8>>,
+    /// The results of the groups ending in this batch, from lane 0 on.
+    pub y: Signal<Out, Bits<BATCH_BITS>>,
+    /// Their maxima's taps.
+    pub at: Signal<Out, Bits<BATCH_BITS>>,
+    /// How many groups end in this batch.
+    pub count: Signal<Out, Bits<4>>,
+    /// `j` after this batch.
+    pub j_next: Signal<Out, Bits<8>>,
+    /// `v` after this batch.
+    pub v_next: Signal<Out, Bits<8>>,
+    /// `pos` after this batch.
+    pub pos_next: Signal<Out, Bits<8>>,
+    /// `carry` after this batch.
+    pub carry_next: Signal<Out, Bits<32>>,
+    /// `carry_at` after this batch.
+    pub at_next: Signal<Out, Bits<8>>,
+    _lanes: usize,
+}
+
+impl PoolLanes {
+    /// `lanes` (1..=8) lanes.
+    pub fn new(lanes: usize) -> Self {
+        Self {
+            x: Default::default(),
+            arg: Default::default(),
+            n: Default::default(),
+            max: Default::default(),
+            masked: Default::default(),
+            taps: Default::default(),
+            recip: Default::default(),
+            base: Default::default(),
+            step: Default::default(),
+            row: Default::default(),
+            kb: Default::default(),
+            j: Default::default(),
+            v: Default::default(),
+            pos: Default::default(),
+            carry: Default::default(),
+            carry_at: Default::default(),
+            y: Default::default(),
+            at: Default::default(),
+            count: Default::default(),
+            j_next: Default::default(),
+            v_next: Default::default(),
+            pos_next: Default::default(),
+            carry_next: Default::default(),
+            at_next: Default::default(),
+            _lanes: lanes,
+        }
+    }
+}
+
+impl Logic for PoolLanes {
+    fn update(&mut self) {
+        let u = |b: usize| b as i64;
+        let n = self.n.val().index().min(self._lanes);
+        let (taps, kb) = (u(self.taps.val().index()), u(self.kb.val().index()));
+        let (base, step, row) = (
+            u(self.base.val().index()),
+            u(self.step.val().index()),
+            u(self.row.val().index()),
+        );
+        let recip = u(self.recip.val().index());
+        let (mut j, mut v, mut pos) = (
+            u(self.j.val().index()),
+            u(self.v.val().index()),
+            u(self.pos.val().index()),
+        );
+        let mut acc = self.carry.val().index() as u32 as i32 as i64;
+        if self.max.val() {
+            acc = acc as i16 as i64;
+        }
+        let mut at = u(self.carry_at.val().index());
+        let (mut ys, mut ats) = (vec![], vec![]);
+        for l in 0..n {
+            let x = lane(self.x.val(), l);
+            if j + 1 == taps {
+                (j, v, pos) = (0, 0, base);
+            } else if v + 1 == kb {
+                (j, v, pos) = (j + 1, 0, (pos - row) & 0xFF);
+            } else {
+                (j, v, pos) = (j + 1, v + 1, (pos - step) & 0xFF);
+            }
+            let term = if self.masked.val() && lane(self.arg.val(), l) != pos {
+                0
+            } else {
+                x
+            };
+            if self.max.val() {
+                // The first maximum: a later equal value does not replace it.
+                if j == 0 || x > acc {
+                    (acc, at) = (x, j);
+                }
+            } else {
+                acc = if j == 0 { term } else { acc + term };
+            }
+            if j + 1 == taps {
+                ys.push(if self.max.val() {
+                    acc
+                } else {
+                    sat(round16(acc * recip))
+                });
+                ats.push(at);
+            }
+        }
+        self.count.next = bits(ys.len() as LiteralType);
+        self.y.next = to_bus(ys.into_iter());
+        self.at.next = to_bus(ats.into_iter());
+        self.j_next.next = bits(j as LiteralType);
+        self.v_next.next = bits(v as LiteralType);
+        self.pos_next.next = bits(pos as LiteralType);
+        self.carry_next.next = bits(acc as u32 as LiteralType);
+        self.at_next.next = bits(at as LiteralType);
+    }
+
+    fn connect(&mut self) {
+        self.y.connect();
+        self.at.connect();
+        self.count.connect();
+        self.j_next.connect();
+        self.v_next.connect();
+        self.pos_next.connect();
+        self.carry_next.connect();
+        self.at_next.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let mut v = String::new();
+        // Lane −1 is the element before the batch; a lane past `n` passes its state on.
+        let _ = writeln!(
+            v,
+            "wire [7:0] j$m = j;\nwire [7:0] v$m = v;\nwire [7:0] p$m = pos;\n\
+             wire [31:0] s$m = carry;\nwire [7:0] a$m = carry_at;\nwire [3:0] c$m = 4'd0;\n\
+             wire [63:0] r64 = {{47'd0, recip}};"
+        );
+        for l in 0..self._lanes {
+            let p = if l == 0 {
+                "$m".to_string()
+            } else {
+                format!("{}", l - 1)
+            };
+            let _ = writeln!(
+                v,
+                "wire on{l} = 4'd{l} < n;\n\
+                 wire [15:0] x{l} = x[{lo} +: 16];\n\
+                 wire wrap{l} = j{p} + 8'd1 == taps;\n\
+                 wire rend{l} = v{p} + 8'd1 == kb;\n\
+                 wire [7:0] jj{l} = wrap{l} ? 8'd0 : j{p} + 8'd1;\n\
+                 wire [7:0] vv{l} = (wrap{l} | rend{l}) ? 8'd0 : v{p} + 8'd1;\n\
+                 wire [7:0] pp{l} = wrap{l} ? base : p{p} - (rend{l} ? row : step);\n\
+                 wire [15:0] t{l} = (masked && arg[{lo} +: 16] != {{8'd0, pp{l}}}) ? 16'd0 : x{l};\n\
+                 wire [31:0] tt{l} = {{{{16{{t{l}[15]}}}}, t{l}}};\n\
+                 wire beats{l} = jj{l} == 8'd0 || $signed(x{l}) > $signed(s{p}[15:0]);\n\
+                 wire [31:0] ss{l} = max ? (beats{l} ? {{16'd0, x{l}}} : s{p}) \
+                 : (jj{l} == 8'd0 ? tt{l} : s{p} + tt{l});\n\
+                 wire [7:0] aa{l} = (max && beats{l}) ? jj{l} : a{p};\n\
+                 wire end{l} = on{l} && jj{l} + 8'd1 == taps;\n\
+                 wire [63:0] q{l} = {{{{32{{ss{l}[31]}}}}, ss{l}}} * r64 + 64'd32768;\n\
+                 wire [63:0] qs{l} = $signed(q{l}) >>> 16;\n\
+                 wire [15:0] res{l} = max ? ss{l}[15:0] : {sat};\n\
+                 wire [7:0] j{l} = on{l} ? jj{l} : j{p};\n\
+                 wire [7:0] v{l} = on{l} ? vv{l} : v{p};\n\
+                 wire [7:0] p{l} = on{l} ? pp{l} : p{p};\n\
+                 wire [31:0] s{l} = on{l} ? ss{l} : s{p};\n\
+                 wire [7:0] a{l} = on{l} ? aa{l} : a{p};\n\
+                 wire [3:0] c{l} = c{p} + {{3'd0, end{l}}};",
+                lo = 16 * l,
+                sat = sat16_64(&format!("qs{l}")),
+            );
+        }
+        let last = self._lanes - 1;
+        let _ = writeln!(
+            v,
+            "always @(*) begin\n    y = 0;\n    at = 0;\n    count = c{last};\n    \
+             j_next = j{last};\n    v_next = v{last};\n    pos_next = p{last};\n    \
+             carry_next = s{last};\n    at_next = a{last};"
+        );
+        // Group k's result is that of the lane where the k-th group ends.
+        for l in 0..self._lanes {
+            let p = if l == 0 {
+                "$m".to_string()
+            } else {
+                format!("{}", l - 1)
+            };
+            for k in 0..=l {
+                let _ = writeln!(
+                    v,
+                    "    if (end{l} && c{p} == 4'd{k}) begin y[{lo} +: 16] = res{l}; \
+                     at[{lo} +: 16] = {{8'd0, aa{l}}}; end",
+                    lo = 16 * k
+                );
+            }
+        }
+        v.push_str("end\n");
+        if self._lanes < MAX_VECTOR_LANES {
+            let _ = writeln!(
+                v,
+                "wire _unused_lanes = &{{1'b0, x[{hi}:{lo}], arg[{hi}:{lo}]}};",
+                hi = BATCH_BITS - 1,
+                lo = 16 * self._lanes
+            );
+        }
+        Verilog::Custom(v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,6 +750,18 @@ mod tests {
 
     /// `op` over the INT16 sources `srcs` in the exact simulator: its destination's values.
     fn exact(arch: &Arch, op: VecOp, srcs: &[Vec<i16>], out: usize, width: u64) -> Vec<i16> {
+        exact_of(arch, op, srcs, out, width, srcs[0].len() as u64)
+    }
+
+    /// [`exact`] of `elems` elements.
+    fn exact_of(
+        arch: &Arch,
+        op: VecOp,
+        srcs: &[Vec<i16>],
+        out: usize,
+        width: u64,
+        elems: u64,
+    ) -> Vec<i16> {
         let buf = |k: u64, elems: usize| Buf {
             region: RegionId::Input,
             addr: 2048 * k,
@@ -518,7 +783,7 @@ mod tests {
                     op,
                     srcs: bufs.clone(),
                     dst,
-                    elems: srcs[0].len() as u64,
+                    elems,
                     width,
                 },
                 waits: vec![],
@@ -675,6 +940,118 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn pool_lanes_equal_the_exact_simulator() {
+        use crate::encode::encode;
+        use nmsat_compiler::isa::PoolMode;
+        let arch = Arch::load("sat-small").unwrap();
+        let l = arch.vector_lanes as usize;
+        let elems = 10;
+        let ops = [
+            VecOp::Pool {
+                window: 3,
+                mode: PoolMode::Max,
+            },
+            VecOp::Pool {
+                window: 5,
+                mode: PoolMode::Avg,
+            },
+            VecOp::PoolGrad {
+                mode: PoolMode::Max,
+                kernel: 3,
+                stride: 2,
+                phase_h: 0,
+                phase_w: 1,
+            },
+        ];
+        for op in ops {
+            // The encoder's fields, from a program of this one operation.
+            let grad = matches!(op, VecOp::PoolGrad { .. });
+            let mut prog = crate::random_program(&arch, 1, 1);
+            let buf = |addr, elems: usize| Buf {
+                region: RegionId::Input,
+                addr,
+                bytes: 2 * elems as u64,
+            };
+            let taps = nmsat_compiler::timing::vector_ops_per_elem(op) as usize;
+            let mut srcs = vec![buf(0, elems * taps)];
+            if grad {
+                srcs.push(buf(1024, elems * taps));
+            }
+            prog.instrs[0].op = Op::Vector {
+                op,
+                srcs,
+                dst: buf(2048, 2 * elems),
+                elems: elems as u64,
+                width: elems as u64,
+            };
+            let queues = encode(&arch, &prog).unwrap();
+            let p = queues
+                .0
+                .iter()
+                .flatten()
+                .find_map(|q| q.vector)
+                .unwrap()
+                .pool
+                .unwrap();
+            // Ties and window positions: values from few levels, arguments among them.
+            let x: Vec<i16> = values(3, elems * taps).iter().map(|v| v % 3).collect();
+            let arg: Vec<i16> = values(4, elems * taps)
+                .iter()
+                .map(|v| v.rem_euclid(9))
+                .collect();
+            let mut sources = vec![x.clone()];
+            if grad {
+                sources.push(arg.clone());
+            }
+            let out = if grad { elems } else { 2 * elems };
+            let expected = exact_of(&arch, op, &sources, out, elems as u64, elems as u64);
+            let mut pool = PoolLanes::new(l);
+            pool.connect_all();
+            pool.max.next = matches!(
+                op,
+                VecOp::Pool {
+                    mode: PoolMode::Max,
+                    ..
+                }
+            );
+            pool.masked.next = grad;
+            pool.taps.next = bits(p.taps as LiteralType);
+            pool.recip.next = bits(p.recip as LiteralType);
+            pool.base.next = bits(p.base as LiteralType);
+            pool.step.next = bits(p.step as LiteralType);
+            pool.row.next = bits(p.row as LiteralType);
+            pool.kb.next = bits(p.kb as LiteralType);
+            pool.j.next = bits(taps as LiteralType - 1);
+            let (mut ys, mut ats) = (vec![], vec![]);
+            for b in (0..elems * taps).step_by(l) {
+                let n = l.min(elems * taps - b);
+                let pad = |v: &[i16]| {
+                    let mut v = v[b..b + n].to_vec();
+                    v.resize(l, 0);
+                    bus(&v)
+                };
+                pool.x.next = pad(&x);
+                pool.arg.next = pad(&arg);
+                pool.n.next = bits(n as LiteralType);
+                assert!(simulate(&mut pool, 10));
+                let count = pool.count.val().index();
+                ys.extend(unbus(pool.y.val(), count));
+                ats.extend(unbus(pool.at.val(), count));
+                pool.j.next = pool.j_next.val();
+                pool.v.next = pool.v_next.val();
+                pool.pos.next = pool.pos_next.val();
+                pool.carry.next = pool.carry_next.val();
+                pool.carry_at.next = pool.at_next.val();
+            }
+            if !grad && pool.max.val() {
+                ys.extend(ats);
+            }
+            assert_eq!(ys, expected[..ys.len()], "{op:?}");
+            assert_eq!(ys.len(), if pool.max.val() { 2 * elems } else { elems });
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `VectorUnit`: the core's vector unit — the element-wise operations (`Relu`, `ReluGrad`,
 //! `Add` of one or two sources, saturating, and `Fill`), the SGD step (`Sgd`, with or without
-//! the SR-STE decay) and the loss gradient (`Loss`) — with the exact simulator's semantics
+//! the SR-STE decay), the loss gradient (`Loss`), and pooling (`Pool`, max and average) and
+//! its gradients (`PoolGrad`, max and average) — with the exact simulator's semantics
 //! (`nmsat_sim::exact` vector unit) and timing (`timing::vector_cycles`).
 //!
 //! ```text
@@ -20,10 +21,15 @@
 //! - `Loss` makes three passes over each row, `⌈classes/lanes⌉` batches each: the maximum,
 //!   then Σe, then the gradients ([`LossLanes`]), source 1's port held at the row's label. The
 //!   encoder refuses shapes whose passes would outlast the model's `5·elems` operations
-//!   ([`loss_fits`]).
+//!   ([`loss_fits`]);
+//! - pooling and its gradients stream their `elems·taps` source elements (`taps` = the window,
+//!   or the phase's taps: also the model's operations per element) a batch at a time through
+//!   [`PoolLanes`], which carries each group's reduction across batches; each batch writes the
+//!   results of the groups ending in it after those written so far (max pooling's taps
+//!   `elems` results further on, through the second write port).
 
 use crate::pipeline_tail::PipelineTail;
-use crate::vector_arith::{GroupKeep, LossLanes, SgdLanes, BATCH_BITS, WINDOW_BITS};
+use crate::vector_arith::{GroupKeep, LossLanes, PoolLanes, SgdLanes, BATCH_BITS, WINDOW_BITS};
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::VecOp;
 use nmsat_compiler::timing::vector_cycles;
@@ -44,6 +50,11 @@ pub const VOP_FILL: u64 = 3;
 pub const VOP_SGD: u64 = 4;
 /// The softmax cross-entropy gradient (sources logits, labels).
 pub const VOP_LOSS: u64 = 5;
+/// Max pooling (source: the windows; destination: the maxima, then their taps).
+pub const VOP_POOL_MAX: u64 = 6;
+/// A scaled sum of each group of taps: average pooling, and the pooling gradients (sources
+/// dY, and for max the argmax, which masks the taps).
+pub const VOP_POOL_SUM: u64 = 7;
 
 /// One lane's operation on two INT16 values.
 #[derive(LogicBlock, Default)]
@@ -135,6 +146,21 @@ pub struct VectorUnit {
     pub classes: Signal<In, Bits<16>>,
     /// Loss: the mean's divisor.
     pub batch: Signal<In, Bits<16>>,
+    /// Pooling: elements per result (the window, or the gradient's phase taps).
+    pub taps: Signal<In, Bits<8>>,
+    /// Pooling: source elements, `elems · taps`.
+    pub total: Signal<In, Bits<16>>,
+    /// Pooling sums: their scale, Q16.16.
+    pub recip: Signal<In, Bits<17>>,
+    /// Pooling gradient of max: tap 0's window position, the steps back along a tap row and
+    /// from one tap row to the next, and the taps per row (see [`PoolLanes`]).
+    pub pbase: Signal<In, Bits<8>>,
+    /// See `pbase`.
+    pub pstep: Signal<In, Bits<8>>,
+    /// See `pbase`.
+    pub prow: Signal<In, Bits<8>>,
+    /// See `pbase`.
+    pub kb: Signal<In, Bits<8>>,
     /// The operation completes in this cycle.
     pub done: Signal<Out, Bit>,
     /// Read addresses of the three sources (16 bytes each, answered the cycle after).
@@ -159,6 +185,8 @@ pub struct VectorUnit {
     pub loss: LossLanes,
     /// The SR-STE mask.
     pub keeper: GroupKeep,
+    /// The pooling lanes.
+    pub pool: PoolLanes,
     pipe: PipelineTail,
     op_q: DFF<Bits<3>>,
     two_q: DFF<Bit>,
@@ -192,12 +220,27 @@ pub struct VectorUnit {
     staged_pass: DFF<Bits<2>>,
     staged_col: DFF<Bits<16>>,
     staged_first: DFF<Bit>,
+    taps_q: DFF<Bits<8>>,
+    recip_q: DFF<Bits<17>>,
+    pbase_q: DFF<Bits<8>>,
+    pstep_q: DFF<Bits<8>>,
+    prow_q: DFF<Bits<8>>,
+    kb_q: DFF<Bits<8>>,
+    pj: DFF<Bits<8>>,
+    pv: DFF<Bits<8>>,
+    ppos: DFF<Bits<8>>,
+    pcarry: DFF<Bits<32>>,
+    pat: DFF<Bits<8>>,
+    outs: DFF<Bits<16>>,
     step: Constant<Bits<16>>,
     lanes: Constant<Bits<16>>,
     lanes_work: Constant<Bits<20>>,
     reading: Signal<Local, Bit>,
     is_loss: Signal<Local, Bit>,
     is_sgd: Signal<Local, Bit>,
+    is_pool: Signal<Local, Bit>,
+    wbase: Signal<Local, Bits<16>>,
+    wmask: Signal<Local, Bits<16>>,
     take: Signal<Local, Bits<16>>,
     row_left: Signal<Local, Bits<16>>,
     row_end: Signal<Local, Bit>,
@@ -231,6 +274,13 @@ impl VectorUnit {
             adv_g: Default::default(),
             classes: Default::default(),
             batch: Default::default(),
+            taps: Default::default(),
+            total: Default::default(),
+            recip: Default::default(),
+            pbase: Default::default(),
+            pstep: Default::default(),
+            prow: Default::default(),
+            kb: Default::default(),
             done: Default::default(),
             raddr: Default::default(),
             rdata: Default::default(),
@@ -243,6 +293,7 @@ impl VectorUnit {
             sgd: SgdLanes::new(lanes as usize),
             loss: LossLanes::new(lanes as usize, frac_bits),
             keeper: GroupKeep::new(lanes as usize),
+            pool: PoolLanes::new(lanes as usize),
             pipe: PipelineTail::new(latency),
             op_q: Default::default(),
             two_q: Default::default(),
@@ -276,12 +327,27 @@ impl VectorUnit {
             staged_pass: Default::default(),
             staged_col: Default::default(),
             staged_first: Default::default(),
+            taps_q: Default::default(),
+            recip_q: Default::default(),
+            pbase_q: Default::default(),
+            pstep_q: Default::default(),
+            prow_q: Default::default(),
+            kb_q: Default::default(),
+            pj: Default::default(),
+            pv: Default::default(),
+            ppos: Default::default(),
+            pcarry: Default::default(),
+            pat: Default::default(),
+            outs: Default::default(),
             step: Constant::new(bits(2 * lanes)),
             lanes: Constant::new(bits(lanes)),
             lanes_work: Constant::new(bits(lanes)),
             reading: Default::default(),
             is_loss: Default::default(),
             is_sgd: Default::default(),
+            is_pool: Default::default(),
+            wbase: Default::default(),
+            wmask: Default::default(),
             take: Default::default(),
             row_left: Default::default(),
             row_end: Default::default(),
@@ -330,12 +396,26 @@ impl Logic for VectorUnit {
             staged_offset,
             staged_pass,
             staged_col,
-            staged_first
+            staged_first,
+            taps_q,
+            recip_q,
+            pbase_q,
+            pstep_q,
+            prow_q,
+            kb_q,
+            pj,
+            pv,
+            ppos,
+            pcarry,
+            pat,
+            outs
         );
         clock!(self, clock, pipe);
         // Operation codes 5 (VOP_LOSS) and 4 (VOP_SGD).
         self.is_loss.next = self.op_q.q.val() == 5;
         self.is_sgd.next = self.op_q.q.val() == 4;
+        // Operation codes 6 and 7 (VOP_POOL_MAX, VOP_POOL_SUM).
+        self.is_pool.next = self.op_q.q.val().get_bits::<2>(1) == 3;
         for l in 0..MAX_VECTOR_LANES {
             self.lane[l].op.next = self.op_q.q.val().get_bits::<2>(0);
         }
@@ -385,7 +465,9 @@ impl Logic for VectorUnit {
                 self.r0.d.next = self.r0.q.val() + self.step.val();
                 self.r1.d.next = self.r1.q.val() + self.step.val();
                 self.r2.d.next = self.r2.q.val() + self.step.val();
-                self.w.d.next = self.w.q.val() + self.step.val();
+                if !self.is_pool.val() {
+                    self.w.d.next = self.w.q.val() + self.step.val();
+                }
                 self.left.d.next = self.left.q.val() - self.take.val();
                 // The window moves on by whole groups: lane 0's weight `lanes` further on.
                 self.offset.d.next = self.next_offset.val();
@@ -439,6 +521,30 @@ impl Logic for VectorUnit {
         self.loss.col.next = self.staged_col.q.val();
         self.loss.label.next = self.rdata[1].val().get_bits::<16>(0);
         self.loss.batch.next = self.batch_q.q.val();
+        self.pool.x.next = self.rdata[0].val();
+        self.pool.arg.next = self.rdata[1].val();
+        self.pool.n.next = bit_cast::<4, 5>(self.staged_n.q.val());
+        self.pool.max.next = self.op_q.q.val() == 6;
+        self.pool.masked.next = self.two_q.q.val();
+        self.pool.taps.next = self.taps_q.q.val();
+        self.pool.recip.next = self.recip_q.q.val();
+        self.pool.base.next = self.pbase_q.q.val();
+        self.pool.step.next = self.pstep_q.q.val();
+        self.pool.row.next = self.prow_q.q.val();
+        self.pool.kb.next = self.kb_q.q.val();
+        self.pool.j.next = self.pj.q.val();
+        self.pool.v.next = self.pv.q.val();
+        self.pool.pos.next = self.ppos.q.val();
+        self.pool.carry.next = self.pcarry.q.val();
+        self.pool.carry_at.next = self.pat.q.val();
+        if self.staged.q.val() & self.is_pool.val() {
+            self.pj.d.next = self.pool.j_next.val();
+            self.pv.d.next = self.pool.v_next.val();
+            self.ppos.d.next = self.pool.pos_next.val();
+            self.pcarry.d.next = self.pool.carry_next.val();
+            self.pat.d.next = self.pool.at_next.val();
+            self.outs.d.next = self.outs.q.val() + bit_cast::<16, 4>(self.pool.count.val());
+        }
         if self.staged.q.val() & self.is_loss.val() {
             if self.staged_pass.q.val() == 0 {
                 self.row_max.d.next = self.loss.max_next.val();
@@ -464,16 +570,26 @@ impl Logic for VectorUnit {
             self.wdata[0].next = self.loss.g.val();
         }
         self.wdata[1].next = self.sgd.v2.val();
-        self.waddr[0].next = self.staged_addr.q.val();
-        self.waddr[1].next = self.staged_addr.q.val() + self.vofs.q.val();
+        // A pooling batch writes the groups ending in it after the results written so far,
+        // max pooling's taps `elems` results further on.
+        self.wbase.next = self.staged_addr.q.val();
         self.mask.next = (bits::<17>(1) << (bit_cast::<6, 5>(self.staged_n.q.val()) << 1)) - 1;
+        if self.is_pool.val() {
+            self.wdata[0].next = self.pool.y.val();
+            self.wdata[1].next = self.pool.at.val();
+            self.wbase.next = self.w.q.val() + (self.outs.q.val() << 1);
+            self.mask.next = (bits::<17>(1) << (bit_cast::<6, 4>(self.pool.count.val()) << 1)) - 1;
+        }
+        self.waddr[0].next = self.wbase.val();
+        self.waddr[1].next = self.wbase.val() + self.vofs.q.val();
+        self.wmask.next = bit_cast::<16, 17>(self.mask.val());
         self.we[0].next = 0.into();
         self.we[1].next = 0.into();
         if self.staged.q.val() & (!self.is_loss.val() | (self.staged_pass.q.val() == 2)) {
-            self.we[0].next = bit_cast::<16, 17>(self.mask.val());
+            self.we[0].next = self.wmask.val();
         }
-        if self.staged.q.val() & self.is_sgd.val() {
-            self.we[1].next = bit_cast::<16, 17>(self.mask.val());
+        if self.staged.q.val() & (self.is_sgd.val() | (self.op_q.q.val() == 6)) {
+            self.we[1].next = self.wmask.val();
         }
         self.pipe.start.next = self.start.val();
         self.pipe.drained.next = self.work.q.val() == 0;
@@ -492,6 +608,10 @@ impl Logic for VectorUnit {
         if self.op.val() == 5 {
             self.elems_work.next =
                 (bit_cast::<20, 16>(self.elems.val()) << 2) + bit_cast::<20, 16>(self.elems.val());
+        }
+        // Pooling: `taps` per result, each source element once.
+        if self.op.val().get_bits::<2>(1) == 3 {
+            self.elems_work.next = bit_cast::<20, 16>(self.total.val());
         }
         if self.start.val() {
             self.op_q.d.next = self.op.val();
@@ -517,6 +637,18 @@ impl Logic for VectorUnit {
             self.batch_q.d.next = self.batch.val();
             self.pass.d.next = 0.into();
             self.col.d.next = 0.into();
+            self.taps_q.d.next = self.taps.val();
+            self.recip_q.d.next = self.recip.val();
+            self.pbase_q.d.next = self.pbase.val();
+            self.pstep_q.d.next = self.pstep.val();
+            self.prow_q.d.next = self.prow.val();
+            self.kb_q.d.next = self.kb.val();
+            // Before the first element: the end of a group.
+            self.pj.d.next = self.taps.val() - 1;
+            self.outs.d.next = 0.into();
+            if self.op.val().get_bits::<2>(1) == 3 {
+                self.left.d.next = self.total.val();
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The whole core (controller, DMA engine, prune unit, array unit, vector unit, scratchpad
 //! regions) against the exact simulator: random programs of loads, stores, prunes at every
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
-//! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient)
-//! with random waits (transfers copy, transpose and scatter); compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
+//! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient,
+//! pooling and its gradients) with random waits (transfers copy, transpose and scatter);
+//! compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
 //! programs on 2×2, 4×4 and 8×8 cores. Every instruction issues and completes in the same
 //! cycles, and the DRAM ends up the same.
 
@@ -33,8 +34,8 @@ fn design() -> Arc<Design> {
 fn random_programs_match_the_exact_simulator() {
     let arch = arch("sat-small");
     let design = design();
-    // SGD without and with SR-STE, and loss gradients, over all seeds.
-    let mut kinds = [0; 3];
+    // SGD without and with SR-STE, loss gradients, pooling and its gradients, over all seeds.
+    let mut kinds = [0; 5];
     // Scatter loads and stores, channel- and pixel-major.
     let mut scatters = [0; 4];
     for seed in 0..6 {
@@ -84,7 +85,11 @@ fn random_programs_match_the_exact_simulator() {
                 )
                 .count()
         };
-        assert!(gemms(false) > 2 && gemms(true) > 5, "GEMMs");
+        let (dense, sparse) = (gemms(false), gemms(true));
+        assert!(
+            dense > 0 && sparse > 5,
+            "seed {seed}: {dense} dense, {sparse} sparse GEMMs"
+        );
         for i in &prog.instrs {
             match &i.op {
                 Op::Vector {
@@ -95,6 +100,14 @@ fn random_programs_match_the_exact_simulator() {
                     op: VecOp::Loss { .. },
                     ..
                 } => kinds[2] += 1,
+                Op::Vector {
+                    op: VecOp::Pool { .. },
+                    ..
+                } => kinds[3] += 1,
+                Op::Vector {
+                    op: VecOp::PoolGrad { .. },
+                    ..
+                } => kinds[4] += 1,
                 _ => {}
             }
         }
@@ -190,6 +203,68 @@ fn sr_ste_ties_rank_to_the_lower_index() {
         });
     }
     let c = cosim_program(&design(), &arch, &vector_program(&arch, &ops, 9), 3, None).unwrap();
+    assert_eq!(c.mismatch, None);
+}
+
+#[test]
+fn pooling_ties_and_the_max_gradient_through_its_argmax() {
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::{Buf, PoolMode};
+    // Random data rarely ties and never holds window positions: ReLU makes zeros (windows of
+    // zeros tie, to the first), and the gradient of max pooling reads the taps a max pooling
+    // wrote.
+    let arch = arch("sat-small");
+    let buf = |region, addr, elems: u64| Buf {
+        region,
+        addr,
+        bytes: 2 * elems,
+    };
+    let (x, y) = (RegionId::Input, RegionId::Output);
+    let mut ops = vec![Op::Vector {
+        op: VecOp::Relu,
+        srcs: vec![buf(x, 0, 432)],
+        dst: buf(x, 0, 432),
+        elems: 432,
+        width: 432,
+    }];
+    for (k, window) in [(0, 9), (1, 4), (2, 3)] {
+        ops.push(Op::Vector {
+            op: VecOp::Pool {
+                window,
+                mode: PoolMode::Max,
+            },
+            srcs: vec![buf(x, 0, 48 * window)],
+            dst: buf(y, 512 * k, 96),
+            elems: 48,
+            width: 48,
+        });
+    }
+    // 3×3 at stride 2: phase (0, 0) has 2×2 taps, (1, 0) 1×2; 2×2 at stride 1: one tap.
+    for (kernel, stride, phase_h, phase_w, taps) in
+        [(3, 2, 0, 0, 4), (3, 2, 1, 0, 2), (2, 1, 0, 0, 4)]
+    {
+        for mode in [PoolMode::Max, PoolMode::Avg] {
+            let mut srcs = vec![buf(x, 2048, 12 * taps)];
+            if mode == PoolMode::Max {
+                // The taps of the 9- or 4-element max pooling above.
+                srcs.push(buf(y, 96 + 512 * (kernel == 2) as u64, 12 * taps));
+            }
+            ops.push(Op::Vector {
+                op: VecOp::PoolGrad {
+                    mode,
+                    kernel,
+                    stride,
+                    phase_h,
+                    phase_w,
+                },
+                srcs,
+                dst: buf(y, 2048 + 64 * ops.len() as u64, 12),
+                elems: 12,
+                width: 12,
+            });
+        }
+    }
+    let c = cosim_program(&design(), &arch, &vector_program(&arch, &ops, 4), 3, None).unwrap();
     assert_eq!(c.mismatch, None);
 }
 
@@ -385,10 +460,7 @@ fn vector_operations_the_unit_cannot_stream_are_refused() {
         width: 32,
     };
     let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
-    assert!(
-        err.contains("Relu, ReluGrad, Add, Fill, Sgd and Loss"),
-        "{err}"
-    );
+    assert!(err.contains("Sgd, Loss, Pool and PoolGrad"), "{err}");
     // A loss of two classes a row on four lanes: three passes of one batch a row outlast the
     // model's 5·2/4 cycles a row.
     prog.instrs[0].op = Op::Vector {
