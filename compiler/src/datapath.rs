@@ -25,6 +25,12 @@ pub fn saturate(x: i64) -> i16 {
     x.clamp(i16::MIN as i64, i16::MAX as i64) as i16
 }
 
+/// `⌊2^16 / n⌉` (n ≥ 1): the Q16.16 reciprocal by which an average divides (never a tie for
+/// n ≥ 2).
+pub fn reciprocal_q16(n: u64) -> i64 {
+    ((1 << 16) + n / 2) as i64 / n as i64
+}
+
 /// Arithmetic shift right by `f` with round-half-up: `⌊(x + 2^(f−1)) / 2^f⌋`.
 #[inline]
 pub fn round_shift(x: i64, f: u32) -> i64 {

@@ -17,6 +17,7 @@ use crate::vector_unit::{
 };
 use crate::HwError;
 use nmsat_compiler::arch::{Arch, RegionId};
+use nmsat_compiler::datapath::reciprocal_q16;
 use nmsat_compiler::isa::{
     phase_taps, Buf, Instr, Op, PoolMode, Program, Unit, VecOp, Xfer, XferShape,
 };
@@ -228,11 +229,6 @@ pub struct PoolFields {
     pub row: u8,
     /// Gradient of max: taps per tap row.
     pub kb: u8,
-}
-
-/// `⌊2^16 / n⌉`, as the exact simulator's averages divide.
-fn reciprocal(n: u64) -> u32 {
-    (((1 << 16) + n / 2) / n) as u32
 }
 
 /// The SR-STE fields of an SGD operation; see [`VectorOp::srste`].
@@ -570,7 +566,7 @@ fn encode_vector(
     match op {
         VecOp::Pool { window, mode } => {
             let recip = if mode == PoolMode::Avg && window > 0 {
-                reciprocal(window)
+                reciprocal_q16(window) as u32
             } else {
                 0
             };
@@ -602,7 +598,7 @@ fn encode_vector(
             );
             let fields = match mode {
                 PoolMode::Avg => PoolFields {
-                    recip: reciprocal(kernel * kernel),
+                    recip: reciprocal_q16(kernel * kernel) as u32,
                     ..Default::default()
                 },
                 // Tap (u, v) is window position (a + s(ka−1−u))·k + b + s(kb−1−v).

@@ -47,14 +47,9 @@ use super::prune_unit::rank_group;
 use super::{i16s, put_i16s, Memory};
 use crate::machine::OpCost;
 use nmsat_compiler::arch::Arch;
-use nmsat_compiler::datapath::{round_shift, saturate};
+use nmsat_compiler::datapath::{reciprocal_q16, round_shift, saturate};
 use nmsat_compiler::isa::{phase_taps, Buf, PoolMode, VecOp};
 use nmsat_compiler::timing::vector_ops_per_elem;
-
-/// `⌊2^16 / n⌉`: the Q16.16 reciprocal by which an average divides (never a tie for n ≥ 2).
-fn reciprocal(n: u64) -> i64 {
-    ((1 << 16) + n / 2) as i64 / n as i64
-}
 
 /// `⌊a / b⌉`, rounding half up (b > 0).
 fn div_round(a: i64, b: i64) -> i64 {
@@ -212,7 +207,7 @@ pub fn run(
                     }
                     PoolMode::Avg => {
                         let sum: i64 = w.iter().map(|&v| v as i64).sum();
-                        y.push(saturate(round_shift(sum * reciprocal(window), 16)));
+                        y.push(saturate(round_shift(sum * reciprocal_q16(window), 16)));
                     }
                 }
             }
@@ -255,7 +250,7 @@ pub fn run(
                         .collect()
                 }
                 PoolMode::Avg => {
-                    let r = reciprocal(kernel * kernel);
+                    let r = reciprocal_q16(kernel * kernel);
                     dy.chunks(taps)
                         .map(|d| {
                             let sum: i64 = d.iter().map(|&v| v as i64).sum();
@@ -529,7 +524,7 @@ mod tests {
         );
         let s = vec![(-1i64, 1 << 40), (i64::MAX, i64::MIN)];
         assert_eq!(stats(&stat_words(&s)), s);
-        assert_eq!(reciprocal(4), 16384);
+        assert_eq!(reciprocal_q16(4), 16384);
         // A softmax row sums to one within its rounding.
         let y = softmax(&[0, 256, -512, 100, 100], 8);
         let sum: i64 = y.iter().map(|&v| v as i64).sum();
