@@ -73,6 +73,20 @@ fn resized_8x8_is_generated_and_clean() {
     check(&resized(8, 8, 4));
 }
 
+/// The ends of the supported range, 2×2 and 16×16, as whole cores (sat-small is 4×4): the
+/// core's Verilog lints and passes yosys at both.
+#[test]
+fn cores_at_2x2_and_16x16_are_generated_and_clean() {
+    for side in [2, 16] {
+        let text = check(&resized(side, side, 8));
+        assert!(
+            text.contains(&format!("{side} rows × {side} cols")),
+            "{text}"
+        );
+        assert!(text.contains("nmsat_core: controller"), "{text}");
+    }
+}
+
 /// Builds the error `array_for` gives for `a` and checks the field and reason it names.
 fn expect_unsupported(a: &nmsat_compiler::arch::Arch, field: &str, needle: &str) {
     match array_for(a) {
