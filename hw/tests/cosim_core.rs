@@ -4,7 +4,7 @@
 //! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient,
 //! pooling and its gradients) with random waits (transfers copy, transpose and scatter);
 //! compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
-//! programs on 2×2, 4×4 and 8×8 cores. Every instruction issues and completes in the same
+//! programs on 2×2, 4×4, 8×8 and 16×16 cores. Every instruction issues and completes in the same
 //! cycles, and the DRAM ends up the same.
 
 mod common;
@@ -294,6 +294,12 @@ fn gemms_match_the_exact_simulator_at_three_core_sizes() {
     for sides in [2, 4, 8] {
         gemms_match_on(sides);
     }
+}
+
+/// The largest supported core, apart so that its Verilator build overlaps the other tests.
+#[test]
+fn gemms_match_the_exact_simulator_on_a_16x16_core() {
+    gemms_match_on(16);
 }
 
 #[test]
