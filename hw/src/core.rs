@@ -16,15 +16,17 @@
 //! fields from the instruction port in the same cycle (an asynchronous instruction ROM, which
 //! the co-simulation harness plays, as it plays the DRAM behind the DMA port). The fields are
 //! the ISA's, encoded by [`crate::encode`]. Transfers move rows as they are, transpose an
-//! INT16 block or move the pixels of a stride phase's grid (`Copy`, `Transpose`, `Scatter`);
-//! the vector unit runs the element-wise operations (`Relu`, `ReluGrad`, `Add`, `Fill`), the SGD
-//! step, the loss gradient, and pooling and its gradients. The other transfer shapes (`Im2col`,
-//! `ConvBp`) and vector operations are refused by the encoder, naming the instruction.
+//! INT16 block, move the pixels of a stride phase's grid (`Copy`, `Transpose`, `Scatter`) or
+//! gather a window tile or a tile of BP conv weights (`Im2col`, `ConvBp`, kernels and phases of
+//! up to 3 × 3 taps); the vector unit runs the element-wise operations (`Relu`, `ReluGrad`,
+//! `Add`, `Fill`), the SGD step, the loss gradient, and pooling and its gradients. The other
+//! vector operations and larger gathers are refused by the encoder, naming the instruction.
 
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};
 use crate::controller::{Sequencer, RESOURCES, UNITS};
 use crate::dma::Dma;
+use crate::gather_map::{GATHER_FIELDS, GATHER_PORTS, WORD_ELEMS};
 use crate::prune_unit::PruneUnit;
 use crate::scratchpad::GROUP_PORTS;
 use crate::scratchpad::{GemmPorts, Scratchpad, SCATTER, VECTOR_READS, VECTOR_WRITES};
@@ -80,6 +82,8 @@ pub struct Core<const L: usize> {
     pub ld_row_jump: Signal<In, Bits<32>>,
     /// Load: DRAM bytes after an image's last row.
     pub ld_img_jump: Signal<In, Bits<32>>,
+    /// Load: a gather's fields (see [`crate::gather_map::field`]).
+    pub ld_gf: [Signal<In, Bits<32>>; GATHER_FIELDS],
     /// Store: first DRAM byte.
     pub st_dram_addr: Signal<In, Bits<32>>,
     /// Store: rows.
@@ -327,6 +331,7 @@ impl<const L: usize> Core<L> {
             ld_grid_y0: Default::default(),
             ld_row_jump: Default::default(),
             ld_img_jump: Default::default(),
+            ld_gf: Default::default(),
             st_dram_addr: Default::default(),
             st_rows: Default::default(),
             st_row_bytes: Default::default(),
@@ -546,6 +551,12 @@ impl<const L: usize> Logic for Core<L> {
         self.dma.grid_y0.next = self.ld_grid_y0.val();
         self.dma.row_jump.next = self.ld_row_jump.val();
         self.dma.img_jump.next = self.ld_img_jump.val();
+        for j in 0..GATHER_FIELDS {
+            self.dma.gf[j].next = self.ld_gf[j].val();
+            if self.store.issue.val() {
+                self.dma.gf[j].next = 0.into();
+            }
+        }
         if self.load.issue.val() {
             self.dma_store.d.next = false;
             self.dma_region.d.next = self.ld_region.val();
@@ -778,17 +789,49 @@ impl<const L: usize> Logic for Core<L> {
         if self.dma_region.q.val() == 2 {
             self.dma.sp_rdata.next = self.sp_output.rdata.val();
         }
+        // Gathers: the replicating write and the fill.
+        self.sp_weight.rwe.next = 0.into();
+        self.sp_input.rwe.next = 0.into();
+        self.sp_output.rwe.next = 0.into();
+        self.sp_weight.fill.next = false;
+        self.sp_input.fill.next = false;
+        self.sp_output.fill.next = false;
+        for j in 0..GATHER_PORTS {
+            self.sp_weight.rwaddr[j].next = self.dma.sp_rwaddr[j].val();
+            self.sp_input.rwaddr[j].next = self.dma.sp_rwaddr[j].val();
+            self.sp_output.rwaddr[j].next = self.dma.sp_rwaddr[j].val();
+        }
+        for e in 0..WORD_ELEMS {
+            self.sp_weight.rwdata[e].next = self.dma.sp_rwdata[e].val();
+            self.sp_input.rwdata[e].next = self.dma.sp_rwdata[e].val();
+            self.sp_output.rwdata[e].next = self.dma.sp_rwdata[e].val();
+        }
+        self.sp_weight.fill_addr.next = self.dma.sp_fill_addr.val();
+        self.sp_input.fill_addr.next = self.dma.sp_fill_addr.val();
+        self.sp_output.fill_addr.next = self.dma.sp_fill_addr.val();
+        self.sp_weight.fill_n.next = self.dma.sp_fill_n.val();
+        self.sp_input.fill_n.next = self.dma.sp_fill_n.val();
+        self.sp_output.fill_n.next = self.dma.sp_fill_n.val();
+        self.sp_weight.fill_value.next = self.dma.sp_fill_value.val();
+        self.sp_input.fill_value.next = self.dma.sp_fill_value.val();
+        self.sp_output.fill_value.next = self.dma.sp_fill_value.val();
         if self.dma_region.q.val() == 0 {
             self.sp_weight.we.next = self.dma.sp_we.val();
             self.sp_weight.ewe.next = self.dma.sp_ewe.val();
+            self.sp_weight.rwe.next = self.dma.sp_rwe.val();
+            self.sp_weight.fill.next = self.dma.sp_fill.val();
         }
         if self.dma_region.q.val() == 1 {
             self.sp_input.we.next = self.dma.sp_we.val();
             self.sp_input.ewe.next = self.dma.sp_ewe.val();
+            self.sp_input.rwe.next = self.dma.sp_rwe.val();
+            self.sp_input.fill.next = self.dma.sp_fill.val();
         }
         if self.dma_region.q.val() == 2 {
             self.sp_output.we.next = self.dma.sp_we.val();
             self.sp_output.ewe.next = self.dma.sp_ewe.val();
+            self.sp_output.rwe.next = self.dma.sp_rwe.val();
+            self.sp_output.fill.next = self.dma.sp_fill.val();
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::controller::UNITS;
 use crate::core::{core_for, CORE_TOP};
 use crate::cosim::{top_ports, BuildOptions, Design, Model};
 use crate::encode::{encode, Queues, SrSteFields, VectorOp};
+use crate::gather_map::GATHER_FIELDS;
 use crate::scratchpad::GROUP_PORTS;
 use crate::verilog::to_verilog;
 use crate::HwError;
@@ -148,6 +149,7 @@ struct Ports {
     res: [usize; UNITS],
     wait: [[usize; UNITS]; UNITS],
     ld: [usize; 13],
+    ld_gf: [usize; GATHER_FIELDS],
     st: [usize; 14],
     vec: [usize; VECTOR_FIELDS.len()],
     prune: Vec<usize>,
@@ -220,6 +222,11 @@ impl Ports {
                 .map(|f| i(&format!("g${f}")))
                 .collect::<Result<_, _>>()?,
             ld: xfer("ld", 13)?.try_into().expect("13 fields"),
+            ld_gf: (0..GATHER_FIELDS)
+                .map(|j| i(&format!("ld_gf${j}")))
+                .collect::<Result<Vec<_>, _>>()?
+                .try_into()
+                .expect("one port a field"),
             st: xfer("st", 14)?.try_into().expect("14 fields"),
             pc: each(&|u| o(&format!("pc${u}")))?,
             issue: each(&|u| o(&format!("issue${u}")))?,
@@ -447,6 +454,11 @@ fn apply_instructions(m: &mut Model, p: &Ports, q: &Queues, pcs: &[usize; UNITS]
         };
         for (&port, &v) in ports.iter().zip(&fields) {
             m.set(port, v);
+        }
+        if u == Unit::Load.index() {
+            for (&port, &v) in p.ld_gf.iter().zip(&t.gather) {
+                m.set(port, i64::from(v));
+            }
         }
     }
 }

@@ -2,7 +2,9 @@
 //! DRAM port and a scratchpad region, one 8-byte DRAM word a cycle, requantizing INT32
 //! accumulators to INT16 on stores when asked. A scatter's rows are the pixels of a stride
 //! phase's grid, which the walkers step through (see [`RowWalker`]); its scratchpad side is a
-//! plain or a transposed block.
+//! plain or a transposed block. A gathering load (`Im2col`, `ConvBp`) streams the DRAM rows
+//! its shape implies like a copy, and its [`GatherMap`] sends every answered element to each
+//! of its places in the tile through the region's replicating write (the padding filled first).
 //!
 //! ```text
 //!            start ─► Setup (setup_cycles) ─► Stream ─────────────────────────► Idle
@@ -26,9 +28,23 @@
 //! requantizing store, which reads 4 scratchpad bytes per DRAM byte pair, keeps up):
 //! [`check_arch`] says so before any RTL is built.
 //!
+//! A gather's tile can outgrow its DRAM rows (a 3 × 3 window repeats each element up to 9
+//! times), so its scratchpad side may be the bottleneck. The model then charges
+//! `S = ⌈sp_bytes / (banks·width)⌉` beats from the first answer; the replicating write has
+//! every copy in place when its word arrives, and the engine holds the transfer (and the DRAM)
+//! until both sides are through: done in the cycle
+//!
+//! ```text
+//! τ + setup + latency + max(W, S) − 1,   beats counted from the first answer (cycle τ+setup+latency)
+//! ```
+//!
+//! which is `timing::dma_cycles` again. The encoder sends `S` with every load (stores never
+//! need it: their scratchpad side is at most twice their DRAM side).
+//!
 //! Stores read the scratchpad one cycle ahead of each DRAM write (its read latency), which is
 //! why `setup` must be at least 2: the first read happens in the last setup cycle.
 
+use crate::gather_map::{GatherMap, GATHER_FIELDS, GATHER_PORTS, WORD_ELEMS};
 use crate::row_walker::RowWalker;
 use crate::scratchpad::SCATTER;
 use rust_hdl::prelude::*;
@@ -132,6 +148,8 @@ pub struct Dma {
     pub row_jump: Signal<In, Bits<32>>,
     /// DRAM bytes from an image's last row to the next row.
     pub img_jump: Signal<In, Bits<32>>,
+    /// A gathering load's fields (see [`crate::gather_map::field`]); zero otherwise.
+    pub gf: [Signal<In, Bits<32>>; GATHER_FIELDS],
     /// The transfer completes in this cycle (the engine is free the next).
     pub done: Signal<Out, Bit>,
     /// An answer arrived that no request asked for (sticky until the next `start`).
@@ -174,6 +192,24 @@ pub struct Dma {
     pub sp_gaddr: [Signal<Out, Bits<16>>; SCATTER],
     /// Its data, the cycle after.
     pub sp_gdata: [Signal<In, Bits<32>>; SCATTER],
+    /// Gathering loads: enables of the scratchpad's replicating write (port `t·4 + e` writes
+    /// element e of the answered word).
+    pub sp_rwe: Signal<Out, Bits<GATHER_PORTS>>,
+    /// Their byte addresses.
+    pub sp_rwaddr: [Signal<Out, Bits<16>>; GATHER_PORTS],
+    /// The answered word's elements.
+    pub sp_rwdata: [Signal<Out, Bits<16>>; WORD_ELEMS],
+    /// Im2col loads with padding: set `sp_fill_n` scratchpad bytes from `sp_fill_addr` to the
+    /// pad value.
+    pub sp_fill: Signal<Out, Bit>,
+    /// See `sp_fill`.
+    pub sp_fill_addr: Signal<Out, Bits<16>>,
+    /// See `sp_fill`.
+    pub sp_fill_n: Signal<Out, Bits<9>>,
+    /// See `sp_fill`.
+    pub sp_fill_value: Signal<Out, Bits<16>>,
+    /// Where a gathering load's elements land.
+    pub gather: GatherMap,
     /// Walks the words as they are requested (stores: as their bytes are read).
     pub req: RowWalker,
     /// Walks the words as they are answered.
@@ -192,6 +228,12 @@ pub struct Dma {
     staged_word: DFF<Bits<32>>,
     staged_lo: DFF<Bits<4>>,
     staged_n: DFF<Bits<4>>,
+    // The scratchpad beats elapsed since the first answer, and whether it came / all came.
+    beats: DFF<Bits<32>>,
+    pacing: DFF<Bit>,
+    arrived: DFF<Bit>,
+    beat_now: Signal<Local, Bit>,
+    all_in: Signal<Local, Bit>,
     setup: Constant<Bits<16>>,
     idle: Constant<Bits<2>>,
     setup_state: Constant<Bits<2>>,
@@ -227,6 +269,7 @@ impl Dma {
             grid_y0: Default::default(),
             row_jump: Default::default(),
             img_jump: Default::default(),
+            gf: Default::default(),
             done: Default::default(),
             fault: Default::default(),
             mem_valid: Default::default(),
@@ -248,6 +291,14 @@ impl Dma {
             sp_edata: Default::default(),
             sp_gaddr: Default::default(),
             sp_gdata: Default::default(),
+            sp_rwe: Default::default(),
+            sp_rwaddr: std::array::from_fn(|_| Default::default()),
+            sp_rwdata: Default::default(),
+            sp_fill: Default::default(),
+            sp_fill_addr: Default::default(),
+            sp_fill_n: Default::default(),
+            sp_fill_value: Default::default(),
+            gather: Default::default(),
             req: Default::default(),
             rsp: Default::default(),
             quant: std::array::from_fn(|_| Requant::new(frac_bits)),
@@ -262,6 +313,11 @@ impl Dma {
             staged_word: Default::default(),
             staged_lo: Default::default(),
             staged_n: Default::default(),
+            beats: Default::default(),
+            pacing: Default::default(),
+            arrived: Default::default(),
+            beat_now: Default::default(),
+            all_in: Default::default(),
             setup: Constant::new(bits(setup_cycles)),
             idle: Constant::new(bits(STATES[0])),
             setup_state: Constant::new(bits(STATES[1])),
@@ -294,9 +350,18 @@ impl Logic for Dma {
             staged,
             staged_word,
             staged_lo,
-            staged_n
+            staged_n,
+            beats,
+            pacing,
+            arrived
         );
-        clock!(self, clock, req, rsp);
+        clock!(self, clock, req, rsp, gather);
+        self.gather.start.next = self.start.val();
+        for j in 0..GATHER_FIELDS {
+            self.gather.f[j].next = self.gf[j].val();
+        }
+        self.gather.sp.next = self.rsp.sp.val();
+        self.gather.n.next = self.rsp.n.val();
         // Both walkers see the transfer at `start`.
         self.req.start.next = self.start.val();
         self.req.dram_addr.next = self.dram_addr.val();
@@ -341,14 +406,32 @@ impl Logic for Dma {
                 self.fetch.next = self.is_store.q.val() & self.req.more.val();
             }
         }
+        // Done once the last answer is in and the scratchpad side has had the beats the model
+        // charges it, counted from the first answer (only a gather's can outlast the DRAM's).
+        self.beat_now.next = self.mem_rvalid.val() | self.pacing.q.val();
+        self.all_in.next = (self.mem_rvalid.val() & self.rsp.last.val()) | self.arrived.q.val();
+        self.done.next = (self.state.q.val() == self.stream.val())
+            & self.all_in.val()
+            & self.beat_now.val()
+            & (self.beats.q.val() + 1 >= self.gather.sp_beats.val());
         if self.state.q.val() == self.stream.val() {
             self.fetch.next = self.req.more.val();
-            if self.mem_rvalid.val() & self.rsp.last.val() {
+            if self.beat_now.val() {
+                self.pacing.d.next = true;
+                self.beats.d.next = self.beats.q.val() + 1;
+            }
+            if self.all_in.val() {
+                self.arrived.d.next = true;
+            }
+            if self.done.val() {
                 self.state.d.next = self.idle.val();
             }
         }
-        self.done.next =
-            (self.state.q.val() == self.stream.val()) & self.mem_rvalid.val() & self.rsp.last.val();
+        if self.start.val() {
+            self.beats.d.next = 0.into();
+            self.pacing.d.next = false;
+            self.arrived.d.next = false;
+        }
         if self.mem_rvalid.val() & !self.rsp.more.val() {
             self.faulted.d.next = true;
         }
@@ -426,7 +509,22 @@ impl Logic for Dma {
         // A transposed word holds whole elements: n/2 of them.
         self.load_elems.next = (bits::<5>(1) << (self.rsp.n.val() >> 1)) - 1;
         self.sp_ewe.next = 0.into();
-        if self.mem_rvalid.val() & !self.is_store.q.val() {
+        // Gathers: every copy of the word's elements through the replicating write.
+        for e in 0..WORD_ELEMS {
+            self.sp_rwdata[e].next = self.sp_edata[e].val();
+        }
+        for j in 0..GATHER_PORTS {
+            self.sp_rwaddr[j].next = self.gather.addr[j].val();
+        }
+        self.sp_rwe.next = 0.into();
+        self.sp_fill.next = self.gather.fill.val();
+        self.sp_fill_addr.next = self.gather.fill_addr.val();
+        self.sp_fill_n.next = self.gather.fill_n.val();
+        self.sp_fill_value.next = self.gather.fill_value.val();
+        if self.mem_rvalid.val() & !self.is_store.q.val() & self.gather.active.val() {
+            self.sp_rwe.next = self.gather.we.val();
+        }
+        if self.mem_rvalid.val() & !self.is_store.q.val() & !self.gather.active.val() {
             if self.is_transpose.q.val() {
                 self.sp_ewe.next = bit_cast::<SCATTER, 5>(self.load_elems.val());
             } else {

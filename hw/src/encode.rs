@@ -9,6 +9,7 @@
 
 use crate::array_unit::GemmOp;
 use crate::controller::{RESOURCES, UNITS};
+use crate::gather_map::{field, CONV_BP, FILL_BYTES, GATHER_FIELDS, IM2COL, MAX_TAP_SIDE};
 use crate::scratchpad::GROUP_PORTS;
 use crate::vector_arith::WINDOW;
 use crate::vector_unit::{
@@ -49,6 +50,8 @@ pub struct Transfer {
     /// grid rows per image, the first row's position, and the DRAM bytes from a grid row's
     /// (an image's) last row to the next row.
     pub grid: Grid,
+    /// A gathering load's fields (see [`crate::gather_map::field`]); all zero otherwise.
+    pub gather: [u32; GATHER_FIELDS],
 }
 
 /// See [`Transfer::grid`].
@@ -119,6 +122,149 @@ fn transfer_grid(index: usize, x: &Xfer) -> Result<Grid, HwError> {
         row_jump: jump(ow - 1)?,
         img_jump: jump(ow * oh - 1)?,
     })
+}
+
+/// The gather fields of a load: zero but the scratchpad beats for the shapes the walkers move
+/// alone, the window or BP-weight geometry for `Im2col` and `ConvBp` (see
+/// [`crate::gather_map`]), refused where the gather map has no slot for a tap.
+fn gather_fields(arch: &Arch, index: usize, x: &Xfer) -> Result<[u32; GATHER_FIELDS], HwError> {
+    let refuse = |why: String| {
+        Err(HwError::Usage(format!(
+            "instruction {index}: the RTL DMA engine cannot gather this {:?} load: {why}",
+            x.shape
+        )))
+    };
+    let beats =
+        x.sp.bytes
+            .div_ceil(arch.region(x.sp.region).bytes_per_cycle());
+    let sp_addr: u32 = narrow(x.sp.addr, "the scratchpad address", index)?;
+    let sp_bytes: u32 = narrow(x.sp.bytes, "the scratchpad bytes", index)?;
+    let beats: u32 = narrow(beats, "the scratchpad beats", index)?;
+    let mut f = [0u32; GATHER_FIELDS];
+    f[field::SP_BEATS] = beats;
+    if matches!(x.shape, XferShape::Im2col(_) | XferShape::ConvBp(_)) {
+        // The map reads a word's row and column off the response walker's address of the rows
+        // laid end to end.
+        if x.rows * x.row_bytes > 1 << 16 {
+            return refuse(format!(
+                "its {} DRAM rows of {} bytes exceed the walker's 16-bit address",
+                x.rows, x.row_bytes
+            ));
+        }
+        f[field::ROW_BYTES] = x.row_bytes as u32;
+    }
+    let fits = |v: u64, what: &str| -> Result<u32, HwError> {
+        if v >= 1 << 30 {
+            return Err(HwError::Usage(format!(
+                "instruction {index}: {what} = {v} does not fit the gather map's 30 bits"
+            )));
+        }
+        Ok(v as u32)
+    };
+    match x.shape {
+        XferShape::Im2col(t) => {
+            let g = &t.geom;
+            if g.kh > MAX_TAP_SIDE || g.kw > MAX_TAP_SIDE {
+                return refuse(format!(
+                    "its {}×{} kernel has more taps than the gather map's 3×3 slots",
+                    g.kh, g.kw
+                ));
+            }
+            if !x.sp.addr.is_multiple_of(2) {
+                return refuse("its tile starts at an odd scratchpad byte".into());
+            }
+            for v in [g.pixels(), g.k(), g.images * g.in_h * g.in_w, x.sp.bytes] {
+                fits(v, "a window view's size")?;
+            }
+            let f = gather_fields_im2col(&t, sp_addr, beats, sp_bytes, f[field::ROW_BYTES]);
+            let before = arch.dma.setup_cycles + arch.dram.latency - 1;
+            if f[field::FILL] != 0 && x.sp.bytes.div_ceil(FILL_BYTES as u64) > before {
+                return refuse(format!(
+                    "its padded {}-byte tile takes the fill port more than the {before} cycles \
+                     before the first DRAM answer ({FILL_BYTES} bytes a cycle)",
+                    x.sp.bytes
+                ));
+            }
+            Ok(f)
+        }
+        XferShape::ConvBp(t) => {
+            let g = &t.geom;
+            let (ka, kb) = g.taps();
+            if ka > MAX_TAP_SIDE || kb > MAX_TAP_SIDE {
+                return refuse(format!(
+                    "its phase's {ka}×{kb} taps exceed the gather map's 3×3 slots"
+                ));
+            }
+            let (lo, _) = nmsat_compiler::isa::blocked_channels(
+                t.k0..t.k0 + t.nk,
+                g.out_ch,
+                ka * kb,
+                g.block,
+            );
+            for v in [g.out_ch * ka * kb, g.in_ch * g.kh * g.kw, x.sp.bytes] {
+                fits(v, "a BP view's size")?;
+            }
+            f[field::MODE] = CONV_BP;
+            f[field::PIXEL_MAJOR] = 1;
+            f[field::SP_ADDR] = sp_addr;
+            f[field::SP_BYTES] = sp_bytes;
+            f[field::PLANE] = (g.kh * g.kw) as u32;
+            f[field::IN_W] = g.kw as u32;
+            f[field::PAD_H] = g.phase_h as u32;
+            f[field::PAD_W] = g.phase_w as u32;
+            f[field::STRIDE] = g.stride as u32;
+            f[field::KH] = ka as u32;
+            f[field::KW] = kb as u32;
+            f[field::K0] = t.k0 as u32;
+            f[field::NK] = t.nk as u32;
+            f[field::CHANNELS] = g.out_ch as u32;
+            f[field::BLOCK] = g.block as u32;
+            f[field::LO] = lo as u32;
+            Ok(f)
+        }
+        _ => Ok(f),
+    }
+}
+
+/// The gather fields of an Im2col tile at `sp_addr`.
+pub(crate) fn gather_fields_im2col(
+    t: &nmsat_compiler::isa::Im2colTile,
+    sp_addr: u32,
+    beats: u32,
+    sp_bytes: u32,
+    row_bytes: u32,
+) -> [u32; GATHER_FIELDS] {
+    let g = &t.geom;
+    let mut f = [0u32; GATHER_FIELDS];
+    f[field::ROW_BYTES] = row_bytes;
+    let has_pad = (0..g.kh)
+        .any(|u| (0..g.kw).any(|v| (t.px0..t.px0 + t.npx).any(|px| g.source(px, u, v).is_none())));
+    f[field::MODE] = IM2COL;
+    f[field::SP_BEATS] = beats;
+    f[field::PIXEL_MAJOR] = t.pixel_major as u32;
+    f[field::SP_ADDR] = sp_addr;
+    f[field::SP_BYTES] = sp_bytes;
+    f[field::FILL] = has_pad as u32;
+    f[field::PAD_VALUE] = g.pad_value as u16 as u32;
+    f[field::FIRST] =
+        (t.gather_rows().addr - t.addr(0, t.channels().0)) as u32 / 2 / g.pixel_elems as u32;
+    f[field::PLANE] = (g.in_h * g.in_w) as u32;
+    f[field::IN_W] = g.in_w as u32;
+    f[field::PAD_H] = g.pad_h as u32;
+    f[field::PAD_W] = g.pad_w as u32;
+    f[field::STRIDE] = g.stride as u32;
+    f[field::KH] = g.kh as u32;
+    f[field::KW] = g.kw as u32;
+    f[field::OUT_H] = g.out_h as u32;
+    f[field::OUT_W] = g.out_w as u32;
+    f[field::PX0] = t.px0 as u32;
+    f[field::NPX] = t.npx as u32;
+    f[field::K0] = t.k0 as u32;
+    f[field::NK] = t.nk as u32;
+    f[field::CHANNELS] = g.channels as u32;
+    f[field::BLOCK] = g.block as u32;
+    f[field::LO] = t.channels().0 as u32;
+    f
 }
 
 /// One instruction of a queue.
@@ -286,17 +432,6 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
     let transfer = match &ins.op {
         Op::Load { xfer } | Op::Store { xfer, .. } => {
             res |= 1 << DRAM_RESOURCE;
-            if !matches!(
-                xfer.shape,
-                XferShape::Copy | XferShape::Transpose | XferShape::Scatter(_)
-            ) {
-                return Err(HwError::Usage(format!(
-                    "instruction {index}: the RTL DMA engine moves rows as they are, \
-                     transposes them or moves a grid's pixels (Copy, Transpose, Scatter); \
-                     this transfer is {:?}",
-                    xfer.shape
-                )));
-            }
             if xfer.rows == 0 || xfer.row_bytes == 0 {
                 return Err(HwError::Usage(format!(
                     "instruction {index}: an empty transfer"
@@ -308,7 +443,12 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
                 row_bytes: narrow(xfer.row_bytes, "row_bytes", index)?,
                 stride: narrow(xfer.dram_stride, "dram_stride", index)?,
                 region: xfer.sp.region as u8,
-                sp_addr: narrow(xfer.sp.addr, "the scratchpad address", index)?,
+                // A gather's walkers lay its rows end to end from 0 (see `gather_map`).
+                sp_addr: if matches!(xfer.shape, XferShape::Im2col(_) | XferShape::ConvBp(_)) {
+                    0
+                } else {
+                    narrow(xfer.sp.addr, "the scratchpad address", index)?
+                },
                 requant: matches!(ins.op, Op::Store { requant: true, .. }),
                 transpose: match xfer.shape {
                     XferShape::Transpose => true,
@@ -316,6 +456,7 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
                     _ => false,
                 },
                 grid: transfer_grid(index, xfer)?,
+                gather: gather_fields(arch, index, xfer)?,
             })
         }
         _ => None,

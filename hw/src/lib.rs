@@ -34,6 +34,7 @@ mod dma;
 mod driver;
 mod encode;
 mod error;
+mod gather_map;
 mod gemm_program;
 mod generate;
 mod pe;

@@ -5,7 +5,9 @@
 //! Each transfer moves up to 8 rows of up to 64 bytes at unaligned DRAM addresses with
 //! unaligned strides — or, a third of them, transposes a block of up to 8 × 24 INT16 elements
 //! — or, a quarter of all, moves a random tile of a stride phase's grid pixels (`Scatter`)
-//! — to or from a random region (a store may requantize INT32 accumulators); each instruction
+//! — to or from a random region; a sixth of the loads gather a random window tile (`Im2col`)
+//! and a sixth a tile of a convolution's BP weights (`ConvBp`), see [`im2col`] and
+//! [`conv_bp`] (a store may requantize INT32 accumulators); each instruction
 //! waits on a random earlier instruction of another queue, so loads and stores contend for
 //! the DRAM and the controller's issue rules decide. Vector operations are element-wise, SGD
 //! steps (random Q16.16 constants, with the SR-STE term at every pattern of the description or
@@ -16,8 +18,8 @@
 use crate::vector_unit::loss_fits;
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{
-    phase_taps, Buf, Im2col, Im2colTile, Instr, Op, Phase, PoolMode, Program, PruneAlong, SrSte,
-    Tensor, Unit, VecOp, Xfer, XferShape,
+    phase_taps, Buf, ConvBp, ConvBpTile, Im2col, Im2colTile, Instr, Op, Phase, PoolMode, Program,
+    PruneAlong, SrSte, Tensor, Unit, VecOp, Xfer, XferShape,
 };
 use nmsat_compiler::prune::{group_bytes, Nm};
 
@@ -149,6 +151,108 @@ fn scatter(rng: &mut SplitMix, arch: &Arch, requant: bool) -> Xfer {
             bytes: sp_bytes,
         },
         shape: XferShape::Scatter(t),
+    }
+}
+
+/// A random `Im2col` load: a tile of a window view (kernel up to 3 × 3, stride up to 3,
+/// padding from −1 to 2, blocked reduction order) of a tensor of up to 3 images of up to 6 × 6
+/// pixels, starting mid-tensor, `[k × px]` or `[px × k]`, with a random pad value.
+fn im2col(rng: &mut SplitMix, arch: &Arch) -> Xfer {
+    let pixel_elems = 1 + rng.below(8);
+    let channels = 1 + rng.below(pixel_elems);
+    let (kh, kw, stride) = (1 + rng.below(3), 1 + rng.below(3), 1 + rng.below(3));
+    let pad = |rng: &mut SplitMix, k: u64| rng.below(k + 1) as i64 - 1;
+    let (pad_h, pad_w) = (pad(rng, kh), pad(rng, kw));
+    // The input covers at least one window.
+    let side = |rng: &mut SplitMix, k: u64, p: i64| (k as i64 - 2 * p).max(1) as u64 + rng.below(4);
+    let (in_h, in_w) = (side(rng, kh, pad_h), side(rng, kw, pad_w));
+    let out = |i: u64, k: u64, p: i64| ((i as i64 + 2 * p - k as i64) / stride as i64 + 1) as u64;
+    let geom = Im2col {
+        pixel_elems,
+        channels,
+        images: 1 + rng.below(3),
+        in_h,
+        in_w,
+        out_h: out(in_h, kh, pad_h),
+        out_w: out(in_w, kw, pad_w),
+        kh,
+        kw,
+        stride,
+        pad_h,
+        pad_w,
+        block: 1 + rng.below(channels),
+        pad_value: rng.next() as i16,
+    };
+    let tensor = geom.images * in_h * in_w * pixel_elems * 2;
+    let (k0, px0) = (rng.below(geom.k()), rng.below(geom.pixels()));
+    let t = Im2colTile {
+        geom,
+        base: rng.below(PROGRAM_DRAM_BYTES - tensor) & !1,
+        ch0: rng.below(pixel_elems - channels + 1),
+        k0,
+        nk: 1 + rng.below((geom.k() - k0).min(40)),
+        px0,
+        npx: 1 + rng.below((geom.pixels() - px0).min(40)),
+        pixel_major: rng.below(2) == 0,
+    };
+    let rows = t.gather_rows();
+    let bytes = t.nk * t.npx * 2;
+    let region = RegionId::ALL[rng.below(3) as usize];
+    Xfer {
+        dram_addr: rows.addr,
+        rows: rows.rows,
+        row_bytes: rows.row_bytes,
+        dram_stride: rows.stride,
+        sp: Buf {
+            region,
+            addr: rng.below(arch.region(region).bytes - bytes) & !1,
+            bytes,
+        },
+        shape: XferShape::Im2col(t),
+    }
+}
+
+/// A random `ConvBp` load: a tile of one stride phase's BP weights of a grouped convolution of
+/// up to 6 × 6 channels a group and a kernel of up to 3 × 3, stride up to 3, blocked order.
+fn conv_bp(rng: &mut SplitMix, arch: &Arch) -> Xfer {
+    let (out_ch, in_ch) = (1 + rng.below(6), 1 + rng.below(6));
+    let (kh, kw, stride) = (1 + rng.below(3), 1 + rng.below(3), 1 + rng.below(3));
+    let geom = ConvBp {
+        out_ch,
+        in_ch,
+        kh,
+        kw,
+        stride,
+        phase_h: rng.below(stride.min(kh)),
+        phase_w: rng.below(stride.min(kw)),
+        block: 1 + rng.below(out_ch),
+    };
+    let groups = 1 + rng.below(2);
+    let tensor = groups * out_ch * in_ch * kh * kw * 2;
+    let (r0, k0) = (rng.below(in_ch), rng.below(geom.k()));
+    let t = ConvBpTile {
+        geom,
+        base: rng.below(PROGRAM_DRAM_BYTES - tensor) & !1,
+        group: rng.below(groups),
+        r0,
+        nr: 1 + rng.below(in_ch - r0),
+        k0,
+        nk: 1 + rng.below(geom.k() - k0),
+    };
+    let rows = t.dram_rows();
+    let bytes = t.nr * t.nk * 2;
+    let region = RegionId::ALL[rng.below(3) as usize];
+    Xfer {
+        dram_addr: rows.addr,
+        rows: rows.rows,
+        row_bytes: rows.row_bytes,
+        dram_stride: rows.stride,
+        sp: Buf {
+            region,
+            addr: rng.below(arch.region(region).bytes - bytes) & !1,
+            bytes,
+        },
+        shape: XferShape::ConvBp(t),
     }
 }
 
@@ -436,7 +540,11 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
                 }
             }
             Unit::Load => Op::Load {
-                xfer: transfer(&mut rng, arch, false),
+                xfer: match rng.below(6) {
+                    0 => im2col(&mut rng, arch),
+                    1 => conv_bp(&mut rng, arch),
+                    _ => transfer(&mut rng, arch, false),
+                },
             },
             Unit::Vector => vector(&mut rng, arch),
             Unit::Prune => prune(&mut rng, arch),

@@ -4,6 +4,9 @@
 //! ```text
 //!  contiguous write: up to 8 bytes at any address        (DMA loads, rows as they are)
 //!  scatter write:    4 INT16 elements at 4 addresses      (DMA loads that transpose)
+//!  replicating write: 4 INT16 elements, each at up to 9 addresses (DMA gathers: im2col
+//!                    windows, BP weights; see `gather_map`)
+//!  fill:             one INT16 value over up to 256 bytes   (the padding of an im2col tile)
 //!  contiguous read:  16 bytes from any address            (DMA stores)
 //!  gather read:      4 × 4 bytes at 4 addresses           (DMA stores that transpose)
 //!  3 vector reads:   16 bytes each from any address       (the vector unit's sources)
@@ -20,6 +23,12 @@
 //!  y read-modify-write: per array column, 4 bytes read and written        (output region: y)
 //! ```
 //!
+//! The replicating write and the fill exist because a gather's element lands in up to 9 places
+//! as it arrives and its padding comes from no DRAM word: the model charges such a tile its
+//! bytes at the region's bandwidth but lets them follow the arrived fraction of the DRAM side,
+//! which a port writing one copy at a time in arrival order cannot do when the DRAM is the
+//! bottleneck. The DMA engine still spends the beats the model charges (see `dma`).
+//!
 //! `timing::dma_cycles` charges the scratchpad side `⌈bytes / (banks·width)⌉` beats whatever
 //! the addresses — a crossbar in front of the banks that never conflicts. This region realises
 //! exactly that (a multi-ported byte array, which Verilator simulates directly); a physically
@@ -31,6 +40,7 @@
 
 use crate::array::signals;
 use crate::array_unit::GATHER_COUNT_BITS;
+use crate::gather_map::{FILL_BYTES, GATHER_PORTS, WORD_ELEMS};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
@@ -60,6 +70,21 @@ pub struct Scratchpad {
     pub eaddr: [Signal<In, Bits<16>>; SCATTER],
     /// The elements (little-endian INT16).
     pub edata: [Signal<In, Bits<16>>; SCATTER],
+    /// Enables of the replicating write (port j writes element `j mod 4`).
+    pub rwe: Signal<In, Bits<GATHER_PORTS>>,
+    /// Byte address of each port's element.
+    pub rwaddr: [Signal<In, Bits<16>>; GATHER_PORTS],
+    /// The elements.
+    pub rwdata: [Signal<In, Bits<16>>; WORD_ELEMS],
+    /// Set the `fill_n` (≤ [`FILL_BYTES`]) bytes from the even address `fill_addr` to
+    /// `fill_value` (its low byte at even addresses).
+    pub fill: Signal<In, Bit>,
+    /// See `fill`.
+    pub fill_addr: Signal<In, Bits<16>>,
+    /// See `fill`.
+    pub fill_n: Signal<In, Bits<9>>,
+    /// See `fill`.
+    pub fill_value: Signal<In, Bits<16>>,
     /// Address of byte 0 of the contiguous read.
     pub raddr: Signal<In, Bits<16>>,
     /// Bytes `raddr … raddr+15`, the cycle after `raddr` was presented.
@@ -146,6 +171,13 @@ impl Scratchpad {
             ewe: Default::default(),
             eaddr: Default::default(),
             edata: Default::default(),
+            rwe: Default::default(),
+            rwaddr: std::array::from_fn(|_| Default::default()),
+            rwdata: Default::default(),
+            fill: Default::default(),
+            fill_addr: Default::default(),
+            fill_n: Default::default(),
+            fill_value: Default::default(),
             raddr: Default::default(),
             rdata: Default::default(),
             gaddr: Default::default(),
@@ -243,6 +275,14 @@ impl Scratchpad {
         for g in 0..GROUP_PORTS {
             self.prdata[g].next = self.read(self.praddr[g].val().index());
         }
+        if self.fill.val() {
+            let (a, n) = (self.fill_addr.val().index(), self.fill_n.val().index());
+            let value = self.fill_value.val().index() as u16;
+            let size = self._mem.len();
+            for j in 0..n.min(FILL_BYTES) {
+                self._mem[(a + j) % size] = value.to_le_bytes()[j % 2];
+            }
+        }
         let plen = self.plen.val().index();
         for g in 0..GROUP_PORTS {
             if self.pwe[g].val() {
@@ -262,6 +302,16 @@ impl Scratchpad {
         for e in 0..SCATTER {
             if ewe >> e & 1 == 1 {
                 let (a, d) = (self.eaddr[e].val().index(), self.edata[e].val());
+                self.write(a, d, 2, |_| true);
+            }
+        }
+        let rwe = self.rwe.val().index();
+        for j in 0..GATHER_PORTS {
+            if rwe >> j & 1 == 1 {
+                let (a, d) = (
+                    self.rwaddr[j].val().index(),
+                    self.rwdata[j % WORD_ELEMS].val(),
+                );
                 self.write(a, d, 2, |_| true);
             }
         }
@@ -302,9 +352,17 @@ impl Scratchpad {
     fn verilog(&self) -> String {
         let size = self._mem.len();
         let mut v = format!(
-            "reg [7:0] mem [0:{}];\nalways @(posedge clock) begin\n",
-            size - 1
+            "reg [7:0] mem [0:{}];\nwire [{}:0] fill_pattern = {{{} {{fill_value}}}};\nalways @(posedge clock) begin\n",
+            size - 1,
+            8 * FILL_BYTES - 1,
+            FILL_BYTES / 2
         );
+        // The fill first, so that any same-cycle write wins.
+        let _ = writeln!(v, "    if (fill) begin");
+        write_port(&mut v, size, "fill_addr", "fill_pattern", FILL_BYTES, |j| {
+            format!("fill_n > 9'd{j}")
+        });
+        v.push_str("    end\n");
         read_port(&mut v, size, "rdata", "raddr", 16);
         for e in 0..SCATTER {
             read_port(
@@ -348,6 +406,10 @@ impl Scratchpad {
         for e in 0..SCATTER {
             let (addr, data) = (format!("eaddr${e}"), format!("edata${e}"));
             write_port(&mut v, size, &addr, &data, 2, |_| format!("ewe[{e}]"));
+        }
+        for j in 0..GATHER_PORTS {
+            let (addr, data) = (format!("rwaddr${j}"), format!("rwdata${}", j % WORD_ELEMS));
+            write_port(&mut v, size, &addr, &data, 2, |_| format!("rwe[{j}]"));
         }
         for p in 0..self.arr_ywe.len() {
             let (addr, data) = (format!("arr_yaddr${p}"), format!("arr_ywdata${p}"));

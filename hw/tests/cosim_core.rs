@@ -2,7 +2,8 @@
 //! regions) against the exact simulator: random programs of loads, stores, prunes at every
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
 //! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient,
-//! pooling and its gradients) with random waits (transfers copy, transpose and scatter);
+//! pooling and its gradients) with random waits (transfers copy, transpose, scatter and
+//! gather: Im2col windows and ConvBp weights); compiled digits-CNN training iterations;
 //! compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
 //! programs on 2×2, 4×4, 8×8 and 16×16 cores. Every instruction issues and completes in the same
 //! cycles, and the DRAM ends up the same.
@@ -11,7 +12,7 @@ mod common;
 
 use common::{arch, options};
 use nmsat_compiler::graph::TrainOptions;
-use nmsat_compiler::isa::{Op, VecOp, XferShape};
+use nmsat_compiler::isa::{Op, VecOp, Xfer, XferShape};
 use nmsat_compiler::prune::Nm;
 use nmsat_hw::{
     build_core, cosim_program, first_mismatch, gemm_program, random_program, vector_program,
@@ -38,8 +39,10 @@ fn random_programs_match_the_exact_simulator() {
     let mut kinds = [0; 5];
     // Scatter loads and stores, channel- and pixel-major.
     let mut scatters = [0; 4];
+    // Gathers: Im2col `[k × px]`, `[px × k]`, padded (with a fill), with a stride; ConvBp.
+    let mut gathers = [0; 5];
     for seed in 0..6 {
-        let prog = random_program(&arch, 160, 100 + seed);
+        let prog = random_program(&arch, 160, 300 + seed);
         let shapes = |transpose: bool, requant: bool| {
             prog.instrs
                 .iter()
@@ -56,8 +59,21 @@ fn random_programs_match_the_exact_simulator() {
         };
         // Every kind of transfer is exercised: rows as they are and transposed, with and
         // without requantization.
-        assert!(shapes(true, false) > 0 && shapes(true, true) > 0 && shapes(false, true) > 0);
+        let counts = [shapes(true, false), shapes(true, true), shapes(false, true)];
+        assert!(counts.iter().all(|&c| c > 0), "seed {seed}: {counts:?}");
         for i in &prog.instrs {
+            if let Op::Load { xfer } = &i.op {
+                match xfer.shape {
+                    XferShape::Im2col(t) => {
+                        let g = &t.geom;
+                        gathers[t.pixel_major as usize] += 1;
+                        gathers[2] += (g.pad_h > 0 || g.pad_w > 0) as usize;
+                        gathers[3] += (g.stride > 1) as usize;
+                    }
+                    XferShape::ConvBp(_) => gathers[4] += 1,
+                    _ => {}
+                }
+            }
             if let Op::Load { xfer } | Op::Store { xfer, .. } = &i.op {
                 if let XferShape::Scatter(t) = xfer.shape {
                     let store = matches!(i.op, Op::Store { .. });
@@ -123,6 +139,7 @@ fn random_programs_match_the_exact_simulator() {
     }
     assert!(kinds.iter().all(|&k| k > 5), "{kinds:?}");
     assert!(scatters.iter().all(|&k| k > 2), "{scatters:?}");
+    assert!(gathers.iter().all(|&k| k > 2), "{gathers:?}");
 }
 
 #[test]
@@ -326,23 +343,115 @@ fn a_wrong_result_is_reported_at_its_word_and_tensor() {
 }
 
 #[test]
-fn programs_with_operations_the_core_lacks_are_refused() {
-    // The digits CNN's convolutions gather im2col windows, which the RTL DMA does not.
+fn a_digits_cnn_training_iteration_matches_the_exact_simulator() {
     let arch = arch("sat-small");
+    let design = design();
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../configs/models/digits-cnn.yaml"
     );
     let model = nmsat_compiler::model::load_model(path).unwrap();
-    let opts = TrainOptions::dense(4);
-    let prog = nmsat_compiler::schedule::compile(&arch, &model, &opts)
-        .unwrap()
-        .program;
+    // BDWP 2:8 without the SR-STE term: the RTL's SR-STE mask ranks rows of whole groups, and
+    // conv1's rows hold 9 weights.
+    let recipes = [
+        TrainOptions::dense(4),
+        TrainOptions {
+            srste_lambda: 0.0,
+            ..TrainOptions::bdwp(4, Nm { n: 2, m: 8 })
+        },
+    ];
+    for (seed, opts) in recipes.iter().enumerate() {
+        let prog = nmsat_compiler::schedule::compile(&arch, &model, opts)
+            .unwrap()
+            .program;
+        let count = |f: &dyn Fn(&Xfer) -> bool| {
+            prog.instrs
+                .iter()
+                .filter(|i| matches!(&i.op, Op::Load { xfer } if f(xfer)))
+                .count()
+        };
+        // The convolutions' windows (FF, BP, WU, pooling) and the BP weights are gathered.
+        let im2col = count(&|x| matches!(x.shape, XferShape::Im2col(_)));
+        let conv_bp = count(&|x| matches!(x.shape, XferShape::ConvBp(_)));
+        assert!(
+            im2col > 150 && conv_bp > 10,
+            "{im2col} Im2col, {conv_bp} ConvBp loads"
+        );
+        let c = cosim_program(&design, &arch, &prog, 60 + seed as u64, None).unwrap();
+        assert_eq!(c.mismatch, None, "{:?}", opts.recipe);
+        eprintln!(
+            "digits-cnn {:?}: {} instructions, {} cycles, {im2col} Im2col and {conv_bp} ConvBp loads",
+            opts.recipe,
+            prog.instrs.len(),
+            c.rtl.cycles
+        );
+        assert_eq!(c.rtl.cycles, c.exact_cycles);
+    }
+}
+
+#[test]
+fn gathers_with_more_taps_than_the_gather_map_are_refused() {
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::{Buf, Im2col, Im2colTile};
+    // A 5×5 kernel: its elements land in up to 25 places, the map has 3×3 tap slots.
+    let arch = arch("sat-small");
+    let mut prog = random_program(&arch, 1, 1);
+    let geom = Im2col {
+        pixel_elems: 4,
+        channels: 4,
+        images: 1,
+        in_h: 6,
+        in_w: 6,
+        out_h: 6,
+        out_w: 6,
+        kh: 5,
+        kw: 5,
+        stride: 1,
+        pad_h: 2,
+        pad_w: 2,
+        block: 1,
+        pad_value: 0,
+    };
+    let t = Im2colTile {
+        geom,
+        base: 0,
+        ch0: 0,
+        k0: 0,
+        nk: 100,
+        px0: 0,
+        npx: 6,
+        pixel_major: false,
+    };
+    let rows = t.gather_rows();
+    prog.instrs[0].op = Op::Load {
+        xfer: Xfer {
+            dram_addr: rows.addr,
+            rows: rows.rows,
+            row_bytes: rows.row_bytes,
+            dram_stride: rows.stride,
+            sp: Buf {
+                region: RegionId::Input,
+                addr: 0,
+                bytes: 1200,
+            },
+            shape: XferShape::Im2col(t),
+        },
+    };
     let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
     assert!(
-        err.starts_with("instruction ") && err.contains("Im2col"),
+        err.starts_with("instruction 0:") && err.contains("5×5 kernel"),
         "{err}"
     );
+    // Its 3×3 version is gathered.
+    if let Op::Load { xfer } = &mut prog.instrs[0].op {
+        if let XferShape::Im2col(t) = &mut xfer.shape {
+            (t.geom.kh, t.geom.kw, t.geom.pad_h, t.geom.pad_w, t.nk) = (3, 3, 1, 1, 36);
+            let rows = t.gather_rows();
+            (xfer.dram_addr, xfer.rows) = (rows.addr, rows.rows);
+        }
+        xfer.sp.bytes = 36 * 6 * 2;
+    }
+    nmsat_hw::encode(&arch, &prog).unwrap();
 }
 
 #[test]
