@@ -19,8 +19,9 @@
 //! INT16 block, move the pixels of a stride phase's grid (`Copy`, `Transpose`, `Scatter`) or
 //! gather a window tile or a tile of BP conv weights (`Im2col`, `ConvBp`, kernels and phases of
 //! up to 3 × 3 taps); the vector unit runs the element-wise operations (`Relu`, `ReluGrad`,
-//! `Add`, `Fill`), the SGD step, the loss gradient, and pooling and its gradients. The other
-//! vector operations and larger gathers are refused by the encoder, naming the instruction.
+//! `Add`, `Fill`), the SGD step, the loss gradient, pooling and its gradients, `MaskDecay` and
+//! batch norm. The other vector operations and larger gathers are refused by the encoder,
+//! naming the instruction.
 
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};
@@ -113,7 +114,7 @@ pub struct Core<const L: usize> {
     /// Store: DRAM bytes after an image's last row.
     pub st_img_jump: Signal<In, Bits<32>>,
     /// Vector: operation code (`VOP_*`).
-    pub v_op: Signal<In, Bits<3>>,
+    pub v_op: Signal<In, Bits<5>>,
     /// Vector: source 0's region.
     pub v_src0_region: Signal<In, Bits<2>>,
     /// Vector: source 0's first byte.
@@ -169,6 +170,17 @@ pub struct Core<const L: usize> {
     pub v_prow: Signal<In, Bits<8>>,
     /// See `v_pbase`.
     pub v_kb: Signal<In, Bits<8>>,
+    /// Vector batch norm: source 3's region and first byte (`BatchNormGrad`'s gradient
+    /// statistics).
+    pub v_src3_region: Signal<In, Bits<2>>,
+    /// See `v_src3_region`.
+    pub v_src3: Signal<In, Bits<16>>,
+    /// Vector batch norm: the tile's columns and rows, and the rows of the statistics.
+    pub v_width: Signal<In, Bits<16>>,
+    /// See `v_width`.
+    pub v_trows: Signal<In, Bits<16>>,
+    /// See `v_width`.
+    pub v_rows: Signal<In, Bits<16>>,
     /// Prune: N, M, index bits, packed group bytes.
     pub p_n: Signal<In, Bits<5>>,
     /// See `p_n`.
@@ -255,6 +267,7 @@ pub struct Core<const L: usize> {
     dma_region: DFF<Bits<2>>,
     vsrc_region: [DFF<Bits<2>>; VECTOR_READS],
     vdst_region: DFF<Bits<2>>,
+    vsrc3_region: DFF<Bits<2>>,
     psrc_region: DFF<Bits<2>>,
     pdst_region: DFF<Bits<2>>,
     _rows: usize,
@@ -374,6 +387,11 @@ impl<const L: usize> Core<L> {
             v_pstep: Default::default(),
             v_prow: Default::default(),
             v_kb: Default::default(),
+            v_src3_region: Default::default(),
+            v_src3: Default::default(),
+            v_width: Default::default(),
+            v_trows: Default::default(),
+            v_rows: Default::default(),
             p_n: Default::default(),
             p_m: Default::default(),
             p_ib: Default::default(),
@@ -451,6 +469,7 @@ impl<const L: usize> Core<L> {
             dma_region: Default::default(),
             vsrc_region: Default::default(),
             vdst_region: Default::default(),
+            vsrc3_region: Default::default(),
             psrc_region: Default::default(),
             pdst_region: Default::default(),
         })
@@ -470,6 +489,7 @@ impl<const L: usize> Logic for Core<L> {
             dma_store,
             dma_region,
             vdst_region,
+            vsrc3_region,
             psrc_region,
             pdst_region
         );
@@ -683,11 +703,16 @@ impl<const L: usize> Logic for Core<L> {
         self.vec.pstep.next = self.v_pstep.val();
         self.vec.prow.next = self.v_prow.val();
         self.vec.kb.next = self.v_kb.val();
+        self.vec.src3.next = self.v_src3.val();
+        self.vec.width.next = self.v_width.val();
+        self.vec.trows.next = self.v_trows.val();
+        self.vec.rows.next = self.v_rows.val();
         if self.vector.issue.val() {
             self.vsrc_region[0].d.next = self.v_src0_region.val();
             self.vsrc_region[1].d.next = self.v_src1_region.val();
             self.vsrc_region[2].d.next = self.v_src2_region.val();
             self.vdst_region.d.next = self.v_dst_region.val();
+            self.vsrc3_region.d.next = self.v_src3_region.val();
         }
         for p in 0..VECTOR_READS {
             self.sp_weight.vraddr[p].next = self.vec.raddr[p].val();
@@ -700,6 +725,14 @@ impl<const L: usize> Logic for Core<L> {
             if self.vsrc_region[p].q.val() == 2 {
                 self.vec.rdata[p].next = self.sp_output.vrdata[p].val();
             }
+        }
+        // Port 1's data in source 3's region: `BatchNormGrad`'s gradient statistics.
+        self.vec.rdata3.next = self.sp_weight.vrdata[1].val();
+        if self.vsrc3_region.q.val() == 1 {
+            self.vec.rdata3.next = self.sp_input.vrdata[1].val();
+        }
+        if self.vsrc3_region.q.val() == 2 {
+            self.vec.rdata3.next = self.sp_output.vrdata[1].val();
         }
         // The SR-STE window is source 0's (the weights').
         self.sp_weight.vgaddr.next = self.vec.gaddr.val();

@@ -69,7 +69,7 @@ const PRUNE_FIELDS: [&str; 16] = [
 ];
 
 /// The vector unit's fields on the instruction port, in [`vector_fields`] order.
-const VECTOR_FIELDS: [&str; 28] = [
+const VECTOR_FIELDS: [&str; 33] = [
     "v_op",
     "v_src0_region",
     "v_src0",
@@ -98,6 +98,11 @@ const VECTOR_FIELDS: [&str; 28] = [
     "v_pstep",
     "v_prow",
     "v_kb",
+    "v_src3_region",
+    "v_src3",
+    "v_width",
+    "v_trows",
+    "v_rows",
 ];
 
 /// The values of [`VECTOR_FIELDS`] for `v` (Q16.16 constants as their 32-bit patterns).
@@ -140,6 +145,11 @@ fn vector_fields(v: &VectorOp) -> [i64; VECTOR_FIELDS.len()] {
         p.step.into(),
         p.row.into(),
         p.kb.into(),
+        v.src3.unwrap_or((0, 0)).0.into(),
+        v.src3.unwrap_or((0, 0)).1.into(),
+        v.width.into(),
+        v.trows.into(),
+        v.rows.into(),
     ]
 }
 
@@ -278,6 +288,11 @@ pub fn run_core(
     let patience = 1_000 + 4 * run.dram.len() as u64 + 64 * latency;
     let mut last_event = 0;
     let mut cycle = 0u64;
+    // The first instructions are on the ports before the first evaluation: Verilator settles
+    // that one to a fixed point through the design's combinational cycles, where a later
+    // change of an input is evaluated in a single ordered pass (with 5.006, an instruction
+    // issued in cycle 0 could reach the vector unit's pipeline tail stale).
+    apply_instructions(&mut m, &p, &queues, &[0; UNITS]);
     m.eval();
     while finished < n {
         if cycle - last_event > patience {

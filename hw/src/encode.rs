@@ -13,8 +13,9 @@ use crate::gather_map::{field, CONV_BP, FILL_BYTES, GATHER_FIELDS, IM2COL, MAX_T
 use crate::scratchpad::GROUP_PORTS;
 use crate::vector_arith::WINDOW;
 use crate::vector_unit::{
-    loss_fits, VOP_ADD, VOP_FILL, VOP_LOSS, VOP_POOL_MAX, VOP_POOL_SUM, VOP_RELU, VOP_RELU_GRAD,
-    VOP_SGD,
+    batch_fits, loss_fits, VOP_ADD, VOP_BATCH_GRAD_STATS, VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD,
+    VOP_BATCH_STATS, VOP_FILL, VOP_LOSS, VOP_MASK_DECAY, VOP_POOL_MAX, VOP_POOL_SUM, VOP_RELU,
+    VOP_RELU_GRAD, VOP_SGD,
 };
 use crate::HwError;
 use nmsat_compiler::arch::{Arch, RegionId};
@@ -347,8 +348,8 @@ pub struct VectorOp {
     pub mu: i32,
     /// See `lr`.
     pub lambda: i32,
-    /// SGD with SR-STE: N, M, and the window's advance per batch of `lanes` weights
-    /// (`lanes mod M`, and `lanes − lanes mod M` elements); `None` otherwise.
+    /// SGD with SR-STE and MaskDecay: N, M, and the window's advance per batch of `lanes`
+    /// weights (`lanes mod M`, and `lanes − lanes mod M` elements); `None` otherwise.
     pub srste: Option<SrSteFields>,
     /// Loss: classes per row and the mean's divisor (0 otherwise).
     pub classes: u16,
@@ -356,6 +357,15 @@ pub struct VectorOp {
     pub batch: u16,
     /// Pooling and its gradients; `None` otherwise.
     pub pool: Option<PoolFields>,
+    /// Batch norm: source 3's region and first byte (`BatchNormGrad`'s gradient statistics).
+    pub src3: Option<(u8, u16)>,
+    /// Batch norm: the tile's columns and rows, and the rows N of the statistics (0
+    /// otherwise).
+    pub width: u16,
+    /// See `width`.
+    pub trows: u16,
+    /// See `width`.
+    pub rows: u16,
 }
 
 /// The fields of a pooling operation; see [`VectorOp::pool`] and `PoolLanes`.
@@ -650,10 +660,16 @@ fn encode_vector(
             ..
         } => (VOP_POOL_SUM, 1..=1),
         VecOp::PoolGrad { .. } => (VOP_POOL_SUM, 2..=2),
+        VecOp::MaskDecay { .. } => (VOP_MASK_DECAY, 1..=2),
+        VecOp::BatchStats => (VOP_BATCH_STATS, 2..=2),
+        VecOp::BatchNorm { .. } => (VOP_BATCH_NORM, 2..=2),
+        VecOp::BatchGradStats => (VOP_BATCH_GRAD_STATS, 3..=3),
+        VecOp::BatchNormGrad { .. } => (VOP_BATCH_NORM_GRAD, 4..=4),
         other => {
             return Err(HwError::Usage(format!(
                 "instruction {index}: the RTL vector unit runs Relu, ReluGrad, Add, Fill, Sgd, \
-                 Loss, Pool and PoolGrad; not {other:?}"
+                 Loss, Pool, PoolGrad, MaskDecay, BatchStats, BatchNorm, BatchGradStats and \
+                 BatchNormGrad; not {other:?}"
             )))
         }
     };
@@ -673,6 +689,7 @@ fn encode_vector(
     let field = |v: u64, what: &str| narrow::<u16>(v, what, index);
     let (mut lr, mut mu, mut lambda, mut srste, mut classes, mut batch) = (0, 0, 0, None, 0, 0);
     let mut pool = None;
+    let (mut bn_ports, mut src3, mut bn_width, mut trows, mut bn_rows) = (None, None, 0, 0, 0);
     // A pooling source is read ahead of the results it makes (max pooling's taps go `elems`
     // results further on), so the destination must be apart from it.
     let pooling = |taps: u64, fields: PoolFields| -> Result<Option<PoolFields>, HwError> {
@@ -703,6 +720,32 @@ fn encode_vector(
             total,
             ..fields
         }))
+    };
+    // The N:M mask of SR-STE and MaskDecay, ranked in a window of whole groups.
+    let group_mask = |nm: Nm| -> Result<SrSteFields, HwError> {
+        let (n, m) = (nm.n, nm.m);
+        // Groups tile the tensor from its first weight only when rows hold whole groups; a
+        // window of 32 elements holds the groups of a batch for M ≤ 16.
+        if !(1..=m).contains(&n) || m > WINDOW as u64 / 2 || !width.is_multiple_of(m) {
+            return Err(usage(format!(
+                "at {n}:{m} over rows of {width}: the RTL N:M mask ranks groups of up to 16 \
+                 weights, rows holding whole groups"
+            )));
+        }
+        if width == 0 || !elems.is_multiple_of(width) || overlaps(&srcs[0]) {
+            return Err(usage(format!(
+                "of {elems} elements in rows of {width}: the RTL N:M mask needs whole rows, and \
+                 the weights apart from the destination (it reads their groups ahead of the \
+                 batch)"
+            )));
+        }
+        let l = arch.vector_lanes;
+        Ok(SrSteFields {
+            n: n as u8,
+            m: m as u8,
+            adv_o: (l % m) as u8,
+            adv_g: (l - l % m) as u8,
+        })
     };
     match op {
         VecOp::Pool { window, mode } => {
@@ -763,33 +806,63 @@ fn encode_vector(
         } => {
             (lr, mu) = (lr_q16, momentum_q16);
             if let Some(d) = decay {
-                let (n, m) = (d.nm.n, d.nm.m);
-                // Groups tile the tensor from its first weight only when rows hold whole
-                // groups; a window of 32 elements holds the groups of a batch for M ≤ 16.
-                if !(1..=m).contains(&n) || m > WINDOW as u64 / 2 || !width.is_multiple_of(m) {
-                    return refuse(format!(
-                        "at {n}:{m} over rows of {width}: the RTL SR-STE mask ranks groups of \
-                         up to 16 weights, rows holding whole groups"
-                    ));
-                }
-                if width == 0 || !elems.is_multiple_of(width) || overlaps(&srcs[0]) {
-                    return refuse(format!(
-                        "of {elems} elements in rows of {width}: the RTL SR-STE mask needs whole \
-                         rows, and the weights apart from the destination (it reads their groups \
-                         ahead of the batch)"
-                    ));
-                }
-                let l = arch.vector_lanes;
-                srste = Some(SrSteFields {
-                    n: n as u8,
-                    m: m as u8,
-                    adv_o: (l % m) as u8,
-                    adv_g: (l - l % m) as u8,
-                });
+                srste = Some(group_mask(d.nm)?);
                 lambda = d.lambda_q16;
             }
             // v′ follows w′ at byte 2·elems of the destination.
             field(2 * elems, "the momenta's offset")?;
+        }
+        VecOp::MaskDecay { nm } => srste = Some(group_mask(nm)?),
+        VecOp::BatchStats
+        | VecOp::BatchNorm { .. }
+        | VecOp::BatchGradStats
+        | VecOp::BatchNormGrad { .. } => {
+            let n = match op {
+                VecOp::BatchNorm { rows } | VecOp::BatchNormGrad { rows } => rows,
+                _ => 1,
+            };
+            if width == 0 || !elems.is_multiple_of(width) || n == 0 {
+                return refuse(format!(
+                    "of {elems} elements in rows of {width} over {n} rows: the RTL batch norm \
+                     takes whole rows and statistics of at least one row"
+                ));
+            }
+            if !batch_fits(arch, op, elems, width) {
+                return refuse(format!(
+                    "of {elems} elements in rows of {width}: a row read and a column's \
+                     statistics read per block of {} columns outlast the {} cycles the model \
+                     charges (the tile needs at least as many rows as lanes, about)",
+                    arch.vector_lanes,
+                    nmsat_compiler::timing::vector_cycles(arch, op, elems)
+                ));
+            }
+            // The statistics are read and written a column at a time, after or before the
+            // block's rows: an accumulator is updated in place or into a buffer apart from the
+            // rows; results land in place of a row source or apart from the statistics.
+            let stats_op = matches!(op, VecOp::BatchStats | VecOp::BatchGradStats);
+            let k = 1 + matches!(op, VecOp::BatchGradStats | VecOp::BatchNormGrad { .. }) as usize;
+            if srcs
+                .iter()
+                .enumerate()
+                .any(|(i, s)| overlaps(s) && stats_op == (i < k))
+            {
+                return refuse(format!(
+                    "has a destination that meets {}; the RTL batch norm streams a block's \
+                     rows and its columns' statistics apart",
+                    if stats_op {
+                        "its rows"
+                    } else {
+                        "its statistics"
+                    }
+                ));
+            }
+            // Ports 0 and 1 read the rows (x twice for BatchStats), port 2 the statistics or
+            // the accumulator, and port 1 BatchNormGrad's gradient statistics (source 3).
+            bn_ports = Some([&srcs[0], &srcs[k - 1], &srcs[k]]);
+            src3 = srcs.get(k + 1);
+            bn_width = field(width, "width")?;
+            trows = field(elems / width, "the tile's rows")?;
+            bn_rows = field(n, "rows")?;
         }
         VecOp::Loss {
             classes: c,
@@ -827,11 +900,15 @@ fn encode_vector(
             narrow(b.addr, "a scratchpad address", index)?,
         ))
     };
+    let [src0, src1, src2] = match bn_ports {
+        Some(ports) => ports.map(Some),
+        None => [srcs.first(), srcs.get(1), srcs.get(2)],
+    };
     Ok(VectorOp {
         op: code as u8,
-        src0: srcs.first().map(at).transpose()?.unwrap_or((0, 0)),
-        src1: srcs.get(1).map(at).transpose()?,
-        src2: srcs.get(2).map(at).transpose()?,
+        src0: src0.map(at).transpose()?.unwrap_or((0, 0)),
+        src1: src1.map(at).transpose()?,
+        src2: src2.map(at).transpose()?,
         dst: at(dst)?,
         elems: field(elems, "elems")?,
         lr,
@@ -841,5 +918,9 @@ fn encode_vector(
         classes,
         batch,
         pool,
+        src3: src3.map(at).transpose()?,
+        width: bn_width,
+        trows,
+        rows: bn_rows,
     })
 }

@@ -6,7 +6,8 @@
 //!   the exact simulator's array models register for register;
 //! * [`Core`]: the core as one top — [`Sequencer`]s (the controller), [`Dma`] with its
 //!   [`RowWalker`]s, the [`PruneUnit`] with its [`RankPack`] group networks, the
-//!   [`VectorUnit`] with its [`SgdLanes`], [`LossLanes`] and [`GroupKeep`], the [`ArrayUnit`]
+//!   [`VectorUnit`] with its [`SgdLanes`], [`LossLanes`], [`GroupKeep`], [`DecayLanes`] and
+//!   [`BatchLanes`], the [`ArrayUnit`]
 //!   (the grid with its edges), [`Scratchpad`] regions; [`encode`] turns a program into its
 //!   queues;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
@@ -26,6 +27,7 @@
 
 mod array;
 mod array_unit;
+mod batch_norm;
 mod controller;
 mod core;
 mod core_run;
@@ -37,6 +39,7 @@ mod error;
 mod gather_map;
 mod gemm_program;
 mod generate;
+mod mask_decay;
 mod pe;
 mod pipeline_tail;
 mod prune;
@@ -57,6 +60,7 @@ pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
 };
 pub use crate::array_unit::{ArrayUnit, GemmOp, GEMM_FIELDS};
+pub use crate::batch_norm::BatchLanes;
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
 pub use crate::core::{core_for, Core, CORE_TOP};
 pub use crate::core_run::{
@@ -73,6 +77,7 @@ pub use crate::encode::{
 pub use crate::error::{HwError, INSTALL_HINT};
 pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
+pub use crate::mask_decay::DecayLanes;
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::pipeline_tail::PipelineTail;
 pub use crate::prune::Prune;
@@ -84,8 +89,9 @@ pub use crate::scratchpad::{Scratchpad, SCATTER};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
 pub use crate::vector_arith::{GroupKeep, LossLanes, SgdLanes};
 pub use crate::vector_unit::{
-    loss_fits, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD, VOP_FILL, VOP_LOSS, VOP_RELU,
-    VOP_RELU_GRAD, VOP_SGD,
+    batch_fits, loss_fits, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD, VOP_BATCH_GRAD_STATS,
+    VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD, VOP_BATCH_STATS, VOP_FILL, VOP_LOSS, VOP_MASK_DECAY,
+    VOP_RELU, VOP_RELU_GRAD, VOP_SGD,
 };
 pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};
 pub use crate::ws_array::{build_ws_array, WsArray};

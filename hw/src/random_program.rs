@@ -12,14 +12,17 @@
 //! the DRAM and the controller's issue rules decide. Vector operations are element-wise, SGD
 //! steps (random Q16.16 constants, with the SR-STE term at every pattern of the description or
 //! without it), loss gradients (random classes and batch divisor), and max and average pooling
-//! and their gradients (random windows, kernels, strides and phases) on whatever the
-//! scratchpads hold.
+//! and their gradients (random windows, kernels, strides and phases), `MaskDecay` (every
+//! pattern, with a decay factor or without) on whatever the scratchpads hold, and batch norm:
+//! statistics from zero over a tile of random width and rows, then the tile normalized, or
+//! its gradient, with statistics over as many rows, more, or far more (σ small: results
+//! saturate).
 
-use crate::vector_unit::loss_fits;
+use crate::vector_unit::{batch_fits, loss_fits};
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{
     phase_taps, Buf, ConvBp, ConvBpTile, Im2col, Im2colTile, Instr, Op, Phase, PoolMode, Program,
-    PruneAlong, SrSte, Tensor, Unit, VecOp, Xfer, XferShape,
+    PruneAlong, SrSte, Tensor, Unit, VecOp, Xfer, XferShape, STATS_BYTES,
 };
 use nmsat_compiler::prune::{group_bytes, Nm};
 
@@ -352,6 +355,19 @@ fn apart(rng: &mut SplitMix, arch: &Arch, bytes: u64, dst: &Buf) -> Buf {
     }
 }
 
+/// A buffer of `bytes` that shares no byte with any of `others`.
+fn apart_all(rng: &mut SplitMix, arch: &Arch, bytes: u64, others: &[Buf]) -> Buf {
+    loop {
+        let s = place(rng, arch, bytes);
+        if others
+            .iter()
+            .all(|o| s.region != o.region || s.end() <= o.addr || o.end() <= s.addr)
+        {
+            break s;
+        }
+    }
+}
+
 /// A Q16.16 constant of random magnitude: small ones as training uses, large ones that
 /// saturate.
 fn q16_constant(rng: &mut SplitMix) -> i32 {
@@ -360,18 +376,24 @@ fn q16_constant(rng: &mut SplitMix) -> i32 {
 
 /// A random vector operation: element-wise of up to 64 elements, SGD (with the SR-STE term at
 /// one of `arch`'s patterns, rows of up to 3 groups, or without it), a loss gradient of up to
-/// 4 rows, or pooling or its gradient. The unit streams: a destination meets a source only in
-/// place (see `encode`).
-fn vector(rng: &mut SplitMix, arch: &Arch) -> Op {
-    let kind = rng.below(10);
+/// 4 rows, pooling or its gradient, `MaskDecay`, or a batch norm's operations. The unit
+/// streams: a destination meets a source only in place (see `encode`).
+fn vector(rng: &mut SplitMix, arch: &Arch) -> Vec<Op> {
+    let kind = rng.below(12);
     if kind == 5 || kind == 6 {
-        return sgd(rng, arch, kind == 6 && !arch.patterns.is_empty());
+        return vec![sgd(rng, arch, kind == 6 && !arch.patterns.is_empty())];
     }
     if kind == 7 {
-        return loss(rng, arch);
+        return vec![loss(rng, arch)];
     }
-    if kind >= 8 {
-        return pool(rng, arch, kind == 9);
+    if kind == 8 || kind == 9 {
+        return vec![pool(rng, arch, kind == 9)];
+    }
+    if kind == 10 && !arch.patterns.is_empty() {
+        return vec![mask_decay(rng, arch)];
+    }
+    if kind >= 10 {
+        return batch_norm(rng, arch);
     }
     let elems = 1 + rng.below(64);
     let (op, sources) = match kind {
@@ -391,13 +413,110 @@ fn vector(rng: &mut SplitMix, arch: &Arch) -> Op {
             }
         })
         .collect();
-    Op::Vector {
+    vec![Op::Vector {
         op,
         srcs,
         dst,
         elems,
         width: elems,
+    }]
+}
+
+/// `MaskDecay` at one of `arch`'s patterns over rows of up to 3 groups, with the decay factor
+/// (whatever the scratchpad holds: negative and large ones saturate) half the time.
+fn mask_decay(rng: &mut SplitMix, arch: &Arch) -> Op {
+    let nm = arch.patterns[rng.below(arch.patterns.len() as u64) as usize];
+    let width = nm.m * (1 + rng.below(3));
+    let elems = width * (1 + rng.below(3));
+    let dst = place(rng, arch, 2 * elems);
+    let mut srcs = vec![apart(rng, arch, 2 * elems, &dst)];
+    if rng.below(2) == 0 {
+        srcs.push(apart(rng, arch, 2, &dst));
     }
+    Op::Vector {
+        op: VecOp::MaskDecay { nm },
+        srcs,
+        dst,
+        elems,
+        width,
+    }
+}
+
+/// A batch norm's operations on a tile of 1 to 12 columns (more where no tile of up to 16
+/// rows keeps the model's time) and as many rows as the unit needs to (from 1 to 8): its statistics (accumulated from zero, so that they
+/// are a tile's, not random bytes whose moments overflow), then the tile normalized (in place
+/// or not) or the gradient's statistics (from zero) and the gradient, over N rows: the
+/// tile's, a few tiles', or up to 65535 (σ small: the results saturate).
+fn batch_norm(rng: &mut SplitMix, arch: &Arch) -> Vec<Op> {
+    let mut width = 1 + rng.below(12);
+    let mut rows = 1 + rng.below(8);
+    // A width of `lanes` columns fits from `lanes` rows on.
+    while !batch_fits(arch, VecOp::BatchStats, width * rows, width) {
+        rows += 1;
+        if rows > 16 {
+            (width, rows) = (width + 1, 1);
+        }
+    }
+    let elems = width * rows;
+    let n = match rng.below(3) {
+        0 => rows,
+        1 => rows * (1 + rng.below(4)),
+        _ => 1 + rng.below(65535),
+    };
+    let sb = width * STATS_BYTES;
+    let stats = place(rng, arch, sb);
+    let x = apart(rng, arch, 2 * elems, &stats);
+    let op = |op, srcs, dst, elems, width| Op::Vector {
+        op,
+        srcs,
+        dst,
+        elems,
+        width,
+    };
+    let fill = |b: Buf| op(VecOp::Fill, vec![], b, b.bytes / 2, b.bytes / 2);
+    let mut ops = vec![
+        fill(stats),
+        op(VecOp::BatchStats, vec![x, stats], stats, elems, width),
+    ];
+    if rng.below(2) == 0 {
+        let dst = if rng.below(3) == 0 {
+            x
+        } else {
+            apart_all(rng, arch, 2 * elems, &[x, stats])
+        };
+        ops.push(op(
+            VecOp::BatchNorm { rows: n },
+            vec![x, stats],
+            dst,
+            elems,
+            width,
+        ));
+    } else {
+        let (dy, y) = (
+            apart(rng, arch, 2 * elems, &stats),
+            apart(rng, arch, 2 * elems, &stats),
+        );
+        let gstats = apart_all(rng, arch, sb, &[stats, dy, y]);
+        let dst = apart_all(rng, arch, 2 * elems, &[dy, y, stats, gstats]);
+        ops.extend([
+            fill(gstats),
+            op(
+                VecOp::BatchGradStats,
+                vec![dy, y, gstats],
+                gstats,
+                elems,
+                width,
+            ),
+            op(
+                VecOp::BatchNormGrad { rows: n },
+                vec![dy, y, stats, gstats],
+                dst,
+                elems,
+                width,
+            ),
+        ]);
+    }
+    ops
 }
 
 fn sgd(rng: &mut SplitMix, arch: &Arch, decay: bool) -> Op {
@@ -508,7 +627,7 @@ fn loss(rng: &mut SplitMix, arch: &Arch) -> Op {
 }
 
 /// `n` random loads, stores and vector operations for `arch` (whose regions must hold 768
-/// bytes), from `seed`.
+/// bytes), from `seed`; a batch norm makes a few vector operations in a row.
 pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
     let mut rng = SplitMix(seed);
     let mut instrs: Vec<Instr> = Vec::with_capacity(n);
@@ -525,54 +644,58 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
         // scratchpad accesses conflict with this one's completes first: like a compiled
         // program, a random one is free of races, so its result does not depend on how long
         // an operation takes to apply its effects.
-        let mut wait = [0u32; QUEUES.len()];
-        for (v, w) in wait.iter_mut().enumerate() {
+        let mut random_wait = [0u32; QUEUES.len()];
+        for (v, w) in random_wait.iter_mut().enumerate() {
             if issued[v] > 0 && rng.below(2) == 1 {
                 *w = 1 + rng.below(u64::from(issued[v])) as u32;
             }
         }
-        let op = match queues[q] {
+        // One operation, or a batch norm's few in a row on the vector queue.
+        let ops = match queues[q] {
             Unit::Store => {
                 let requant = rng.below(3) == 0;
-                Op::Store {
+                vec![Op::Store {
                     xfer: transfer(&mut rng, arch, requant),
                     requant,
-                }
+                }]
             }
-            Unit::Load => Op::Load {
+            Unit::Load => vec![Op::Load {
                 xfer: match rng.below(6) {
                     0 => im2col(&mut rng, arch),
                     1 => conv_bp(&mut rng, arch),
                     _ => transfer(&mut rng, arch, false),
                 },
-            },
+            }],
             Unit::Vector => vector(&mut rng, arch),
-            Unit::Prune => prune(&mut rng, arch),
-            _ => gemm(&mut rng, arch),
+            Unit::Prune => vec![prune(&mut rng, arch)],
+            _ => vec![gemm(&mut rng, arch)],
         };
-        for (i, earlier) in instrs.iter().enumerate() {
-            let v = queues
-                .iter()
-                .position(|&u| u == earlier.op.unit())
-                .expect("one of the five queues");
-            if v != q && conflict(&earlier.op, &op) {
-                wait[v] = wait[v].max(position[i] + 1);
+        for op in ops {
+            let mut wait = random_wait;
+            for (i, earlier) in instrs.iter().enumerate() {
+                let v = queues
+                    .iter()
+                    .position(|&u| u == earlier.op.unit())
+                    .expect("one of the five queues");
+                if v != q && conflict(&earlier.op, &op) {
+                    wait[v] = wait[v].max(position[i] + 1);
+                }
             }
+            position.push(issued[q]);
+            issued[q] += 1;
+            let waits = queues
+                .iter()
+                .zip(wait)
+                .filter(|&(_, c)| c > 0)
+                .map(|(&u, c)| (u, c))
+                .collect();
+            instrs.push(Instr {
+                op,
+                waits,
+                layer: 0,
+                phase: Phase::Ff,
+            });
         }
-        position.push(issued[q]);
-        issued[q] += 1;
-        let waits = queues
-            .iter()
-            .zip(wait)
-            .filter(|&(_, c)| c > 0)
-            .map(|(&u, c)| (u, c))
-            .collect();
-        instrs.push(Instr {
-            op,
-            waits,
-            layer: 0,
-            phase: Phase::Ff,
-        });
     }
     with_region_dumps(arch, instrs, issued, format!("random-{n}-seed-{seed}"))
 }

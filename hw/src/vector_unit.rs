@@ -1,13 +1,19 @@
 //! `VectorUnit`: the core's vector unit — the element-wise operations (`Relu`, `ReluGrad`,
 //! `Add` of one or two sources, saturating, and `Fill`), the SGD step (`Sgd`, with or without
-//! the SR-STE decay), the loss gradient (`Loss`), and pooling (`Pool`, max and average) and
-//! its gradients (`PoolGrad`, max and average) — with the exact simulator's semantics
-//! (`nmsat_sim::exact` vector unit) and timing (`timing::vector_cycles`).
+//! the SR-STE decay), the loss gradient (`Loss`), pooling (`Pool`, max and average) and its
+//! gradients (`PoolGrad`, max and average), the N:M mask with MDGF's decay (`MaskDecay`), and
+//! batch norm (`BatchStats`, `BatchNorm`, `BatchGradStats`, `BatchNormGrad`) — with the exact
+//! simulator's semantics (`nmsat_sim::exact` vector unit) and timing (`timing::vector_cycles`).
 //!
 //! ```text
-//!  issue τ ─► batch b read at τ+1+b (lanes elements of each source; SGD also the window of
-//!          │  M-groups its weights rank in) ─► computed and written at τ+2+b
+//!  issue τ ─► batch b read at τ+1+b (lanes elements of each source; SGD and MaskDecay also
+//!          │  the window of M-groups their weights rank in) ─► computed and written at τ+2+b
 //!          └► element operations: elems·ops(op), lanes a cycle ─► done in τ + B + latency − 1
+//!  batch norm, block after block of `lanes` columns, one read a cycle from τ+1:
+//!    statistics:  row 0 … row t−1 (sums) ─► column 0 … column nb−1 (accumulator + sums,
+//!                 written the cycle after its read)
+//!    application: column 0 … column nb−1 (μ, σ into the lanes) ─► row 0 … row t−1 (results
+//!                 written the cycle after its read)
 //! ```
 //!
 //! The unit is busy for the element operations the timing model charges: `B = ⌈elems ·
@@ -26,8 +32,23 @@
 //!   or the phase's taps: also the model's operations per element) a batch at a time through
 //!   [`PoolLanes`], which carries each group's reduction across batches; each batch writes the
 //!   results of the groups ending in it after those written so far (max pooling's taps
-//!   `elems` results further on, through the second write port).
+//!   `elems` results further on, through the second write port);
+//! - `MaskDecay` streams like SR-STE's SGD: each batch's weights ranked in their window of
+//!   groups ([`GroupKeep`]), d held on port 1 ([`DecayLanes`]);
+//! - batch norm ([`BatchLanes`]) walks the `t × width` tile in blocks of `lanes` columns (the
+//!   `nb` left in the last): lane l is column c0 + l, a row of the block one batch at
+//!   `2(r·width + c0)`. Statistics sum each lane's column over the block's rows (ports 0 and
+//!   1: x twice, or dy and y), then read each column's 16 accumulator bytes (port 2) and write
+//!   them back plus the lane's sums; their application first reads each column's statistics
+//!   (port 2; `BatchNormGrad` also its gradient statistics, source 3, on port 1 in its own
+//!   region) into the lane's μ and σ (or ⌊Σdy/N⌉, ⌊Σdy·y/N⌉, σ), then the rows. That is
+//!   `R = width + ⌈width/lanes⌉·t` reads against the model's 2 or 3 operations an element:
+//!   the encoder refuses tiles where R + 2 outlasts `vector_cycles` ([`batch_fits`]; on
+//!   `lanes` lanes a tile needs about `lanes` rows, more where `width` leaves a partial
+//!   block).
 
+use crate::batch_norm::{BatchLanes, STATE_BITS};
+use crate::mask_decay::DecayLanes;
 use crate::pipeline_tail::PipelineTail;
 use crate::vector_arith::{GroupKeep, LossLanes, PoolLanes, SgdLanes, BATCH_BITS, WINDOW_BITS};
 use nmsat_compiler::arch::Arch;
@@ -55,6 +76,18 @@ pub const VOP_POOL_MAX: u64 = 6;
 /// A scaled sum of each group of taps: average pooling, and the pooling gradients (sources
 /// dY, and for max the argmax, which masks the taps).
 pub const VOP_POOL_SUM: u64 = 7;
+/// The N:M mask of each row applied, the dropped weights scaled by d (sources w and
+/// optionally d).
+pub const VOP_MASK_DECAY: u64 = 8;
+/// Batch-norm statistics (sources x, x again, and on port 2 the accumulator).
+pub const VOP_BATCH_STATS: u64 = 9;
+/// Batch norm (sources x, and on port 2 the statistics).
+pub const VOP_BATCH_NORM: u64 = 10;
+/// Batch-norm gradient statistics (sources dy, y, and on port 2 the accumulator).
+pub const VOP_BATCH_GRAD_STATS: u64 = 11;
+/// Batch-norm gradient (sources dy, y, the statistics on port 2, the gradient statistics as
+/// source 3, which port 1 reads in the column phase).
+pub const VOP_BATCH_NORM_GRAD: u64 = 12;
 
 /// One lane's operation on two INT16 values.
 #[derive(LogicBlock, Default)]
@@ -113,7 +146,7 @@ pub struct VectorUnit {
     /// Begin the operation described by the inputs below.
     pub start: Signal<In, Bit>,
     /// Operation code (`VOP_*`).
-    pub op: Signal<In, Bits<3>>,
+    pub op: Signal<In, Bits<5>>,
     /// Source 0's first byte.
     pub src0: Signal<In, Bits<16>>,
     /// Source 1's first byte.
@@ -161,12 +194,22 @@ pub struct VectorUnit {
     pub prow: Signal<In, Bits<8>>,
     /// See `pbase`.
     pub kb: Signal<In, Bits<8>>,
+    /// Batch norm: source 3's first byte (`BatchNormGrad`'s gradient statistics).
+    pub src3: Signal<In, Bits<16>>,
+    /// Batch norm: columns of the tile.
+    pub width: Signal<In, Bits<16>>,
+    /// Batch norm: rows of the tile, `elems / width`.
+    pub trows: Signal<In, Bits<16>>,
+    /// Batch norm: rows the statistics are over, N.
+    pub rows: Signal<In, Bits<16>>,
     /// The operation completes in this cycle.
     pub done: Signal<Out, Bit>,
     /// Read addresses of the three sources (16 bytes each, answered the cycle after).
     pub raddr: [Signal<Out, Bits<16>>; 3],
     /// Their data.
     pub rdata: [Signal<In, Bits<BATCH_BITS>>; 3],
+    /// Port 1's data from source 3's region (`BatchNormGrad`'s gradient statistics).
+    pub rdata3: Signal<In, Bits<BATCH_BITS>>,
     /// Address of the SR-STE window (64 bytes of source 0, answered the cycle after).
     pub gaddr: Signal<Out, Bits<16>>,
     /// Its data.
@@ -187,8 +230,12 @@ pub struct VectorUnit {
     pub keeper: GroupKeep,
     /// The pooling lanes.
     pub pool: PoolLanes,
+    /// The mask-decay lanes.
+    pub decay: DecayLanes,
+    /// The batch-norm lanes.
+    pub bn: BatchLanes,
     pipe: PipelineTail,
-    op_q: DFF<Bits<3>>,
+    op_q: DFF<Bits<5>>,
     two_q: DFF<Bit>,
     srste_q: DFF<Bit>,
     r0: DFF<Bits<16>>,
@@ -232,6 +279,19 @@ pub struct VectorUnit {
     pcarry: DFF<Bits<32>>,
     pat: DFF<Bits<8>>,
     outs: DFF<Bits<16>>,
+    r3: DFF<Bits<16>>,
+    width_q: DFF<Bits<16>>,
+    trows_q: DFF<Bits<16>>,
+    rows_q: DFF<Bits<16>>,
+    bn_on: DFF<Bit>,
+    bn_row: DFF<Bit>,
+    bn_col: DFF<Bits<16>>,
+    bn_k: DFF<Bits<16>>,
+    bn_off: DFF<Bits<16>>,
+    bn_state: DFF<Bits<STATE_BITS>>,
+    bn_wa: DFF<Bits<16>>,
+    bn_srow: DFF<Bit>,
+    bn_sj: DFF<Bits<3>>,
     step: Constant<Bits<16>>,
     lanes: Constant<Bits<16>>,
     lanes_work: Constant<Bits<20>>,
@@ -239,6 +299,15 @@ pub struct VectorUnit {
     is_loss: Signal<Local, Bit>,
     is_sgd: Signal<Local, Bit>,
     is_pool: Signal<Local, Bit>,
+    is_decay: Signal<Local, Bit>,
+    is_bn: Signal<Local, Bit>,
+    bn_stats: Signal<Local, Bit>,
+    bn_left: Signal<Local, Bits<16>>,
+    bn_nb: Signal<Local, Bits<16>>,
+    bn_cj: Signal<Local, Bits<16>>,
+    bn_row_end: Signal<Local, Bit>,
+    bn_col_end: Signal<Local, Bit>,
+    bn_next: Signal<Local, Bits<16>>,
     wbase: Signal<Local, Bits<16>>,
     wmask: Signal<Local, Bits<16>>,
     take: Signal<Local, Bits<16>>,
@@ -281,9 +350,14 @@ impl VectorUnit {
             pstep: Default::default(),
             prow: Default::default(),
             kb: Default::default(),
+            src3: Default::default(),
+            width: Default::default(),
+            trows: Default::default(),
+            rows: Default::default(),
             done: Default::default(),
             raddr: Default::default(),
             rdata: Default::default(),
+            rdata3: Default::default(),
             gaddr: Default::default(),
             gdata: Default::default(),
             we: Default::default(),
@@ -294,6 +368,8 @@ impl VectorUnit {
             loss: LossLanes::new(lanes as usize, frac_bits),
             keeper: GroupKeep::new(lanes as usize),
             pool: PoolLanes::new(lanes as usize),
+            decay: DecayLanes::new(frac_bits),
+            bn: BatchLanes::new(frac_bits),
             pipe: PipelineTail::new(latency),
             op_q: Default::default(),
             two_q: Default::default(),
@@ -339,6 +415,19 @@ impl VectorUnit {
             pcarry: Default::default(),
             pat: Default::default(),
             outs: Default::default(),
+            r3: Default::default(),
+            width_q: Default::default(),
+            trows_q: Default::default(),
+            rows_q: Default::default(),
+            bn_on: Default::default(),
+            bn_row: Default::default(),
+            bn_col: Default::default(),
+            bn_k: Default::default(),
+            bn_off: Default::default(),
+            bn_state: Default::default(),
+            bn_wa: Default::default(),
+            bn_srow: Default::default(),
+            bn_sj: Default::default(),
             step: Constant::new(bits(2 * lanes)),
             lanes: Constant::new(bits(lanes)),
             lanes_work: Constant::new(bits(lanes)),
@@ -346,6 +435,15 @@ impl VectorUnit {
             is_loss: Default::default(),
             is_sgd: Default::default(),
             is_pool: Default::default(),
+            is_decay: Default::default(),
+            is_bn: Default::default(),
+            bn_stats: Default::default(),
+            bn_left: Default::default(),
+            bn_nb: Default::default(),
+            bn_cj: Default::default(),
+            bn_row_end: Default::default(),
+            bn_col_end: Default::default(),
+            bn_next: Default::default(),
             wbase: Default::default(),
             wmask: Default::default(),
             take: Default::default(),
@@ -408,14 +506,32 @@ impl Logic for VectorUnit {
             ppos,
             pcarry,
             pat,
-            outs
+            outs,
+            r3,
+            width_q,
+            trows_q,
+            rows_q,
+            bn_on,
+            bn_row,
+            bn_col,
+            bn_k,
+            bn_off,
+            bn_state,
+            bn_wa,
+            bn_srow,
+            bn_sj
         );
         clock!(self, clock, pipe);
         // Operation codes 5 (VOP_LOSS) and 4 (VOP_SGD).
         self.is_loss.next = self.op_q.q.val() == 5;
         self.is_sgd.next = self.op_q.q.val() == 4;
         // Operation codes 6 and 7 (VOP_POOL_MAX, VOP_POOL_SUM).
-        self.is_pool.next = self.op_q.q.val().get_bits::<2>(1) == 3;
+        self.is_pool.next = (self.op_q.q.val() == 6) | (self.op_q.q.val() == 7);
+        // Operation code 8 (VOP_MASK_DECAY); 9 to 12 batch norm, 9 and 11 its statistics.
+        self.is_decay.next = self.op_q.q.val() == 8;
+        self.bn_stats.next = (self.op_q.q.val() == 9) | (self.op_q.q.val() == 11);
+        self.is_bn.next =
+            self.bn_stats.val() | (self.op_q.q.val() == 10) | (self.op_q.q.val() == 12);
         for l in 0..MAX_VECTOR_LANES {
             self.lane[l].op.next = self.op_q.q.val().get_bits::<2>(0);
         }
@@ -423,6 +539,20 @@ impl Logic for VectorUnit {
         // Reads: one batch a cycle while elements are left. A loss batch is the rest of the
         // row's classes from `col`, at most `lanes`.
         self.reading.next = self.pipe.busy.val() & (self.left.q.val() != 0);
+        if self.is_bn.val() {
+            self.reading.next = self.pipe.busy.val() & self.bn_on.q.val();
+        }
+        // Batch norm: the block of columns from `bn_col`, `bn_nb` of them; `bn_k` is the row
+        // (row phase) or the column in the block (column phase).
+        self.bn_left.next = self.width_q.q.val() - self.bn_col.q.val();
+        self.bn_nb.next = self.lanes.val();
+        if self.bn_left.val() < self.lanes.val() {
+            self.bn_nb.next = self.bn_left.val();
+        }
+        self.bn_cj.next = (self.bn_col.q.val() + self.bn_k.q.val()) << 4;
+        self.bn_row_end.next = self.bn_k.q.val() == (self.trows_q.q.val() - 1);
+        self.bn_col_end.next = self.bn_k.q.val() == (self.bn_nb.val() - 1);
+        self.bn_next.next = self.bn_col.q.val() + self.lanes.val();
         self.row_left.next = self.classes_q.q.val() - self.col.q.val();
         self.row_end.next = self.row_left.val() <= self.lanes.val();
         self.take.next = self.lanes.val();
@@ -430,12 +560,22 @@ impl Logic for VectorUnit {
             if self.row_end.val() {
                 self.take.next = self.row_left.val();
             }
+        } else if self.is_bn.val() {
+            self.take.next = self.bn_nb.val();
         } else if self.left.q.val() < self.lanes.val() {
             self.take.next = self.left.q.val();
         }
         self.raddr[0].next = self.r0.q.val() + (self.col.q.val() << 1);
         self.raddr[1].next = self.r1.q.val();
         self.raddr[2].next = self.r2.q.val();
+        if self.is_bn.val() {
+            self.raddr[0].next = self.r0.q.val() + self.bn_off.q.val();
+            self.raddr[1].next = self.r1.q.val() + self.bn_off.q.val();
+            if !self.bn_row.q.val() {
+                self.raddr[1].next = self.r3.q.val() + self.bn_cj.val();
+            }
+            self.raddr[2].next = self.r2.q.val() + self.bn_cj.val();
+        }
         self.gaddr.next = self.window.q.val();
         self.staged.d.next = self.reading.val();
         self.staged_addr.d.next = self.w.q.val() + (self.col.q.val() << 1);
@@ -444,6 +584,15 @@ impl Logic for VectorUnit {
         self.staged_pass.d.next = self.pass.q.val();
         self.staged_col.d.next = self.col.q.val();
         self.staged_first.d.next = self.col.q.val() == 0;
+        if self.is_bn.val() {
+            self.staged_first.d.next = self.bn_k.q.val() == 0;
+        }
+        self.bn_wa.d.next = self.w.q.val() + self.bn_off.q.val();
+        if !self.bn_row.q.val() {
+            self.bn_wa.d.next = self.w.q.val() + self.bn_cj.val();
+        }
+        self.bn_srow.d.next = self.bn_row.q.val();
+        self.bn_sj.d.next = bit_cast::<3, 16>(self.bn_k.q.val());
         self.next_offset.next = self.offset.q.val() + self.adv_o_q.q.val();
         if self.reading.val() {
             if self.is_loss.val() {
@@ -461,9 +610,40 @@ impl Logic for VectorUnit {
                         self.left.d.next = self.left.q.val() - self.classes_q.q.val();
                     }
                 }
+            } else if self.is_bn.val() {
+                // Statistics: the block's rows, then its columns' accumulators; their
+                // application: the columns' statistics, then the rows.
+                self.bn_k.d.next = self.bn_k.q.val() + 1;
+                if self.bn_row.q.val() {
+                    self.bn_off.d.next = self.bn_off.q.val() + (self.width_q.q.val() << 1);
+                    if self.bn_row_end.val() {
+                        self.bn_k.d.next = 0.into();
+                        self.bn_row.d.next = false;
+                        if !self.bn_stats.val() {
+                            self.bn_col.d.next = self.bn_next.val();
+                            if self.bn_next.val() >= self.width_q.q.val() {
+                                self.bn_on.d.next = false;
+                            }
+                        }
+                    }
+                } else if self.bn_col_end.val() {
+                    self.bn_k.d.next = 0.into();
+                    self.bn_row.d.next = true;
+                    self.bn_off.d.next = self.bn_col.q.val() << 1;
+                    if self.bn_stats.val() {
+                        self.bn_col.d.next = self.bn_next.val();
+                        self.bn_off.d.next = self.bn_next.val() << 1;
+                        if self.bn_next.val() >= self.width_q.q.val() {
+                            self.bn_on.d.next = false;
+                        }
+                    }
+                }
             } else {
                 self.r0.d.next = self.r0.q.val() + self.step.val();
-                self.r1.d.next = self.r1.q.val() + self.step.val();
+                // MaskDecay's d stays where it is.
+                if !self.is_decay.val() {
+                    self.r1.d.next = self.r1.q.val() + self.step.val();
+                }
                 self.r2.d.next = self.r2.q.val() + self.step.val();
                 if !self.is_pool.val() {
                     self.w.d.next = self.w.q.val() + self.step.val();
@@ -545,6 +725,25 @@ impl Logic for VectorUnit {
             self.pat.d.next = self.pool.at_next.val();
             self.outs.d.next = self.outs.q.val() + bit_cast::<16, 4>(self.pool.count.val());
         }
+        self.decay.w.next = self.rdata[0].val();
+        self.decay.d.next = self.b_data.val().get_bits::<16>(0);
+        self.decay.keep.next = self.keeper.keep.val();
+        self.bn.a.next = self.rdata[0].val();
+        self.bn.b.next = self.rdata[1].val();
+        if !self.bn_srow.q.val() & (self.op_q.q.val() == 12) {
+            self.bn.b.next = self.rdata3.val();
+        }
+        self.bn.s.next = self.rdata[2].val();
+        self.bn.state.next = self.bn_state.q.val();
+        self.bn.row.next = self.bn_srow.q.val();
+        self.bn.first.next = self.staged_first.q.val();
+        self.bn.j.next = self.bn_sj.q.val();
+        self.bn.stats.next = self.bn_stats.val();
+        self.bn.grad.next = (self.op_q.q.val() == 11) | (self.op_q.q.val() == 12);
+        self.bn.n.next = self.rows_q.q.val();
+        if self.staged.q.val() & self.is_bn.val() {
+            self.bn_state.d.next = self.bn.state_next.val();
+        }
         if self.staged.q.val() & self.is_loss.val() {
             if self.staged_pass.q.val() == 0 {
                 self.row_max.d.next = self.loss.max_next.val();
@@ -569,6 +768,9 @@ impl Logic for VectorUnit {
         if self.is_loss.val() {
             self.wdata[0].next = self.loss.g.val();
         }
+        if self.is_decay.val() {
+            self.wdata[0].next = self.decay.y.val();
+        }
         self.wdata[1].next = self.sgd.v2.val();
         // A pooling batch writes the groups ending in it after the results written so far,
         // max pooling's taps `elems` results further on.
@@ -580,12 +782,31 @@ impl Logic for VectorUnit {
             self.wbase.next = self.w.q.val() + (self.outs.q.val() << 1);
             self.mask.next = (bits::<17>(1) << (bit_cast::<6, 4>(self.pool.count.val()) << 1)) - 1;
         }
+        // Batch norm writes a row's results in the block, or a column's 16 statistics bytes.
+        if self.is_bn.val() {
+            self.wdata[0].next = self.bn.y.val();
+            self.wbase.next = self.bn_wa.q.val();
+            if !self.bn_srow.q.val() {
+                self.mask.next = 0xFFFF.into();
+            }
+        }
         self.waddr[0].next = self.wbase.val();
         self.waddr[1].next = self.wbase.val() + self.vofs.q.val();
         self.wmask.next = bit_cast::<16, 17>(self.mask.val());
         self.we[0].next = 0.into();
         self.we[1].next = 0.into();
-        if self.staged.q.val() & (!self.is_loss.val() | (self.staged_pass.q.val() == 2)) {
+        if self.staged.q.val()
+            & !self.is_bn.val()
+            & (!self.is_loss.val() | (self.staged_pass.q.val() == 2))
+        {
+            self.we[0].next = self.wmask.val();
+        }
+        // Statistics write in their column phase, the others in their row phase.
+        if self.staged.q.val()
+            & self.is_bn.val()
+            & ((self.bn_srow.q.val() & !self.bn_stats.val())
+                | (!self.bn_srow.q.val() & self.bn_stats.val()))
+        {
             self.we[0].next = self.wmask.val();
         }
         if self.staged.q.val() & (self.is_sgd.val() | (self.op_q.q.val() == 6)) {
@@ -596,7 +817,7 @@ impl Logic for VectorUnit {
         self.done.next = self.pipe.done.val();
 
         // Element operations of the model: elems·vector_ops_per_elem (1; SGD 2, with SR-STE
-        // 3; loss 5).
+        // 3; loss 5; MaskDecay, BatchStats and BatchNorm 2; their gradients 3).
         self.elems_work.next = bit_cast::<20, 16>(self.elems.val());
         if self.op.val() == 4 {
             self.elems_work.next = bit_cast::<20, 16>(self.elems.val()) << 1;
@@ -609,8 +830,15 @@ impl Logic for VectorUnit {
             self.elems_work.next =
                 (bit_cast::<20, 16>(self.elems.val()) << 2) + bit_cast::<20, 16>(self.elems.val());
         }
+        if (self.op.val() == 8) | (self.op.val() == 9) | (self.op.val() == 10) {
+            self.elems_work.next = bit_cast::<20, 16>(self.elems.val()) << 1;
+        }
+        if (self.op.val() == 11) | (self.op.val() == 12) {
+            self.elems_work.next =
+                (bit_cast::<20, 16>(self.elems.val()) << 1) + bit_cast::<20, 16>(self.elems.val());
+        }
         // Pooling: `taps` per result, each source element once.
-        if self.op.val().get_bits::<2>(1) == 3 {
+        if (self.op.val() == 6) | (self.op.val() == 7) {
             self.elems_work.next = bit_cast::<20, 16>(self.total.val());
         }
         if self.start.val() {
@@ -646,9 +874,22 @@ impl Logic for VectorUnit {
             // Before the first element: the end of a group.
             self.pj.d.next = self.taps.val() - 1;
             self.outs.d.next = 0.into();
-            if self.op.val().get_bits::<2>(1) == 3 {
+            if (self.op.val() == 6) | (self.op.val() == 7) {
                 self.left.d.next = self.total.val();
             }
+            self.r3.d.next = self.src3.val();
+            self.width_q.d.next = self.width.val();
+            self.trows_q.d.next = self.trows.val();
+            self.rows_q.d.next = self.rows.val();
+            // Statistics start with a block's rows, their application with its columns.
+            self.bn_on.d.next = (self.op.val() == 9)
+                | (self.op.val() == 10)
+                | (self.op.val() == 11)
+                | (self.op.val() == 12);
+            self.bn_row.d.next = (self.op.val() == 9) | (self.op.val() == 11);
+            self.bn_col.d.next = 0.into();
+            self.bn_k.d.next = 0.into();
+            self.bn_off.d.next = 0.into();
         }
     }
 }
@@ -661,6 +902,17 @@ pub fn loss_fits(arch: &Arch, op: VecOp, elems: u64) -> bool {
         return false;
     };
     let reads = 3 * (elems / classes.max(1)) * classes.div_ceil(arch.vector_lanes);
+    reads + 2 <= vector_cycles(arch, op, elems)
+}
+
+/// Whether a batch-norm operation over `elems` elements in rows of `width` runs on `arch`'s
+/// unit: per block of `lanes` columns one read a row and one a column, read at τ+1 … τ+R
+/// and last written at τ+R+1, no later than the completion `vector_cycles` − 1 after the issue.
+pub fn batch_fits(arch: &Arch, op: VecOp, elems: u64, width: u64) -> bool {
+    if width == 0 {
+        return false;
+    }
+    let reads = width + width.div_ceil(arch.vector_lanes) * (elems / width);
     reads + 2 <= vector_cycles(arch, op, elems)
 }
 

@@ -2,8 +2,9 @@
 //! regions) against the exact simulator: random programs of loads, stores, prunes at every
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
 //! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient,
-//! pooling and its gradients) with random waits (transfers copy, transpose, scatter and
-//! gather: Im2col windows and ConvBp weights); compiled digits-CNN training iterations;
+//! pooling and its gradients, MaskDecay, batch norm) with random waits (transfers copy,
+//! transpose, scatter and gather: Im2col windows and ConvBp weights); compiled digits-CNN
+//! training iterations;
 //! compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
 //! programs on 2×2, 4×4, 8×8 and 16×16 cores. Every instruction issues and completes in the same
 //! cycles, and the DRAM ends up the same.
@@ -37,6 +38,8 @@ fn random_programs_match_the_exact_simulator() {
     let design = design();
     // SGD without and with SR-STE, loss gradients, pooling and its gradients, over all seeds.
     let mut kinds = [0; 5];
+    // MaskDecay with and without d; BatchStats, BatchNorm, BatchGradStats, BatchNormGrad.
+    let mut norms = [0; 6];
     // Scatter loads and stores, channel- and pixel-major.
     let mut scatters = [0; 4];
     // Gathers: Im2col `[k × px]`, `[px × k]`, padded (with a fill), with a stride; ConvBp.
@@ -124,6 +127,24 @@ fn random_programs_match_the_exact_simulator() {
                     op: VecOp::PoolGrad { .. },
                     ..
                 } => kinds[4] += 1,
+                Op::Vector {
+                    op: VecOp::MaskDecay { .. },
+                    srcs,
+                    ..
+                } => norms[(srcs.len() == 1) as usize] += 1,
+                Op::Vector { op, .. } => {
+                    let at = [
+                        VecOp::BatchStats,
+                        VecOp::BatchNorm { rows: 0 },
+                        VecOp::BatchGradStats,
+                        VecOp::BatchNormGrad { rows: 0 },
+                    ]
+                    .iter()
+                    .position(|o| std::mem::discriminant(o) == std::mem::discriminant(op));
+                    if let Some(k) = at {
+                        norms[2 + k] += 1;
+                    }
+                }
                 _ => {}
             }
         }
@@ -138,6 +159,7 @@ fn random_programs_match_the_exact_simulator() {
         );
     }
     assert!(kinds.iter().all(|&k| k > 5), "{kinds:?}");
+    assert!(norms.iter().all(|&k| k > 2), "{norms:?}");
     assert!(scatters.iter().all(|&k| k > 2), "{scatters:?}");
     assert!(gathers.iter().all(|&k| k > 2), "{gathers:?}");
 }
@@ -177,6 +199,50 @@ fn a_tiny_mlp_training_iteration_matches_the_exact_simulator() {
         let c = cosim_program(&design, &arch, &prog, 40 + seed as u64, None).unwrap();
         assert_eq!(c.mismatch, None, "{:?}", opts.recipe);
         assert_eq!(c.rtl.cycles, c.exact_cycles);
+    }
+}
+
+#[test]
+fn sr_ste_and_mdgf_tiny_mlp_iterations_match_the_exact_simulator() {
+    use nmsat_compiler::graph::Recipe;
+    let arch = arch("sat-small");
+    let design = design();
+    let model = nmsat_compiler::model::load_model("tiny-mlp").unwrap();
+    let nm = Nm { n: 2, m: 8 };
+    // SR-STE: BP differentiates the FF-masked weights (MaskDecay without d); MDGF's decaying
+    // stage: FF and BP on the decayed weights (MaskDecay with the host's d).
+    let srste = TrainOptions {
+        recipe: Recipe::SrSte,
+        ..TrainOptions::bdwp(8, nm)
+    };
+    let mdgf = TrainOptions {
+        mask_decay: true,
+        ..TrainOptions::bdwp(8, nm)
+    };
+    for (seed, (opts, with_d)) in [(srste, false), (mdgf, true)].into_iter().enumerate() {
+        let prog = nmsat_compiler::schedule::compile(&arch, &model, &opts)
+            .unwrap()
+            .program;
+        let decays = prog
+            .instrs
+            .iter()
+            .filter(|i| {
+                matches!(&i.op, Op::Vector { op: VecOp::MaskDecay { .. }, srcs, .. }
+                    if (srcs.len() == 2) == with_d)
+            })
+            .count();
+        assert!(decays > 0, "{:?}: no MaskDecay", opts.recipe);
+        let c = cosim_program(&design, &arch, &prog, 50 + seed as u64, None).unwrap();
+        assert_eq!(c.mismatch, None, "{:?}", opts.recipe);
+        assert_eq!(c.rtl.cycles, c.exact_cycles);
+        eprintln!(
+            "tiny-mlp {:?} (mask decay {}): {} instructions, {} cycles, {} MaskDecay",
+            opts.recipe,
+            opts.mask_decay,
+            prog.instrs.len(),
+            c.rtl.cycles,
+            decays
+        );
     }
 }
 
@@ -283,6 +349,100 @@ fn pooling_ties_and_the_max_gradient_through_its_argmax() {
     }
     let c = cosim_program(&design(), &arch, &vector_program(&arch, &ops, 4), 3, None).unwrap();
     assert_eq!(c.mismatch, None);
+}
+
+#[test]
+fn mask_decay_and_batch_norm_match_the_exact_simulator() {
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::{Buf, STATS_BYTES};
+    let arch = arch("sat-small");
+    let buf = |region, addr, bytes| Buf {
+        region,
+        addr,
+        bytes,
+    };
+    let (w, x, y) = (RegionId::Weight, RegionId::Input, RegionId::Output);
+    let mut ops = vec![];
+    // MaskDecay over rows of one to three groups, with a decay factor (MDGF) and without
+    // (SR-STE's FF-masked weights).
+    for (j, (nm, groups, rows, with_d)) in [
+        (Nm { n: 2, m: 8 }, 3, 2, true),
+        (Nm { n: 1, m: 4 }, 1, 5, true),
+        (Nm { n: 2, m: 4 }, 2, 3, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (width, base) = (nm.m * groups, 1024 * j as u64);
+        let elems = width * rows;
+        let mut srcs = vec![buf(w, base, 2 * elems)];
+        if with_d {
+            srcs.push(buf(w, base + 512, 2));
+        }
+        ops.push(Op::Vector {
+            op: VecOp::MaskDecay { nm },
+            srcs,
+            dst: buf(y, 8192 + base, 2 * elems),
+            elems,
+            width,
+        });
+    }
+    // Batch norm of two tiles: statistics accumulated from zero, each tile normalized with
+    // them (one in place), the gradient of the first; widths that are not a multiple of the 4
+    // lanes and narrower than them; statistics over many more rows than the tiles hold make
+    // σ small, and the results saturate.
+    for (j, (c, t)) in [(5u64, 12u64), (8, 4), (13, 6), (3, 6)]
+        .into_iter()
+        .enumerate()
+    {
+        let (elems, sb) = (c * t, c * STATS_BYTES);
+        let o = 2048 * j as u64;
+        let (x1, x2, dy) = (
+            buf(x, o, 2 * elems),
+            buf(x, o + 512, 2 * elems),
+            buf(x, o + 1024, 2 * elems),
+        );
+        let (stats, gstats) = (buf(w, 6144 + o, sb), buf(w, 6144 + o + 512, sb));
+        let (y1, dx, ys) = (
+            buf(y, o, 2 * elems),
+            buf(y, o + 512, 2 * elems),
+            buf(y, o + 1024, 2 * elems),
+        );
+        let vector = |op, srcs: Vec<Buf>, dst: Buf, elems| Op::Vector {
+            op,
+            srcs,
+            dst,
+            elems,
+            width: c,
+        };
+        let fill = |b: Buf| Op::Vector {
+            op: VecOp::Fill,
+            srcs: vec![],
+            dst: b,
+            elems: b.bytes / 2,
+            width: b.bytes / 2,
+        };
+        ops.extend([
+            fill(stats),
+            vector(VecOp::BatchStats, vec![x1, stats], stats, elems),
+            vector(VecOp::BatchStats, vec![x2, stats], stats, elems),
+            vector(VecOp::BatchNorm { rows: 2 * t }, vec![x1, stats], y1, elems),
+            vector(VecOp::BatchNorm { rows: 60000 }, vec![x1, stats], ys, elems),
+            vector(VecOp::BatchNorm { rows: 2 * t }, vec![x2, stats], x2, elems),
+            fill(gstats),
+            vector(VecOp::BatchGradStats, vec![dy, y1, gstats], gstats, elems),
+            vector(
+                VecOp::BatchNormGrad { rows: t },
+                vec![dy, y1, stats, gstats],
+                dx,
+                elems,
+            ),
+        ]);
+    }
+    let prog = vector_program(&arch, &ops, 12);
+    let c = cosim_program(&design(), &arch, &prog, 5, None).unwrap();
+    assert_eq!(c.mismatch, None);
+    assert_eq!(c.rtl.cycles, c.exact_cycles);
 }
 
 /// One-GEMM programs (load, prune on chip, GEMM, store) dense and at 1:4, 2:4 and 2:8, at
@@ -575,7 +735,7 @@ fn vector_operations_the_unit_cannot_stream_are_refused() {
         width: 32,
     };
     let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
-    assert!(err.contains("Sgd, Loss, Pool and PoolGrad"), "{err}");
+    assert!(err.contains("BatchNormGrad; not Softmax"), "{err}");
     // A loss of two classes a row on four lanes: three passes of one batch a row outlast the
     // model's 5·2/4 cycles a row.
     prog.instrs[0].op = Op::Vector {
@@ -616,4 +776,46 @@ fn vector_operations_the_unit_cannot_stream_are_refused() {
     };
     let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
     assert!(err.contains("apart from the destination"), "{err}");
+    // Batch-norm statistics of 2 rows × 16 columns on four lanes: 16 column reads and 4·2 row
+    // reads outlast the model's 2 + 2·32/4 cycles; 8 rows fit (16 + 4·8 + 2 ≤ 2 + 2·128/4).
+    let stats = Buf {
+        region: RegionId::Weight,
+        addr: 0,
+        bytes: 256,
+    };
+    for (rows, fits) in [(2, false), (8, true)] {
+        let x = Buf {
+            bytes: 32 * rows,
+            ..buf(0)
+        };
+        prog.instrs[0].op = Op::Vector {
+            op: VecOp::BatchStats,
+            srcs: vec![x, stats],
+            dst: stats,
+            elems: 16 * rows,
+            width: 16,
+        };
+        let res = nmsat_hw::encode(&arch, &prog);
+        assert_eq!(res.is_ok(), fits, "{rows} rows: {res:?}");
+        if let Err(e) = res {
+            let err = e.to_string();
+            assert!(
+                err.starts_with("instruction 0: BatchStats") && err.contains("outlast"),
+                "{err}"
+            );
+        }
+    }
+    // Normalizing over the statistics would overwrite those of later column blocks.
+    prog.instrs[0].op = Op::Vector {
+        op: VecOp::BatchNorm { rows: 8 },
+        srcs: vec![Buf { bytes: 256, ..wide }, stats],
+        dst: Buf {
+            region: RegionId::Weight,
+            ..wide
+        },
+        elems: 128,
+        width: 16,
+    };
+    let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
+    assert!(err.contains("meets its statistics"), "{err}");
 }
