@@ -18,8 +18,9 @@
 //! the ISA's, encoded by [`crate::encode`]. Transfers move rows as they are, transpose an
 //! INT16 block or move the pixels of a stride phase's grid (`Copy`, `Transpose`, `Scatter`);
 //! the vector unit runs the element-wise operations (`Relu`, `ReluGrad`, `Add`, `Fill`), the SGD
-//! step, the loss gradient, and pooling and its gradients. The other transfer shapes (`Im2col`,
-//! `ConvBp`) and vector operations are refused by the encoder, naming the instruction.
+//! step, the loss gradient, pooling and its gradients, and GELU, layer norm and the softmax and
+//! their gradients. The other transfer shapes (`Im2col`, `ConvBp`) and vector operations are
+//! refused by the encoder, naming the instruction.
 
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};
@@ -109,7 +110,7 @@ pub struct Core<const L: usize> {
     /// Store: DRAM bytes after an image's last row.
     pub st_img_jump: Signal<In, Bits<32>>,
     /// Vector: operation code (`VOP_*`).
-    pub v_op: Signal<In, Bits<3>>,
+    pub v_op: Signal<In, Bits<5>>,
     /// Vector: source 0's region.
     pub v_src0_region: Signal<In, Bits<2>>,
     /// Vector: source 0's first byte.
@@ -146,7 +147,8 @@ pub struct Core<const L: usize> {
     pub v_adv_o: Signal<In, Bits<5>>,
     /// See `v_srste`.
     pub v_adv_g: Signal<In, Bits<5>>,
-    /// Vector loss: classes per row and the mean's divisor.
+    /// Vector loss: classes per row and the mean's divisor (row operations: elements per row,
+    /// and 1).
     pub v_classes: Signal<In, Bits<16>>,
     /// See `v_classes`.
     pub v_batch: Signal<In, Bits<16>>,

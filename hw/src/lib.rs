@@ -34,6 +34,7 @@ mod dma;
 mod driver;
 mod encode;
 mod error;
+mod gelu_lanes;
 mod gemm_program;
 mod generate;
 mod pe;
@@ -42,6 +43,7 @@ mod prune;
 mod prune_unit;
 mod random_program;
 mod rank_pack;
+mod row_lanes;
 mod row_walker;
 mod scratchpad;
 pub mod synth;
@@ -70,6 +72,7 @@ pub use crate::encode::{
     encode, PruneOp, QueuedInstr, Queues, SrSteFields, Transfer, VectorOp, DRAM_RESOURCE,
 };
 pub use crate::error::{HwError, INSTALL_HINT};
+pub use crate::gelu_lanes::GeluLanes;
 pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
@@ -78,13 +81,15 @@ pub use crate::prune::Prune;
 pub use crate::prune_unit::PruneUnit;
 pub use crate::random_program::{random_program, vector_program, PROGRAM_DRAM_BYTES};
 pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
+pub use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, SCATTER};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
 pub use crate::vector_arith::{GroupKeep, LossLanes, SgdLanes};
 pub use crate::vector_unit::{
-    loss_fits, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD, VOP_FILL, VOP_LOSS, VOP_RELU,
-    VOP_RELU_GRAD, VOP_SGD,
+    row_passes, rows_fit, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD, VOP_FILL, VOP_GELU,
+    VOP_GELU_GRAD, VOP_LOSS, VOP_NORM, VOP_NORM_GRAD, VOP_RELU, VOP_RELU_GRAD, VOP_SGD,
+    VOP_SOFTMAX, VOP_SOFTMAX_GRAD,
 };
 pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};
 pub use crate::ws_array::{build_ws_array, WsArray};
