@@ -19,8 +19,8 @@
 //! INT16 block, move the pixels of a stride phase's grid (`Copy`, `Transpose`, `Scatter`) or
 //! gather a window tile or a tile of BP conv weights (`Im2col`, `ConvBp`, kernels and phases of
 //! up to 3 × 3 taps); the vector unit runs the element-wise operations (`Relu`, `ReluGrad`,
-//! `Add`, `Fill`), the SGD step, the loss gradient, pooling and its gradients, `MaskDecay` and
-//! batch norm. The other vector operations and larger gathers are refused by the encoder,
+//! `Add`, `Fill`), the SGD step, the loss gradient, pooling and its gradients, `MaskDecay`,
+//! batch norm, and GELU, layer norm and the softmax and their gradients. The other vector operations and larger gathers are refused by the encoder,
 //! naming the instruction.
 
 use crate::array::{by_lanes, ArrayShape};
@@ -151,7 +151,8 @@ pub struct Core<const L: usize> {
     pub v_adv_o: Signal<In, Bits<5>>,
     /// See `v_srste`.
     pub v_adv_g: Signal<In, Bits<5>>,
-    /// Vector loss: classes per row and the mean's divisor.
+    /// Vector loss: classes per row and the mean's divisor (row operations: elements per row,
+    /// and 1).
     pub v_classes: Signal<In, Bits<16>>,
     /// See `v_classes`.
     pub v_batch: Signal<In, Bits<16>>,

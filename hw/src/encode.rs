@@ -13,9 +13,10 @@ use crate::gather_map::{field, CONV_BP, FILL_BYTES, GATHER_FIELDS, IM2COL, MAX_T
 use crate::scratchpad::GROUP_PORTS;
 use crate::vector_arith::WINDOW;
 use crate::vector_unit::{
-    batch_fits, loss_fits, VOP_ADD, VOP_BATCH_GRAD_STATS, VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD,
-    VOP_BATCH_STATS, VOP_FILL, VOP_LOSS, VOP_MASK_DECAY, VOP_POOL_MAX, VOP_POOL_SUM, VOP_RELU,
-    VOP_RELU_GRAD, VOP_SGD,
+    batch_fits, rows_fit, VOP_ADD, VOP_BATCH_GRAD_STATS, VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD,
+    VOP_BATCH_STATS, VOP_FILL, VOP_GELU, VOP_GELU_GRAD, VOP_LOSS, VOP_MASK_DECAY, VOP_NORM,
+    VOP_NORM_GRAD, VOP_POOL_MAX, VOP_POOL_SUM, VOP_RELU, VOP_RELU_GRAD, VOP_SGD, VOP_SOFTMAX,
+    VOP_SOFTMAX_GRAD,
 };
 use crate::HwError;
 use nmsat_compiler::arch::{Arch, RegionId};
@@ -351,7 +352,8 @@ pub struct VectorOp {
     /// SGD with SR-STE and MaskDecay: N, M, and the window's advance per batch of `lanes`
     /// weights (`lanes mod M`, and `lanes − lanes mod M` elements); `None` otherwise.
     pub srste: Option<SrSteFields>,
-    /// Loss: classes per row and the mean's divisor (0 otherwise).
+    /// Loss: classes per row and the mean's divisor; the softmax: elements per row and 1;
+    /// layer norm: elements per row (0 otherwise).
     pub classes: u16,
     /// See `classes`.
     pub batch: u16,
@@ -665,13 +667,12 @@ fn encode_vector(
         VecOp::BatchNorm { .. } => (VOP_BATCH_NORM, 2..=2),
         VecOp::BatchGradStats => (VOP_BATCH_GRAD_STATS, 3..=3),
         VecOp::BatchNormGrad { .. } => (VOP_BATCH_NORM_GRAD, 4..=4),
-        other => {
-            return Err(HwError::Usage(format!(
-                "instruction {index}: the RTL vector unit runs Relu, ReluGrad, Add, Fill, Sgd, \
-                 Loss, Pool, PoolGrad, MaskDecay, BatchStats, BatchNorm, BatchGradStats and \
-                 BatchNormGrad; not {other:?}"
-            )))
-        }
+        VecOp::Norm => (VOP_NORM, 1..=1),
+        VecOp::NormGrad => (VOP_NORM_GRAD, 2..=2),
+        VecOp::Softmax => (VOP_SOFTMAX, 1..=1),
+        VecOp::SoftmaxGrad => (VOP_SOFTMAX_GRAD, 2..=2),
+        VecOp::Gelu => (VOP_GELU, 1..=1),
+        VecOp::GeluGrad => (VOP_GELU_GRAD, 2..=2),
     };
     if !sources.contains(&srcs.len()) || elems == 0 {
         return refuse(format!("of {elems} elements with {} sources", srcs.len()));
@@ -875,7 +876,7 @@ fn encode_vector(
                      and a batch ≥ 1"
                 ));
             }
-            if !loss_fits(arch, op, elems) {
+            if !rows_fit(arch, op, elems, c) {
                 return refuse(format!(
                     "of {elems} elements: its three passes over rows of {c} classes on {} lanes \
                      outlast the {} cycles the model charges",
@@ -892,7 +893,34 @@ fn encode_vector(
             }
             (classes, batch) = (field(c, "classes")?, field(b, "batch")?);
         }
+        VecOp::Norm | VecOp::NormGrad | VecOp::Softmax | VecOp::SoftmaxGrad => {
+            // Σe of a softmax row stays below 2^32 for up to 2^15 elements of e ≤ 2^17.
+            if !(1..=1 << 15).contains(&width) || !elems.is_multiple_of(width) {
+                return refuse(format!(
+                    "of {elems} elements in rows of {width}: the RTL unit takes whole rows of 1 \
+                     to 32768 elements"
+                ));
+            }
+            if !rows_fit(arch, op, elems, width) {
+                let passes = crate::vector_unit::row_passes(op).unwrap_or(0);
+                return refuse(format!(
+                    "of {elems} elements: its {passes} passes over rows of {width} on {} lanes \
+                     ({passes}·{rows}·⌈{width}/{}⌉ batches) outlast the {} cycles the model \
+                     charges",
+                    arch.vector_lanes,
+                    arch.vector_lanes,
+                    nmsat_compiler::timing::vector_cycles(arch, op, elems),
+                    rows = elems / width,
+                ));
+            }
+            (classes, batch) = (field(width, "the row width")?, 1);
+        }
         _ => {}
+    }
+    // The gradients' ISA sources are (dy, x); the unit reads x on port 0 and dy on port 1.
+    let mut ports: Vec<Buf> = srcs.to_vec();
+    if matches!(op, VecOp::NormGrad | VecOp::SoftmaxGrad | VecOp::GeluGrad) {
+        ports.swap(0, 1);
     }
     let at = |b: &Buf| -> Result<(u8, u16), HwError> {
         Ok((
@@ -901,8 +929,8 @@ fn encode_vector(
         ))
     };
     let [src0, src1, src2] = match bn_ports {
-        Some(ports) => ports.map(Some),
-        None => [srcs.first(), srcs.get(1), srcs.get(2)],
+        Some(bn) => bn.map(Some),
+        None => [ports.first(), ports.get(1), ports.get(2)],
     };
     Ok(VectorOp {
         op: code as u8,

@@ -37,6 +37,7 @@ mod driver;
 mod encode;
 mod error;
 mod gather_map;
+mod gelu_lanes;
 mod gemm_program;
 mod generate;
 mod mask_decay;
@@ -46,6 +47,7 @@ mod prune;
 mod prune_unit;
 mod random_program;
 mod rank_pack;
+mod row_lanes;
 mod row_walker;
 mod scratchpad;
 pub mod synth;
@@ -75,6 +77,7 @@ pub use crate::encode::{
     encode, PruneOp, QueuedInstr, Queues, SrSteFields, Transfer, VectorOp, DRAM_RESOURCE,
 };
 pub use crate::error::{HwError, INSTALL_HINT};
+pub use crate::gelu_lanes::GeluLanes;
 pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
 pub use crate::mask_decay::DecayLanes;
@@ -84,14 +87,16 @@ pub use crate::prune::Prune;
 pub use crate::prune_unit::PruneUnit;
 pub use crate::random_program::{random_program, vector_program, PROGRAM_DRAM_BYTES};
 pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
+pub use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, SCATTER};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
 pub use crate::vector_arith::{GroupKeep, LossLanes, SgdLanes};
 pub use crate::vector_unit::{
-    batch_fits, loss_fits, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD, VOP_BATCH_GRAD_STATS,
-    VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD, VOP_BATCH_STATS, VOP_FILL, VOP_LOSS, VOP_MASK_DECAY,
-    VOP_RELU, VOP_RELU_GRAD, VOP_SGD,
+    batch_fits, row_passes, rows_fit, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD,
+    VOP_BATCH_GRAD_STATS, VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD, VOP_BATCH_STATS, VOP_FILL, VOP_GELU,
+    VOP_GELU_GRAD, VOP_LOSS, VOP_MASK_DECAY, VOP_NORM, VOP_NORM_GRAD, VOP_RELU, VOP_RELU_GRAD,
+    VOP_SGD, VOP_SOFTMAX, VOP_SOFTMAX_GRAD,
 };
 pub use crate::verilog::{to_verilog, verilator_lint, write_verilog, yosys_check, VERILOG_HEADER};
 pub use crate::ws_array::{build_ws_array, WsArray};

@@ -13,12 +13,13 @@
 //! steps (random Q16.16 constants, with the SR-STE term at every pattern of the description or
 //! without it), loss gradients (random classes and batch divisor), and max and average pooling
 //! and their gradients (random windows, kernels, strides and phases), `MaskDecay` (every
-//! pattern, with a decay factor or without) on whatever the scratchpads hold, and batch norm:
+//! pattern, with a decay factor or without) on whatever the scratchpads hold, batch norm:
 //! statistics from zero over a tile of random width and rows, then the tile normalized, or
 //! its gradient, with statistics over as many rows, more, or far more (σ small: results
-//! saturate).
+//! saturate), GELU and its gradient, and layer norm and the softmax and their gradients
+//! (random row widths and rows).
 
-use crate::vector_unit::{batch_fits, loss_fits};
+use crate::vector_unit::{batch_fits, rows_fit};
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{
     phase_taps, Buf, ConvBp, ConvBpTile, Im2col, Im2colTile, Instr, Op, Phase, PoolMode, Program,
@@ -376,10 +377,14 @@ fn q16_constant(rng: &mut SplitMix) -> i32 {
 
 /// A random vector operation: element-wise of up to 64 elements, SGD (with the SR-STE term at
 /// one of `arch`'s patterns, rows of up to 3 groups, or without it), a loss gradient of up to
-/// 4 rows, pooling or its gradient, `MaskDecay`, or a batch norm's operations. The unit
-/// streams: a destination meets a source only in place (see `encode`).
+/// 4 rows, pooling or its gradient, `MaskDecay`, a batch norm's operations, GELU or its
+/// gradient, or a row operation (layer norm, softmax, their gradients). The unit streams: a
+/// destination meets a source only in place (see `encode`).
 fn vector(rng: &mut SplitMix, arch: &Arch) -> Vec<Op> {
-    let kind = rng.below(12);
+    let kind = rng.below(15);
+    if kind >= 12 {
+        return vec![transformer(rng, arch, kind == 12)];
+    }
     if kind == 5 || kind == 6 {
         return vec![sgd(rng, arch, kind == 6 && !arch.patterns.is_empty())];
     }
@@ -602,11 +607,65 @@ fn pool(rng: &mut SplitMix, arch: &Arch, grad: bool) -> Op {
     }
 }
 
+/// GELU or its gradient over up to 64 elements (`gelu`), or layer norm, the softmax or their
+/// gradients over up to 4 rows of 1 to 24 elements, widened until the unit's passes fit the
+/// model's time (the softmax gradient's four passes fit only a deep enough pipeline: otherwise
+/// layer norm's gradient). The gradients' sources are (dy, x); the result may replace either.
+fn transformer(rng: &mut SplitMix, arch: &Arch, gelu: bool) -> Op {
+    let (op, elems, width) = if gelu {
+        let op = [VecOp::Gelu, VecOp::GeluGrad][rng.below(2) as usize];
+        let elems = 1 + rng.below(64);
+        (op, elems, elems)
+    } else {
+        let ops = [
+            VecOp::Norm,
+            VecOp::NormGrad,
+            VecOp::Softmax,
+            VecOp::SoftmaxGrad,
+        ];
+        let mut op = ops[rng.below(4) as usize];
+        let rows = 1 + rng.below(4);
+        let mut width = 1 + rng.below(24);
+        if op == VecOp::SoftmaxGrad && !(width..width + 64).any(|w| rows_fit(arch, op, rows * w, w))
+        {
+            op = VecOp::NormGrad;
+        }
+        while !rows_fit(arch, op, rows * width, width) {
+            width += 1;
+        }
+        (op, rows * width, width)
+    };
+    let sources = 1 + matches!(op, VecOp::GeluGrad | VecOp::NormGrad | VecOp::SoftmaxGrad) as u64;
+    let dst = place(rng, arch, 2 * elems);
+    let in_place = rng.below(4 * sources);
+    let srcs = (0..sources)
+        .map(|i| {
+            if i == in_place {
+                dst
+            } else {
+                apart(rng, arch, 2 * elems, &dst)
+            }
+        })
+        .collect();
+    Op::Vector {
+        op,
+        srcs,
+        dst,
+        elems,
+        width,
+    }
+}
+
 fn loss(rng: &mut SplitMix, arch: &Arch) -> Op {
     let (rows, batch) = (1 + rng.below(4), 1 + rng.below(64));
     let mut classes = 2 + rng.below(13);
     // Few classes on many lanes: more, until the unit's three passes fit the model's time.
-    while !loss_fits(arch, VecOp::Loss { classes, batch }, rows * classes) {
+    while !rows_fit(
+        arch,
+        VecOp::Loss { classes, batch },
+        rows * classes,
+        classes,
+    ) {
         classes += 1;
     }
     let op = VecOp::Loss { classes, batch };

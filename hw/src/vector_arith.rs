@@ -8,6 +8,7 @@
 //!                                         w′ = sat(w − ⌊lr·v′⌉₁₆)
 //!  LossLanes: x, max, S, batch, label  ─► e = iexp(x − max), max′, S′ (the row's running
 //!                                         reductions), g = sat(⌊(e − [label]·S)·2^f / (S·batch)⌉)
+//!                                         (without a label and batch 1: the softmax)
 //!  GroupKeep: a 32-element window of groups, n, m, offset ─► keep_l = rank of lane l's weight
 //!                                         in its M-group < n
 //!  PoolLanes: x, arg, the group so far  ─► per group of taps ending in the batch, packed from
@@ -36,18 +37,18 @@ pub const WINDOW: usize = 32;
 /// Bits of the window.
 pub const WINDOW_BITS: usize = 16 * WINDOW;
 
-fn lane(bus: Bits<BATCH_BITS>, l: usize) -> i64 {
+pub(crate) fn lane(bus: Bits<BATCH_BITS>, l: usize) -> i64 {
     bus.get_bits::<16>(16 * l).index() as u16 as i16 as i64
 }
 
-fn to_bus(values: impl Iterator<Item = i64>) -> Bits<BATCH_BITS> {
+pub(crate) fn to_bus(values: impl Iterator<Item = i64>) -> Bits<BATCH_BITS> {
     values.enumerate().fold(bits(0), |acc, (l, v)| {
         acc | (bits::<BATCH_BITS>(v as u16 as LiteralType) << (16 * l as LiteralType))
     })
 }
 
 /// `x` saturated to INT16.
-fn sat(x: i64) -> i64 {
+pub(crate) fn sat(x: i64) -> i64 {
     x.clamp(i16::MIN as i64, i16::MAX as i64)
 }
 
@@ -246,6 +247,8 @@ pub struct LossLanes {
     pub col: Signal<In, Bits<16>>,
     /// The row's label (INT16).
     pub label: Signal<In, Bits<16>>,
+    /// There is a label: the loss (otherwise no class is hit: the softmax, with a batch of 1).
+    pub labelled: Signal<In, Bit>,
     /// The mean's divisor.
     pub batch: Signal<In, Bits<16>>,
     /// `max` with this batch's logits.
@@ -269,6 +272,7 @@ impl LossLanes {
             first: Default::default(),
             col: Default::default(),
             label: Default::default(),
+            labelled: Default::default(),
             batch: Default::default(),
             max_next: Default::default(),
             sum_next: Default::default(),
@@ -300,7 +304,7 @@ impl Logic for LossLanes {
         // ⌊num / d⌉ rounding half up is ⌊(2·num + d) / 2d⌋.
         let d = sum * batch;
         self.g.next = to_bus(e.iter().enumerate().map(|(l, &e)| {
-            let hit = (col + l as i64) == label;
+            let hit = self.labelled.val() && (col + l as i64) == label;
             let num = (e - hit as i64 * sum) << f;
             if d == 0 {
                 0
@@ -337,7 +341,7 @@ impl Logic for LossLanes {
                  wire [39:0] tt${l} = (t${l} * t${l} + 40'd32768) >> 16;\n\
                  wire [39:0] e0${l} = ((40'd{A} * tt${l} + 40'd32768) >> 16) + 40'd{C};\n\
                  wire [39:0] e${l} = z${l} > 40'd16 ? 40'd0 : e0${l} >> z${l}[4:0];\n\
-                 wire hit${l} = col + 16'd{l} == label;\n\
+                 wire hit${l} = labelled && col + 16'd{l} == label;\n\
                  wire [63:0] num${l} = {{24'd0, e${l}}} - (hit${l} ? s64 : 64'd0);\n\
                  wire [63:0] q${l} = (num${l} << {f1}) + d64;\n\
                  wire [63:0] g${l} = dd64 == 64'd0 ? 64'd0 : q${l}[63] ? \
@@ -374,7 +378,7 @@ impl Logic for LossLanes {
 }
 
 /// Verilog: INT16 saturation of the 64-bit two's complement `x`.
-fn sat16_64(x: &str) -> String {
+pub(crate) fn sat16_64(x: &str) -> String {
     format!(
         "(({x}[63:15] == 49'h0 || {x}[63:15] == 49'h1ffffffffffff) ? {x}[15:0] : ({x}[63] ? 16'h8000 : 16'h7fff))"
     )
@@ -913,6 +917,7 @@ mod tests {
         let mut loss = LossLanes::new(l, arch.frac_bits);
         loss.connect_all();
         loss.batch.next = bits(batch);
+        loss.labelled.next = true;
         for (r, row) in logits.chunks(classes).enumerate() {
             loss.label.next = bits(labels[r] as u16 as LiteralType);
             // The three passes: the maximum, Σe, the gradients.

@@ -1,8 +1,10 @@
 //! `VectorUnit`: the core's vector unit — the element-wise operations (`Relu`, `ReluGrad`,
 //! `Add` of one or two sources, saturating, and `Fill`), the SGD step (`Sgd`, with or without
 //! the SR-STE decay), the loss gradient (`Loss`), pooling (`Pool`, max and average) and its
-//! gradients (`PoolGrad`, max and average), the N:M mask with MDGF's decay (`MaskDecay`), and
-//! batch norm (`BatchStats`, `BatchNorm`, `BatchGradStats`, `BatchNormGrad`) — with the exact
+//! gradients (`PoolGrad`, max and average), the N:M mask with MDGF's decay (`MaskDecay`),
+//! batch norm (`BatchStats`, `BatchNorm`, `BatchGradStats`, `BatchNormGrad`), and the
+//! transformer operations (`Gelu`, `GeluGrad`, and per row `Norm`, `NormGrad`, `Softmax`,
+//! `SoftmaxGrad`) — with the exact
 //! simulator's semantics (`nmsat_sim::exact` vector unit) and timing (`timing::vector_cycles`).
 //!
 //! ```text
@@ -24,10 +26,18 @@
 //!   (`⌈elems/lanes⌉ ≤ B` batches); SGD writes w′ and v′ (at `dst + 2·elems`) through two
 //!   write ports, and with SR-STE ranks each lane's weight in its M-group ([`GroupKeep`],
 //!   from a 32-element window of whole groups that advances with the batches);
-//! - `Loss` makes three passes over each row, `⌈classes/lanes⌉` batches each: the maximum,
-//!   then Σe, then the gradients ([`LossLanes`]), source 1's port held at the row's label. The
-//!   encoder refuses shapes whose passes would outlast the model's `5·elems` operations
-//!   ([`loss_fits`]);
+//! - `Gelu` and `GeluGrad` stream like the element-wise operations ([`GeluLanes`]; x on port
+//!   0, dy on port 1);
+//! - the row operations make passes over each row (of `classes` elements), `⌈classes/lanes⌉`
+//!   batches each, then move to the next row ([`row_passes`]): `Loss` three — the maximum,
+//!   Σe, the gradients ([`LossLanes`]), source 1's port held at the row's label —, `Softmax`
+//!   the same three without a label, `SoftmaxGrad` four (max, Σe, Σdy·y from the recomputed
+//!   softmax, the gradients: [`SoftmaxGradLanes`]), `Norm` two (Σx and Σx², the results) and
+//!   `NormGrad` three (Σx and Σx², Σdy and Σdy·y from the recomputed y, the gradients:
+//!   [`NormLanes`]); only the last pass writes. Each pass reads a batch a cycle, so the
+//!   encoder refuses shapes whose passes would outlast the model's operations ([`rows_fit`]):
+//!   short rows on many lanes, and — its four passes against three operations an element —
+//!   the softmax gradient on all but a pipeline deep enough to absorb the extra pass;
 //! - pooling and its gradients stream their `elems·taps` source elements (`taps` = the window,
 //!   or the phase's taps: also the model's operations per element) a batch at a time through
 //!   [`PoolLanes`], which carries each group's reduction across batches; each batch writes the
@@ -48,8 +58,10 @@
 //!   block).
 
 use crate::batch_norm::{BatchLanes, STATE_BITS};
+use crate::gelu_lanes::GeluLanes;
 use crate::mask_decay::DecayLanes;
 use crate::pipeline_tail::PipelineTail;
+use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
 use crate::vector_arith::{GroupKeep, LossLanes, PoolLanes, SgdLanes, BATCH_BITS, WINDOW_BITS};
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::VecOp;
@@ -88,6 +100,18 @@ pub const VOP_BATCH_GRAD_STATS: u64 = 11;
 /// Batch-norm gradient (sources dy, y, the statistics on port 2, the gradient statistics as
 /// source 3, which port 1 reads in the column phase).
 pub const VOP_BATCH_NORM_GRAD: u64 = 12;
+/// Layer norm of each row of `classes` elements.
+pub const VOP_NORM: u64 = 13;
+/// Layer norm's gradient (sources x, dy: the encoder puts x first).
+pub const VOP_NORM_GRAD: u64 = 14;
+/// Softmax of each row of `classes` elements.
+pub const VOP_SOFTMAX: u64 = 15;
+/// Softmax's gradient (sources x, dy).
+pub const VOP_SOFTMAX_GRAD: u64 = 16;
+/// i-GELU.
+pub const VOP_GELU: u64 = 17;
+/// i-GELU's gradient (sources x, dy).
+pub const VOP_GELU_GRAD: u64 = 18;
 
 /// One lane's operation on two INT16 values.
 #[derive(LogicBlock, Default)]
@@ -175,9 +199,9 @@ pub struct VectorUnit {
     pub adv_o: Signal<In, Bits<5>>,
     /// SR-STE: lanes − lanes mod M, the window's advance per batch (elements).
     pub adv_g: Signal<In, Bits<5>>,
-    /// Loss: classes per row.
+    /// Loss and the row operations: elements per row.
     pub classes: Signal<In, Bits<16>>,
-    /// Loss: the mean's divisor.
+    /// Loss: the mean's divisor (1 for the softmax).
     pub batch: Signal<In, Bits<16>>,
     /// Pooling: elements per result (the window, or the gradient's phase taps).
     pub taps: Signal<In, Bits<8>>,
@@ -234,6 +258,12 @@ pub struct VectorUnit {
     pub decay: DecayLanes,
     /// The batch-norm lanes.
     pub bn: BatchLanes,
+    /// The GELU lanes.
+    pub gelu: GeluLanes,
+    /// The layer norm lanes.
+    pub norm: NormLanes,
+    /// The softmax gradient's lanes (after the loss lanes' softmax).
+    pub smg: SoftmaxGradLanes,
     pipe: PipelineTail,
     op_q: DFF<Bits<5>>,
     two_q: DFF<Bit>,
@@ -292,6 +322,12 @@ pub struct VectorUnit {
     bn_wa: DFF<Bits<16>>,
     bn_srow: DFF<Bit>,
     bn_sj: DFF<Bits<3>>,
+    last_pass: DFF<Bits<2>>,
+    labelled: DFF<Bit>,
+    sx: DFF<Bits<64>>,
+    sq: DFF<Bits<64>>,
+    sd: DFF<Bits<64>>,
+    sdy: DFF<Bits<64>>,
     step: Constant<Bits<16>>,
     lanes: Constant<Bits<16>>,
     lanes_work: Constant<Bits<20>>,
@@ -308,6 +344,7 @@ pub struct VectorUnit {
     bn_row_end: Signal<Local, Bit>,
     bn_col_end: Signal<Local, Bit>,
     bn_next: Signal<Local, Bits<16>>,
+    is_row: Signal<Local, Bit>,
     wbase: Signal<Local, Bits<16>>,
     wmask: Signal<Local, Bits<16>>,
     take: Signal<Local, Bits<16>>,
@@ -370,6 +407,9 @@ impl VectorUnit {
             pool: PoolLanes::new(lanes as usize),
             decay: DecayLanes::new(frac_bits),
             bn: BatchLanes::new(frac_bits),
+            gelu: GeluLanes::new(lanes as usize, frac_bits),
+            norm: NormLanes::new(lanes as usize, frac_bits),
+            smg: SoftmaxGradLanes::new(lanes as usize, frac_bits),
             pipe: PipelineTail::new(latency),
             op_q: Default::default(),
             two_q: Default::default(),
@@ -428,6 +468,12 @@ impl VectorUnit {
             bn_wa: Default::default(),
             bn_srow: Default::default(),
             bn_sj: Default::default(),
+            last_pass: Default::default(),
+            labelled: Default::default(),
+            sx: Default::default(),
+            sq: Default::default(),
+            sd: Default::default(),
+            sdy: Default::default(),
             step: Constant::new(bits(2 * lanes)),
             lanes: Constant::new(bits(lanes)),
             lanes_work: Constant::new(bits(lanes)),
@@ -444,6 +490,7 @@ impl VectorUnit {
             bn_row_end: Default::default(),
             bn_col_end: Default::default(),
             bn_next: Default::default(),
+            is_row: Default::default(),
             wbase: Default::default(),
             wmask: Default::default(),
             take: Default::default(),
@@ -519,7 +566,13 @@ impl Logic for VectorUnit {
             bn_state,
             bn_wa,
             bn_srow,
-            bn_sj
+            bn_sj,
+            last_pass,
+            labelled,
+            sx,
+            sq,
+            sd,
+            sdy
         );
         clock!(self, clock, pipe);
         // Operation codes 5 (VOP_LOSS) and 4 (VOP_SGD).
@@ -532,12 +585,15 @@ impl Logic for VectorUnit {
         self.bn_stats.next = (self.op_q.q.val() == 9) | (self.op_q.q.val() == 11);
         self.is_bn.next =
             self.bn_stats.val() | (self.op_q.q.val() == 10) | (self.op_q.q.val() == 12);
+        // Row operations: the loss and codes 13 to 16 (VOP_NORM … VOP_SOFTMAX_GRAD).
+        self.is_row.next =
+            self.is_loss.val() | ((self.op_q.q.val() >= 13) & (self.op_q.q.val() <= 16));
         for l in 0..MAX_VECTOR_LANES {
             self.lane[l].op.next = self.op_q.q.val().get_bits::<2>(0);
         }
 
-        // Reads: one batch a cycle while elements are left. A loss batch is the rest of the
-        // row's classes from `col`, at most `lanes`.
+        // Reads: one batch a cycle while elements are left. A row operation's batch is the
+        // rest of the row from `col`, at most `lanes`.
         self.reading.next = self.pipe.busy.val() & (self.left.q.val() != 0);
         if self.is_bn.val() {
             self.reading.next = self.pipe.busy.val() & self.bn_on.q.val();
@@ -556,7 +612,7 @@ impl Logic for VectorUnit {
         self.row_left.next = self.classes_q.q.val() - self.col.q.val();
         self.row_end.next = self.row_left.val() <= self.lanes.val();
         self.take.next = self.lanes.val();
-        if self.is_loss.val() {
+        if self.is_row.val() {
             if self.row_end.val() {
                 self.take.next = self.row_left.val();
             }
@@ -566,7 +622,11 @@ impl Logic for VectorUnit {
             self.take.next = self.left.q.val();
         }
         self.raddr[0].next = self.r0.q.val() + (self.col.q.val() << 1);
-        self.raddr[1].next = self.r1.q.val();
+        // Source 1 holds the loss's labels, one a row, or a row operation's second source.
+        self.raddr[1].next = self.r1.q.val() + (self.col.q.val() << 1);
+        if self.is_loss.val() {
+            self.raddr[1].next = self.r1.q.val();
+        }
         self.raddr[2].next = self.r2.q.val();
         if self.is_bn.val() {
             self.raddr[0].next = self.r0.q.val() + self.bn_off.q.val();
@@ -595,18 +655,21 @@ impl Logic for VectorUnit {
         self.bn_sj.d.next = bit_cast::<3, 16>(self.bn_k.q.val());
         self.next_offset.next = self.offset.q.val() + self.adv_o_q.q.val();
         if self.reading.val() {
-            if self.is_loss.val() {
-                // Pass after pass over a row (max, Σe, gradients), then the next row; source 1
-                // holds one label per row.
+            if self.is_row.val() {
+                // Pass after pass over a row (the loss: max, Σe, gradients), then the next
+                // row; the loss's source 1 holds one label per row.
                 self.col.d.next = self.col.q.val() + self.lanes.val();
                 if self.row_end.val() {
                     self.col.d.next = 0.into();
                     self.pass.d.next = self.pass.q.val() + 1;
-                    if self.pass.q.val() == 2 {
+                    if self.pass.q.val() == self.last_pass.q.val() {
                         self.pass.d.next = 0.into();
                         self.r0.d.next = self.r0.q.val() + (self.classes_q.q.val() << 1);
                         self.w.d.next = self.w.q.val() + (self.classes_q.q.val() << 1);
-                        self.r1.d.next = self.r1.q.val() + 2;
+                        self.r1.d.next = self.r1.q.val() + (self.classes_q.q.val() << 1);
+                        if self.is_loss.val() {
+                            self.r1.d.next = self.r1.q.val() + 2;
+                        }
                         self.left.d.next = self.left.q.val() - self.classes_q.q.val();
                     }
                 }
@@ -700,6 +763,25 @@ impl Logic for VectorUnit {
         self.loss.first.next = self.staged_first.q.val();
         self.loss.col.next = self.staged_col.q.val();
         self.loss.label.next = self.rdata[1].val().get_bits::<16>(0);
+        // Without a label, the loss lanes compute the softmax (divided by a batch of 1).
+        self.loss.labelled.next = self.labelled.q.val();
+        self.gelu.x.next = self.rdata[0].val();
+        self.gelu.dy.next = self.rdata[1].val();
+        self.gelu.grad.next = self.op_q.q.val() == 18;
+        self.norm.x.next = self.rdata[0].val();
+        self.norm.dy.next = self.rdata[1].val();
+        self.norm.n.next = bit_cast::<4, 5>(self.staged_n.q.val());
+        self.norm.first.next = self.staged_first.q.val();
+        self.norm.width.next = self.classes_q.q.val();
+        self.norm.sx.next = self.sx.q.val();
+        self.norm.sq.next = self.sq.q.val();
+        self.norm.sd.next = self.sd.q.val();
+        self.norm.sdy.next = self.sdy.q.val();
+        self.smg.y.next = self.loss.g.val();
+        self.smg.dy.next = self.rdata[1].val();
+        self.smg.n.next = bit_cast::<4, 5>(self.staged_n.q.val());
+        self.smg.first.next = self.staged_first.q.val();
+        self.smg.acc.next = self.sdy.q.val();
         self.loss.batch.next = self.batch_q.q.val();
         self.pool.x.next = self.rdata[0].val();
         self.pool.arg.next = self.rdata[1].val();
@@ -744,12 +826,21 @@ impl Logic for VectorUnit {
         if self.staged.q.val() & self.is_bn.val() {
             self.bn_state.d.next = self.bn.state_next.val();
         }
-        if self.staged.q.val() & self.is_loss.val() {
+        // A row's reductions: the max (and layer norm's Σx, Σx²) in the first pass, Σe (and
+        // layer norm's Σdy, Σdy·y) in the second, the softmax gradient's Σdy·y in the third.
+        if self.staged.q.val() & self.is_row.val() {
             if self.staged_pass.q.val() == 0 {
                 self.row_max.d.next = self.loss.max_next.val();
+                self.sx.d.next = self.norm.sx_next.val();
+                self.sq.d.next = self.norm.sq_next.val();
             }
             if self.staged_pass.q.val() == 1 {
                 self.row_sum.d.next = self.loss.sum_next.val();
+                self.sd.d.next = self.norm.sd_next.val();
+                self.sdy.d.next = self.norm.sdy_next.val();
+            }
+            if (self.staged_pass.q.val() == 2) & (self.op_q.q.val() == 16) {
+                self.sdy.d.next = self.smg.acc_next.val();
             }
         }
 
@@ -765,11 +856,23 @@ impl Logic for VectorUnit {
         if self.is_sgd.val() {
             self.wdata[0].next = self.sgd.w2.val();
         }
-        if self.is_loss.val() {
+        if self.is_loss.val() | (self.op_q.q.val() == 15) {
             self.wdata[0].next = self.loss.g.val();
         }
         if self.is_decay.val() {
             self.wdata[0].next = self.decay.y.val();
+        }
+        if self.op_q.q.val() == 13 {
+            self.wdata[0].next = self.norm.y.val();
+        }
+        if self.op_q.q.val() == 14 {
+            self.wdata[0].next = self.norm.dx.val();
+        }
+        if self.op_q.q.val() == 16 {
+            self.wdata[0].next = self.smg.dx.val();
+        }
+        if (self.op_q.q.val() == 17) | (self.op_q.q.val() == 18) {
+            self.wdata[0].next = self.gelu.y.val();
         }
         self.wdata[1].next = self.sgd.v2.val();
         // A pooling batch writes the groups ending in it after the results written so far,
@@ -797,7 +900,7 @@ impl Logic for VectorUnit {
         self.we[1].next = 0.into();
         if self.staged.q.val()
             & !self.is_bn.val()
-            & (!self.is_loss.val() | (self.staged_pass.q.val() == 2))
+            & (!self.is_row.val() | (self.staged_pass.q.val() == self.last_pass.q.val()))
         {
             self.we[0].next = self.wmask.val();
         }
@@ -840,6 +943,22 @@ impl Logic for VectorUnit {
         // Pooling: `taps` per result, each source element once.
         if (self.op.val() == 6) | (self.op.val() == 7) {
             self.elems_work.next = bit_cast::<20, 16>(self.total.val());
+        }
+        // Layer norm, softmax, GELU 4; the softmax gradient 3; GELU's 5, layer norm's 6.
+        if (self.op.val() == 13) | (self.op.val() == 15) | (self.op.val() == 17) {
+            self.elems_work.next = bit_cast::<20, 16>(self.elems.val()) << 2;
+        }
+        if self.op.val() == 16 {
+            self.elems_work.next =
+                (bit_cast::<20, 16>(self.elems.val()) << 1) + bit_cast::<20, 16>(self.elems.val());
+        }
+        if self.op.val() == 18 {
+            self.elems_work.next =
+                (bit_cast::<20, 16>(self.elems.val()) << 2) + bit_cast::<20, 16>(self.elems.val());
+        }
+        if self.op.val() == 14 {
+            self.elems_work.next = (bit_cast::<20, 16>(self.elems.val()) << 2)
+                + (bit_cast::<20, 16>(self.elems.val()) << 1);
         }
         if self.start.val() {
             self.op_q.d.next = self.op.val();
@@ -890,18 +1009,46 @@ impl Logic for VectorUnit {
             self.bn_col.d.next = 0.into();
             self.bn_k.d.next = 0.into();
             self.bn_off.d.next = 0.into();
+            // The last of a row operation's passes: the loss, softmax and layer norm's
+            // gradient make three, layer norm two, the softmax gradient four.
+            self.labelled.d.next = self.op.val() == 5;
+            self.last_pass.d.next = 2.into();
+            if self.op.val() == 13 {
+                self.last_pass.d.next = 1.into();
+            }
+            if self.op.val() == 16 {
+                self.last_pass.d.next = 3.into();
+            }
         }
     }
 }
 
-/// Whether `Loss { classes, .. }` over `elems` elements runs on `arch`'s unit: its three
-/// passes, `⌈classes/lanes⌉` batches each per row, read at τ+1 … τ+R and last written at
-/// τ+R+1, which must be no later than the completion `vector_cycles` − 1 after the issue.
-pub fn loss_fits(arch: &Arch, op: VecOp, elems: u64) -> bool {
-    let VecOp::Loss { classes, .. } = op else {
+/// The passes a row operation makes over each row: the loss and the softmax three (max, Σe,
+/// results), its gradient four (max, Σe, Σdy·y, results), layer norm two (Σx and Σx², results)
+/// and its gradient three (Σx and Σx², Σdy and Σdy·y, results); `None` for the others.
+pub fn row_passes(op: VecOp) -> Option<u64> {
+    match op {
+        VecOp::Loss { .. } | VecOp::Softmax | VecOp::NormGrad => Some(3),
+        VecOp::SoftmaxGrad => Some(4),
+        VecOp::Norm => Some(2),
+        _ => None,
+    }
+}
+
+/// Whether the row operation `op` over `elems` elements in rows of `width` (the loss's
+/// classes) runs on `arch`'s unit: its passes, `⌈width/lanes⌉` batches each per row, read at
+/// τ+1 … τ+R and last written at τ+R+1, which must be no later than the completion
+/// `vector_cycles` − 1 after the issue.
+pub fn rows_fit(arch: &Arch, op: VecOp, elems: u64, width: u64) -> bool {
+    let Some(passes) = row_passes(op) else {
         return false;
     };
-    let reads = 3 * (elems / classes.max(1)) * classes.div_ceil(arch.vector_lanes);
+    let width = match op {
+        VecOp::Loss { classes, .. } => classes,
+        _ => width,
+    }
+    .max(1);
+    let reads = passes * (elems / width) * width.div_ceil(arch.vector_lanes);
     reads + 2 <= vector_cycles(arch, op, elems)
 }
 

@@ -36,8 +36,9 @@ fn design() -> Arc<Design> {
 fn random_programs_match_the_exact_simulator() {
     let arch = arch("sat-small");
     let design = design();
-    // SGD without and with SR-STE, loss gradients, pooling and its gradients, over all seeds.
-    let mut kinds = [0; 5];
+    // SGD without and with SR-STE, loss gradients, pooling and its gradients, GELU and its
+    // gradient, layer norm, its gradient, and the softmax, over all seeds.
+    let mut kinds = [0; 9];
     // MaskDecay with and without d; BatchStats, BatchNorm, BatchGradStats, BatchNormGrad.
     let mut norms = [0; 6];
     // Scatter loads and stores, channel- and pixel-major.
@@ -128,6 +129,20 @@ fn random_programs_match_the_exact_simulator() {
                     ..
                 } => kinds[4] += 1,
                 Op::Vector {
+                    op: VecOp::Gelu | VecOp::GeluGrad,
+                    ..
+                } => kinds[5] += 1,
+                Op::Vector {
+                    op: VecOp::Norm, ..
+                } => kinds[6] += 1,
+                Op::Vector {
+                    op: VecOp::NormGrad,
+                    ..
+                } => kinds[7] += 1,
+                Op::Vector {
+                    op: VecOp::Softmax, ..
+                } => kinds[8] += 1,
+                Op::Vector {
                     op: VecOp::MaskDecay { .. },
                     srcs,
                     ..
@@ -158,7 +173,10 @@ fn random_programs_match_the_exact_simulator() {
             "some reordering"
         );
     }
-    assert!(kinds.iter().all(|&k| k > 5), "{kinds:?}");
+    assert!(
+        kinds[..5].iter().all(|&k| k > 5) && kinds[5..].iter().all(|&k| k > 3),
+        "{kinds:?}"
+    );
     assert!(norms.iter().all(|&k| k > 2), "{norms:?}");
     assert!(scatters.iter().all(|&k| k > 2), "{scatters:?}");
     assert!(gathers.iter().all(|&k| k > 2), "{gathers:?}");
@@ -727,15 +745,30 @@ fn vector_operations_the_unit_cannot_stream_are_refused() {
         }
         nmsat_hw::encode(&arch, &prog).unwrap();
     }
-    prog.instrs[0].op = Op::Vector {
-        op: VecOp::Softmax,
-        srcs: vec![buf(0)],
-        dst: buf(64),
-        elems: 32,
-        width: 32,
-    };
-    let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
-    assert!(err.contains("BatchNormGrad; not Softmax"), "{err}");
+    // Row operations take whole rows, and their passes must fit the model's time: a softmax
+    // of rows of 5 on four lanes reads two batches a pass, 3·2 a row against 4·5/4.
+    for (op, elems, width, why) in [
+        (VecOp::Norm, 32, 5, "whole rows"),
+        (VecOp::Softmax, 30, 5, "outlast"),
+        (VecOp::SoftmaxGrad, 32, 8, "outlast"),
+    ] {
+        let srcs = match op {
+            VecOp::SoftmaxGrad => vec![buf(0), buf(64)],
+            _ => vec![buf(0)],
+        };
+        prog.instrs[0].op = Op::Vector {
+            op,
+            srcs,
+            dst: buf(128),
+            elems,
+            width,
+        };
+        let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
+        assert!(
+            err.starts_with("instruction 0:") && err.contains(why),
+            "{op:?}: {err}"
+        );
+    }
     // A loss of two classes a row on four lanes: three passes of one batch a row outlast the
     // model's 5·2/4 cycles a row.
     prog.instrs[0].op = Op::Vector {
@@ -818,4 +851,177 @@ fn vector_operations_the_unit_cannot_stream_are_refused() {
     };
     let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
     assert!(err.contains("meets its statistics"), "{err}");
+}
+
+/// The region dumps' view of `region` after a cosimulated program of `vector_program`: its
+/// INT16 values from byte `addr`.
+fn dumped(
+    arch: &nmsat_compiler::arch::Arch,
+    dram: &[u8],
+    region: nmsat_compiler::arch::RegionId,
+    addr: u64,
+    elems: usize,
+) -> Vec<i16> {
+    use nmsat_compiler::arch::RegionId;
+    let mut at = nmsat_hw::PROGRAM_DRAM_BYTES;
+    for r in RegionId::ALL {
+        if r == region {
+            break;
+        }
+        at += arch.region(r).bytes;
+    }
+    let b = &dram[(at + addr) as usize..(at + addr) as usize + 2 * elems];
+    b.chunks(2)
+        .map(|p| i16::from_le_bytes([p[0], p[1]]))
+        .collect()
+}
+
+#[test]
+fn transformer_rows_with_ties_saturation_and_negative_values() {
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::Buf;
+    // Random data is full-range INT16, half of it negative, and rarely ties: ReLU makes rows
+    // of zeros (every element ties for the maximum; σ is the epsilon's 1, so layer norm's
+    // gradient saturates), and row widths are no multiples of the lanes.
+    let arch = arch("sat-small");
+    let buf = |region, addr, elems: u64| Buf {
+        region,
+        addr,
+        bytes: 2 * elems,
+    };
+    let (x, y) = (RegionId::Input, RegionId::Output);
+    let relu = buf(x, 0, 216);
+    let raw = buf(x, 2048, 216);
+    let dy = buf(x, 4096, 216);
+    let mut ops = vec![Op::Vector {
+        op: VecOp::Relu,
+        srcs: vec![relu],
+        dst: relu,
+        elems: 216,
+        width: 216,
+    }];
+    // (operation, x, rows, width): the results go to the output region, 512 bytes apart.
+    let shapes = [
+        (VecOp::Softmax, relu, 24, 3),
+        (VecOp::Softmax, raw, 8, 9),
+        (VecOp::Softmax, raw, 4, 17),
+        (VecOp::Norm, relu, 24, 3),
+        (VecOp::Norm, raw, 3, 22),
+        (VecOp::NormGrad, relu, 24, 3),
+        (VecOp::NormGrad, raw, 2, 37),
+        (VecOp::Gelu, raw, 1, 61),
+        (VecOp::GeluGrad, raw, 1, 61),
+    ];
+    for (k, &(op, src, rows, width)) in shapes.iter().enumerate() {
+        let elems = rows * width;
+        let src = Buf {
+            bytes: 2 * elems,
+            ..src
+        };
+        let srcs = match op {
+            VecOp::NormGrad | VecOp::GeluGrad => vec![
+                Buf {
+                    bytes: 2 * elems,
+                    ..dy
+                },
+                src,
+            ],
+            _ => vec![src],
+        };
+        ops.push(Op::Vector {
+            op,
+            srcs,
+            dst: buf(y, 512 * k as u64, elems),
+            elems,
+            width,
+        });
+    }
+    let prog = vector_program(&arch, &ops, 11);
+    let c = cosim_program(&design(), &arch, &prog, 5, None).unwrap();
+    assert_eq!(c.mismatch, None);
+    assert_eq!(c.rtl.cycles, c.exact_cycles);
+    let out = |k: usize, n: usize| dumped(&arch, &c.rtl.dram, y, 512 * k as u64, n);
+    let relu_x = dumped(&arch, &c.rtl.dram, x, 0, 72);
+    // A row of three zeros: three equal shares of one, ⌊256/3⌉ in Q8.8.
+    let zero_rows: Vec<usize> = (0..24)
+        .filter(|r| relu_x[3 * r..3 * r + 3] == [0, 0, 0])
+        .collect();
+    assert!(!zero_rows.is_empty(), "{relu_x:?}");
+    let softmax = out(0, 72);
+    for &r in &zero_rows {
+        assert_eq!(softmax[3 * r..3 * r + 3], [85, 85, 85], "row {r}");
+    }
+    let grad = out(5, 72);
+    assert!(
+        zero_rows.iter().any(|&r| grad[3 * r..3 * r + 3]
+            .iter()
+            .any(|&g| g == i16::MAX || g == i16::MIN)),
+        "{grad:?}"
+    );
+    // Negative inputs: GELU's results of the raw data include negative ones.
+    assert!(out(7, 61).iter().any(|&g| g < 0));
+}
+
+#[test]
+fn softmax_gradients_fit_a_deeper_vector_pipeline() {
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::Buf;
+    // Four passes a row against the model's three operations an element: on sat-small's
+    // 2-deep pipeline no shape fits, on a 24-deep one small blocks of rows do.
+    let mut deep = arch("sat-small");
+    deep.vector_latency = 24;
+    deep.name = "sat-small-deep-vector".into();
+    let buf = |region, addr, elems: u64| Buf {
+        region,
+        addr,
+        bytes: 2 * elems,
+    };
+    let (x, y) = (RegionId::Input, RegionId::Output);
+    let relu = buf(x, 0, 64);
+    let mut ops = vec![Op::Vector {
+        op: VecOp::Relu,
+        srcs: vec![relu],
+        dst: relu,
+        elems: 64,
+        width: 64,
+    }];
+    // (x, rows, width), dy from the raw data: saturating products with large dy.
+    for (k, &(src, rows, width)) in [
+        (relu, 8, 3),
+        (relu, 2, 8),
+        (buf(x, 2048, 64), 3, 5),
+        (buf(x, 2048, 64), 2, 13),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let elems = rows * width;
+        let op = Op::Vector {
+            op: VecOp::SoftmaxGrad,
+            srcs: vec![
+                buf(x, 4096, elems),
+                Buf {
+                    bytes: 2 * elems,
+                    ..src
+                },
+            ],
+            dst: buf(y, 512 * k as u64, elems),
+            elems,
+            width,
+        };
+        let one = vector_program(&arch("sat-small"), std::slice::from_ref(&op), 1);
+        let err = nmsat_hw::encode(&arch("sat-small"), &one)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SoftmaxGrad") && err.contains("outlast"),
+            "{err}"
+        );
+        ops.push(op);
+    }
+    let design = build_core(&deep, &options()).unwrap_or_else(|e| panic!("{e}"));
+    let prog = vector_program(&deep, &ops, 12);
+    let c = cosim_program(&design, &deep, &prog, 6, None).unwrap();
+    assert_eq!(c.mismatch, None);
+    assert_eq!(c.rtl.cycles, c.exact_cycles);
 }
