@@ -173,10 +173,8 @@ fn random_programs_match_the_exact_simulator() {
             "some reordering"
         );
     }
-    assert!(
-        kinds[..5].iter().all(|&k| k > 5) && kinds[5..].iter().all(|&k| k > 3),
-        "{kinds:?}"
-    );
+    // Every kind of vector operation ran several times.
+    assert!(kinds.iter().all(|&k| k > 3), "{kinds:?}");
     assert!(norms.iter().all(|&k| k > 2), "{norms:?}");
     assert!(scatters.iter().all(|&k| k > 2), "{scatters:?}");
     assert!(gathers.iter().all(|&k| k > 2), "{gathers:?}");
