@@ -11,6 +11,8 @@
 //!  request walker ──► mem_valid/addr/wdata   one word a cycle, in transfer order
 //!  response walker ◄─ mem_rvalid/rdata       the same words, `latency` cycles later
 //!  load:  response word ─► >> 8·lo ─► scratchpad write (n bytes at sp)
+//!  gather: response word ─► >> 8·lo ─► gather map (row, column: the walker's sp from 0)
+//!          ─► replicating write (each element at up to 9 addresses); the fill before
 //!  store: scratchpad read (one cycle ahead) ─► [requant] ─► << 8·lo ─► DRAM write (mask)
 //! ```
 //!

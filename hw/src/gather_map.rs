@@ -584,4 +584,95 @@ mod tests {
         }
         assert!(checked >= 18, "{checked}");
     }
+
+    /// Every element of a ConvBp tile lands where the exact DMA puts it (`[nr × nk]`, row
+    /// `ci − r0`), from weight `[co][ci][dy][dx]`, at every stride phase and block size.
+    #[test]
+    fn conv_bp_targets_cover_the_tile_exactly() {
+        use nmsat_compiler::isa::{ConvBp, ConvBpTile};
+        let mut checked = 0;
+        for (kh, kw, stride, block) in [(3, 3, 1, 1), (3, 3, 2, 2), (2, 3, 3, 3), (1, 1, 1, 1)] {
+            for (phase_h, phase_w) in [(0, 0), (1, 0), (1, 2)] {
+                if phase_h >= stride.min(kh) || phase_w >= stride.min(kw) {
+                    continue;
+                }
+                let geom = ConvBp {
+                    out_ch: 5,
+                    in_ch: 4,
+                    kh,
+                    kw,
+                    stride,
+                    phase_h,
+                    phase_w,
+                    block,
+                };
+                for (r0, nr, k0, nk) in [(0, 4, 0, geom.k()), (1, 2, 3, geom.k() - 3), (3, 1, 1, 2)]
+                {
+                    let t = ConvBpTile {
+                        geom,
+                        base: 10,
+                        group: 1,
+                        r0,
+                        nr,
+                        k0,
+                        nk,
+                    };
+                    let rows = t.dram_rows();
+                    let mut f = [0u32; GATHER_FIELDS];
+                    let (ka, kb) = geom.taps();
+                    let (lo, _) = nmsat_compiler::isa::blocked_channels(
+                        k0..k0 + nk,
+                        geom.out_ch,
+                        ka * kb,
+                        block,
+                    );
+                    for (j, v) in [
+                        (field::MODE, CONV_BP),
+                        (field::SP_ADDR, 32),
+                        (field::PLANE, (kh * kw) as u32),
+                        (field::IN_W, kw as u32),
+                        (field::PAD_H, phase_h as u32),
+                        (field::PAD_W, phase_w as u32),
+                        (field::STRIDE, stride as u32),
+                        (field::KH, ka as u32),
+                        (field::KW, kb as u32),
+                        (field::K0, k0 as u32),
+                        (field::NK, nk as u32),
+                        (field::CHANNELS, geom.out_ch as u32),
+                        (field::BLOCK, block as u32),
+                        (field::LO, lo as u32),
+                    ] {
+                        f[j] = v;
+                    }
+                    let mut want = std::collections::BTreeMap::new();
+                    for ci in r0..r0 + nr {
+                        for k in k0..k0 + nk {
+                            let (co, dy, dx) = geom.k_index(k);
+                            let at = 32 + 2 * ((ci - r0) * nk + k - k0);
+                            want.insert(at, t.addr(co, ci, dy, dx));
+                        }
+                    }
+                    let mut got = std::collections::BTreeMap::new();
+                    for i in 0..rows.rows {
+                        let mut col = 0;
+                        while col < rows.row_bytes {
+                            let n = (rows.row_bytes - col).min(8);
+                            let at = targets(&f, i as u32, col as u32, n as u32);
+                            for (j, a) in at.iter().enumerate() {
+                                if let Some(a) = a {
+                                    let src = rows.addr + i * rows.stride + col + 2 * j as u64;
+                                    assert!(j < WORD_ELEMS, "ConvBp uses slot 0 only");
+                                    assert_eq!(got.insert(*a as u64, src), None, "written twice");
+                                }
+                            }
+                            col += n;
+                        }
+                    }
+                    assert_eq!(got, want, "{t:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 18, "{checked}");
+    }
 }
