@@ -6,8 +6,8 @@
 //!   the exact simulator's array models register for register;
 //! * [`Core`]: the core as one top — [`Sequencer`]s (the controller), [`Dma`] with its
 //!   [`RowWalker`]s, the [`PruneUnit`] with its [`RankPack`] group networks, the
-//!   [`VectorUnit`] with its [`SgdLanes`], [`LossLanes`], [`GroupKeep`], [`DecayLanes`] and
-//!   [`BatchLanes`], the [`ArrayUnit`]
+//!   [`VectorUnit`] with its [`SgdLanes`], [`LossLanes`], [`GroupKeep`], [`DecayLanes`],
+//!   [`BatchLanes`], [`GeluLanes`], [`NormLanes`] and [`SoftmaxGradLanes`], the [`ArrayUnit`]
 //!   (the grid with its edges), [`Scratchpad`] regions; [`encode`] turns a program into its
 //!   queues;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],

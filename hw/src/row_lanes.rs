@@ -44,8 +44,10 @@ fn isqrt(n: i64) -> i64 {
     })
 }
 
+/// A 64-bit bus as a two's complement value (rust-hdl maps no 64-bit vector to an index).
 fn signed64(b: Bits<64>) -> i64 {
-    b.index() as i64
+    let half = |i: usize| b.get_bits::<32>(i).index() as u64;
+    ((half(32) << 32) | half(0)) as i64
 }
 
 fn bits64(v: i64) -> Bits<64> {
@@ -371,5 +373,178 @@ impl Logic for SoftmaxGradLanes {
         v.push_str("end\n");
         unused_v(&mut v, self._lanes, &["y", "dy"]);
         Verilog::Custom(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gelu_lanes::GeluLanes;
+    use crate::vector_arith::tests::{bus, exact, unbus, values};
+    use crate::LossLanes;
+    use nmsat_compiler::arch::Arch;
+    use nmsat_compiler::isa::VecOp;
+    use rust_hdl::core::simulate::simulate;
+
+    /// `rows × width` inputs: values of every magnitude, the first row all zeros (ties, and
+    /// σ = 1) and the second of −2 … 2 (a variance of about 2: the epsilon decides σ), and output
+    /// gradients.
+    fn rows_of(rows: usize, width: usize) -> (Vec<i16>, Vec<i16>) {
+        let mut x: Vec<i16> = values(21, rows * width).iter().map(|v| v / 64).collect();
+        x[..width].fill(0);
+        for (i, v) in x[width..2 * width].iter_mut().enumerate() {
+            *v = (i % 5) as i16 - 2;
+        }
+        (x, values(22, rows * width))
+    }
+
+    /// `f(col, n)` for each batch of `lanes` of a row of `width`.
+    fn batches(width: usize, lanes: usize, mut f: impl FnMut(usize, usize)) {
+        for col in (0..width).step_by(lanes) {
+            f(col, lanes.min(width - col));
+        }
+    }
+
+    fn pad(v: &[i16], lanes: usize) -> Bits<BATCH_BITS> {
+        let mut v = v.to_vec();
+        v.resize(lanes, 0);
+        bus(&v)
+    }
+
+    #[test]
+    fn norm_lanes_equal_the_exact_simulator() {
+        let arch = Arch::load("sat-small").unwrap();
+        let l = arch.vector_lanes as usize;
+        let (rows, width) = (4, 11);
+        let (x, dy) = rows_of(rows, width);
+        let y_exact = exact(
+            &arch,
+            VecOp::Norm,
+            std::slice::from_ref(&x),
+            x.len(),
+            width as u64,
+        );
+        let dx_exact = exact(
+            &arch,
+            VecOp::NormGrad,
+            &[dy.clone(), x.clone()],
+            x.len(),
+            width as u64,
+        );
+        let mut norm = NormLanes::new(l, arch.frac_bits);
+        norm.connect_all();
+        norm.width.next = bits(width as LiteralType);
+        for r in 0..rows {
+            let row = r * width..(r + 1) * width;
+            // The passes: Σx and Σx², then y with Σdy and Σdy·y, then dx.
+            for pass in 0..3 {
+                batches(width, l, |col, n| {
+                    let at = row.start + col;
+                    norm.x.next = pad(&x[at..at + n], l);
+                    norm.dy.next = pad(&dy[at..at + n], l);
+                    norm.n.next = bits(n as LiteralType);
+                    norm.first.next = col == 0;
+                    assert!(simulate(&mut norm, 10));
+                    match pass {
+                        0 => {
+                            norm.sx.next = norm.sx_next.val();
+                            norm.sq.next = norm.sq_next.val();
+                        }
+                        1 => {
+                            assert_eq!(unbus(norm.y.val(), n), y_exact[at..at + n], "y at {at}");
+                            norm.sd.next = norm.sd_next.val();
+                            norm.sdy.next = norm.sdy_next.val();
+                        }
+                        _ => {
+                            assert_eq!(unbus(norm.dx.val(), n), dx_exact[at..at + n], "dx at {at}")
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_gradient_lanes_equal_the_exact_simulator() {
+        let arch = Arch::load("sat-small").unwrap();
+        let l = arch.vector_lanes as usize;
+        let (rows, width) = (4, 7);
+        let (x, dy) = rows_of(rows, width);
+        let dx_exact = exact(
+            &arch,
+            VecOp::SoftmaxGrad,
+            &[dy.clone(), x.clone()],
+            x.len(),
+            width as u64,
+        );
+        let mut loss = LossLanes::new(l, arch.frac_bits);
+        let mut smg = SoftmaxGradLanes::new(l, arch.frac_bits);
+        loss.connect_all();
+        smg.connect_all();
+        loss.batch.next = bits(1);
+        for r in 0..rows {
+            let row = r * width..(r + 1) * width;
+            // The passes: max, Σe, Σdy·y of the recomputed softmax, dx.
+            for pass in 0..4 {
+                batches(width, l, |col, n| {
+                    let at = row.start + col;
+                    loss.x.next = pad(&x[at..at + n], l);
+                    loss.n.next = bits(n as LiteralType);
+                    loss.first.next = col == 0;
+                    loss.col.next = bits(col as LiteralType);
+                    assert!(simulate(&mut loss, 10));
+                    smg.y.next = loss.g.val();
+                    smg.dy.next = pad(&dy[at..at + n], l);
+                    smg.n.next = bits(n as LiteralType);
+                    smg.first.next = col == 0;
+                    assert!(simulate(&mut smg, 10));
+                    match pass {
+                        0 => loss.max.next = loss.max_next.val(),
+                        1 => loss.sum.next = loss.sum_next.val(),
+                        2 => smg.acc.next = smg.acc_next.val(),
+                        _ => assert_eq!(unbus(smg.dx.val(), n), dx_exact[at..at + n], "dx at {at}"),
+                    }
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn gelu_lanes_equal_the_exact_simulator() {
+        let arch = Arch::load("sat-small").unwrap();
+        let l = arch.vector_lanes as usize;
+        let (x, dy) = rows_of(2, 41);
+        // Full-range inputs too: GELU's clamp and large products.
+        let x: Vec<i16> = x
+            .iter()
+            .zip(values(23, 82))
+            .flat_map(|(&a, b)| [a, b])
+            .collect();
+        let dy: Vec<i16> = dy.iter().chain(&dy).copied().collect();
+        let n = x.len();
+        let y_exact = exact(&arch, VecOp::Gelu, std::slice::from_ref(&x), n, n as u64);
+        let dx_exact = exact(
+            &arch,
+            VecOp::GeluGrad,
+            &[dy.clone(), x.clone()],
+            n,
+            n as u64,
+        );
+        let mut gelu = GeluLanes::new(l, arch.frac_bits);
+        gelu.connect_all();
+        batches(n, l, |at, k| {
+            gelu.x.next = pad(&x[at..at + k], l);
+            gelu.dy.next = pad(&dy[at..at + k], l);
+            for grad in [false, true] {
+                gelu.grad.next = grad;
+                assert!(simulate(&mut gelu, 10));
+                let want = if grad { &dx_exact } else { &y_exact };
+                assert_eq!(
+                    unbus(gelu.y.val(), k),
+                    want[at..at + k],
+                    "grad {grad} at {at}"
+                );
+            }
+        });
     }
 }

@@ -732,7 +732,7 @@ impl Logic for PoolLanes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use nmsat_compiler::arch::{Arch, RegionId};
     use nmsat_compiler::isa::{Buf, Instr, Op, Phase, Program, SrSte, VecOp};
@@ -753,7 +753,13 @@ mod tests {
     }
 
     /// `op` over the INT16 sources `srcs` in the exact simulator: its destination's values.
-    fn exact(arch: &Arch, op: VecOp, srcs: &[Vec<i16>], out: usize, width: u64) -> Vec<i16> {
+    pub(crate) fn exact(
+        arch: &Arch,
+        op: VecOp,
+        srcs: &[Vec<i16>],
+        out: usize,
+        width: u64,
+    ) -> Vec<i16> {
         exact_of(arch, op, srcs, out, width, srcs[0].len() as u64)
     }
 
@@ -808,7 +814,7 @@ mod tests {
     }
 
     /// Deterministic values: a few small ones (ties, zeros) among full-range ones.
-    fn values(seed: u64, n: usize) -> Vec<i16> {
+    pub(crate) fn values(seed: u64, n: usize) -> Vec<i16> {
         let mut s = seed;
         (0..n)
             .map(|i| {
@@ -825,11 +831,11 @@ mod tests {
             .collect()
     }
 
-    fn bus(v: &[i16]) -> Bits<BATCH_BITS> {
+    pub(crate) fn bus(v: &[i16]) -> Bits<BATCH_BITS> {
         to_bus(v.iter().map(|&x| x as i64))
     }
 
-    fn unbus(b: Bits<BATCH_BITS>, n: usize) -> Vec<i16> {
+    pub(crate) fn unbus(b: Bits<BATCH_BITS>, n: usize) -> Vec<i16> {
         (0..n).map(|l| lane(b, l) as i16).collect()
     }
 

@@ -323,6 +323,9 @@ pub struct VectorUnit {
     bn_srow: DFF<Bit>,
     bn_sj: DFF<Bits<3>>,
     last_pass: DFF<Bits<2>>,
+    /// The loss lanes compare with a label (the loss, not the softmax): a register rather
+    /// than a mux on the label, with which Verilator 5.006 scheduled the pipeline tail's start
+    /// late and missed an operation issued in cycle 0.
     labelled: DFF<Bit>,
     sx: DFF<Bits<64>>,
     sq: DFF<Bits<64>>,
