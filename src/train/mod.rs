@@ -70,7 +70,6 @@ pub const DATASETS: [&str; 2] = ["digits", "winequality"];
 /// The shipped model `spec` names, if it names one that the zoo does not know.
 pub fn shipped_model(spec: &str) -> Option<Result<Model, Diagnostic>> {
     let text = match spec {
-        "digits-cnn" => include_str!("../../configs/models/digits-cnn.yaml"),
         "wine-mlp" => include_str!("../../configs/models/wine-mlp.yaml"),
         "digits-mlp" => return Some(load_model("tiny-mlp")),
         _ => return None,

@@ -9,13 +9,20 @@ use std::path::Path;
 
 /// Names of the built-in models, in the order `zoo_names` lists them.
 const NAMES: &[&str] = &[
-    "tiny-mlp", "resnet9", "vgg19", "resnet18", "resnet50", "vit-b16",
+    "tiny-mlp",
+    "digits-cnn",
+    "resnet9",
+    "vgg19",
+    "resnet18",
+    "resnet50",
+    "vit-b16",
 ];
 
 /// The YAML text of built-in model `name`, as shipped in `configs/models/<name>.yaml`.
 pub fn zoo_source(name: &str) -> Option<&'static str> {
     Some(match name {
         "tiny-mlp" => include_str!("../../../configs/models/tiny-mlp.yaml"),
+        "digits-cnn" => include_str!("../../../configs/models/digits-cnn.yaml"),
         "resnet9" => include_str!("../../../configs/models/resnet9.yaml"),
         "vgg19" => include_str!("../../../configs/models/vgg19.yaml"),
         "resnet18" => include_str!("../../../configs/models/resnet18.yaml"),
