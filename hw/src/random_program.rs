@@ -22,8 +22,8 @@
 use crate::vector_unit::{batch_fits, rows_fit};
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{
-    phase_taps, Buf, ConvBp, ConvBpTile, Im2col, Im2colTile, Instr, Op, Phase, PoolMode, Program,
-    PruneAlong, SrSte, Tensor, Unit, VecOp, Xfer, XferShape, STATS_BYTES,
+    phase_taps, Buf, ConvBp, ConvBpTile, DramRows, Im2col, Im2colTile, Instr, Op, Phase, PoolMode,
+    Program, PruneAlong, SrSte, Tensor, Unit, VecOp, Xfer, XferShape, STATS_BYTES,
 };
 use nmsat_compiler::prune::{group_bytes, Nm};
 
@@ -199,21 +199,13 @@ fn im2col(rng: &mut SplitMix, arch: &Arch) -> Xfer {
         npx: 1 + rng.below((geom.pixels() - px0).min(40)),
         pixel_major: rng.below(2) == 0,
     };
-    let rows = t.gather_rows();
-    let bytes = t.nk * t.npx * 2;
-    let region = RegionId::ALL[rng.below(3) as usize];
-    Xfer {
-        dram_addr: rows.addr,
-        rows: rows.rows,
-        row_bytes: rows.row_bytes,
-        dram_stride: rows.stride,
-        sp: Buf {
-            region,
-            addr: rng.below(arch.region(region).bytes - bytes) & !1,
-            bytes,
-        },
-        shape: XferShape::Im2col(t),
-    }
+    gather(
+        rng,
+        arch,
+        t.gather_rows(),
+        t.nk * t.npx * 2,
+        XferShape::Im2col(t),
+    )
 }
 
 /// A random `ConvBp` load: a tile of one stride phase's BP weights of a grouped convolution of
@@ -243,8 +235,17 @@ fn conv_bp(rng: &mut SplitMix, arch: &Arch) -> Xfer {
         k0,
         nk: 1 + rng.below(geom.k() - k0),
     };
-    let rows = t.dram_rows();
-    let bytes = t.nr * t.nk * 2;
+    gather(
+        rng,
+        arch,
+        t.dram_rows(),
+        t.nr * t.nk * 2,
+        XferShape::ConvBp(t),
+    )
+}
+
+/// A gathering load of `rows` into `bytes` at an even address of a random region.
+fn gather(rng: &mut SplitMix, arch: &Arch, rows: DramRows, bytes: u64, shape: XferShape) -> Xfer {
     let region = RegionId::ALL[rng.below(3) as usize];
     Xfer {
         dram_addr: rows.addr,
@@ -256,7 +257,7 @@ fn conv_bp(rng: &mut SplitMix, arch: &Arch) -> Xfer {
             addr: rng.below(arch.region(region).bytes - bytes) & !1,
             bytes,
         },
-        shape: XferShape::ConvBp(t),
+        shape,
     }
 }
 
