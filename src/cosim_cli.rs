@@ -36,8 +36,7 @@ pub struct CosimArgs {
     #[arg(long)]
     nm: Option<String>,
     /// Instead of a program file: this many random loads, stores, prunes, GEMMs and vector
-    /// operations (element-wise, SGD, loss gradients, pooling and its gradients), then every
-    /// scratchpad region stored whole.
+    /// operations (every kind the ISA has), then every scratchpad region stored whole.
     #[arg(long)]
     random: Option<usize>,
     /// Seed of the host inputs (and of `--random`).

@@ -1,6 +1,6 @@
 //! `random_program`: random programs of loads, stores, prunes, GEMMs and vector operations
-//! (element-wise, SGD, loss gradients, pooling) — every unit of the RTL core — for co-simulation tests,
-//! `nmsat cosim --random` and the RTL speed figure.
+//! (every kind of the ISA) — every unit of the RTL core — for co-simulation tests, `nmsat
+//! cosim --random` and the RTL speed figure.
 //!
 //! Each transfer moves up to 8 rows of up to 64 bytes at unaligned DRAM addresses with
 //! unaligned strides — or, a third of them, transposes a block of up to 8 × 24 INT16 elements
