@@ -83,7 +83,7 @@ pub struct Core<const L: usize> {
     pub ld_row_jump: Signal<In, Bits<32>>,
     /// Load: DRAM bytes after an image's last row.
     pub ld_img_jump: Signal<In, Bits<32>>,
-    /// Load: a gather's fields (see [`crate::gather_map::field`]).
+    /// Load: a gather's fields (see `gather_map::field`).
     pub ld_gf: [Signal<In, Bits<32>>; GATHER_FIELDS],
     /// Store: first DRAM byte.
     pub st_dram_addr: Signal<In, Bits<32>>,

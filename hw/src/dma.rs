@@ -150,7 +150,7 @@ pub struct Dma {
     pub row_jump: Signal<In, Bits<32>>,
     /// DRAM bytes from an image's last row to the next row.
     pub img_jump: Signal<In, Bits<32>>,
-    /// A gathering load's fields (see [`crate::gather_map::field`]); zero otherwise.
+    /// A gathering load's fields (see `gather_map::field`); zero otherwise.
     pub gf: [Signal<In, Bits<32>>; GATHER_FIELDS],
     /// The transfer completes in this cycle (the engine is free the next).
     pub done: Signal<Out, Bit>,

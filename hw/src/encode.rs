@@ -52,7 +52,7 @@ pub struct Transfer {
     /// grid rows per image, the first row's position, and the DRAM bytes from a grid row's
     /// (an image's) last row to the next row.
     pub grid: Grid,
-    /// A gathering load's fields (see [`crate::gather_map::field`]); all zero otherwise.
+    /// A gathering load's fields (see `gather_map::field`); all zero otherwise.
     pub gather: [u32; GATHER_FIELDS],
 }
 

@@ -76,7 +76,7 @@ pub struct Scratchpad {
     pub rwaddr: [Signal<In, Bits<16>>; GATHER_PORTS],
     /// The elements.
     pub rwdata: [Signal<In, Bits<16>>; WORD_ELEMS],
-    /// Set the `fill_n` (≤ [`FILL_BYTES`]) bytes from the even address `fill_addr` to
+    /// Set the `fill_n` (≤ `FILL_BYTES`) bytes from the even address `fill_addr` to
     /// `fill_value` (its low byte at even addresses).
     pub fill: Signal<In, Bit>,
     /// See `fill`.

@@ -210,7 +210,7 @@ pub struct VectorUnit {
     /// Pooling sums: their scale, Q16.16.
     pub recip: Signal<In, Bits<17>>,
     /// Pooling gradient of max: tap 0's window position, the steps back along a tap row and
-    /// from one tap row to the next, and the taps per row (see [`PoolLanes`]).
+    /// from one tap row to the next, and the taps per row (see `PoolLanes`).
     pub pbase: Signal<In, Bits<8>>,
     /// See `pbase`.
     pub pstep: Signal<In, Bits<8>>,

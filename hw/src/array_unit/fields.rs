@@ -9,7 +9,7 @@ use nmsat_compiler::arch::Arch;
 use nmsat_compiler::prune::{group_bytes, Nm};
 use nmsat_sim::piuma::timing::stream_cycles;
 
-/// Fields on the instruction port, each 16 bits, in [`GemmOp::fields`] order.
+/// Fields on the instruction port, each 16 bits, in [`GemmOp`] order.
 pub const GEMM_FIELDS: usize = 28;
 
 /// A `Gemm` instruction, decoded for the array unit: 16-bit fields in port order (`g$0 …`),
