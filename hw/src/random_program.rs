@@ -140,22 +140,16 @@ fn scatter(rng: &mut SplitMix, arch: &Arch, requant: bool) -> Xfer {
         npx: 1 + rng.below(geom.pixels() - px0),
         pixel_major: rng.below(2) == 0,
     };
-    let rows = t.scatter_rows();
     let sp_bytes = t.nk * t.npx * 2 * if requant { 2 } else { 1 };
-    let region = RegionId::ALL[rng.below(3) as usize];
     let align = if requant { !3 } else { !1 };
-    Xfer {
-        dram_addr: rows.addr,
-        rows: rows.rows,
-        row_bytes: rows.row_bytes,
-        dram_stride: rows.stride,
-        sp: Buf {
-            region,
-            addr: rng.below(arch.region(region).bytes - sp_bytes) & align,
-            bytes: sp_bytes,
-        },
-        shape: XferShape::Scatter(t),
-    }
+    shaped(
+        rng,
+        arch,
+        t.scatter_rows(),
+        sp_bytes,
+        align,
+        XferShape::Scatter(t),
+    )
 }
 
 /// A random `Im2col` load: a tile of a window view (kernel up to 3 × 3, stride up to 3,
@@ -199,11 +193,12 @@ fn im2col(rng: &mut SplitMix, arch: &Arch) -> Xfer {
         npx: 1 + rng.below((geom.pixels() - px0).min(40)),
         pixel_major: rng.below(2) == 0,
     };
-    gather(
+    shaped(
         rng,
         arch,
         t.gather_rows(),
         t.nk * t.npx * 2,
+        !1,
         XferShape::Im2col(t),
     )
 }
@@ -235,17 +230,26 @@ fn conv_bp(rng: &mut SplitMix, arch: &Arch) -> Xfer {
         k0,
         nk: 1 + rng.below(geom.k() - k0),
     };
-    gather(
+    shaped(
         rng,
         arch,
         t.dram_rows(),
         t.nr * t.nk * 2,
+        !1,
         XferShape::ConvBp(t),
     )
 }
 
-/// A gathering load of `rows` into `bytes` at an even address of a random region.
-fn gather(rng: &mut SplitMix, arch: &Arch, rows: DramRows, bytes: u64, shape: XferShape) -> Xfer {
+/// A shaped transfer of `rows` to or from `bytes` of a random region, at an address masked
+/// with `align`.
+fn shaped(
+    rng: &mut SplitMix,
+    arch: &Arch,
+    rows: DramRows,
+    bytes: u64,
+    align: u64,
+    shape: XferShape,
+) -> Xfer {
     let region = RegionId::ALL[rng.below(3) as usize];
     Xfer {
         dram_addr: rows.addr,
@@ -254,7 +258,7 @@ fn gather(rng: &mut SplitMix, arch: &Arch, rows: DramRows, bytes: u64, shape: Xf
         dram_stride: rows.stride,
         sp: Buf {
             region,
-            addr: rng.below(arch.region(region).bytes - bytes) & !1,
+            addr: rng.below(arch.region(region).bytes - bytes) & align,
             bytes,
         },
         shape,

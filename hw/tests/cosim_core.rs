@@ -32,6 +32,15 @@ fn design() -> Arc<Design> {
         .clone()
 }
 
+/// `elems` INT16 elements at byte `addr` of `region`.
+fn buf(region: nmsat_compiler::arch::RegionId, addr: u64, elems: u64) -> nmsat_compiler::isa::Buf {
+    nmsat_compiler::isa::Buf {
+        region,
+        addr,
+        bytes: 2 * elems,
+    }
+}
+
 #[test]
 fn random_programs_match_the_exact_simulator() {
     let arch = arch("sat-small");
@@ -308,16 +317,11 @@ fn sr_ste_ties_rank_to_the_lower_index() {
 #[test]
 fn pooling_ties_and_the_max_gradient_through_its_argmax() {
     use nmsat_compiler::arch::RegionId;
-    use nmsat_compiler::isa::{Buf, PoolMode};
+    use nmsat_compiler::isa::PoolMode;
     // Random data rarely ties and never holds window positions: ReLU makes zeros (windows of
     // zeros tie, to the first), and the gradient of max pooling reads the taps a max pooling
     // wrote.
     let arch = arch("sat-small");
-    let buf = |region, addr, elems: u64| Buf {
-        region,
-        addr,
-        bytes: 2 * elems,
-    };
     let (x, y) = (RegionId::Input, RegionId::Output);
     let mut ops = vec![Op::Vector {
         op: VecOp::Relu,
@@ -882,11 +886,6 @@ fn transformer_rows_with_ties_saturation_and_negative_values() {
     // of zeros (every element ties for the maximum; σ is the epsilon's 1, so layer norm's
     // gradient saturates), and row widths are no multiples of the lanes.
     let arch = arch("sat-small");
-    let buf = |region, addr, elems: u64| Buf {
-        region,
-        addr,
-        bytes: 2 * elems,
-    };
     let (x, y) = (RegionId::Input, RegionId::Output);
     let relu = buf(x, 0, 216);
     let raw = buf(x, 2048, 216);
@@ -969,11 +968,6 @@ fn softmax_gradients_fit_a_deeper_vector_pipeline() {
     let mut deep = arch("sat-small");
     deep.vector_latency = 24;
     deep.name = "sat-small-deep-vector".into();
-    let buf = |region, addr, elems: u64| Buf {
-        region,
-        addr,
-        bytes: 2 * elems,
-    };
     let (x, y) = (RegionId::Input, RegionId::Output);
     let relu = buf(x, 0, 64);
     let mut ops = vec![Op::Vector {
