@@ -690,7 +690,9 @@ fn encode_vector(
     let field = |v: u64, what: &str| narrow::<u16>(v, what, index);
     let (mut lr, mut mu, mut lambda, mut srste, mut classes, mut batch) = (0, 0, 0, None, 0, 0);
     let mut pool = None;
-    let (mut bn_ports, mut src3, mut bn_width, mut trows, mut bn_rows) = (None, None, 0, 0, 0);
+    let (mut src3, mut bn_width, mut trows, mut bn_rows) = (None, 0, 0, 0);
+    // The sources on the unit's three read ports.
+    let mut ports = [srcs.first(), srcs.get(1), srcs.get(2)];
     // A pooling source is read ahead of the results it makes (max pooling's taps go `elems`
     // results further on), so the destination must be apart from it.
     let pooling = |taps: u64, fields: PoolFields| -> Result<Option<PoolFields>, HwError> {
@@ -859,7 +861,7 @@ fn encode_vector(
             }
             // Ports 0 and 1 read the rows (x twice for BatchStats), port 2 the statistics or
             // the accumulator, and port 1 BatchNormGrad's gradient statistics (source 3).
-            bn_ports = Some([&srcs[0], &srcs[k - 1], &srcs[k]]);
+            ports = [Some(&srcs[0]), Some(&srcs[k - 1]), Some(&srcs[k])];
             src3 = srcs.get(k + 1);
             bn_width = field(width, "width")?;
             trows = field(elems / width, "the tile's rows")?;
@@ -918,7 +920,6 @@ fn encode_vector(
         _ => {}
     }
     // The gradients' ISA sources are (dy, x); the unit reads x on port 0 and dy on port 1.
-    let mut ports: Vec<Buf> = srcs.to_vec();
     if matches!(op, VecOp::NormGrad | VecOp::SoftmaxGrad | VecOp::GeluGrad) {
         ports.swap(0, 1);
     }
@@ -928,10 +929,7 @@ fn encode_vector(
             narrow(b.addr, "a scratchpad address", index)?,
         ))
     };
-    let [src0, src1, src2] = match bn_ports {
-        Some(bn) => bn.map(Some),
-        None => [ports.first(), ports.get(1), ports.get(2)],
-    };
+    let [src0, src1, src2] = ports;
     Ok(VectorOp {
         op: code as u8,
         src0: src0.map(at).transpose()?.unwrap_or((0, 0)),
