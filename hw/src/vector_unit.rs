@@ -1038,10 +1038,15 @@ pub fn row_passes(op: VecOp) -> Option<u64> {
     }
 }
 
+/// Whether `reads` batches read at τ+1 … τ+R, the last written at τ+R+1, finish within the
+/// model's time: no later than the completion, `vector_cycles` − 1 after the issue τ.
+fn reads_fit(arch: &Arch, op: VecOp, elems: u64, reads: u64) -> bool {
+    reads + 2 <= vector_cycles(arch, op, elems)
+}
+
 /// Whether the row operation `op` over `elems` elements in rows of `width` (the loss's
-/// classes) runs on `arch`'s unit: its passes, `⌈width/lanes⌉` batches each per row, read at
-/// τ+1 … τ+R and last written at τ+R+1, which must be no later than the completion
-/// `vector_cycles` − 1 after the issue.
+/// classes) runs on `arch`'s unit (`reads_fit`): its passes, `⌈width/lanes⌉` batches each
+/// per row.
 pub fn rows_fit(arch: &Arch, op: VecOp, elems: u64, width: u64) -> bool {
     let Some(passes) = row_passes(op) else {
         return false;
@@ -1052,18 +1057,17 @@ pub fn rows_fit(arch: &Arch, op: VecOp, elems: u64, width: u64) -> bool {
     }
     .max(1);
     let reads = passes * (elems / width) * width.div_ceil(arch.vector_lanes);
-    reads + 2 <= vector_cycles(arch, op, elems)
+    reads_fit(arch, op, elems, reads)
 }
 
 /// Whether a batch-norm operation over `elems` elements in rows of `width` runs on `arch`'s
-/// unit: per block of `lanes` columns one read a row and one a column, read at τ+1 … τ+R
-/// and last written at τ+R+1, no later than the completion `vector_cycles` − 1 after the issue.
+/// unit (`reads_fit`): per block of `lanes` columns one read a row and one a column.
 pub fn batch_fits(arch: &Arch, op: VecOp, elems: u64, width: u64) -> bool {
     if width == 0 {
         return false;
     }
     let reads = width + width.div_ceil(arch.vector_lanes) * (elems / width);
-    reads + 2 <= vector_cycles(arch, op, elems)
+    reads_fit(arch, op, elems, reads)
 }
 
 /// Whether the unit runs `arch`'s vector operations in `timing::vector_cycles`.
