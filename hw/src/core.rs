@@ -141,16 +141,13 @@ pub struct Core<const L: usize> {
     pub v_mu: Signal<In, Bits<32>>,
     /// See `v_lr`.
     pub v_lambda: Signal<In, Bits<32>>,
-    /// Vector SGD: the SR-STE term is on; its N, M and window advance (see [`VectorUnit`]).
+    /// Vector SGD: the SR-STE term is on; its N and M (their row length in `v_width`; see
+    /// [`VectorUnit`]).
     pub v_srste: Signal<In, Bit>,
     /// See `v_srste`.
     pub v_n: Signal<In, Bits<5>>,
     /// See `v_srste`.
     pub v_m: Signal<In, Bits<5>>,
-    /// See `v_srste`.
-    pub v_adv_o: Signal<In, Bits<5>>,
-    /// See `v_srste`.
-    pub v_adv_g: Signal<In, Bits<5>>,
     /// Vector loss: classes per row and the mean's divisor (row operations: elements per row,
     /// and 1).
     pub v_classes: Signal<In, Bits<16>>,
@@ -176,7 +173,8 @@ pub struct Core<const L: usize> {
     pub v_src3_region: Signal<In, Bits<2>>,
     /// See `v_src3_region`.
     pub v_src3: Signal<In, Bits<16>>,
-    /// Vector batch norm: the tile's columns and rows, and the rows of the statistics.
+    /// Vector batch norm: the tile's columns and rows, and the rows of the statistics;
+    /// SR-STE and `MaskDecay`: the row length the N:M groups restart at.
     pub v_width: Signal<In, Bits<16>>,
     /// See `v_width`.
     pub v_trows: Signal<In, Bits<16>>,
@@ -377,8 +375,6 @@ impl<const L: usize> Core<L> {
             v_srste: Default::default(),
             v_n: Default::default(),
             v_m: Default::default(),
-            v_adv_o: Default::default(),
-            v_adv_g: Default::default(),
             v_classes: Default::default(),
             v_batch: Default::default(),
             v_taps: Default::default(),
@@ -693,8 +689,6 @@ impl<const L: usize> Logic for Core<L> {
         self.vec.srste.next = self.v_srste.val();
         self.vec.n.next = self.v_n.val();
         self.vec.m.next = self.v_m.val();
-        self.vec.adv_o.next = self.v_adv_o.val();
-        self.vec.adv_g.next = self.v_adv_g.val();
         self.vec.classes.next = self.v_classes.val();
         self.vec.batch.next = self.v_batch.val();
         self.vec.taps.next = self.v_taps.val();

@@ -69,7 +69,7 @@ const PRUNE_FIELDS: [&str; 16] = [
 ];
 
 /// The vector unit's fields on the instruction port, in [`vector_fields`] order.
-const VECTOR_FIELDS: [&str; 33] = [
+const VECTOR_FIELDS: [&str; 31] = [
     "v_op",
     "v_src0_region",
     "v_src0",
@@ -87,8 +87,6 @@ const VECTOR_FIELDS: [&str; 33] = [
     "v_srste",
     "v_n",
     "v_m",
-    "v_adv_o",
-    "v_adv_g",
     "v_classes",
     "v_batch",
     "v_taps",
@@ -109,12 +107,7 @@ const VECTOR_FIELDS: [&str; 33] = [
 fn vector_fields(v: &VectorOp) -> [i64; VECTOR_FIELDS.len()] {
     let (r1, a1) = v.src1.unwrap_or((0, 0));
     let (r2, a2) = v.src2.unwrap_or((0, 0));
-    let s = v.srste.unwrap_or(SrSteFields {
-        n: 0,
-        m: 0,
-        adv_o: 0,
-        adv_g: 0,
-    });
+    let s = v.srste.unwrap_or(SrSteFields { n: 0, m: 0 });
     let p = v.pool.unwrap_or_default();
     [
         v.op.into(),
@@ -134,8 +127,6 @@ fn vector_fields(v: &VectorOp) -> [i64; VECTOR_FIELDS.len()] {
         v.srste.is_some().into(),
         s.n.into(),
         s.m.into(),
-        s.adv_o.into(),
-        s.adv_g.into(),
         v.classes.into(),
         v.batch.into(),
         p.taps.into(),

@@ -10,8 +10,8 @@
 use crate::array_unit::GemmOp;
 use crate::controller::{RESOURCES, UNITS};
 use crate::gather_map::{field, CONV_BP, FILL_BYTES, GATHER_FIELDS, IM2COL, MAX_TAP_SIDE};
+use crate::group_window::{unit_width, WINDOW};
 use crate::scratchpad::GROUP_PORTS;
-use crate::vector_arith::WINDOW;
 use crate::vector_unit::{
     batch_fits, rows_fit, VOP_ADD, VOP_BATCH_GRAD_STATS, VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD,
     VOP_BATCH_STATS, VOP_FILL, VOP_GELU, VOP_GELU_GRAD, VOP_LOSS, VOP_MASK_DECAY, VOP_NORM,
@@ -349,8 +349,8 @@ pub struct VectorOp {
     pub mu: i32,
     /// See `lr`.
     pub lambda: i32,
-    /// SGD with SR-STE and MaskDecay: N, M, and the window's advance per batch of `lanes`
-    /// weights (`lanes mod M`, and `lanes − lanes mod M` elements); `None` otherwise.
+    /// SGD with SR-STE and MaskDecay: N and M (their row length in `width`); `None`
+    /// otherwise.
     pub srste: Option<SrSteFields>,
     /// Loss: classes per row and the mean's divisor; the softmax: elements per row and 1;
     /// layer norm: elements per row (0 otherwise).
@@ -361,8 +361,8 @@ pub struct VectorOp {
     pub pool: Option<PoolFields>,
     /// Batch norm: source 3's region and first byte (`BatchNormGrad`'s gradient statistics).
     pub src3: Option<(u8, u16)>,
-    /// Batch norm: the tile's columns and rows, and the rows N of the statistics (0
-    /// otherwise).
+    /// Batch norm: the tile's columns and rows, and the rows N of the statistics; SR-STE and
+    /// MaskDecay: the row length the groups restart at (see `GroupPhase`); 0 otherwise.
     pub width: u16,
     /// See `width`.
     pub trows: u16,
@@ -396,10 +396,6 @@ pub struct SrSteFields {
     pub n: u8,
     /// M.
     pub m: u8,
-    /// `lanes mod M`.
-    pub adv_o: u8,
-    /// `lanes − lanes mod M`.
-    pub adv_g: u8,
 }
 
 /// The five queues of a program, in [`Unit::ALL`] order.
@@ -724,15 +720,13 @@ fn encode_vector(
             ..fields
         }))
     };
-    // The N:M mask of SR-STE and MaskDecay, ranked in a window of whole groups.
-    let group_mask = |nm: Nm| -> Result<SrSteFields, HwError> {
-        let (n, m) = (nm.n, nm.m);
-        // Groups tile the tensor from its first weight only when rows hold whole groups; a
-        // window of 32 elements holds the groups of a batch for M ≤ 16.
-        if !(1..=m).contains(&n) || m > WINDOW as u64 / 2 || !width.is_multiple_of(m) {
+    // The N:M mask of SR-STE and MaskDecay: groups restart at every row (see `GroupPhase`),
+    // and the unit's row length is the real one only where rows are not whole groups.
+    let group_mask = |nm: Nm| -> Result<(SrSteFields, u16), HwError> {
+        let (n, m, l) = (nm.n, nm.m, arch.vector_lanes);
+        if !(1..=m).contains(&n) || m > WINDOW as u64 / 2 {
             return Err(usage(format!(
-                "at {n}:{m} over rows of {width}: the RTL N:M mask ranks groups of up to 16 \
-                 weights, rows holding whole groups"
+                "at {n}:{m}: the RTL N:M mask ranks groups of up to 16 weights"
             )));
         }
         if width == 0 || !elems.is_multiple_of(width) || overlaps(&srcs[0]) {
@@ -742,13 +736,20 @@ fn encode_vector(
                  batch)"
             )));
         }
-        let l = arch.vector_lanes;
-        Ok(SrSteFields {
-            n: n as u8,
-            m: m as u8,
-            adv_o: (l % m) as u8,
-            adv_g: (l - l % m) as u8,
-        })
+        let Some(unit_width) = unit_width(nm, width, l) else {
+            return Err(usage(format!(
+                "at {n}:{m} over rows of {width}: where rows are not whole groups, the RTL N:M \
+                 mask needs rows of at least the {l} lanes and 2M + lanes − 2 ≤ {WINDOW} (its \
+                 window holds a batch's groups in two rows)"
+            )));
+        };
+        Ok((
+            SrSteFields {
+                n: n as u8,
+                m: m as u8,
+            },
+            field(unit_width, "the row width")?,
+        ))
     };
     match op {
         VecOp::Pool { window, mode } => {
@@ -809,13 +810,17 @@ fn encode_vector(
         } => {
             (lr, mu) = (lr_q16, momentum_q16);
             if let Some(d) = decay {
-                srste = Some(group_mask(d.nm)?);
+                let (fields, w) = group_mask(d.nm)?;
+                (srste, bn_width) = (Some(fields), w);
                 lambda = d.lambda_q16;
             }
             // v′ follows w′ at byte 2·elems of the destination.
             field(2 * elems, "the momenta's offset")?;
         }
-        VecOp::MaskDecay { nm } => srste = Some(group_mask(nm)?),
+        VecOp::MaskDecay { nm } => {
+            let (fields, w) = group_mask(nm)?;
+            (srste, bn_width) = (Some(fields), w);
+        }
         VecOp::BatchStats
         | VecOp::BatchNorm { .. }
         | VecOp::BatchGradStats

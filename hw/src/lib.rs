@@ -6,7 +6,7 @@
 //!   the exact simulator's array models register for register;
 //! * [`Core`]: the core as one top — [`Sequencer`]s (the controller), [`Dma`] with its
 //!   [`RowWalker`]s, the [`PruneUnit`] with its [`RankPack`] group networks, the
-//!   [`VectorUnit`] with its [`SgdLanes`], [`LossLanes`], [`GroupKeep`], [`DecayLanes`],
+//!   [`VectorUnit`] with its [`SgdLanes`], [`LossLanes`], [`GroupPhase`] and [`GroupKeep`], [`DecayLanes`],
 //!   [`BatchLanes`], [`GeluLanes`], [`NormLanes`] and [`SoftmaxGradLanes`], the [`ArrayUnit`]
 //!   (the grid with its edges), [`Scratchpad`] regions; [`encode`] turns a program into its
 //!   queues;
@@ -40,6 +40,7 @@ mod gather_map;
 mod gelu_lanes;
 mod gemm_program;
 mod generate;
+mod group_window;
 mod mask_decay;
 mod pe;
 mod pipeline_tail;
@@ -80,6 +81,7 @@ pub use crate::error::{HwError, INSTALL_HINT};
 pub use crate::gelu_lanes::GeluLanes;
 pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
+pub use crate::group_window::{GroupKeep, GroupPhase};
 pub use crate::mask_decay::DecayLanes;
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::pipeline_tail::PipelineTail;
@@ -91,7 +93,7 @@ pub use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, SCATTER};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
-pub use crate::vector_arith::{GroupKeep, LossLanes, SgdLanes};
+pub use crate::vector_arith::{LossLanes, SgdLanes};
 pub use crate::vector_unit::{
     batch_fits, row_passes, rows_fit, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD,
     VOP_BATCH_GRAD_STATS, VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD, VOP_BATCH_STATS, VOP_FILL, VOP_GELU,

@@ -19,6 +19,7 @@
 //! saturate), GELU and its gradient, and layer norm and the softmax and their gradients
 //! (random row widths and rows).
 
+use crate::group_window::unit_width;
 use crate::vector_unit::{batch_fits, rows_fit};
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{
@@ -381,7 +382,7 @@ fn q16_constant(rng: &mut SplitMix) -> i32 {
 }
 
 /// A random vector operation: element-wise of up to 64 elements, SGD (with the SR-STE term at
-/// one of `arch`'s patterns, rows of up to 3 groups, or without it), a loss gradient of up to
+/// one of `arch`'s patterns, rows of up to 3 groups or ending in a short one, or without it), a loss gradient of up to
 /// 4 rows, pooling or its gradient, `MaskDecay`, a batch norm's operations, GELU or its
 /// gradient, or a row operation (layer norm, softmax, their gradients). The unit streams: a
 /// destination meets a source only in place (see `encode`).
@@ -432,11 +433,24 @@ fn vector(rng: &mut SplitMix, arch: &Arch) -> Vec<Op> {
     }]
 }
 
-/// `MaskDecay` at one of `arch`'s patterns over rows of up to 3 groups, with the decay factor
+/// Rows for an N:M mask at `nm`: up to 3 whole groups half the time, else a length from the
+/// lanes to 3M + 1 that ends in a short group, where the RTL takes one (`unit_width`).
+fn mask_rows(rng: &mut SplitMix, arch: &Arch, nm: Nm) -> u64 {
+    let whole = nm.m * (1 + rng.below(3));
+    let l = arch.vector_lanes;
+    let short = l + rng.below(3 * nm.m + 2 - l.min(3 * nm.m + 1));
+    let short = short + short.is_multiple_of(nm.m) as u64;
+    match rng.below(2) {
+        0 if unit_width(nm, short, l).is_some() => short,
+        _ => whole,
+    }
+}
+
+/// `MaskDecay` at one of `arch`'s patterns over rows of [`mask_rows`], with the decay factor
 /// (whatever the scratchpad holds: negative and large ones saturate) half the time.
 fn mask_decay(rng: &mut SplitMix, arch: &Arch) -> Op {
     let nm = arch.patterns[rng.below(arch.patterns.len() as u64) as usize];
-    let width = nm.m * (1 + rng.below(3));
+    let width = mask_rows(rng, arch, nm);
     let elems = width * (1 + rng.below(3));
     let dst = place(rng, arch, 2 * elems);
     let mut srcs = vec![apart(rng, arch, 2 * elems, &dst)];
@@ -536,7 +550,7 @@ fn sgd(rng: &mut SplitMix, arch: &Arch, decay: bool) -> Op {
     });
     let (elems, width) = match srste {
         Some(s) => {
-            let width = s.nm.m * (1 + rng.below(3));
+            let width = mask_rows(rng, arch, s.nm);
             (width * (1 + rng.below(3)), width)
         }
         None => {

@@ -1,7 +1,7 @@
 //! The vector unit's wide arithmetic, all lanes of one batch at once: [`SgdLanes`] (the SGD
 //! step with momentum and the SR-STE decay), [`LossLanes`] (I-BERT's exponential and the
-//! loss gradient's division), [`GroupKeep`] (each lane's weight against its N:M group) and
-//! [`PoolLanes`] (pooling and its gradients: reductions over groups of taps).
+//! loss gradient's division) and [`PoolLanes`] (pooling and its gradients: reductions over
+//! groups of taps); the SR-STE keep bits come from [`crate::GroupKeep`].
 //!
 //! ```text
 //!  SgdLanes:  w, dw, v, keep, lr, μ, λ ─► v′ = sat(⌊μv⌉₁₆ + dw [+ ⌊λw⌉₁₆ if !keep]),
@@ -9,8 +9,6 @@
 //!  LossLanes: x, max, S, batch, label  ─► e = iexp(x − max), max′, S′ (the row's running
 //!                                         reductions), g = sat(⌊(e − [label]·S)·2^f / (S·batch)⌉)
 //!                                         (without a label and batch 1: the softmax)
-//!  GroupKeep: a 32-element window of groups, n, m, offset ─► keep_l = rank of lane l's weight
-//!                                         in its M-group < n
 //!  PoolLanes: x, arg, the group so far  ─► per group of taps ending in the batch, packed from
 //!                                         lane 0: the max and its tap (first on ties), or
 //!                                         sat(⌊Σx·r⌉₁₆) (gradient of max: the taps whose arg
@@ -25,17 +23,12 @@
 //! are the Verilog operator, which Verilator evaluates in one step — a synthesised unit would
 //! pipeline them into the unit's `latency`.
 
-use crate::rank_pack::magnitude_beats;
 use crate::vector_unit::MAX_VECTOR_LANES;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
 /// Bits of a batch bus: `MAX_VECTOR_LANES` INT16 lanes, lane l in bits 16l … 16l+15.
 pub const BATCH_BITS: usize = 16 * MAX_VECTOR_LANES;
-/// Elements of [`GroupKeep`]'s window: the groups of a batch's lanes for M ≤ 16.
-pub const WINDOW: usize = 32;
-/// Bits of the window.
-pub const WINDOW_BITS: usize = 16 * WINDOW;
 
 pub(crate) fn lane(bus: Bits<BATCH_BITS>, l: usize) -> i64 {
     bus.get_bits::<16>(16 * l).index() as u16 as i16 as i64
@@ -384,106 +377,6 @@ pub(crate) fn sat16_64(x: &str) -> String {
     )
 }
 
-/// Each lane's weight ranked in its N:M group; see the module docs.
-///
-/// The window holds whole groups from the group of lane 0's weight on (groups tile the
-/// tensor from its first element: rows hold whole M-groups); lane l's weight is element
-/// `offset + l` of the window, its group the M elements from `offset + l` rounded down to a
-/// multiple of M. `j beats i` as in [`crate::RankPack`].
-#[derive(LogicBlock)]
-pub struct GroupKeep {
-    /// The window, element k in bits 16k … 16k+15.
-    pub win: Signal<In, Bits<WINDOW_BITS>>,
-    /// Kept weights per group, N.
-    pub n: Signal<In, Bits<5>>,
-    /// Group size M (2..=16).
-    pub m: Signal<In, Bits<5>>,
-    /// Lane 0's weight in the window (< M).
-    pub offset: Signal<In, Bits<5>>,
-    /// Bit l: lane l's weight is among its group's N largest magnitudes.
-    pub keep: Signal<Out, Bits<MAX_VECTOR_LANES>>,
-    _lanes: usize,
-}
-
-impl GroupKeep {
-    /// `lanes` (1..=8) lanes.
-    pub fn new(lanes: usize) -> Self {
-        Self {
-            win: Default::default(),
-            n: Default::default(),
-            m: Default::default(),
-            offset: Default::default(),
-            keep: Default::default(),
-            _lanes: lanes,
-        }
-    }
-}
-
-impl Logic for GroupKeep {
-    fn update(&mut self) {
-        let (n, m, offset) = (
-            self.n.val().index(),
-            self.m.val().index().max(1),
-            self.offset.val().index(),
-        );
-        let win: Vec<i16> = (0..WINDOW)
-            .map(|k| self.win.val().get_bits::<16>(16 * k).index() as u16 as i16)
-            .collect();
-        let mut keep = 0;
-        for l in 0..self._lanes {
-            let p = offset + l;
-            let base = p - p % m;
-            let rank = (base..(base + m).min(WINDOW))
-                .filter(|&q| magnitude_beats(win[q], q, win[p], p))
-                .count();
-            if rank < n {
-                keep |= 1 << l;
-            }
-        }
-        self.keep.next = bits(keep);
-    }
-
-    fn connect(&mut self) {
-        self.keep.connect();
-    }
-
-    fn hdl(&self) -> Verilog {
-        let mut v = String::from("wire [15:0] mag [0:31];\n");
-        for k in 0..WINDOW {
-            let _ = writeln!(
-                v,
-                "wire [15:0] w${k} = win[{} +: 16];\nassign mag[{k}] = w${k}[15] ? -w${k} : w${k};",
-                16 * k
-            );
-        }
-        let _ = writeln!(v, "wire [5:0] m6 = {{1'b0, m == 5'd0 ? 5'd1 : m}};");
-        for l in 0..self._lanes {
-            let _ = writeln!(
-                v,
-                "wire [5:0] p${l} = {{1'b0, offset}} + 6'd{l};\nwire [5:0] b${l} = p${l} - p${l} % m6;"
-            );
-            let mut beats = vec![];
-            for j in 0..16 {
-                // Element b + j of the window, when the group has it.
-                let _ = writeln!(
-                    v,
-                    "wire [5:0] q${l}${j} = b${l} + 6'd{j};\n\
-                     wire beat${l}${j} = 6'd{j} < m6 && (mag[q${l}${j}[4:0]] > mag[p${l}[4:0]] || \
-                     (mag[q${l}${j}[4:0]] == mag[p${l}[4:0]] && q${l}${j} < p${l}));"
-                );
-                beats.push(format!("{{4'd0, beat${l}${j}}}"));
-            }
-            let _ = writeln!(v, "wire [4:0] rank${l} = {};", beats.join(" + "));
-        }
-        v.push_str("always @(*) begin\n    keep = 0;\n");
-        for l in 0..self._lanes {
-            let _ = writeln!(v, "    keep[{l}] = rank${l} < n;");
-        }
-        v.push_str("end\n");
-        Verilog::Custom(v)
-    }
-}
-
 /// The pooling lanes of one batch; see the module docs.
 ///
 /// The batch's elements continue the stream of groups of `taps` elements (a pooling window, or
@@ -735,8 +628,7 @@ impl Logic for PoolLanes {
 pub(crate) mod tests {
     use super::*;
     use nmsat_compiler::arch::{Arch, RegionId};
-    use nmsat_compiler::isa::{Buf, Instr, Op, Phase, Program, SrSte, VecOp};
-    use nmsat_compiler::prune::Nm;
+    use nmsat_compiler::isa::{Buf, Instr, Op, Phase, Program, VecOp};
     use rust_hdl::core::simulate::simulate;
 
     #[test]
@@ -837,69 +729,6 @@ pub(crate) mod tests {
 
     pub(crate) fn unbus(b: Bits<BATCH_BITS>, n: usize) -> Vec<i16> {
         (0..n).map(|l| lane(b, l) as i16).collect()
-    }
-
-    #[test]
-    fn sgd_lanes_and_group_keep_equal_the_exact_simulator() {
-        let arch = Arch::load("sat-small").unwrap();
-        let l = arch.vector_lanes as usize;
-        let (elems, width) = (64, 16);
-        for (seed, nm) in [(1, Nm { n: 2, m: 8 }), (2, Nm { n: 1, m: 4 })] {
-            let (w, dw, v) = (
-                values(seed, elems),
-                values(seed + 10, elems),
-                values(seed + 20, elems),
-            );
-            let (lr, mu, lambda) = (40_000, -70_000, 1 << 15);
-            let op = VecOp::Sgd {
-                lr_q16: lr,
-                momentum_q16: mu,
-                srste: Some(SrSte {
-                    nm,
-                    lambda_q16: lambda,
-                }),
-            };
-            let expected = exact(
-                &arch,
-                op,
-                &[w.clone(), dw.clone(), v.clone()],
-                2 * elems,
-                width,
-            );
-            let mut sgd = SgdLanes::new(l);
-            let mut keeper = GroupKeep::new(l);
-            sgd.connect_all();
-            keeper.connect_all();
-            let m = nm.m as usize;
-            for b in (0..elems).step_by(l) {
-                // The window holds whole groups from the group of the batch's first weight.
-                let start = b - b % m;
-                let mut win: Bits<WINDOW_BITS> = 0.into();
-                for (k, &x) in w[start..].iter().take(WINDOW).enumerate() {
-                    win = win
-                        | (bits::<WINDOW_BITS>(x as u16 as LiteralType) << (16 * k as LiteralType));
-                }
-                keeper.win.next = win;
-                keeper.n.next = bits(nm.n);
-                keeper.m.next = bits(nm.m);
-                keeper.offset.next = bits((b % m) as LiteralType);
-                assert!(simulate(&mut keeper, 10));
-                sgd.w.next = bus(&w[b..b + l]);
-                sgd.dw.next = bus(&dw[b..b + l]);
-                sgd.v.next = bus(&v[b..b + l]);
-                sgd.keep.next = keeper.keep.val();
-                sgd.lr.next = bits(lr as u32 as LiteralType);
-                sgd.mu.next = bits(mu as u32 as LiteralType);
-                sgd.lambda.next = bits(lambda as u32 as LiteralType);
-                assert!(simulate(&mut sgd, 10));
-                assert_eq!(unbus(sgd.w2.val(), l), expected[b..b + l], "{nm} w′ at {b}");
-                assert_eq!(
-                    unbus(sgd.v2.val(), l),
-                    expected[elems + b..elems + b + l],
-                    "{nm} v′ at {b}"
-                );
-            }
-        }
     }
 
     #[test]

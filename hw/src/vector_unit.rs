@@ -25,7 +25,8 @@
 //! - element-wise operations and SGD read one batch of `lanes` elements a cycle
 //!   (`⌈elems/lanes⌉ ≤ B` batches); SGD writes w′ and v′ (at `dst + 2·elems`) through two
 //!   write ports, and with SR-STE ranks each lane's weight in its M-group ([`GroupKeep`],
-//!   from a 32-element window of whole groups that advances with the batches);
+//!   from a 32-element window read at lane 0's group, groups restarting at every row:
+//!   [`GroupPhase`]);
 //! - `Gelu` and `GeluGrad` stream like the element-wise operations ([`GeluLanes`]; x on port
 //!   0, dy on port 1);
 //! - the row operations make passes over each row (of `classes` elements), `⌈classes/lanes⌉`
@@ -59,10 +60,11 @@
 
 use crate::batch_norm::{BatchLanes, STATE_BITS};
 use crate::gelu_lanes::GeluLanes;
+use crate::group_window::{GroupKeep, GroupPhase, WINDOW_BITS};
 use crate::mask_decay::DecayLanes;
 use crate::pipeline_tail::PipelineTail;
 use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
-use crate::vector_arith::{GroupKeep, LossLanes, PoolLanes, SgdLanes, BATCH_BITS, WINDOW_BITS};
+use crate::vector_arith::{LossLanes, PoolLanes, SgdLanes, BATCH_BITS};
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::VecOp;
 use nmsat_compiler::timing::vector_cycles;
@@ -195,10 +197,6 @@ pub struct VectorUnit {
     pub n: Signal<In, Bits<5>>,
     /// SR-STE: M.
     pub m: Signal<In, Bits<5>>,
-    /// SR-STE: lanes mod M, the window offset's advance per batch.
-    pub adv_o: Signal<In, Bits<5>>,
-    /// SR-STE: lanes − lanes mod M, the window's advance per batch (elements).
-    pub adv_g: Signal<In, Bits<5>>,
     /// Loss and the row operations: elements per row.
     pub classes: Signal<In, Bits<16>>,
     /// Loss: the mean's divisor (1 for the softmax).
@@ -220,7 +218,8 @@ pub struct VectorUnit {
     pub kb: Signal<In, Bits<8>>,
     /// Batch norm: source 3's first byte (`BatchNormGrad`'s gradient statistics).
     pub src3: Signal<In, Bits<16>>,
-    /// Batch norm: columns of the tile.
+    /// Batch norm: columns of the tile; SR-STE and `MaskDecay`: the row length the N:M
+    /// groups restart at (see [`GroupPhase`]).
     pub width: Signal<In, Bits<16>>,
     /// Batch norm: rows of the tile, `elems / width`.
     pub trows: Signal<In, Bits<16>>,
@@ -250,6 +249,8 @@ pub struct VectorUnit {
     pub sgd: SgdLanes,
     /// The loss lanes.
     pub loss: LossLanes,
+    /// Where the SR-STE window starts, and the rows it meets.
+    pub phase: GroupPhase,
     /// The SR-STE mask.
     pub keeper: GroupKeep,
     /// The pooling lanes.
@@ -280,10 +281,8 @@ pub struct VectorUnit {
     lambda_q: DFF<Bits<32>>,
     n_q: DFF<Bits<5>>,
     m_q: DFF<Bits<5>>,
-    adv_o_q: DFF<Bits<5>>,
-    adv_g_q: DFF<Bits<5>>,
-    offset: DFF<Bits<5>>,
-    window: DFF<Bits<16>>,
+    /// SR-STE: lane 0's column in its row.
+    gcol: DFF<Bits<16>>,
     classes_q: DFF<Bits<16>>,
     batch_q: DFF<Bits<16>>,
     pass: DFF<Bits<2>>,
@@ -294,6 +293,8 @@ pub struct VectorUnit {
     staged_addr: DFF<Bits<16>>,
     staged_n: DFF<Bits<5>>,
     staged_offset: DFF<Bits<5>>,
+    staged_rem: DFF<Bits<7>>,
+    staged_lim: DFF<Bits<7>>,
     staged_pass: DFF<Bits<2>>,
     staged_col: DFF<Bits<16>>,
     staged_first: DFF<Bit>,
@@ -353,7 +354,7 @@ pub struct VectorUnit {
     take: Signal<Local, Bits<16>>,
     row_left: Signal<Local, Bits<16>>,
     row_end: Signal<Local, Bit>,
-    next_offset: Signal<Local, Bits<5>>,
+    next_gcol: Signal<Local, Bits<16>>,
     b_data: Signal<Local, Bits<BATCH_BITS>>,
     mask: Signal<Local, Bits<17>>,
     elems_work: Signal<Local, Bits<20>>,
@@ -379,8 +380,6 @@ impl VectorUnit {
             srste: Default::default(),
             n: Default::default(),
             m: Default::default(),
-            adv_o: Default::default(),
-            adv_g: Default::default(),
             classes: Default::default(),
             batch: Default::default(),
             taps: Default::default(),
@@ -406,6 +405,7 @@ impl VectorUnit {
             lane: Default::default(),
             sgd: SgdLanes::new(lanes as usize),
             loss: LossLanes::new(lanes as usize, frac_bits),
+            phase: Default::default(),
             keeper: GroupKeep::new(lanes as usize),
             pool: PoolLanes::new(lanes as usize),
             decay: DecayLanes::new(frac_bits),
@@ -429,10 +429,7 @@ impl VectorUnit {
             lambda_q: Default::default(),
             n_q: Default::default(),
             m_q: Default::default(),
-            adv_o_q: Default::default(),
-            adv_g_q: Default::default(),
-            offset: Default::default(),
-            window: Default::default(),
+            gcol: Default::default(),
             classes_q: Default::default(),
             batch_q: Default::default(),
             pass: Default::default(),
@@ -443,6 +440,8 @@ impl VectorUnit {
             staged_addr: Default::default(),
             staged_n: Default::default(),
             staged_offset: Default::default(),
+            staged_rem: Default::default(),
+            staged_lim: Default::default(),
             staged_pass: Default::default(),
             staged_col: Default::default(),
             staged_first: Default::default(),
@@ -499,7 +498,7 @@ impl VectorUnit {
             take: Default::default(),
             row_left: Default::default(),
             row_end: Default::default(),
-            next_offset: Default::default(),
+            next_gcol: Default::default(),
             b_data: Default::default(),
             mask: Default::default(),
             elems_work: Default::default(),
@@ -528,10 +527,7 @@ impl Logic for VectorUnit {
             lambda_q,
             n_q,
             m_q,
-            adv_o_q,
-            adv_g_q,
-            offset,
-            window,
+            gcol,
             classes_q,
             batch_q,
             pass,
@@ -542,6 +538,8 @@ impl Logic for VectorUnit {
             staged_addr,
             staged_n,
             staged_offset,
+            staged_rem,
+            staged_lim,
             staged_pass,
             staged_col,
             staged_first,
@@ -639,11 +637,17 @@ impl Logic for VectorUnit {
             }
             self.raddr[2].next = self.r2.q.val() + self.bn_cj.val();
         }
-        self.gaddr.next = self.window.q.val();
+        // The window starts at lane 0's group: `offset` weights before it.
+        self.phase.col.next = self.gcol.q.val();
+        self.phase.width.next = self.width_q.q.val();
+        self.phase.m.next = self.m_q.q.val();
+        self.gaddr.next = self.r0.q.val() - (bit_cast::<16, 5>(self.phase.offset.val()) << 1);
         self.staged.d.next = self.reading.val();
         self.staged_addr.d.next = self.w.q.val() + (self.col.q.val() << 1);
         self.staged_n.d.next = bit_cast::<5, 16>(self.take.val());
-        self.staged_offset.d.next = self.offset.q.val();
+        self.staged_offset.d.next = self.phase.offset.val();
+        self.staged_rem.d.next = self.phase.rem.val();
+        self.staged_lim.d.next = self.phase.lim.val();
         self.staged_pass.d.next = self.pass.q.val();
         self.staged_col.d.next = self.col.q.val();
         self.staged_first.d.next = self.col.q.val() == 0;
@@ -656,7 +660,7 @@ impl Logic for VectorUnit {
         }
         self.bn_srow.d.next = self.bn_row.q.val();
         self.bn_sj.d.next = bit_cast::<3, 16>(self.bn_k.q.val());
-        self.next_offset.next = self.offset.q.val() + self.adv_o_q.q.val();
+        self.next_gcol.next = self.gcol.q.val() + self.lanes.val();
         if self.reading.val() {
             if self.is_row.val() {
                 // Pass after pass over a row (the loss: max, Σe, gradients), then the next
@@ -715,16 +719,11 @@ impl Logic for VectorUnit {
                     self.w.d.next = self.w.q.val() + self.step.val();
                 }
                 self.left.d.next = self.left.q.val() - self.take.val();
-                // The window moves on by whole groups: lane 0's weight `lanes` further on.
-                self.offset.d.next = self.next_offset.val();
-                self.window.d.next =
-                    self.window.q.val() + (bit_cast::<16, 5>(self.adv_g_q.q.val()) << 1);
-                if self.next_offset.val() >= self.m_q.q.val() {
-                    self.offset.d.next = self.next_offset.val() - self.m_q.q.val();
-                    self.window.d.next = self.window.q.val()
-                        + ((bit_cast::<16, 5>(self.adv_g_q.q.val())
-                            + bit_cast::<16, 5>(self.m_q.q.val()))
-                            << 1);
+                // Lane 0 moves `lanes` weights on, into the next row at the row's end (rows
+                // are at least `lanes` long).
+                self.gcol.d.next = self.next_gcol.val();
+                if self.next_gcol.val() >= self.width_q.q.val() {
+                    self.gcol.d.next = self.next_gcol.val() - self.width_q.q.val();
                 }
             }
         }
@@ -749,6 +748,8 @@ impl Logic for VectorUnit {
         self.keeper.n.next = self.n_q.q.val();
         self.keeper.m.next = self.m_q.q.val();
         self.keeper.offset.next = self.staged_offset.q.val();
+        self.keeper.rem.next = self.staged_rem.q.val();
+        self.keeper.lim.next = self.staged_lim.q.val();
         self.sgd.w.next = self.rdata[0].val();
         self.sgd.dw.next = self.rdata[1].val();
         self.sgd.v.next = self.rdata[2].val();
@@ -979,10 +980,7 @@ impl Logic for VectorUnit {
             self.lambda_q.d.next = self.lambda.val();
             self.n_q.d.next = self.n.val();
             self.m_q.d.next = self.m.val();
-            self.adv_o_q.d.next = self.adv_o.val();
-            self.adv_g_q.d.next = self.adv_g.val();
-            self.offset.d.next = 0.into();
-            self.window.d.next = self.src0.val();
+            self.gcol.d.next = 0.into();
             self.classes_q.d.next = self.classes.val();
             self.batch_q.d.next = self.batch.val();
             self.pass.d.next = 0.into();

@@ -383,17 +383,21 @@ fn mask_decay_and_batch_norm_match_the_exact_simulator() {
     };
     let (w, x, y) = (RegionId::Weight, RegionId::Input, RegionId::Output);
     let mut ops = vec![];
-    // MaskDecay over rows of one to three groups, with a decay factor (MDGF) and without
-    // (SR-STE's FF-masked weights).
-    for (j, (nm, groups, rows, with_d)) in [
-        (Nm { n: 2, m: 8 }, 3, 2, true),
-        (Nm { n: 1, m: 4 }, 1, 5, true),
-        (Nm { n: 2, m: 4 }, 2, 3, false),
+    // MaskDecay over rows of one to three groups and rows ending in a short group (the digits
+    // CNN's conv1 has rows of 9), with a decay factor (MDGF) and without (SR-STE's FF-masked
+    // weights).
+    for (j, (nm, width, rows, with_d)) in [
+        (Nm { n: 2, m: 8 }, 24, 2, true),
+        (Nm { n: 1, m: 4 }, 4, 5, true),
+        (Nm { n: 2, m: 4 }, 8, 3, false),
+        (Nm { n: 2, m: 8 }, 9, 3, true),
+        (Nm { n: 1, m: 4 }, 6, 4, false),
+        (Nm { n: 3, m: 8 }, 13, 2, true),
     ]
     .into_iter()
     .enumerate()
     {
-        let (width, base) = (nm.m * groups, 1024 * j as u64);
+        let base = 1024 * j as u64;
         let elems = width * rows;
         let mut srcs = vec![buf(w, base, 2 * elems)];
         if with_d {
@@ -531,14 +535,10 @@ fn a_digits_cnn_training_iteration_matches_the_exact_simulator() {
         "/../configs/models/digits-cnn.yaml"
     );
     let model = nmsat_compiler::model::load_model(path).unwrap();
-    // BDWP 2:8 without the SR-STE term: the RTL's SR-STE mask ranks rows of whole groups, and
-    // conv1's rows hold 9 weights.
+    // BDWP 2:8 with its SR-STE term: conv1's rows hold 9 weights, a group of 8 and one of 1.
     let recipes = [
         TrainOptions::dense(4),
-        TrainOptions {
-            srste_lambda: 0.0,
-            ..TrainOptions::bdwp(4, Nm { n: 2, m: 8 })
-        },
+        TrainOptions::bdwp(4, Nm { n: 2, m: 8 }),
     ];
     for (seed, opts) in recipes.iter().enumerate() {
         let prog = nmsat_compiler::schedule::compile(&arch, &model, opts)
