@@ -910,14 +910,14 @@ fn encode_vector(
             }
             if !rows_fit(arch, op, elems, width) {
                 let passes = crate::vector_unit::row_passes(op).unwrap_or(0);
+                let reads =
+                    crate::vector_unit::row_reads(op, elems / width, width, arch.vector_lanes)
+                        .unwrap_or(0);
                 return refuse(format!(
                     "of {elems} elements: its {passes} passes over rows of {width} on {} lanes \
-                     ({passes}·{rows}·⌈{width}/{}⌉ batches) outlast the {} cycles the model \
-                     charges",
-                    arch.vector_lanes,
+                     ({reads} batches read) outlast the {} cycles the model charges",
                     arch.vector_lanes,
                     nmsat_compiler::timing::vector_cycles(arch, op, elems),
-                    rows = elems / width,
                 ));
             }
             (classes, batch) = (field(width, "the row width")?, 1);
@@ -927,6 +927,11 @@ fn encode_vector(
     // The gradients' ISA sources are (dy, x); the unit reads x on port 0 and dy on port 1.
     if matches!(op, VecOp::NormGrad | VecOp::SoftmaxGrad | VecOp::GeluGrad) {
         ports.swap(0, 1);
+    }
+    // The softmax gradient reads the next row's x on port 2, from a row before the first.
+    if op == VecOp::SoftmaxGrad {
+        ports[2] = ports[0];
+        field(elems + width, "the elements and a row")?;
     }
     let at = |b: &Buf| -> Result<(u8, u16), HwError> {
         Ok((

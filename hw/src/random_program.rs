@@ -628,8 +628,8 @@ fn pool(rng: &mut SplitMix, arch: &Arch, grad: bool) -> Op {
 
 /// GELU or its gradient over up to 64 elements (`gelu`), or layer norm, the softmax or their
 /// gradients over up to 4 rows of 1 to 24 elements, widened until the unit's passes fit the
-/// model's time (the softmax gradient's four passes fit only a deep enough pipeline: otherwise
-/// layer norm's gradient). The gradients' sources are (dy, x); the result may replace either.
+/// model's time (the softmax gradient, whose four passes run two at a time, where some width
+/// within 64 more fits: otherwise layer norm's gradient). The gradients' sources are (dy, x); the result may replace either.
 fn transformer(rng: &mut SplitMix, arch: &Arch, gelu: bool) -> Op {
     let (op, elems, width) = if gelu {
         let op = [VecOp::Gelu, VecOp::GeluGrad][rng.below(2) as usize];

@@ -289,11 +289,9 @@ impl Logic for LossLanes {
         let batch = self.batch.val().index() as i64;
         let x: Vec<i64> = (0..self._lanes).map(|l| lane(self.x.val(), l)).collect();
         let e: Vec<i64> = x.iter().map(|&x| iexp((max - x).max(0), f)).collect();
-        let bmax = x[..n].iter().copied().max().unwrap_or(max);
-        let first = self.first.val();
-        self.max_next.next = bits((if first { bmax } else { bmax.max(max) }) as u16 as LiteralType);
-        let esum: i64 = e[..n].iter().sum();
-        self.sum_next.next = bits(((if first { 0 } else { sum }) + esum) as u32 as LiteralType);
+        let (max_next, sum_next) = reduce_row(&x[..n], &e[..n], max, sum, self.first.val());
+        self.max_next.next = bits(max_next as u16 as LiteralType);
+        self.sum_next.next = bits(sum_next as u32 as LiteralType);
         // ⌊num / d⌉ rounding half up is ⌊(2·num + d) / 2d⌋.
         let d = sum * batch;
         self.g.next = to_bus(e.iter().enumerate().map(|(l, &e)| {
@@ -323,49 +321,158 @@ impl Logic for LossLanes {
              wire [63:0] dd64 = d64 << 1;"
         );
         for l in 0..self._lanes {
-            // −(x − max) ≥ 0 as 17 bits, then Q16 (40 bits hold 2^16 · 2^16).
+            iexp_wires(&mut v, l, f);
             let _ = writeln!(
                 v,
-                "wire [15:0] x${l} = x[{lo} +: 16];\n\
-                 wire [16:0] a${l} = {{max[15], max}} - {{x${l}[15], x${l}}};\n\
-                 wire [39:0] ax${l} = {{23'd0, a${l}[16] ? 17'd0 : a${l}}} << {sh};\n\
-                 wire [39:0] z${l} = ax${l} / 40'd{LN2};\n\
-                 wire [39:0] t${l} = 40'd{B} - ax${l} % 40'd{LN2};\n\
-                 wire [39:0] tt${l} = (t${l} * t${l} + 40'd32768) >> 16;\n\
-                 wire [39:0] e0${l} = ((40'd{A} * tt${l} + 40'd32768) >> 16) + 40'd{C};\n\
-                 wire [39:0] e${l} = z${l} > 40'd16 ? 40'd0 : e0${l} >> z${l}[4:0];\n\
-                 wire hit${l} = labelled && col + 16'd{l} == label;\n\
+                "wire hit${l} = labelled && col + 16'd{l} == label;\n\
                  wire [63:0] num${l} = {{24'd0, e${l}}} - (hit${l} ? s64 : 64'd0);\n\
                  wire [63:0] q${l} = (num${l} << {f1}) + d64;\n\
                  wire [63:0] g${l} = dd64 == 64'd0 ? 64'd0 : q${l}[63] ? \
                  64'd0 - ((64'd0 - q${l} + dd64 - 64'd1) / dd64) : q${l} / dd64;",
-                lo = 16 * l,
-                sh = 16 - f,
                 f1 = f + 1,
             );
         }
-        v.push_str("always @(*) begin\n    max_next = first ? x$0 : max;\n    sum_next = first ? 32'd0 : sum;\n    g = 0;\n");
+        reduce_row_always(&mut v, self._lanes, "    g = 0;\n");
         for l in 0..self._lanes {
             let _ = writeln!(
                 v,
-                "    if (4'd{l} < n) begin\n\
-                 \x20       if ($signed(x${l}) > $signed(max_next)) max_next = x${l};\n\
-                 \x20       sum_next = sum_next + e${l}[31:0];\n\
-                 \x20   end\n\
-                 \x20   g[{lo} +: 16] = {};",
+                "    g[{lo} +: 16] = {};",
                 sat16_64(&format!("g${l}")),
                 lo = 16 * l
             );
         }
         v.push_str("end\n");
-        if self._lanes < MAX_VECTOR_LANES {
-            let _ = writeln!(
-                v,
-                "wire _unused_lanes = &{{1'b0, x[{}:{}]}};",
-                BATCH_BITS - 1,
-                16 * self._lanes
-            );
+        unused_lanes(&mut v, self._lanes);
+        Verilog::Custom(v)
+    }
+}
+
+/// A row's running maximum and Σe after a batch of logits `x` and their exponentials `e`
+/// (against the maximum so far): the batch's own when it is the row's first.
+fn reduce_row(x: &[i64], e: &[i64], max: i64, sum: i64, first: bool) -> (i64, i64) {
+    let bmax = x.iter().copied().max().unwrap_or(max);
+    let esum: i64 = e.iter().sum();
+    if first {
+        (bmax, esum)
+    } else {
+        (bmax.max(max), sum + esum)
+    }
+}
+
+/// Verilog: lane `l`'s logit `x$l` and `e$l` = [`iexp`] of it against `max` (Q16).
+fn iexp_wires(v: &mut String, l: usize, f: u32) {
+    // −(x − max) ≥ 0 as 17 bits, then Q16 (40 bits hold 2^16 · 2^16).
+    let _ = writeln!(
+        v,
+        "wire [15:0] x${l} = x[{lo} +: 16];\n\
+         wire [16:0] a${l} = {{max[15], max}} - {{x${l}[15], x${l}}};\n\
+         wire [39:0] ax${l} = {{23'd0, a${l}[16] ? 17'd0 : a${l}}} << {sh};\n\
+         wire [39:0] z${l} = ax${l} / 40'd{LN2};\n\
+         wire [39:0] t${l} = 40'd{B} - ax${l} % 40'd{LN2};\n\
+         wire [39:0] tt${l} = (t${l} * t${l} + 40'd32768) >> 16;\n\
+         wire [39:0] e0${l} = ((40'd{A} * tt${l} + 40'd32768) >> 16) + 40'd{C};\n\
+         wire [39:0] e${l} = z${l} > 40'd16 ? 40'd0 : e0${l} >> z${l}[4:0];",
+        lo = 16 * l,
+        sh = 16 - f,
+    );
+}
+
+/// Verilog: an `always` block opening with [`reduce_row`] into `max_next` and `sum_next`
+/// over the first `n` lanes, after `init`; the caller closes it.
+fn reduce_row_always(v: &mut String, lanes: usize, init: &str) {
+    v.push_str("always @(*) begin\n    max_next = first ? x$0 : max;\n    sum_next = first ? 32'd0 : sum;\n");
+    v.push_str(init);
+    for l in 0..lanes {
+        let _ = writeln!(
+            v,
+            "    if (4'd{l} < n) begin\n\
+             \x20       if ($signed(x${l}) > $signed(max_next)) max_next = x${l};\n\
+             \x20       sum_next = sum_next + e${l}[31:0];\n\
+             \x20   end"
+        );
+    }
+}
+
+/// Verilog: the bus lanes beyond `lanes` marked used (Verilator's lint).
+fn unused_lanes(v: &mut String, lanes: usize) {
+    if lanes < MAX_VECTOR_LANES {
+        let _ = writeln!(
+            v,
+            "wire _unused_lanes = &{{1'b0, x[{}:{}]}};",
+            BATCH_BITS - 1,
+            16 * lanes
+        );
+    }
+}
+
+/// A row's running maximum and Σe over one batch, as [`LossLanes`] forms them: the softmax
+/// gradient's second set, which reduces the next row while the loss lanes recompute this
+/// row's softmax (see `VectorUnit`).
+#[derive(LogicBlock)]
+pub struct ExpSumLanes {
+    /// Logits.
+    pub x: Signal<In, Bits<BATCH_BITS>>,
+    /// Lanes holding an element of the row (the first `n`).
+    pub n: Signal<In, Bits<4>>,
+    /// The row's maximum so far (its first pass), then its maximum.
+    pub max: Signal<In, Bits<16>>,
+    /// The row's Σe so far (its second pass).
+    pub sum: Signal<In, Bits<32>>,
+    /// This is the row's first batch of a pass: the reduction starts afresh.
+    pub first: Signal<In, Bit>,
+    /// `max` with this batch's logits.
+    pub max_next: Signal<Out, Bits<16>>,
+    /// `sum` with this batch's exponentials.
+    pub sum_next: Signal<Out, Bits<32>>,
+    _lanes: usize,
+    _frac_bits: u32,
+}
+
+impl ExpSumLanes {
+    /// `lanes` (1..=8) lanes for Q.`frac_bits` values (≤ 15).
+    pub fn new(lanes: usize, frac_bits: u32) -> Self {
+        Self {
+            x: Default::default(),
+            n: Default::default(),
+            max: Default::default(),
+            sum: Default::default(),
+            first: Default::default(),
+            max_next: Default::default(),
+            sum_next: Default::default(),
+            _lanes: lanes,
+            _frac_bits: frac_bits,
         }
+    }
+}
+
+impl Logic for ExpSumLanes {
+    fn update(&mut self) {
+        let n = (self.n.val().index()).min(self._lanes);
+        let max = self.max.val().index() as u16 as i16 as i64;
+        let x: Vec<i64> = (0..n).map(|l| lane(self.x.val(), l)).collect();
+        let e: Vec<i64> = x
+            .iter()
+            .map(|&x| iexp((max - x).max(0), self._frac_bits))
+            .collect();
+        let sum = self.sum.val().index() as i64;
+        let (max_next, sum_next) = reduce_row(&x, &e, max, sum, self.first.val());
+        self.max_next.next = bits(max_next as u16 as LiteralType);
+        self.sum_next.next = bits(sum_next as u32 as LiteralType);
+    }
+
+    fn connect(&mut self) {
+        self.max_next.connect();
+        self.sum_next.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let mut v = String::new();
+        for l in 0..self._lanes {
+            iexp_wires(&mut v, l, self._frac_bits);
+        }
+        reduce_row_always(&mut v, self._lanes, "");
+        v.push_str("end\n");
+        unused_lanes(&mut v, self._lanes);
         Verilog::Custom(v)
     }
 }

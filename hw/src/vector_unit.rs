@@ -32,13 +32,16 @@
 //! - the row operations make passes over each row (of `classes` elements), `⌈classes/lanes⌉`
 //!   batches each, then move to the next row ([`row_passes`]): `Loss` three — the maximum,
 //!   Σe, the gradients ([`LossLanes`]), source 1's port held at the row's label —, `Softmax`
-//!   the same three without a label, `SoftmaxGrad` four (max, Σe, Σdy·y from the recomputed
-//!   softmax, the gradients: [`SoftmaxGradLanes`]), `Norm` two (Σx and Σx², the results) and
-//!   `NormGrad` three (Σx and Σx², Σdy and Σdy·y from the recomputed y, the gradients:
-//!   [`NormLanes`]); only the last pass writes. Each pass reads a batch a cycle, so the
-//!   encoder refuses shapes whose passes would outlast the model's operations ([`rows_fit`]):
-//!   short rows on many lanes, and — its four passes against three operations an element —
-//!   the softmax gradient on all but a pipeline deep enough to absorb the extra pass;
+//!   the same three without a label, `Norm` two (Σx and Σx², the results) and `NormGrad`
+//!   three (Σx and Σx², Σdy and Σdy·y from the recomputed y, the gradients: [`NormLanes`]);
+//!   only the last pass writes. `SoftmaxGrad` needs four (max, Σe, Σdy·y from the recomputed
+//!   softmax, the gradients: [`SoftmaxGradLanes`]) against the model's three operations an
+//!   element, so it runs them two at a time in row slots of two passes: slot r reduces row r's
+//!   max and then its Σe ([`ExpSumLanes`], x of row r on port 2) while the loss lanes recompute
+//!   row r−1's softmax for its Σdy·y and then its results (x and dy on ports 0 and 1); a slot
+//!   before row 0 reads and writes nothing of use, and one after the last row finishes it.
+//!   Each pass reads a batch a cycle, so the encoder refuses shapes whose passes would outlast
+//!   the model's operations ([`rows_fit`]): short rows on many lanes;
 //! - pooling and its gradients stream their `elems·taps` source elements (`taps` = the window,
 //!   or the phase's taps: also the model's operations per element) a batch at a time through
 //!   [`PoolLanes`], which carries each group's reduction across batches; each batch writes the
@@ -64,7 +67,7 @@ use crate::group_window::{GroupKeep, GroupPhase, WINDOW_BITS};
 use crate::mask_decay::DecayLanes;
 use crate::pipeline_tail::PipelineTail;
 use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
-use crate::vector_arith::{LossLanes, PoolLanes, SgdLanes, BATCH_BITS};
+use crate::vector_arith::{ExpSumLanes, LossLanes, PoolLanes, SgdLanes, BATCH_BITS};
 use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::VecOp;
 use nmsat_compiler::timing::vector_cycles;
@@ -265,6 +268,8 @@ pub struct VectorUnit {
     pub norm: NormLanes,
     /// The softmax gradient's lanes (after the loss lanes' softmax).
     pub smg: SoftmaxGradLanes,
+    /// The softmax gradient's max and Σe of the next row.
+    pub exps: ExpSumLanes,
     pipe: PipelineTail,
     op_q: DFF<Bits<5>>,
     two_q: DFF<Bit>,
@@ -332,12 +337,20 @@ pub struct VectorUnit {
     sq: DFF<Bits<64>>,
     sd: DFF<Bits<64>>,
     sdy: DFF<Bits<64>>,
+    /// The softmax gradient: the next row's max and Σe so far.
+    max_f: DFF<Bits<16>>,
+    sum_f: DFF<Bits<32>>,
+    /// The softmax gradient's first row slot: no row before it to finish, nothing written.
+    pro: DFF<Bit>,
+    staged_pro: DFF<Bit>,
+    staged_end: DFF<Bit>,
     step: Constant<Bits<16>>,
     lanes: Constant<Bits<16>>,
     lanes_work: Constant<Bits<20>>,
     reading: Signal<Local, Bit>,
     is_loss: Signal<Local, Bit>,
     is_sgd: Signal<Local, Bit>,
+    is_smg: Signal<Local, Bit>,
     is_pool: Signal<Local, Bit>,
     is_decay: Signal<Local, Bit>,
     is_bn: Signal<Local, Bit>,
@@ -413,6 +426,7 @@ impl VectorUnit {
             gelu: GeluLanes::new(lanes as usize, frac_bits),
             norm: NormLanes::new(lanes as usize, frac_bits),
             smg: SoftmaxGradLanes::new(lanes as usize, frac_bits),
+            exps: ExpSumLanes::new(lanes as usize, frac_bits),
             pipe: PipelineTail::new(latency),
             op_q: Default::default(),
             two_q: Default::default(),
@@ -476,6 +490,12 @@ impl VectorUnit {
             sq: Default::default(),
             sd: Default::default(),
             sdy: Default::default(),
+            max_f: Default::default(),
+            sum_f: Default::default(),
+            pro: Default::default(),
+            staged_pro: Default::default(),
+            staged_end: Default::default(),
+            is_smg: Default::default(),
             step: Constant::new(bits(2 * lanes)),
             lanes: Constant::new(bits(lanes)),
             lanes_work: Constant::new(bits(lanes)),
@@ -573,12 +593,19 @@ impl Logic for VectorUnit {
             sx,
             sq,
             sd,
-            sdy
+            sdy,
+            max_f,
+            sum_f,
+            pro,
+            staged_pro,
+            staged_end
         );
         clock!(self, clock, pipe);
         // Operation codes 5 (VOP_LOSS) and 4 (VOP_SGD).
         self.is_loss.next = self.op_q.q.val() == 5;
         self.is_sgd.next = self.op_q.q.val() == 4;
+        // Operation code 16 (VOP_SOFTMAX_GRAD).
+        self.is_smg.next = self.op_q.q.val() == 16;
         // Operation codes 6 and 7 (VOP_POOL_MAX, VOP_POOL_SUM).
         self.is_pool.next = (self.op_q.q.val() == 6) | (self.op_q.q.val() == 7);
         // Operation code 8 (VOP_MASK_DECAY); 9 to 12 batch norm, 9 and 11 its statistics.
@@ -629,6 +656,11 @@ impl Logic for VectorUnit {
             self.raddr[1].next = self.r1.q.val();
         }
         self.raddr[2].next = self.r2.q.val();
+        // The softmax gradient reads the next row's x on port 2.
+        if self.is_smg.val() {
+            self.raddr[2].next =
+                self.r0.q.val() + (self.classes_q.q.val() << 1) + (self.col.q.val() << 1);
+        }
         if self.is_bn.val() {
             self.raddr[0].next = self.r0.q.val() + self.bn_off.q.val();
             self.raddr[1].next = self.r1.q.val() + self.bn_off.q.val();
@@ -649,6 +681,8 @@ impl Logic for VectorUnit {
         self.staged_rem.d.next = self.phase.rem.val();
         self.staged_lim.d.next = self.phase.lim.val();
         self.staged_pass.d.next = self.pass.q.val();
+        self.staged_pro.d.next = self.pro.q.val();
+        self.staged_end.d.next = self.row_end.val();
         self.staged_col.d.next = self.col.q.val();
         self.staged_first.d.next = self.col.q.val() == 0;
         if self.is_bn.val() {
@@ -671,6 +705,7 @@ impl Logic for VectorUnit {
                     self.pass.d.next = self.pass.q.val() + 1;
                     if self.pass.q.val() == self.last_pass.q.val() {
                         self.pass.d.next = 0.into();
+                        self.pro.d.next = false;
                         self.r0.d.next = self.r0.q.val() + (self.classes_q.q.val() << 1);
                         self.w.d.next = self.w.q.val() + (self.classes_q.q.val() << 1);
                         self.r1.d.next = self.r1.q.val() + (self.classes_q.q.val() << 1);
@@ -832,7 +867,7 @@ impl Logic for VectorUnit {
         }
         // A row's reductions: the max (and layer norm's Σx, Σx²) in the first pass, Σe (and
         // layer norm's Σdy, Σdy·y) in the second, the softmax gradient's Σdy·y in the third.
-        if self.staged.q.val() & self.is_row.val() {
+        if self.staged.q.val() & self.is_row.val() & !self.is_smg.val() {
             if self.staged_pass.q.val() == 0 {
                 self.row_max.d.next = self.loss.max_next.val();
                 self.sx.d.next = self.norm.sx_next.val();
@@ -843,8 +878,25 @@ impl Logic for VectorUnit {
                 self.sd.d.next = self.norm.sd_next.val();
                 self.sdy.d.next = self.norm.sdy_next.val();
             }
-            if (self.staged_pass.q.val() == 2) & (self.op_q.q.val() == 16) {
+        }
+        // The softmax gradient's row slot: the next row's max and Σdy·y of this one in the
+        // first pass, the next row's Σe (and this row's results) in the second; at its end the
+        // next row's reductions become this row's.
+        self.exps.x.next = self.rdata[2].val();
+        self.exps.n.next = bit_cast::<4, 5>(self.staged_n.q.val());
+        self.exps.max.next = self.max_f.q.val();
+        self.exps.sum.next = self.sum_f.q.val();
+        self.exps.first.next = self.staged_first.q.val();
+        if self.staged.q.val() & self.is_smg.val() {
+            if self.staged_pass.q.val() == 0 {
+                self.max_f.d.next = self.exps.max_next.val();
                 self.sdy.d.next = self.smg.acc_next.val();
+            } else {
+                self.sum_f.d.next = self.exps.sum_next.val();
+                if self.staged_end.q.val() {
+                    self.row_max.d.next = self.max_f.q.val();
+                    self.row_sum.d.next = self.exps.sum_next.val();
+                }
             }
         }
 
@@ -905,6 +957,7 @@ impl Logic for VectorUnit {
         if self.staged.q.val()
             & !self.is_bn.val()
             & (!self.is_row.val() | (self.staged_pass.q.val() == self.last_pass.q.val()))
+            & !(self.is_smg.val() & self.staged_pro.q.val())
         {
             self.we[0].next = self.wmask.val();
         }
@@ -973,6 +1026,14 @@ impl Logic for VectorUnit {
             self.r2.d.next = self.src2.val();
             self.w.d.next = self.dst.val();
             self.left.d.next = self.elems.val();
+            // The softmax gradient starts a row early: its first slot reduces row 0 only.
+            self.pro.d.next = self.op.val() == 16;
+            if self.op.val() == 16 {
+                self.r0.d.next = self.src0.val() - (self.classes.val() << 1);
+                self.r1.d.next = self.src1.val() - (self.classes.val() << 1);
+                self.w.d.next = self.dst.val() - (self.classes.val() << 1);
+                self.left.d.next = self.elems.val() + self.classes.val();
+            }
             self.work.d.next = self.elems_work.val();
             self.vofs.d.next = self.elems.val() << 1;
             self.lr_q.d.next = self.lr.val();
@@ -1011,14 +1072,14 @@ impl Logic for VectorUnit {
             self.bn_k.d.next = 0.into();
             self.bn_off.d.next = 0.into();
             // The last of a row operation's passes: the loss, softmax and layer norm's
-            // gradient make three, layer norm two, the softmax gradient four.
+            // gradient make three, layer norm and the softmax gradient's row slots two.
             self.labelled.d.next = self.op.val() == 5;
             self.last_pass.d.next = 2.into();
             if self.op.val() == 13 {
                 self.last_pass.d.next = 1.into();
             }
             if self.op.val() == 16 {
-                self.last_pass.d.next = 3.into();
+                self.last_pass.d.next = 1.into();
             }
         }
     }
@@ -1036,6 +1097,18 @@ pub fn row_passes(op: VecOp) -> Option<u64> {
     }
 }
 
+/// Batches the unit reads for `rows` rows of `width` of the row operation `op` on `lanes`
+/// lanes: each pass `⌈width/lanes⌉` batches a row; the softmax gradient runs its passes two
+/// at a time, the next row's max and Σe beside this row's Σdy·y and results, in `rows + 1`
+/// slots of two passes.
+pub fn row_reads(op: VecOp, rows: u64, width: u64, lanes: u64) -> Option<u64> {
+    let batches = width.div_ceil(lanes);
+    match op {
+        VecOp::SoftmaxGrad => Some((rows + 1) * 2 * batches),
+        _ => Some(row_passes(op)? * rows * batches),
+    }
+}
+
 /// Whether `reads` batches read at τ+1 … τ+R, the last written at τ+R+1, finish within the
 /// model's time: no later than the completion, `vector_cycles` − 1 after the issue τ.
 fn reads_fit(arch: &Arch, op: VecOp, elems: u64, reads: u64) -> bool {
@@ -1043,18 +1116,17 @@ fn reads_fit(arch: &Arch, op: VecOp, elems: u64, reads: u64) -> bool {
 }
 
 /// Whether the row operation `op` over `elems` elements in rows of `width` (the loss's
-/// classes) runs on `arch`'s unit (`reads_fit`): its passes, `⌈width/lanes⌉` batches each
-/// per row.
+/// classes) runs on `arch`'s unit (`reads_fit`): its [`row_reads`].
 pub fn rows_fit(arch: &Arch, op: VecOp, elems: u64, width: u64) -> bool {
-    let Some(passes) = row_passes(op) else {
+    if row_passes(op).is_none() {
         return false;
-    };
+    }
     let width = match op {
         VecOp::Loss { classes, .. } => classes,
         _ => width,
     }
     .max(1);
-    let reads = passes * (elems / width) * width.div_ceil(arch.vector_lanes);
+    let reads = row_reads(op, elems / width, width, arch.vector_lanes).unwrap_or(u64::MAX - 2);
     reads_fit(arch, op, elems, reads)
 }
 
