@@ -657,6 +657,33 @@ fn gathers_with_more_taps_than_the_gather_map_are_refused() {
         err.contains("7×7 kernel at stride 2") && err.contains("4×4"),
         "{err}"
     );
+    // A padded tile the fill port (256 bytes a cycle) covers in the 4 + 10 − 1 cycles before
+    // the first DRAM answer is gathered, a larger one refused, whatever the kernel.
+    for (kh, s, npx, fits) in [(3, 1, 32, true), (3, 1, 33, false), (5, 2, 33, false)] {
+        reshape(&mut prog, (kh, kh, s, 2));
+        if let Op::Load { xfer } = &mut prog.instrs[0].op {
+            if let XferShape::Im2col(t) = &mut xfer.shape {
+                (
+                    t.geom.channels,
+                    t.geom.pixel_elems,
+                    t.geom.in_h,
+                    t.geom.in_w,
+                ) = (8, 8, 12, 12);
+                let g = t.geom;
+                t.geom.out_h = (g.in_h + 4 - kh) / s + 1;
+                t.geom.out_w = (g.in_w + 4 - kh) / s + 1;
+                (t.nk, t.npx) = (52, npx);
+                let rows = t.gather_rows();
+                (xfer.dram_addr, xfer.rows) = (rows.addr, rows.rows);
+                (xfer.row_bytes, xfer.dram_stride) = (rows.row_bytes, rows.stride);
+                xfer.sp.bytes = t.nk * t.npx * 2;
+            }
+        }
+        match nmsat_hw::encode(&arch, &prog) {
+            Ok(_) => assert!(fits, "{kh}×{kh} s{s}: {npx} pixels"),
+            Err(e) => assert!(!fits && e.to_string().contains("fill port"), "{e}"),
+        }
+    }
 }
 
 /// Window tiles of kernels larger than 3 × 3 whose stride phases have at most 3 × 3 taps — ViT
