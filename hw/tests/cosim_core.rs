@@ -3,8 +3,9 @@
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
 //! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient,
 //! pooling and its gradients, MaskDecay, batch norm) with random waits (transfers copy,
-//! transpose, scatter and gather: Im2col windows and ConvBp weights); compiled digits-CNN
-//! training iterations;
+//! transpose, scatter and gather: Im2col windows and ConvBp weights); gathers of kernels
+//! larger than 3 × 3; compiled digits-CNN training iterations and one of a CNN with 5×5
+//! stride-2 and 4×4 stride-4 convolutions;
 //! compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
 //! programs on 2×2, 4×4, 8×8 and 16×16 cores. Every instruction issues and completes in the same
 //! cycles, and the DRAM ends up the same.
