@@ -17,11 +17,11 @@
 //! the co-simulation harness plays, as it plays the DRAM behind the DMA port). The fields are
 //! the ISA's, encoded by [`crate::encode`]. Transfers move rows as they are, transpose an
 //! INT16 block, move the pixels of a stride phase's grid (`Copy`, `Transpose`, `Scatter`) or
-//! gather a window tile or a tile of BP conv weights (`Im2col`, `ConvBp`, kernels and phases of
-//! up to 3 × 3 taps); the vector unit runs the element-wise operations (`Relu`, `ReluGrad`,
-//! `Add`, `Fill`), the SGD step, the loss gradient, pooling and its gradients, `MaskDecay`,
-//! batch norm, and GELU, layer norm and the softmax and their gradients. The other vector operations and larger gathers are refused by the encoder,
-//! naming the instruction.
+//! gather a window tile or a tile of BP conv weights (`Im2col`, `ConvBp`; windows of up to
+//! 3 × 3 taps a stride phase); the vector unit runs the element-wise operations (`Relu`,
+//! `ReluGrad`, `Add`, `Fill`), the SGD step, the loss gradient, pooling and its gradients,
+//! `MaskDecay`, batch norm, and GELU, layer norm and the softmax and their gradients. The other
+//! vector operations and larger gathers are refused by the encoder, naming the instruction.
 
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};

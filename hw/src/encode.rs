@@ -9,7 +9,7 @@
 
 use crate::array_unit::GemmOp;
 use crate::controller::{RESOURCES, UNITS};
-use crate::gather_map::{field, CONV_BP, FILL_BYTES, GATHER_FIELDS, IM2COL, MAX_TAP_SIDE};
+use crate::gather_map::{field, CONV_BP, FILL_BYTES, GATHER_FIELDS, IM2COL, MAX_PHASE_TAPS};
 use crate::group_window::{unit_width, WINDOW};
 use crate::scratchpad::GROUP_PORTS;
 use crate::vector_unit::{
@@ -128,7 +128,7 @@ fn transfer_grid(index: usize, x: &Xfer) -> Result<Grid, HwError> {
 
 /// The gather fields of a load: zero but the scratchpad beats for the shapes the walkers move
 /// alone, the window or BP-weight geometry for `Im2col` and `ConvBp` (see
-/// [`crate::gather_map`]), refused where the gather map has no slot for a tap.
+/// [`crate::gather_map`]), refused where the gather map has no slot for a copy.
 fn gather_fields(arch: &Arch, index: usize, x: &Xfer) -> Result<[u32; GATHER_FIELDS], HwError> {
     let refuse = |why: String| {
         Err(HwError::Usage(format!(
@@ -166,10 +166,14 @@ fn gather_fields(arch: &Arch, index: usize, x: &Xfer) -> Result<[u32; GATHER_FIE
     match x.shape {
         XferShape::Im2col(t) => {
             let g = &t.geom;
-            if g.kh > MAX_TAP_SIDE || g.kw > MAX_TAP_SIDE {
+            // An element meets only the taps of its stride phase, one a slot (see `gather_map`).
+            let (ta, tb) = (g.kh.div_ceil(g.stride), g.kw.div_ceil(g.stride));
+            if ta > MAX_PHASE_TAPS || tb > MAX_PHASE_TAPS {
                 return refuse(format!(
-                    "its {}×{} kernel has more taps than the gather map's 3×3 slots",
-                    g.kh, g.kw
+                    "its {}×{} kernel at stride {} puts an input element in up to {ta}×{tb} \
+                     places (⌈kernel/stride⌉ taps a side), more than the gather map's 3×3 \
+                     phase-tap slots",
+                    g.kh, g.kw, g.stride
                 ));
             }
             if !x.sp.addr.is_multiple_of(2) {
@@ -192,11 +196,6 @@ fn gather_fields(arch: &Arch, index: usize, x: &Xfer) -> Result<[u32; GATHER_FIE
         XferShape::ConvBp(t) => {
             let g = &t.geom;
             let (ka, kb) = g.taps();
-            if ka > MAX_TAP_SIDE || kb > MAX_TAP_SIDE {
-                return refuse(format!(
-                    "its phase's {ka}×{kb} taps exceed the gather map's 3×3 slots"
-                ));
-            }
             let (lo, _) = nmsat_compiler::isa::blocked_channels(
                 t.k0..t.k0 + t.nk,
                 g.out_ch,

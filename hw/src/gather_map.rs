@@ -12,8 +12,14 @@
 //! channel `c = lo + col/2 + e` of the view. Through tap (u, v) it is the window element of
 //! output pixel `(img, (h + pad_h − u)/s, (w + pad_w − v)/s)` when both divisions are exact
 //! and inside the output grid, at reduction index `k` = [`blocked_index`]⁻¹(c, u·kw + v); the
-//! copy is written when that pixel and `k` fall in the tile. Each tap slot (u, v) < 3 × 3 is
-//! one address computation per element: kernels larger than 3 × 3 are refused by the encoder.
+//! copy is written when that pixel and `k` fall in the tile. Exact divisions leave only the
+//! taps of the element's stride phase, `u ≡ h + pad_h (mod s)`: with the phase
+//! `u0 = (h + pad_h) mod s` and `q0 = ⌊(h + pad_h)/s⌋` (likewise v0, p0 for the columns),
+//! tap slot (i, j) < 3 × 3 is phase tap `(u0 + i·s, v0 + j·s)`, output row `q0 − i`, column
+//! `p0 − j`: one address computation per element and slot. So a kernel runs whose phases have
+//! at most 3 taps a side, `⌈kh/s⌉, ⌈kw/s⌉ ≤ 3` (3×3 at stride 1, 5×5 at 2, 7×7 at 3, a patch
+//! embedding's kernel = stride with one copy); the encoder refuses the others (ResNet's 7×7
+//! stride-2 stem has 4×4 phase taps).
 //! The tile's padding comes from no DRAM word: from the cycle after `start` the map fills the
 //! tile with the pad value, [`FILL_BYTES`] a cycle, and the encoder refuses a padded tile that
 //! the fill cannot cover before the first answer (`setup + latency − 1` cycles).
@@ -21,7 +27,8 @@
 //! **ConvBp.** Row `i` is output channel `co = lo + i` and holds the weights `[ci][dy][dx]` of
 //! the tile's input channels; element `j = col/2 + e` is `ci = r0 + j / (kh·kw)` at kernel
 //! position (dy, dx), which the stride phase uses as tap `(ka−1−(dy−ph)/s, kb−1−(dx−pw)/s)`
-//! when both differences are non-negative multiples of s: one copy, in slot 0.
+//! when both differences are non-negative multiples of s: one copy, in slot 0, its tap
+//! computed, not enumerated, so a phase may have any number of taps (ka, kb).
 //!
 //! **Why a replicating write.** An Im2col element lands in up to 9 places, and a word arrives
 //! every cycle: writing its copies one port-width at a time would fall behind the DMA when the
@@ -36,7 +43,7 @@
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
-/// Tap slots: kernels (or a BP phase's taps) of at most 3 × 3.
+/// Tap slots: an Im2col element's copies, through at most 3 × 3 taps of its stride phase.
 pub const TAP_SLOTS: usize = 9;
 /// Elements of one DRAM word.
 pub const WORD_ELEMS: usize = 4;
@@ -44,8 +51,8 @@ pub const WORD_ELEMS: usize = 4;
 pub const GATHER_PORTS: usize = TAP_SLOTS * WORD_ELEMS;
 /// Bytes the fill port sets a cycle.
 pub const FILL_BYTES: usize = 256;
-/// Largest kernel side a slot grid covers.
-pub const MAX_TAP_SIDE: u64 = 3;
+/// Most taps a side of an Im2col stride phase may have (⌈kernel side / stride⌉).
+pub const MAX_PHASE_TAPS: u64 = 3;
 
 /// The gather fields of a load, in port order (`ld_gf$j`). Im2col reads them as named;
 /// ConvBp reads `PLANE` as kh·kw, `IN_W` as kw, `PAD_H`/`PAD_W` as the phase, `KH`/`KW` as
@@ -141,24 +148,30 @@ pub fn targets(
         let (img, r) = (div(p, f[PLANE]), rem(p, f[PLANE]));
         let (h, w) = (div(r, f[IN_W]), rem(r, f[IN_W]));
         let taps = f[KH].wrapping_mul(f[KW]);
-        for u in 0..3u32 {
-            let hh = h.wrapping_add(f[PAD_H]).wrapping_sub(u);
-            let vh = hh >> 31 == 0 && rem(hh, s) == 0 && div(hh, s) < f[OUT_H] && u < f[KH];
-            for v in 0..3u32 {
-                let ww = w.wrapping_add(f[PAD_W]).wrapping_sub(v);
-                let vw = ww >> 31 == 0 && rem(ww, s) == 0 && div(ww, s) < f[OUT_W] && v < f[KW];
+        // The element's phases (u0, v0) and the output row and column through tap (u0, v0);
+        // slot (i, j) is tap (u0 + i·s, v0 + j·s), one output row and column earlier each.
+        let (hp, wp) = (h.wrapping_add(f[PAD_H]), w.wrapping_add(f[PAD_W]));
+        let (u0, qh0, v0, qw0) = (rem(hp, s), div(hp, s), rem(wp, s), div(wp, s));
+        for i in 0..3u32 {
+            let u = u0.wrapping_add(i.wrapping_mul(s));
+            let qh = qh0.wrapping_sub(i);
+            let vh = hp >> 31 == 0 && qh < f[OUT_H] && u < f[KH];
+            for j in 0..3u32 {
+                let v = v0.wrapping_add(j.wrapping_mul(s));
+                let qw = qw0.wrapping_sub(j);
+                let vw = wp >> 31 == 0 && qw < f[OUT_W] && v < f[KW];
                 let px = img
                     .wrapping_mul(f[OUT_H])
                     .wrapping_mul(f[OUT_W])
-                    .wrapping_add(div(hh, s).wrapping_mul(f[OUT_W]))
-                    .wrapping_add(div(ww, s));
+                    .wrapping_add(qh.wrapping_mul(f[OUT_W]))
+                    .wrapping_add(qw);
                 let vpx = vh && vw && px >= f[PX0] && px < f[PX0].wrapping_add(f[NPX]);
                 let tap = u.wrapping_mul(f[KW]).wrapping_add(v);
                 for e in 0..WORD_ELEMS as u32 {
                     let c = f[LO].wrapping_add(half).wrapping_add(e);
                     let k = blocked_k(c, tap, f[CHANNELS], taps, f[BLOCK]);
                     if e < elems && vpx && k_in(k) {
-                        let slot = (u * 3 + v) as usize * WORD_ELEMS + e as usize;
+                        let slot = (i * 3 + j) as usize * WORD_ELEMS + e as usize;
                         out[slot] = at(k, px.wrapping_sub(f[PX0]), f[PIXEL_MAJOR] != 0);
                     }
                 }
@@ -381,17 +394,27 @@ fn verilog() -> String {
         plane = q(PLANE),
         in_w = q(IN_W)
     );
-    for u in 0..3 {
+    // The element's phases and the output row and column through its first phase tap.
+    let _ = writeln!(
+        v,
+        "wire [31:0] hp = h + {ph};\n\
+         wire [31:0] uph = hp % {s};\n\
+         wire [31:0] qhp = hp / {s};\n\
+         wire [31:0] wp = w + {pw};\n\
+         wire [31:0] vph = wp % {s};\n\
+         wire [31:0] qwp = wp / {s};",
+        ph = q(PAD_H),
+        pw = q(PAD_W)
+    );
+    for i in 0..3 {
         let _ = writeln!(
             v,
-            "wire [31:0] hh{u} = h + {ph} - 32'd{u};\n\
-             wire [31:0] qh{u} = hh{u} / {s};\n\
-             wire vh{u} = !hh{u}[31] && hh{u} % {s} == 32'd0 && qh{u} < {oh} && 32'd{u} < {kh};\n\
-             wire [31:0] ww{u} = w + {pw} - 32'd{u};\n\
-             wire [31:0] qw{u} = ww{u} / {s};\n\
-             wire vw{u} = !ww{u}[31] && ww{u} % {s} == 32'd0 && qw{u} < {ow} && 32'd{u} < {kw};",
-            ph = q(PAD_H),
-            pw = q(PAD_W),
+            "wire [31:0] u{i} = uph + 32'd{i} * {s};\n\
+             wire [31:0] qh{i} = qhp - 32'd{i};\n\
+             wire vh{i} = !hp[31] && qh{i} < {oh} && u{i} < {kh};\n\
+             wire [31:0] v{i} = vph + 32'd{i} * {s};\n\
+             wire [31:0] qw{i} = qwp - 32'd{i};\n\
+             wire vw{i} = !wp[31] && qw{i} < {ow} && v{i} < {kw};",
             oh = q(OUT_H),
             ow = q(OUT_W)
         );
@@ -399,14 +422,14 @@ fn verilog() -> String {
     for e in 0..WORD_ELEMS {
         let _ = writeln!(v, "wire [31:0] c{e} = {lo} + half + 32'd{e};", lo = q(LO));
     }
-    for u in 0..3 {
-        for w in 0..3 {
-            let t = u * 3 + w;
+    for i in 0..3 {
+        for j in 0..3 {
+            let t = i * 3 + j;
             let _ = writeln!(
                 v,
-                "wire [31:0] px{t} = img * {oh} * {ow} + qh{u} * {ow} + qw{w};\n\
-                 wire vpx{t} = vh{u} && vw{w} && px{t} >= {px0} && px{t} < px_end;\n\
-                 wire [31:0] tap{t} = 32'd{u} * {kw} + 32'd{w};\n\
+                "wire [31:0] px{t} = img * {oh} * {ow} + qh{i} * {ow} + qw{j};\n\
+                 wire vpx{t} = vh{i} && vw{j} && px{t} >= {px0} && px{t} < px_end;\n\
+                 wire [31:0] tap{t} = u{i} * {kw} + v{j};\n\
                  wire [31:0] pr{t} = px{t} - {px0};",
                 oh = q(OUT_H),
                 ow = q(OUT_W),
@@ -507,23 +530,37 @@ mod tests {
     #[test]
     fn targets_cover_the_tile_exactly() {
         let mut checked = 0;
-        for (kh, kw, s, ph, pw, block, pm) in [
-            (3, 3, 1, 1, 1, 1, false),
-            (3, 3, 1, 1, 1, 1, true),
-            (2, 2, 2, 0, 0, 1, true),
-            (3, 2, 2, 1, 0, 2, false),
-            (1, 1, 1, 0, 0, 1, true),
-            (3, 3, 1, 2, 0, 3, true),
-            (2, 3, 3, -1, 1, 1, false),
+        // Kernels of up to 3 × 3 taps a stride phase: 3×3 at stride 1, ViT patch embeddings
+        // (kernel = stride), 5×5 and 6×6 at stride 2, 7×7 and 9×6 at stride 3, kernels smaller
+        // than their stride (elements of some phases land nowhere), negative padding.
+        for (kh, kw, s, ph, pw, block, pm, in_h, in_w) in [
+            (3, 3, 1, 1, 1, 1, false, 5, 4),
+            (3, 3, 1, 1, 1, 1, true, 5, 4),
+            (2, 2, 2, 0, 0, 1, true, 5, 4),
+            (3, 2, 2, 1, 0, 2, false, 5, 4),
+            (1, 1, 1, 0, 0, 1, true, 5, 4),
+            (3, 3, 1, 2, 0, 3, true, 5, 4),
+            (2, 3, 3, -1, 1, 1, false, 5, 4),
+            (3, 3, 2, 1, 1, 1, true, 7, 6),
+            (4, 4, 4, 0, 0, 1, false, 8, 8),
+            (4, 4, 4, 0, 0, 5, true, 8, 12),
+            (8, 8, 8, 0, 0, 2, false, 16, 8),
+            (5, 5, 2, 2, 2, 2, false, 9, 8),
+            (5, 3, 2, -1, 1, 1, true, 8, 7),
+            (6, 6, 2, 1, 2, 3, false, 9, 8),
+            (7, 7, 3, 3, 3, 1, false, 10, 9),
+            (7, 5, 3, 1, 2, 5, true, 9, 8),
+            (9, 6, 3, 1, 2, 1, true, 11, 10),
+            (1, 1, 2, 0, 0, 1, false, 5, 4),
         ] {
             let geom = Im2col {
                 pixel_elems: 7,
                 channels: 5,
                 images: 2,
-                in_h: 5,
-                in_w: 4,
-                out_h: ((5 + 2 * ph - kh as i64) / s as i64 + 1) as u64,
-                out_w: ((4 + 2 * pw - kw as i64) / s as i64 + 1) as u64,
+                in_h,
+                in_w,
+                out_h: ((in_h as i64 + 2 * ph - kh as i64) / s as i64 + 1) as u64,
+                out_w: ((in_w as i64 + 2 * pw - kw as i64) / s as i64 + 1) as u64,
                 kh,
                 kw,
                 stride: s,
@@ -582,7 +619,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 18, "{checked}");
+        assert!(checked >= 50, "{checked}");
     }
 
     /// Every element of a ConvBp tile lands where the exact DMA puts it (`[nr × nk]`, row
@@ -591,8 +628,19 @@ mod tests {
     fn conv_bp_targets_cover_the_tile_exactly() {
         use nmsat_compiler::isa::{ConvBp, ConvBpTile};
         let mut checked = 0;
-        for (kh, kw, stride, block) in [(3, 3, 1, 1), (3, 3, 2, 2), (2, 3, 3, 3), (1, 1, 1, 1)] {
-            for (phase_h, phase_w) in [(0, 0), (1, 0), (1, 2)] {
+        // Phases of up to 7 × 7 taps: one copy an element, whatever the phase's taps.
+        for (kh, kw, stride, block) in [
+            (3, 3, 1, 1),
+            (3, 3, 2, 2),
+            (2, 3, 3, 3),
+            (1, 1, 1, 1),
+            (5, 5, 1, 2),
+            (7, 7, 2, 1),
+            (7, 6, 3, 3),
+            (4, 4, 4, 1),
+            (7, 7, 1, 5),
+        ] {
+            for (phase_h, phase_w) in [(0, 0), (1, 0), (1, 2), (3, 1)] {
                 if phase_h >= stride.min(kh) || phase_w >= stride.min(kw) {
                     continue;
                 }
@@ -673,6 +721,6 @@ mod tests {
                 }
             }
         }
-        assert!(checked >= 18, "{checked}");
+        assert!(checked >= 50, "{checked}");
     }
 }

@@ -87,7 +87,7 @@ pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::pipeline_tail::PipelineTail;
 pub use crate::prune::Prune;
 pub use crate::prune_unit::PruneUnit;
-pub use crate::random_program::{random_program, vector_program, PROGRAM_DRAM_BYTES};
+pub use crate::random_program::{load_program, random_program, vector_program, PROGRAM_DRAM_BYTES};
 pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
 pub use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
 pub use crate::row_walker::{RowWalker, WORD_BYTES};

@@ -153,13 +153,17 @@ fn scatter(rng: &mut SplitMix, arch: &Arch, requant: bool) -> Xfer {
     )
 }
 
-/// A random `Im2col` load: a tile of a window view (kernel up to 3 × 3, stride up to 3,
-/// padding from −1 to 2, blocked reduction order) of a tensor of up to 3 images of up to 6 × 6
-/// pixels, starting mid-tensor, `[k × px]` or `[px × k]`, with a random pad value.
+/// A random `Im2col` load: a tile of a window view (stride up to 4, kernel sides of 1 to 3
+/// taps a stride phase — up to 12 × 12 —, padding from −1 to the kernel side less one, blocked
+/// reduction order) of a tensor of up to 3 images of up to 17 × 17 pixels, starting
+/// mid-tensor, `[k × px]` or `[px × k]`, with a random pad value.
 fn im2col(rng: &mut SplitMix, arch: &Arch) -> Xfer {
     let pixel_elems = 1 + rng.below(8);
     let channels = 1 + rng.below(pixel_elems);
-    let (kh, kw, stride) = (1 + rng.below(3), 1 + rng.below(3), 1 + rng.below(3));
+    let stride = 1 + rng.below(4);
+    // ⌈k / stride⌉ = taps: the gather map's 3 slots a side.
+    let kernel = |rng: &mut SplitMix| rng.below(3) * stride + 1 + rng.below(stride);
+    let (kh, kw) = (kernel(rng), kernel(rng));
     let pad = |rng: &mut SplitMix, k: u64| rng.below(k + 1) as i64 - 1;
     let (pad_h, pad_w) = (pad(rng, kh), pad(rng, kw));
     // The input covers at least one window.
@@ -205,10 +209,11 @@ fn im2col(rng: &mut SplitMix, arch: &Arch) -> Xfer {
 }
 
 /// A random `ConvBp` load: a tile of one stride phase's BP weights of a grouped convolution of
-/// up to 6 × 6 channels a group and a kernel of up to 3 × 3, stride up to 3, blocked order.
+/// up to 6 × 6 channels a group and a kernel of up to 7 × 7 (phases of up to 7 × 7 taps),
+/// stride up to 4, blocked order.
 fn conv_bp(rng: &mut SplitMix, arch: &Arch) -> Xfer {
     let (out_ch, in_ch) = (1 + rng.below(6), 1 + rng.below(6));
-    let (kh, kw, stride) = (1 + rng.below(3), 1 + rng.below(3), 1 + rng.below(3));
+    let (kh, kw, stride) = (1 + rng.below(7), 1 + rng.below(7), 1 + rng.below(4));
     let geom = ConvBp {
         out_ch,
         in_ch,
@@ -776,6 +781,22 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
         }
     }
     with_region_dumps(arch, instrs, issued, format!("random-{n}-seed-{seed}"))
+}
+
+/// The loads `xfers` in order on the load queue, then every region stored: transfers of
+/// chosen shapes (gathers of chosen kernels, say) from the DRAM's random bytes.
+pub fn load_program(arch: &Arch, xfers: &[Xfer], name: &str) -> Program {
+    let instrs = xfers
+        .iter()
+        .map(|&xfer| Instr {
+            op: Op::Load { xfer },
+            waits: vec![],
+            layer: 0,
+            phase: Phase::Ff,
+        })
+        .collect();
+    let issued = [xfers.len() as u32, 0, 0, 0, 0];
+    with_region_dumps(arch, instrs, issued, name.into())
 }
 
 /// `instrs` (issued to the [`QUEUES`] `issued` times) followed by

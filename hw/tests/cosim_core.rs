@@ -3,8 +3,9 @@
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
 //! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient,
 //! pooling and its gradients, MaskDecay, batch norm) with random waits (transfers copy,
-//! transpose, scatter and gather: Im2col windows and ConvBp weights); compiled digits-CNN
-//! training iterations;
+//! transpose, scatter and gather: Im2col windows and ConvBp weights); gathers of kernels
+//! larger than 3 × 3; compiled digits-CNN training iterations and one of a CNN with 5×5
+//! stride-2 and 4×4 stride-4 convolutions;
 //! compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
 //! programs on 2×2, 4×4, 8×8 and 16×16 cores. Every instruction issues and completes in the same
 //! cycles, and the DRAM ends up the same.
@@ -52,8 +53,9 @@ fn random_programs_match_the_exact_simulator() {
     let mut norms = [0; 6];
     // Scatter loads and stores, channel- and pixel-major.
     let mut scatters = [0; 4];
-    // Gathers: Im2col `[k × px]`, `[px × k]`, padded (with a fill), with a stride; ConvBp.
-    let mut gathers = [0; 5];
+    // Gathers: Im2col `[k × px]`, `[px × k]`, padded (with a fill), with a stride, with a
+    // kernel larger than 3×3; ConvBp, of a phase of more than 3×3 taps.
+    let mut gathers = [0; 7];
     for seed in 0..6 {
         let prog = random_program(&arch, 160, 300 + seed);
         let shapes = |transpose: bool, requant: bool| {
@@ -82,8 +84,13 @@ fn random_programs_match_the_exact_simulator() {
                         gathers[t.pixel_major as usize] += 1;
                         gathers[2] += (g.pad_h > 0 || g.pad_w > 0) as usize;
                         gathers[3] += (g.stride > 1) as usize;
+                        gathers[4] += (g.kh > 3 || g.kw > 3) as usize;
                     }
-                    XferShape::ConvBp(_) => gathers[4] += 1,
+                    XferShape::ConvBp(t) => {
+                        let (ka, kb) = t.geom.taps();
+                        gathers[5] += 1;
+                        gathers[6] += (ka > 3 || kb > 3) as usize;
+                    }
                     _ => {}
                 }
             }
@@ -573,7 +580,8 @@ fn a_digits_cnn_training_iteration_matches_the_exact_simulator() {
 fn gathers_with_more_taps_than_the_gather_map_are_refused() {
     use nmsat_compiler::arch::RegionId;
     use nmsat_compiler::isa::{Buf, Im2col, Im2colTile};
-    // A 5×5 kernel: its elements land in up to 25 places, the map has 3×3 tap slots.
+    // A 5×5 kernel at stride 1: its elements land in up to 5×5 places, the map has slots for
+    // 3×3 taps of a stride phase.
     let arch = arch("sat-small");
     let mut prog = random_program(&arch, 1, 1);
     let geom = Im2col {
@@ -619,19 +627,236 @@ fn gathers_with_more_taps_than_the_gather_map_are_refused() {
     };
     let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
     assert!(
-        err.starts_with("instruction 0:") && err.contains("5×5 kernel"),
+        err.starts_with("instruction 0:") && err.contains("5×5 kernel at stride 1"),
         "{err}"
     );
-    // Its 3×3 version is gathered.
-    if let Op::Load { xfer } = &mut prog.instrs[0].op {
-        if let XferShape::Im2col(t) = &mut xfer.shape {
-            (t.geom.kh, t.geom.kw, t.geom.pad_h, t.geom.pad_w, t.nk) = (3, 3, 1, 1, 36);
-            let rows = t.gather_rows();
-            (xfer.dram_addr, xfer.rows) = (rows.addr, rows.rows);
+    // Reshaped to `(kh, kw, stride, pad)`, with as many reduction indices as it has: its 3×3
+    // and its stride-2 versions are gathered (3×3 and 3×2 taps a phase), ResNet's 7×7 stride-2
+    // stem is not (4×4).
+    let reshape = |prog: &mut nmsat_compiler::isa::Program,
+                   (kh, kw, s, p): (u64, u64, u64, i64)| {
+        if let Op::Load { xfer } = &mut prog.instrs[0].op {
+            if let XferShape::Im2col(t) = &mut xfer.shape {
+                let g = &mut t.geom;
+                (g.kh, g.kw, g.stride, g.pad_h, g.pad_w) = (kh, kw, s, p, p);
+                g.out_h = ((g.in_h as i64 + 2 * p - kh as i64) / s as i64 + 1) as u64;
+                g.out_w = ((g.in_w as i64 + 2 * p - kw as i64) / s as i64 + 1) as u64;
+                (t.nk, t.npx) = (g.k(), g.pixels().min(6));
+                let rows = t.gather_rows();
+                (xfer.dram_addr, xfer.rows) = (rows.addr, rows.rows);
+                xfer.sp.bytes = t.nk * t.npx * 2;
+            }
         }
-        xfer.sp.bytes = 36 * 6 * 2;
+    };
+    for shape in [(3, 3, 1, 1), (5, 5, 2, 2), (5, 4, 2, 1)] {
+        reshape(&mut prog, shape);
+        nmsat_hw::encode(&arch, &prog).unwrap();
     }
-    nmsat_hw::encode(&arch, &prog).unwrap();
+    reshape(&mut prog, (7, 7, 2, 3));
+    let err = nmsat_hw::encode(&arch, &prog).unwrap_err().to_string();
+    assert!(
+        err.contains("7×7 kernel at stride 2") && err.contains("4×4"),
+        "{err}"
+    );
+    // A padded tile the fill port (256 bytes a cycle) covers in the 4 + 10 − 1 cycles before
+    // the first DRAM answer is gathered, a larger one refused, whatever the kernel.
+    for (kh, s, npx, fits) in [(3, 1, 32, true), (3, 1, 33, false), (5, 2, 33, false)] {
+        reshape(&mut prog, (kh, kh, s, 2));
+        if let Op::Load { xfer } = &mut prog.instrs[0].op {
+            if let XferShape::Im2col(t) = &mut xfer.shape {
+                (
+                    t.geom.channels,
+                    t.geom.pixel_elems,
+                    t.geom.in_h,
+                    t.geom.in_w,
+                ) = (8, 8, 12, 12);
+                let g = t.geom;
+                t.geom.out_h = (g.in_h + 4 - kh) / s + 1;
+                t.geom.out_w = (g.in_w + 4 - kh) / s + 1;
+                (t.nk, t.npx) = (52, npx);
+                let rows = t.gather_rows();
+                (xfer.dram_addr, xfer.rows) = (rows.addr, rows.rows);
+                (xfer.row_bytes, xfer.dram_stride) = (rows.row_bytes, rows.stride);
+                xfer.sp.bytes = t.nk * t.npx * 2;
+            }
+        }
+        match nmsat_hw::encode(&arch, &prog) {
+            Ok(_) => assert!(fits, "{kh}×{kh} s{s}: {npx} pixels"),
+            Err(e) => assert!(!fits && e.to_string().contains("fill port"), "{e}"),
+        }
+    }
+}
+
+/// Window tiles of kernels larger than 3 × 3 whose stride phases have at most 3 × 3 taps — ViT
+/// patch embeddings (kernel = stride), 5×5 and 6×6 at stride 2, 7×7 and 7×5 at stride 3,
+/// padded, unpadded and negatively padded, `[k × px]` and `[px × k]` — and BP weights of
+/// phases of up to 5 × 5 taps, gathered by hand-made loads.
+#[test]
+fn gathers_of_kernels_larger_than_3x3_match_the_exact_simulator() {
+    use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::isa::{Buf, ConvBp, ConvBpTile, DramRows, Im2col, Im2colTile};
+    let arch = arch("sat-small");
+    // Tiles one after another through the regions.
+    let mut at = (0, 0);
+    let mut xfer = |rows: DramRows, bytes: u64, shape: XferShape| {
+        if at.1 + bytes > arch.region(RegionId::ALL[at.0]).bytes {
+            at = (at.0 + 1, 0);
+        }
+        let sp = Buf {
+            region: RegionId::ALL[at.0],
+            addr: at.1,
+            bytes,
+        };
+        at.1 += bytes.next_multiple_of(8);
+        Xfer {
+            dram_addr: rows.addr,
+            rows: rows.rows,
+            row_bytes: rows.row_bytes,
+            dram_stride: rows.stride,
+            sp,
+            shape,
+        }
+    };
+    let mut xfers = vec![];
+    // (kh, kw, stride, pad_h, pad_w, channels, pixel_elems, images, in_h, in_w, block,
+    //  pixel-major, the tile's [k0, k0+nk) and [px0, px0+npx) clamped to the view).
+    for (i, &(kh, kw, s, ph, pw, channels, pixel_elems, images, in_h, in_w, block, pm, tile)) in [
+        (4, 4, 4, 0, 0, 3, 3, 2, 8, 8, 1, false, (0, 999, 0, 999)),
+        (4, 4, 4, 0, 0, 3, 4, 2, 8, 8, 3, true, (5, 30, 1, 6)),
+        (
+            16,
+            16,
+            16,
+            0,
+            0,
+            1,
+            2,
+            1,
+            32,
+            16,
+            1,
+            false,
+            (0, 999, 0, 999),
+        ),
+        (5, 5, 2, 2, 2, 4, 5, 1, 9, 9, 1, false, (10, 40, 3, 20)),
+        (5, 5, 2, 2, 2, 4, 4, 1, 9, 9, 2, true, (0, 64, 0, 25)),
+        (7, 7, 3, 3, 3, 2, 2, 1, 10, 10, 1, false, (0, 999, 0, 999)),
+        (6, 6, 2, 0, 0, 3, 4, 2, 10, 10, 3, true, (20, 60, 0, 999)),
+        (7, 5, 3, -1, 1, 2, 3, 1, 12, 9, 1, false, (0, 999, 0, 999)),
+        (3, 3, 2, 1, 1, 4, 4, 1, 7, 7, 4, false, (0, 999, 0, 999)),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let geom = Im2col {
+            pixel_elems,
+            channels,
+            images,
+            in_h,
+            in_w,
+            out_h: ((in_h as i64 + 2 * ph - kh as i64) / s as i64 + 1) as u64,
+            out_w: ((in_w as i64 + 2 * pw - kw as i64) / s as i64 + 1) as u64,
+            kh,
+            kw,
+            stride: s,
+            pad_h: ph,
+            pad_w: pw,
+            block,
+            pad_value: -3,
+        };
+        let (k0, nk, px0, npx) = tile;
+        let tensor = images * in_h * in_w * pixel_elems * 2;
+        let t = Im2colTile {
+            geom,
+            base: ((i as u64 * 1234) % (nmsat_hw::PROGRAM_DRAM_BYTES - tensor)) & !1,
+            ch0: pixel_elems - channels,
+            k0,
+            nk: nk.min(geom.k() - k0),
+            px0,
+            npx: npx.min(geom.pixels() - px0),
+            pixel_major: pm,
+        };
+        xfers.push(xfer(
+            t.gather_rows(),
+            t.nk * t.npx * 2,
+            XferShape::Im2col(t),
+        ));
+    }
+    // (kh, kw, stride, phase_h, phase_w, block): 4×4, 3×4, 5×5 and 1×1 taps.
+    for (i, &(kh, kw, stride, phase_h, phase_w, block)) in [
+        (7, 7, 2, 0, 0, 1),
+        (7, 7, 2, 1, 0, 2),
+        (5, 5, 1, 0, 0, 4),
+        (4, 4, 4, 2, 3, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let geom = ConvBp {
+            out_ch: 4,
+            in_ch: 3,
+            kh,
+            kw,
+            stride,
+            phase_h,
+            phase_w,
+            block,
+        };
+        let t = ConvBpTile {
+            geom,
+            base: 4000 + 2 * i as u64,
+            group: 0,
+            r0: i as u64 % 2,
+            nr: 2,
+            k0: i as u64,
+            nk: geom.k() - i as u64,
+        };
+        xfers.push(xfer(t.dram_rows(), t.nr * t.nk * 2, XferShape::ConvBp(t)));
+    }
+    let prog = nmsat_hw::load_program(&arch, &xfers, "large-kernel-gathers");
+    let c = cosim_program(&design(), &arch, &prog, 5, None).unwrap();
+    assert_eq!(c.mismatch, None);
+    assert_eq!(c.rtl.cycles, c.exact_cycles);
+}
+
+/// A compiled training iteration of a CNN whose convolutions have kernels larger than 3 × 3:
+/// a patch embedding (4×4 stride 4) and a 5×5 stride-2 convolution, windows gathered in FF,
+/// BP (its stride phases) and WU, BP weights of phases of 3 × 3 taps and fewer.
+#[test]
+fn a_cnn_with_large_kernels_matches_the_exact_simulator() {
+    let arch = arch("sat-small");
+    let yaml = "name: large-kernels
+input: {channels: 2, height: 8, width: 8}
+layers:
+  - {name: conv1, op: conv2d, out_channels: 4, kernel: 3, padding: 1, bias: false}
+  - {name: relu1, op: relu}
+  - {name: conv2, op: conv2d, out_channels: 8, kernel: 5, stride: 2, padding: 2, bias: false}
+  - {name: relu2, op: relu}
+  - {name: patch, op: conv2d, out_channels: 8, kernel: 4, stride: 4, bias: false}
+  - {name: flat, op: flatten}
+  - {name: fc, op: linear, out_features: 10, bias: false}
+";
+    let model = nmsat_compiler::model::parse_model("large-kernels.yaml", yaml).unwrap();
+    let prog = nmsat_compiler::schedule::compile(&arch, &model, &TrainOptions::dense(2))
+        .unwrap()
+        .program;
+    let large = prog
+        .instrs
+        .iter()
+        .filter(|i| {
+            matches!(&i.op, Op::Load { xfer } if matches!(xfer.shape,
+                XferShape::Im2col(t) if t.geom.kh > 3))
+        })
+        .count();
+    assert!(large > 3, "{large} Im2col loads of kernels larger than 3×3");
+    let c = cosim_program(&design(), &arch, &prog, 70, None).unwrap();
+    assert_eq!(c.mismatch, None);
+    assert_eq!(c.rtl.cycles, c.exact_cycles);
+    eprintln!(
+        "large-kernel CNN: {} instructions, {} cycles, {large} Im2col loads of kernels > 3×3",
+        prog.instrs.len(),
+        c.rtl.cycles
+    );
 }
 
 #[test]
