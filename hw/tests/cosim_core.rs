@@ -1,10 +1,10 @@
 //! The whole core (controller, DMA engine, prune unit, array unit, vector unit, scratchpad
 //! regions) against the exact simulator: random programs of loads, stores, prunes at every
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
-//! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient,
-//! pooling and its gradients, MaskDecay, batch norm) with random waits (transfers copy,
-//! transpose, scatter and gather: Im2col windows and ConvBp weights); compiled digits-CNN
-//! training iterations;
+//! array) and vector operations (element-wise, Adds of up to three sources, SGD with and
+//! without SR-STE, the loss gradient, pooling and its gradients, MaskDecay, batch norm) with
+//! random waits (transfers copy, transpose, scatter and gather: Im2col windows and ConvBp
+//! weights); compiled digits-CNN training iterations;
 //! compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
 //! programs on 2×2, 4×4, 8×8 and 16×16 cores. Every instruction issues and completes in the same
 //! cycles, and the DRAM ends up the same.
@@ -54,6 +54,8 @@ fn random_programs_match_the_exact_simulator() {
     let mut scatters = [0; 4];
     // Gathers: Im2col `[k × px]`, `[px × k]`, padded (with a fill), with a stride; ConvBp.
     let mut gathers = [0; 5];
+    // Adds of three sources (a thirtieth of the vector operations).
+    let mut adds3 = 0;
     for seed in 0..6 {
         let prog = random_program(&arch, 160, 300 + seed);
         let shapes = |transpose: bool, requant: bool| {
@@ -156,6 +158,11 @@ fn random_programs_match_the_exact_simulator() {
                     srcs,
                     ..
                 } => norms[(srcs.len() == 1) as usize] += 1,
+                Op::Vector {
+                    op: VecOp::Add,
+                    srcs,
+                    ..
+                } => adds3 += (srcs.len() == 3) as usize,
                 Op::Vector { op, .. } => {
                     let at = [
                         VecOp::BatchStats,
@@ -187,6 +194,7 @@ fn random_programs_match_the_exact_simulator() {
     assert!(norms.iter().all(|&k| k > 2), "{norms:?}");
     assert!(scatters.iter().all(|&k| k > 2), "{scatters:?}");
     assert!(gathers.iter().all(|&k| k > 2), "{gathers:?}");
+    assert!(adds3 > 2, "{adds3} three-source adds");
 }
 
 #[test]
