@@ -13,10 +13,10 @@ use crate::gather_map::{field, CONV_BP, FILL_BYTES, GATHER_FIELDS, IM2COL, MAX_P
 use crate::group_window::{unit_width, WINDOW};
 use crate::scratchpad::GROUP_PORTS;
 use crate::vector_unit::{
-    batch_fits, rows_fit, VOP_ADD, VOP_BATCH_GRAD_STATS, VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD,
-    VOP_BATCH_STATS, VOP_FILL, VOP_GELU, VOP_GELU_GRAD, VOP_LOSS, VOP_MASK_DECAY, VOP_NORM,
-    VOP_NORM_GRAD, VOP_POOL_MAX, VOP_POOL_SUM, VOP_RELU, VOP_RELU_GRAD, VOP_SGD, VOP_SOFTMAX,
-    VOP_SOFTMAX_GRAD,
+    batch_fits, rows_fit, VOP_ADD, VOP_ADD3, VOP_BATCH_GRAD_STATS, VOP_BATCH_NORM,
+    VOP_BATCH_NORM_GRAD, VOP_BATCH_STATS, VOP_FILL, VOP_GELU, VOP_GELU_GRAD, VOP_LOSS,
+    VOP_MASK_DECAY, VOP_NORM, VOP_NORM_GRAD, VOP_POOL_MAX, VOP_POOL_SUM, VOP_RELU, VOP_RELU_GRAD,
+    VOP_SGD, VOP_SOFTMAX, VOP_SOFTMAX_GRAD,
 };
 use crate::HwError;
 use nmsat_compiler::arch::{Arch, RegionId};
@@ -643,6 +643,7 @@ fn encode_vector(
     let (code, sources) = match op {
         VecOp::Relu => (VOP_RELU, 1..=1),
         VecOp::ReluGrad => (VOP_RELU_GRAD, 2..=2),
+        VecOp::Add if srcs.len() == 3 => (VOP_ADD3, 3..=3),
         VecOp::Add => (VOP_ADD, 1..=2),
         VecOp::Fill => (VOP_FILL, 0..=0),
         VecOp::Sgd { .. } => (VOP_SGD, 3..=3),
@@ -669,6 +670,13 @@ fn encode_vector(
         VecOp::Gelu => (VOP_GELU, 1..=1),
         VecOp::GeluGrad => (VOP_GELU_GRAD, 2..=2),
     };
+    if op == VecOp::Add && srcs.len() > 3 {
+        return refuse(format!(
+            "of {} sources: the RTL vector unit reads at most three sources a batch (sum more \
+             in steps of up to three)",
+            srcs.len()
+        ));
+    }
     if !sources.contains(&srcs.len()) || elems == 0 {
         return refuse(format!("of {elems} elements with {} sources", srcs.len()));
     }

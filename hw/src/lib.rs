@@ -95,7 +95,7 @@ pub use crate::scratchpad::{Scratchpad, SCATTER};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
 pub use crate::vector_arith::{LossLanes, SgdLanes};
 pub use crate::vector_unit::{
-    batch_fits, row_passes, rows_fit, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD,
+    batch_fits, row_passes, rows_fit, Lane, VectorUnit, MAX_VECTOR_LANES, VOP_ADD, VOP_ADD3,
     VOP_BATCH_GRAD_STATS, VOP_BATCH_NORM, VOP_BATCH_NORM_GRAD, VOP_BATCH_STATS, VOP_FILL, VOP_GELU,
     VOP_GELU_GRAD, VOP_LOSS, VOP_MASK_DECAY, VOP_NORM, VOP_NORM_GRAD, VOP_RELU, VOP_RELU_GRAD,
     VOP_SGD, VOP_SOFTMAX, VOP_SOFTMAX_GRAD,

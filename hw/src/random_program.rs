@@ -9,11 +9,12 @@
 //! and a sixth a tile of a convolution's BP weights (`ConvBp`), see [`im2col`] and
 //! [`conv_bp`] (a store may requantize INT32 accumulators); each instruction
 //! waits on a random earlier instruction of another queue, so loads and stores contend for
-//! the DRAM and the controller's issue rules decide. Vector operations are element-wise, SGD
-//! steps (random Q16.16 constants, with the SR-STE term at every pattern of the description or
-//! without it), loss gradients (random classes and batch divisor), and max and average pooling
-//! and their gradients (random windows, kernels, strides and phases), `MaskDecay` (every
-//! pattern, with a decay factor or without) on whatever the scratchpads hold, batch norm:
+//! the DRAM and the controller's issue rules decide. Vector operations are element-wise (an
+//! `Add` of one, two or three sources), SGD steps (random Q16.16 constants, with the SR-STE
+//! term at every pattern of the description or without it), loss gradients (random classes
+//! and batch divisor), and max and average pooling and their gradients (random windows,
+//! kernels, strides and phases), `MaskDecay` (every pattern, with a decay factor or without)
+//! on whatever the scratchpads hold, batch norm:
 //! statistics from zero over a tile of random width and rows, then the tile normalized, or
 //! its gradient, with statistics over as many rows, more, or far more (σ small: results
 //! saturate), GELU and its gradient, and layer norm and the softmax and their gradients
@@ -386,11 +387,12 @@ fn q16_constant(rng: &mut SplitMix) -> i32 {
     (rng.next() as i32) >> (4 + rng.below(20))
 }
 
-/// A random vector operation: element-wise of up to 64 elements, SGD (with the SR-STE term at
-/// one of `arch`'s patterns, rows of up to 3 groups or ending in a short one, or without it), a loss gradient of up to
-/// 4 rows, pooling or its gradient, `MaskDecay`, a batch norm's operations, GELU or its
-/// gradient, or a row operation (layer norm, softmax, their gradients). The unit streams: a
-/// destination meets a source only in place (see `encode`).
+/// A random vector operation: element-wise of up to 64 elements (`Add` of up to three
+/// sources, the third the destination), SGD (with the SR-STE term at one of `arch`'s
+/// patterns, rows of up to 3 groups or ending in a short one, or without it), a loss gradient
+/// of up to 4 rows, pooling or its gradient, `MaskDecay`, a batch norm's operations, GELU or
+/// its gradient, or a row operation (layer norm, softmax, their gradients). The unit streams:
+/// a destination meets a source only in place (see `encode`).
 fn vector(rng: &mut SplitMix, arch: &Arch) -> Vec<Op> {
     let kind = rng.below(15);
     if kind >= 12 {
@@ -420,7 +422,7 @@ fn vector(rng: &mut SplitMix, arch: &Arch) -> Vec<Op> {
         _ => (VecOp::Fill, 0),
     };
     let dst = place(rng, arch, 2 * elems);
-    let srcs: Vec<Buf> = (0..sources)
+    let mut srcs: Vec<Buf> = (0..sources)
         .map(|i| {
             if i == 0 && rng.below(4) == 0 {
                 dst
@@ -429,6 +431,11 @@ fn vector(rng: &mut SplitMix, arch: &Arch) -> Vec<Op> {
             }
         })
         .collect();
+    // Two-source Adds of odd length add the destination's old contents as a third source, in
+    // place: chosen without a draw, so the other operations' draws stay as they were.
+    if kind == 3 && elems % 2 == 1 {
+        srcs.push(dst);
+    }
     vec![Op::Vector {
         op,
         srcs,

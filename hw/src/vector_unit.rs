@@ -1,5 +1,5 @@
 //! `VectorUnit`: the core's vector unit — the element-wise operations (`Relu`, `ReluGrad`,
-//! `Add` of one or two sources, saturating, and `Fill`), the SGD step (`Sgd`, with or without
+//! `Add` of one to three sources, saturating the whole sum once, and `Fill`), the SGD step (`Sgd`, with or without
 //! the SR-STE decay), the loss gradient (`Loss`), pooling (`Pool`, max and average) and its
 //! gradients (`PoolGrad`, max and average), the N:M mask with MDGF's decay (`MaskDecay`),
 //! batch norm (`BatchStats`, `BatchNorm`, `BatchGradStats`, `BatchNormGrad`), and the
@@ -23,10 +23,11 @@
 //! (at least 2: the scratchpad read, then the operation and the write), so `done` comes
 //! `vector_cycles` after the issue. The data streams at its own pace and never later:
 //! - element-wise operations and SGD read one batch of `lanes` elements a cycle
-//!   (`⌈elems/lanes⌉ ≤ B` batches); SGD writes w′ and v′ (at `dst + 2·elems`) through two
-//!   write ports, and with SR-STE ranks each lane's weight in its M-group ([`GroupKeep`],
-//!   from a 32-element window read at lane 0's group, groups restarting at every row:
-//!   [`GroupPhase`]);
+//!   (`⌈elems/lanes⌉ ≤ B` batches; an `Add` of three sources, `VOP_ADD3`, reads the third on
+//!   port 2, where SGD reads its momenta); SGD writes w′ and v′ (at `dst + 2·elems`) through
+//!   two write ports, and with SR-STE ranks each lane's weight in its M-group
+//!   ([`GroupKeep`], from a 32-element window read at lane 0's group, groups restarting at
+//!   every row: [`GroupPhase`]);
 //! - `Gelu` and `GeluGrad` stream like the element-wise operations ([`GeluLanes`]; x on port
 //!   0, dy on port 1);
 //! - the row operations make passes over each row (of `classes` elements), `⌈classes/lanes⌉`
@@ -80,7 +81,7 @@ pub const MAX_VECTOR_LANES: usize = 8;
 pub const VOP_RELU: u64 = 0;
 /// `x > 0 ? dy : 0` (sources dy, x).
 pub const VOP_RELU_GRAD: u64 = 1;
-/// Saturating sum of the sources.
+/// Saturating sum of one or two sources.
 pub const VOP_ADD: u64 = 2;
 /// Zeros.
 pub const VOP_FILL: u64 = 3;
@@ -117,8 +118,11 @@ pub const VOP_SOFTMAX_GRAD: u64 = 16;
 pub const VOP_GELU: u64 = 17;
 /// i-GELU's gradient (sources x, dy).
 pub const VOP_GELU_GRAD: u64 = 18;
+/// Saturating sum of three sources (the third on port 2): the element lanes' `Add` with
+/// source 2 in, one saturation of the whole sum.
+pub const VOP_ADD3: u64 = 19;
 
-/// One lane's operation on two INT16 values.
+/// One lane's operation on up to three INT16 values.
 #[derive(LogicBlock, Default)]
 pub struct Lane {
     /// The operation code.
@@ -127,26 +131,34 @@ pub struct Lane {
     pub a: Signal<In, Bits<16>>,
     /// Source 1's element (0 without a second source).
     pub b: Signal<In, Bits<16>>,
+    /// Source 2's element (0 unless an `Add` of three sources).
+    pub c: Signal<In, Bits<16>>,
     /// The result.
     pub y: Signal<Out, Bits<16>>,
-    a_ext: Signal<Local, Bits<17>>,
-    b_ext: Signal<Local, Bits<17>>,
-    sum: Signal<Local, Bits<17>>,
+    a_ext: Signal<Local, Bits<18>>,
+    b_ext: Signal<Local, Bits<18>>,
+    c_ext: Signal<Local, Bits<18>>,
+    sum: Signal<Local, Bits<18>>,
 }
 
 impl Logic for Lane {
     #[hdl_gen]
     fn update(&mut self) {
-        // Sign-extended 17-bit sum: it overflows INT16 iff its two top bits differ.
-        self.a_ext.next = bit_cast::<17, 16>(self.a.val());
+        // The exact sum of three INT16 values, sign-extended to 18 bits, saturated once (not
+        // pair by pair): it fits INT16 iff its three top bits agree.
+        self.a_ext.next = bit_cast::<18, 16>(self.a.val());
         if self.a.val().get_bit(15) {
-            self.a_ext.next = bit_cast::<17, 16>(self.a.val()) | 0x10000;
+            self.a_ext.next = bit_cast::<18, 16>(self.a.val()) | 0x30000;
         }
-        self.b_ext.next = bit_cast::<17, 16>(self.b.val());
+        self.b_ext.next = bit_cast::<18, 16>(self.b.val());
         if self.b.val().get_bit(15) {
-            self.b_ext.next = bit_cast::<17, 16>(self.b.val()) | 0x10000;
+            self.b_ext.next = bit_cast::<18, 16>(self.b.val()) | 0x30000;
         }
-        self.sum.next = self.a_ext.val() + self.b_ext.val();
+        self.c_ext.next = bit_cast::<18, 16>(self.c.val());
+        if self.c.val().get_bit(15) {
+            self.c_ext.next = bit_cast::<18, 16>(self.c.val()) | 0x30000;
+        }
+        self.sum.next = self.a_ext.val() + self.b_ext.val() + self.c_ext.val();
         self.y.next = 0.into();
         if (self.op.val() == 0) & !self.a.val().get_bit(15) {
             self.y.next = self.a.val();
@@ -155,11 +167,15 @@ impl Logic for Lane {
             self.y.next = self.a.val();
         }
         if self.op.val() == 2 {
-            self.y.next = bit_cast::<16, 17>(self.sum.val());
-            if self.sum.val().get_bit(16) & !self.sum.val().get_bit(15) {
+            self.y.next = bit_cast::<16, 18>(self.sum.val());
+            if self.sum.val().get_bit(17)
+                & !(self.sum.val().get_bit(16) & self.sum.val().get_bit(15))
+            {
                 self.y.next = 0x8000.into();
             }
-            if !self.sum.val().get_bit(16) & self.sum.val().get_bit(15) {
+            if !self.sum.val().get_bit(17)
+                & (self.sum.val().get_bit(16) | self.sum.val().get_bit(15))
+            {
                 self.y.next = 0x7FFF.into();
             }
         }
@@ -369,6 +385,7 @@ pub struct VectorUnit {
     row_end: Signal<Local, Bit>,
     next_gcol: Signal<Local, Bits<16>>,
     b_data: Signal<Local, Bits<BATCH_BITS>>,
+    c_data: Signal<Local, Bits<BATCH_BITS>>,
     mask: Signal<Local, Bits<17>>,
     elems_work: Signal<Local, Bits<20>>,
 }
@@ -520,6 +537,7 @@ impl VectorUnit {
             row_end: Default::default(),
             next_gcol: Default::default(),
             b_data: Default::default(),
+            c_data: Default::default(),
             mask: Default::default(),
             elems_work: Default::default(),
         }
@@ -618,6 +636,10 @@ impl Logic for VectorUnit {
             self.is_loss.val() | ((self.op_q.q.val() >= 13) & (self.op_q.q.val() <= 16));
         for l in 0..MAX_VECTOR_LANES {
             self.lane[l].op.next = self.op_q.q.val().get_bits::<2>(0);
+            // VOP_ADD3 (19) adds like VOP_ADD.
+            if self.op_q.q.val() == 19 {
+                self.lane[l].op.next = 2.into();
+            }
         }
 
         // Reads: one batch a cycle while elements are left. A row operation's batch is the
@@ -775,9 +797,15 @@ impl Logic for VectorUnit {
         if !self.two_q.q.val() {
             self.b_data.next = 0.into();
         }
+        // Source 2 joins the sum only in VOP_ADD3 (19); port 2 reads SGD's momenta too.
+        self.c_data.next = 0.into();
+        if self.op_q.q.val() == 19 {
+            self.c_data.next = self.rdata[2].val();
+        }
         for l in 0..MAX_VECTOR_LANES {
             self.lane[l].a.next = self.rdata[0].val().get_bits::<16>(l * 16);
             self.lane[l].b.next = self.b_data.val().get_bits::<16>(l * 16);
+            self.lane[l].c.next = self.c_data.val().get_bits::<16>(l * 16);
         }
         self.keeper.win.next = self.gdata.val();
         self.keeper.n.next = self.n_q.q.val();

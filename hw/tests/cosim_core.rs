@@ -1,11 +1,11 @@
 //! The whole core (controller, DMA engine, prune unit, array unit, vector unit, scratchpad
 //! regions) against the exact simulator: random programs of loads, stores, prunes at every
 //! pattern of the description, GEMMs (dense and N:M, shapes that are not multiples of the
-//! array) and vector operations (element-wise, SGD with and without SR-STE, the loss gradient,
-//! pooling and its gradients, MaskDecay, batch norm) with random waits (transfers copy,
-//! transpose, scatter and gather: Im2col windows and ConvBp weights); gathers of kernels
-//! larger than 3 × 3; compiled digits-CNN training iterations and one of a CNN with 5×5
-//! stride-2 and 4×4 stride-4 convolutions;
+//! array) and vector operations (element-wise, Adds of up to three sources, SGD with and
+//! without SR-STE, the loss gradient, pooling and its gradients, MaskDecay, batch norm) with
+//! random waits (transfers copy, transpose, scatter and gather: Im2col windows and ConvBp
+//! weights); gathers of kernels larger than 3 × 3; compiled digits-CNN training iterations and
+//! one of a CNN with 5×5 stride-2 and 4×4 stride-4 convolutions;
 //! compiled tiny-MLP training iterations (FF, BP, WU, update); and one-GEMM
 //! programs on 2×2, 4×4, 8×8 and 16×16 cores. Every instruction issues and completes in the same
 //! cycles, and the DRAM ends up the same.
@@ -56,6 +56,8 @@ fn random_programs_match_the_exact_simulator() {
     // Gathers: Im2col `[k × px]`, `[px × k]`, padded (with a fill), with a stride, with a
     // kernel larger than 3×3; ConvBp, of a phase of more than 3×3 taps.
     let mut gathers = [0; 7];
+    // Adds of three sources (a thirtieth of the vector operations).
+    let mut adds3 = 0;
     for seed in 0..6 {
         let prog = random_program(&arch, 160, 300 + seed);
         let shapes = |transpose: bool, requant: bool| {
@@ -163,6 +165,11 @@ fn random_programs_match_the_exact_simulator() {
                     srcs,
                     ..
                 } => norms[(srcs.len() == 1) as usize] += 1,
+                Op::Vector {
+                    op: VecOp::Add,
+                    srcs,
+                    ..
+                } => adds3 += (srcs.len() == 3) as usize,
                 Op::Vector { op, .. } => {
                     let at = [
                         VecOp::BatchStats,
@@ -194,6 +201,7 @@ fn random_programs_match_the_exact_simulator() {
     assert!(norms.iter().all(|&k| k > 2), "{norms:?}");
     assert!(scatters.iter().all(|&k| k > 2), "{scatters:?}");
     assert!(gathers.iter().all(|&k| k > 2), "{gathers:?}");
+    assert!(adds3 > 2, "{adds3} three-source adds");
 }
 
 #[test]
@@ -319,6 +327,49 @@ fn sr_ste_ties_rank_to_the_lower_index() {
     }
     let c = cosim_program(&design(), &arch, &vector_program(&arch, &ops, 9), 3, None).unwrap();
     assert_eq!(c.mismatch, None);
+}
+
+#[test]
+fn three_source_adds_saturate_the_whole_sum_once() {
+    use nmsat_compiler::arch::RegionId;
+    // Full-range random INT16 sources: a sixth of the three-term sums overflow each way, and
+    // many overflow in a pair the third term brings back (30000 + 30000 − 30000), where
+    // saturating pair by pair would differ. 61 elements: a partial last batch on four lanes;
+    // the third source from another region; a second Add in place on its third source.
+    let arch = arch("sat-small");
+    let (w, x, y) = (RegionId::Weight, RegionId::Input, RegionId::Output);
+    let n = 61;
+    let (a, b, c, s, t) = (
+        buf(x, 0, n),
+        buf(x, 1024, n),
+        buf(w, 0, n),
+        buf(y, 0, n),
+        buf(y, 1024, n),
+    );
+    let add = |srcs: Vec<nmsat_compiler::isa::Buf>, dst| Op::Vector {
+        op: VecOp::Add,
+        srcs,
+        dst,
+        elems: n,
+        width: n,
+    };
+    let ops = [add(vec![a, b, c], s), add(vec![c, a, t], t)];
+    let prog = vector_program(&arch, &ops, 13);
+    let run = cosim_program(&design(), &arch, &prog, 7, None).unwrap();
+    assert_eq!(run.mismatch, None);
+    assert_eq!(run.rtl.cycles, run.exact_cycles);
+    let get = |region, addr| dumped(&arch, &run.rtl.dram, region, addr, n as usize);
+    let (va, vb, vc, vs) = (get(x, 0), get(x, 1024), get(w, 0), get(y, 0));
+    let sat = |v: i64| v.clamp(i16::MIN as i64, i16::MAX as i64);
+    let (mut high, mut low, mut differ) = (0, 0, 0);
+    for i in 0..n as usize {
+        let (p, q, r) = (va[i] as i64, vb[i] as i64, vc[i] as i64);
+        high += (p + q + r > i16::MAX as i64) as usize;
+        low += (p + q + r < i16::MIN as i64) as usize;
+        differ += (sat(p + q + r) != sat(sat(p + q) + r)) as usize;
+        assert_eq!(vs[i] as i64, sat(p + q + r), "element {i}");
+    }
+    assert!(high > 2 && low > 2 && differ > 2, "{high} {low} {differ}");
 }
 
 #[test]
@@ -971,6 +1022,25 @@ fn vector_operations_the_unit_cannot_stream_are_refused() {
             *d = buf(dst);
         }
         nmsat_hw::encode(&arch, &prog).unwrap();
+    }
+    // The unit adds up to three sources, one on each read port.
+    for (k, ok) in [(3, true), (4, false)] {
+        prog.instrs[0].op = Op::Vector {
+            op: VecOp::Add,
+            srcs: (0..k).map(|i| buf(64 * i)).collect(),
+            dst: buf(512),
+            elems: 32,
+            width: 32,
+        };
+        let res = nmsat_hw::encode(&arch, &prog);
+        assert_eq!(res.is_ok(), ok, "{k} sources: {res:?}");
+        if let Err(e) = res {
+            let err = e.to_string();
+            assert!(
+                err.starts_with("instruction 0: Add of 4 sources") && err.contains("three"),
+                "{err}"
+            );
+        }
     }
     // Row operations take whole rows, and their passes must fit the model's time: a softmax
     // of rows of 5 on four lanes reads two batches a pass, 3·2 a row against 4·5/4.
