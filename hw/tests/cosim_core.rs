@@ -47,8 +47,10 @@ fn random_programs_match_the_exact_simulator() {
     let arch = arch("sat-small");
     let design = design();
     // SGD without and with SR-STE, loss gradients, pooling and its gradients, GELU and its
-    // gradient, layer norm, its gradient, and the softmax, over all seeds.
-    let mut kinds = [0; 9];
+    // gradient, layer norm, its gradient, the softmax and its gradient, over all seeds.
+    let mut kinds = [0; 10];
+    // SR-STE and MaskDecay over rows that end in a short N:M group.
+    let mut short_rows = 0;
     // MaskDecay with and without d; BatchStats, BatchNorm, BatchGradStats, BatchNormGrad.
     let mut norms = [0; 6];
     // Scatter loads and stores, channel- and pixel-major.
@@ -58,7 +60,7 @@ fn random_programs_match_the_exact_simulator() {
     let mut gathers = [0; 7];
     // Adds of three sources (a thirtieth of the vector operations).
     let mut adds3 = 0;
-    for seed in 0..6 {
+    for seed in 0..7 {
         let prog = random_program(&arch, 160, 300 + seed);
         let shapes = |transpose: bool, requant: bool| {
             prog.instrs
@@ -132,8 +134,12 @@ fn random_programs_match_the_exact_simulator() {
             match &i.op {
                 Op::Vector {
                     op: VecOp::Sgd { srste, .. },
+                    width,
                     ..
-                } => kinds[srste.is_some() as usize] += 1,
+                } => {
+                    kinds[srste.is_some() as usize] += 1;
+                    short_rows += srste.is_some_and(|s| width % s.nm.m != 0) as usize;
+                }
                 Op::Vector {
                     op: VecOp::Loss { .. },
                     ..
@@ -161,10 +167,18 @@ fn random_programs_match_the_exact_simulator() {
                     op: VecOp::Softmax, ..
                 } => kinds[8] += 1,
                 Op::Vector {
-                    op: VecOp::MaskDecay { .. },
-                    srcs,
+                    op: VecOp::SoftmaxGrad,
                     ..
-                } => norms[(srcs.len() == 1) as usize] += 1,
+                } => kinds[9] += 1,
+                Op::Vector {
+                    op: VecOp::MaskDecay { nm },
+                    srcs,
+                    width,
+                    ..
+                } => {
+                    norms[(srcs.len() == 1) as usize] += 1;
+                    short_rows += (width % nm.m != 0) as usize;
+                }
                 Op::Vector {
                     op: VecOp::Add,
                     srcs,
@@ -202,6 +216,10 @@ fn random_programs_match_the_exact_simulator() {
     assert!(scatters.iter().all(|&k| k > 2), "{scatters:?}");
     assert!(gathers.iter().all(|&k| k > 2), "{gathers:?}");
     assert!(adds3 > 2, "{adds3} three-source adds");
+    assert!(
+        short_rows > 2,
+        "{short_rows} N:M masks over rows ending in a short group"
+    );
 }
 
 #[test]
