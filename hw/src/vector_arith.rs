@@ -473,6 +473,9 @@ impl Logic for ExpSumLanes {
         reduce_row_always(&mut v, self._lanes, "");
         v.push_str("end\n");
         unused_lanes(&mut v, self._lanes);
+        // e ≤ 1.353 in Q16 fits Σe's 32 bits; the loss lanes use all 40 in their gradients.
+        let high: Vec<String> = (0..self._lanes).map(|l| format!("e${l}[39:32]")).collect();
+        let _ = writeln!(v, "wire _unused_e = &{{1'b0, {}}};", high.join(", "));
         Verilog::Custom(v)
     }
 }
