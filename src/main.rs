@@ -82,7 +82,7 @@ struct Target {
     /// Accelerator description: a built-in name (sat-vcu1525, sat-small, sat-ice40-up5k) or a YAML path.
     #[arg(long, default_value = "sat-vcu1525")]
     arch: String,
-    /// Model: a zoo name (tiny-mlp, digits-cnn, resnet9, vgg19, resnet18, resnet50, vit-b16), a YAML path or a SCALE-Sim CSV.
+    /// Model: a zoo name (tiny-mlp, digits-cnn, resnet9, vgg19, resnet18, resnet50, vit-b16, toy-vit), a YAML path or a SCALE-Sim CSV.
     #[arg(long, default_value = "resnet18")]
     model: String,
     /// N:M pattern, e.g. 2:8.

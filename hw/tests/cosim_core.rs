@@ -14,7 +14,7 @@ mod common;
 
 use common::{arch, options};
 use nmsat_compiler::graph::TrainOptions;
-use nmsat_compiler::isa::{Op, VecOp, Xfer, XferShape};
+use nmsat_compiler::isa::{Op, Program, VecOp, Xfer, XferShape};
 use nmsat_compiler::prune::Nm;
 use nmsat_hw::{
     build_core, cosim_program, first_mismatch, gemm_program, random_program, vector_program,
@@ -40,6 +40,26 @@ fn buf(region: nmsat_compiler::arch::RegionId, addr: u64, elems: u64) -> nmsat_c
         addr,
         bytes: 2 * elems,
     }
+}
+
+/// One training iteration of `model` under `opts`, compiled for sat-small.
+fn iteration(model: &nmsat_compiler::model::Model, opts: &TrainOptions) -> Program {
+    nmsat_compiler::schedule::compile(&arch("sat-small"), model, opts)
+        .unwrap()
+        .program
+}
+
+/// Co-simulates `prog` on the sat-small core (DRAM filled from `seed`), asserts that every word
+/// and every cycle match, and prints `what` with its size.
+fn assert_cosim_matches(prog: &Program, seed: u64, what: &str) {
+    let c = cosim_program(&design(), &arch("sat-small"), prog, seed, None).unwrap();
+    assert_eq!(c.mismatch, None, "{what}");
+    assert_eq!(c.rtl.cycles, c.exact_cycles, "{what}");
+    eprintln!(
+        "{what}: {} instructions, {} cycles",
+        prog.instrs.len(),
+        c.rtl.cycles
+    );
 }
 
 #[test]
@@ -224,8 +244,6 @@ fn random_programs_match_the_exact_simulator() {
 
 #[test]
 fn a_tiny_mlp_training_iteration_matches_the_exact_simulator() {
-    let arch = arch("sat-small");
-    let design = design();
     let model = nmsat_compiler::model::load_model("tiny-mlp").unwrap();
     let recipes = [
         TrainOptions::dense(8),
@@ -233,9 +251,7 @@ fn a_tiny_mlp_training_iteration_matches_the_exact_simulator() {
         TrainOptions::bdwp(8, Nm { n: 2, m: 8 }),
     ];
     for (seed, opts) in recipes.iter().enumerate() {
-        let prog = nmsat_compiler::schedule::compile(&arch, &model, opts)
-            .unwrap()
-            .program;
+        let prog = iteration(&model, opts);
         let count = |f: &dyn Fn(&Op) -> bool| prog.instrs.iter().filter(|i| f(&i.op)).count();
         // The whole iteration: FF, BP and WU GEMMs, the loss, and every weight's update.
         assert!(count(&|op| matches!(op, Op::Gemm { .. })) >= 6);
@@ -254,17 +270,17 @@ fn a_tiny_mlp_training_iteration_matches_the_exact_simulator() {
                 &|op| matches!(op, Op::Vector { op: VecOp::Sgd { srste, .. }, .. } if srste.is_some() == (seed == 1))
             ) > 0
         );
-        let c = cosim_program(&design, &arch, &prog, 40 + seed as u64, None).unwrap();
-        assert_eq!(c.mismatch, None, "{:?}", opts.recipe);
-        assert_eq!(c.rtl.cycles, c.exact_cycles);
+        assert_cosim_matches(
+            &prog,
+            40 + seed as u64,
+            &format!("tiny-mlp {:?}", opts.recipe),
+        );
     }
 }
 
 #[test]
 fn sr_ste_and_mdgf_tiny_mlp_iterations_match_the_exact_simulator() {
     use nmsat_compiler::graph::Recipe;
-    let arch = arch("sat-small");
-    let design = design();
     let model = nmsat_compiler::model::load_model("tiny-mlp").unwrap();
     let nm = Nm { n: 2, m: 8 };
     // SR-STE: BP differentiates the FF-masked weights (MaskDecay without d); MDGF's decaying
@@ -278,9 +294,7 @@ fn sr_ste_and_mdgf_tiny_mlp_iterations_match_the_exact_simulator() {
         ..TrainOptions::bdwp(8, nm)
     };
     for (seed, (opts, with_d)) in [(srste, false), (mdgf, true)].into_iter().enumerate() {
-        let prog = nmsat_compiler::schedule::compile(&arch, &model, &opts)
-            .unwrap()
-            .program;
+        let prog = iteration(&model, &opts);
         let decays = prog
             .instrs
             .iter()
@@ -290,17 +304,11 @@ fn sr_ste_and_mdgf_tiny_mlp_iterations_match_the_exact_simulator() {
             })
             .count();
         assert!(decays > 0, "{:?}: no MaskDecay", opts.recipe);
-        let c = cosim_program(&design, &arch, &prog, 50 + seed as u64, None).unwrap();
-        assert_eq!(c.mismatch, None, "{:?}", opts.recipe);
-        assert_eq!(c.rtl.cycles, c.exact_cycles);
-        eprintln!(
-            "tiny-mlp {:?} (mask decay {}): {} instructions, {} cycles, {} MaskDecay",
-            opts.recipe,
-            opts.mask_decay,
-            prog.instrs.len(),
-            c.rtl.cycles,
-            decays
+        let what = format!(
+            "tiny-mlp {:?} (mask decay {}, {decays} MaskDecay)",
+            opts.recipe, opts.mask_decay
         );
+        assert_cosim_matches(&prog, 50 + seed as u64, &what);
     }
 }
 
@@ -604,8 +612,6 @@ fn a_wrong_result_is_reported_at_its_word_and_tensor() {
 
 #[test]
 fn a_digits_cnn_training_iteration_matches_the_exact_simulator() {
-    let arch = arch("sat-small");
-    let design = design();
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../configs/models/digits-cnn.yaml"
@@ -617,9 +623,7 @@ fn a_digits_cnn_training_iteration_matches_the_exact_simulator() {
         TrainOptions::bdwp(4, Nm { n: 2, m: 8 }),
     ];
     for (seed, opts) in recipes.iter().enumerate() {
-        let prog = nmsat_compiler::schedule::compile(&arch, &model, opts)
-            .unwrap()
-            .program;
+        let prog = iteration(&model, opts);
         let count = |f: &dyn Fn(&Xfer) -> bool| {
             prog.instrs
                 .iter()
@@ -633,15 +637,43 @@ fn a_digits_cnn_training_iteration_matches_the_exact_simulator() {
             im2col > 150 && conv_bp > 10,
             "{im2col} Im2col, {conv_bp} ConvBp loads"
         );
-        let c = cosim_program(&design, &arch, &prog, 60 + seed as u64, None).unwrap();
-        assert_eq!(c.mismatch, None, "{:?}", opts.recipe);
-        eprintln!(
-            "digits-cnn {:?}: {} instructions, {} cycles, {im2col} Im2col and {conv_bp} ConvBp loads",
-            opts.recipe,
-            prog.instrs.len(),
-            c.rtl.cycles
+        let what = format!(
+            "digits-cnn {:?} ({im2col} Im2col and {conv_bp} ConvBp loads)",
+            opts.recipe
         );
-        assert_eq!(c.rtl.cycles, c.exact_cycles);
+        assert_cosim_matches(&prog, 60 + seed as u64, &what);
+    }
+}
+
+#[test]
+fn a_toy_vit_training_iteration_matches_the_exact_simulator() {
+    // Patch embedding (a 4×4 stride-4 Im2col), layer norms, attention with its softmax and
+    // softmax gradient, GELU, residual adds whose BP sums three gradients: dense and BDWP 2:8.
+    let model = nmsat_compiler::model::load_model("toy-vit").unwrap();
+    for (seed, opts) in [
+        TrainOptions::dense(2),
+        TrainOptions::bdwp(2, Nm { n: 2, m: 8 }),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let prog = iteration(&model, opts);
+        let has = |f: &dyn Fn(&Op) -> bool| prog.instrs.iter().any(|i| f(&i.op));
+        assert!(has(&|o| matches!(
+            o,
+            Op::Vector {
+                op: VecOp::SoftmaxGrad,
+                ..
+            }
+        )));
+        assert!(has(
+            &|o| matches!(o, Op::Vector { op: VecOp::Add, srcs, .. } if srcs.len() == 3)
+        ));
+        assert_cosim_matches(
+            &prog,
+            80 + seed as u64,
+            &format!("toy-vit {:?}", opts.recipe),
+        );
     }
 }
 
@@ -893,7 +925,6 @@ fn gathers_of_kernels_larger_than_3x3_match_the_exact_simulator() {
 /// BP (its stride phases) and WU, BP weights of phases of 3 × 3 taps and fewer.
 #[test]
 fn a_cnn_with_large_kernels_matches_the_exact_simulator() {
-    let arch = arch("sat-small");
     let yaml = "name: large-kernels
 input: {channels: 2, height: 8, width: 8}
 layers:
@@ -906,9 +937,7 @@ layers:
   - {name: fc, op: linear, out_features: 10, bias: false}
 ";
     let model = nmsat_compiler::model::parse_model("large-kernels.yaml", yaml).unwrap();
-    let prog = nmsat_compiler::schedule::compile(&arch, &model, &TrainOptions::dense(2))
-        .unwrap()
-        .program;
+    let prog = iteration(&model, &TrainOptions::dense(2));
     let large = prog
         .instrs
         .iter()
@@ -918,14 +947,8 @@ layers:
         })
         .count();
     assert!(large > 3, "{large} Im2col loads of kernels larger than 3×3");
-    let c = cosim_program(&design(), &arch, &prog, 70, None).unwrap();
-    assert_eq!(c.mismatch, None);
-    assert_eq!(c.rtl.cycles, c.exact_cycles);
-    eprintln!(
-        "large-kernel CNN: {} instructions, {} cycles, {large} Im2col loads of kernels > 3×3",
-        prog.instrs.len(),
-        c.rtl.cycles
-    );
+    let what = format!("large-kernel CNN ({large} Im2col loads of kernels > 3×3)");
+    assert_cosim_matches(&prog, 70, &what);
 }
 
 #[test]

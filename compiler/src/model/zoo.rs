@@ -16,6 +16,7 @@ const NAMES: &[&str] = &[
     "resnet18",
     "resnet50",
     "vit-b16",
+    "toy-vit",
 ];
 
 /// The YAML text of built-in model `name`, as shipped in `configs/models/<name>.yaml`.
@@ -28,6 +29,7 @@ pub fn zoo_source(name: &str) -> Option<&'static str> {
         "resnet18" => include_str!("../../../configs/models/resnet18.yaml"),
         "resnet50" => include_str!("../../../configs/models/resnet50.yaml"),
         "vit-b16" => include_str!("../../../configs/models/vit-b16.yaml"),
+        "toy-vit" => include_str!("../../../configs/models/toy-vit.yaml"),
         _ => return None,
     })
 }
@@ -147,6 +149,7 @@ mod tests {
             ("resnet18", 1_814_073_344, Some(1.814)),
             ("resnet50", 4_089_184_256, Some(4.089)),
             ("vit-b16", 17_563_828_224, Some(17.564)),
+            ("toy-vit", 49_024, None),
         ];
         for &(name, exact, published) in cases {
             let got = load_model(name).unwrap().forward_macs();
