@@ -244,3 +244,71 @@ fn token_block_iteration_equals_the_fixed_point_reference() {
         assert!(nonzero > v.len() / 4, "{name}: only {nonzero} non-zero");
     }
 }
+
+/// The class token in exact mode: prepended as a zero row to each sample's tokens, taken back
+/// as each sample's first row; in BP the taken row's gradient returns to that row (zeros
+/// elsewhere) and the prepended row's is dropped.
+#[test]
+fn class_tokens_are_prepended_and_taken_row_by_row() {
+    const CLS: &str = "
+name: cls-block
+input: {tokens: 3, dim: 8}
+layers:
+  - {name: fc1, op: linear, out_features: 8, bias: false}
+  - {name: cls, op: add_class_token}
+  - {name: ln, op: layernorm}
+  - {name: take, op: take_class_token}
+  - {name: head, op: linear, out_features: 4, bias: false}
+";
+    let arch = Arch::load("sat-small").unwrap();
+    let model = parse_model("cls-block.yaml", CLS).unwrap();
+    let batch = 3;
+    let prog = compile(&arch, &model, &TrainOptions::dense(batch as u64))
+        .unwrap()
+        .program;
+    nmsat_compiler::check::check(&arch, &prog).unwrap();
+    let (tokens, dim) = (3, 8);
+    let x = values(5, batch * tokens * dim, 512);
+    let labels: Vec<i16> = (0..batch as i16).collect();
+    let mem = run_exact(
+        &arch,
+        &prog,
+        &[
+            ("input", &x[..]),
+            ("labels", &labels[..]),
+            ("fc1.w", &values(6, dim * dim, 96)[..]),
+            ("head.w", &values(7, 4 * dim, 96)[..]),
+        ],
+    );
+    let read = |name: &str| mem.read_i16(&prog, name).unwrap();
+    let (fc1, cls, ln) = (read("fc1.y"), read("cls.y"), read("ln.y"));
+    let (head_dx, take_dx, ln_dx) = (read("head.dx"), read("take.dx"), read("ln.dx"));
+    for b in 0..batch {
+        let sample = |t: &[i16], rows: usize| t[b * rows * dim..(b + 1) * rows * dim].to_vec();
+        let mut want = vec![0; dim];
+        want.extend(sample(&fc1, tokens));
+        assert_eq!(
+            sample(&cls, tokens + 1),
+            want,
+            "sample {b}: tokens after a zero row"
+        );
+        assert_eq!(
+            read("take.y")[b * dim..(b + 1) * dim],
+            sample(&ln, tokens + 1)[..dim],
+            "sample {b}: the class token taken"
+        );
+        let mut want = head_dx[b * dim..(b + 1) * dim].to_vec();
+        want.resize((tokens + 1) * dim, 0);
+        assert_eq!(
+            sample(&take_dx, tokens + 1),
+            want,
+            "sample {b}: its gradient"
+        );
+        assert_eq!(
+            sample(&read("cls.dx"), tokens),
+            sample(&ln_dx, tokens + 1)[dim..],
+            "sample {b}: the tokens' gradient"
+        );
+    }
+    assert!(ln.iter().any(|&v| v != 0) && head_dx.iter().any(|&v| v != 0));
+}

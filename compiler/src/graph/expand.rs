@@ -130,6 +130,34 @@ impl Builder<'_> {
         self.push(layer, phase, StepKind::Vector(v));
     }
 
+    /// `dst` = the rows of `src` that `view` selects (an `Add` of one source: a copy).
+    fn copy_rows(
+        &mut self,
+        layer: usize,
+        phase: Phase,
+        src: TensorId,
+        dst: TensorId,
+        view: Im2col,
+    ) {
+        self.vector_step(
+            layer,
+            phase,
+            VecStep {
+                op: VecOp::Add,
+                srcs: vec![VecSrc {
+                    tensor: src,
+                    width: view.channels,
+                    view: SrcView::Window(view),
+                }],
+                dst: vec![dst],
+                width: view.channels,
+                count: view.pixels(),
+                dst_grid: None,
+                reduce: false,
+            },
+        );
+    }
+
     /// The weight operand of a GEMM: compressed when sparse and pre-generated, else the dense
     /// view `dense` of the weights (with a prune on every load when sparse). `form` names the
     /// pre-generated tensor.
@@ -437,6 +465,18 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
                     elems / c,
                 );
             }
+            &Op::ClassToken { add, tokens, dim } => {
+                // Prepending reads each output row from the row before it (row 0 from the
+                // padding, 0); taking reads row 0 of each sample.
+                let (rows, shift) = if add { (tokens + 1, -1) } else { (1, 0) };
+                b.copy_rows(
+                    i,
+                    Phase::Ff,
+                    x,
+                    out,
+                    token_rows(dim, batch, tokens, rows, shift),
+                );
+            }
             op => {
                 let (vop, srcs) = forward_vector(op, &l.inputs, &y, input, model);
                 let rows = features(l.out);
@@ -493,6 +533,17 @@ pub fn expand(model: &Model, opts: &TrainOptions, pregenerate: bool) -> Training
             Op::Reshape | Op::Add => {
                 for &j in &l.inputs {
                     parts[j].push(dy);
+                }
+            }
+            &Op::ClassToken { add, tokens, dim } => {
+                // The copy's gradient: the rows after the class token, or the class token's row
+                // with zeros after it.
+                let (in_rows, shift) = if add { (tokens + 1, 1) } else { (1, 0) };
+                let dx = b.tensor(format!("{}.dx", l.name), batch * tokens * dim * ELEM);
+                let view = token_rows(dim, batch, in_rows, tokens, shift);
+                b.copy_rows(i, Phase::Bp, dy, dx, view);
+                for &j in &l.inputs {
+                    parts[j].push(dx);
                 }
             }
             Op::Conv2d { .. } | Op::Linear { .. } => {
@@ -979,6 +1030,27 @@ fn forward_vector(
         _ => unreachable!("GEMM layers, pooling and reshapes are handled by the caller"),
     };
     (vop, srcs)
+}
+
+/// The view of `images` samples of `in_rows` rows of `dim` as `out_rows` rows each: output row
+/// r of a sample reads its row r + `shift`, and 0 outside the sample.
+fn token_rows(dim: u64, images: u64, in_rows: u64, out_rows: u64, shift: i64) -> Im2col {
+    Im2col {
+        pixel_elems: dim,
+        channels: dim,
+        images,
+        in_h: in_rows,
+        in_w: 1,
+        out_h: out_rows,
+        out_w: 1,
+        kh: 1,
+        kw: 1,
+        stride: 1,
+        pad_h: -shift,
+        pad_w: 0,
+        block: 1,
+        pad_value: 0,
+    }
 }
 
 /// Features per pixel or token: the row width of a pixel-major tensor.

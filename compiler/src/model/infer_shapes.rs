@@ -454,13 +454,23 @@ impl Resolver<'_> {
                 let Shape::Seq { tokens, dim } = x else {
                     return Err(wrong_input("a token sequence"));
                 };
-                Ok((Op::Reshape, seq(tokens + 1, dim)))
+                let op = Op::ClassToken {
+                    add: true,
+                    tokens,
+                    dim,
+                };
+                Ok((op, seq(tokens + 1, dim)))
             }
             OpKind::TakeClassToken => {
-                let Shape::Seq { dim, .. } = x else {
+                let Shape::Seq { tokens, dim } = x else {
                     return Err(wrong_input("a token sequence"));
                 };
-                Ok((Op::Reshape, seq(1, dim)))
+                let op = Op::ClassToken {
+                    add: false,
+                    tokens,
+                    dim,
+                };
+                Ok((op, seq(1, dim)))
             }
         }
     }

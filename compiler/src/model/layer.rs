@@ -85,8 +85,12 @@ pub enum Op {
     Norm { kind: NormKind, features: u64 },
     /// Softmax over the last dimension.
     Softmax,
-    /// Reshape without data movement cost (flatten, image → tokens, token split/merge).
+    /// Reshape without data movement cost (flatten, image → tokens).
     Reshape,
+    /// The class token of each sample's `tokens` rows of `dim`: prepended (`add`; its value is
+    /// zero: the learned token is left out, as a position embedding is), or taken alone (its
+    /// first row). A copy of rows, no MACs and no weights.
+    ClassToken { add: bool, tokens: u64, dim: u64 },
 }
 
 /// One layer of a validated model.

@@ -76,7 +76,8 @@ pub(super) enum OpKind {
     Flatten,
     /// Image `C×H×W` → `H·W` tokens of `C` (ViT patch embedding output).
     ToTokens,
-    /// `T` tokens → `T + 1`: prepends the learned class token.
+    /// `T` tokens → `T + 1`: prepends the class token (a zero row: its learned value is left
+    /// out, as a position embedding is).
     AddClassToken,
     /// `T` tokens → the class token alone.
     TakeClassToken,
