@@ -1,11 +1,11 @@
 //! `VectorUnit`: the core's vector unit — the element-wise operations (`Relu`, `ReluGrad`,
-//! `Add` of one to three sources, saturating the whole sum once, and `Fill`), the SGD step (`Sgd`, with or without
-//! the SR-STE decay), the loss gradient (`Loss`), pooling (`Pool`, max and average) and its
-//! gradients (`PoolGrad`, max and average), the N:M mask with MDGF's decay (`MaskDecay`),
-//! batch norm (`BatchStats`, `BatchNorm`, `BatchGradStats`, `BatchNormGrad`), and the
-//! transformer operations (`Gelu`, `GeluGrad`, and per row `Norm`, `NormGrad`, `Softmax`,
-//! `SoftmaxGrad`) — with the exact
-//! simulator's semantics (`nmsat_sim::exact` vector unit) and timing (`timing::vector_cycles`).
+//! `Add` of one to three sources, saturating the whole sum once, and `Fill`), the SGD step
+//! (`Sgd`, with or without the SR-STE decay), the loss gradient (`Loss`), pooling (`Pool`, max
+//! and average) and its gradients (`PoolGrad`, max and average), the N:M mask with MDGF's
+//! decay (`MaskDecay`), batch norm (`BatchStats`, `BatchNorm`, `BatchGradStats`,
+//! `BatchNormGrad`), and the transformer operations (`Gelu`, `GeluGrad`, and per row `Norm`,
+//! `NormGrad`, `Softmax`, `SoftmaxGrad`) — with the exact simulator's semantics
+//! (`nmsat_sim::exact` vector unit) and timing (`timing::vector_cycles`).
 //!
 //! ```text
 //!  issue τ ─► batch b read at τ+1+b (lanes elements of each source; SGD and MaskDecay also
