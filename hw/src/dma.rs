@@ -210,6 +210,9 @@ pub struct Dma {
     pub sp_fill_n: Signal<Out, Bits<9>>,
     /// See `sp_fill`.
     pub sp_fill_value: Signal<Out, Bits<16>>,
+    /// A transfer starts: the regions forget the bytes the last gather set (the fill leaves
+    /// only those of its own gather).
+    pub sp_fill_clear: Signal<Out, Bit>,
     /// Where a gathering load's elements land.
     pub gather: GatherMap,
     /// Walks the words as they are requested (stores: as their bytes are read).
@@ -300,6 +303,7 @@ impl Dma {
             sp_fill_addr: Default::default(),
             sp_fill_n: Default::default(),
             sp_fill_value: Default::default(),
+            sp_fill_clear: Default::default(),
             gather: Default::default(),
             req: Default::default(),
             rsp: Default::default(),
@@ -523,6 +527,7 @@ impl Logic for Dma {
         self.sp_fill_addr.next = self.gather.fill_addr.val();
         self.sp_fill_n.next = self.gather.fill_n.val();
         self.sp_fill_value.next = self.gather.fill_value.val();
+        self.sp_fill_clear.next = self.start.val();
         if self.mem_rvalid.val() & !self.is_store.q.val() & self.gather.active.val() {
             self.sp_rwe.next = self.gather.we.val();
         }
@@ -590,6 +595,21 @@ pub fn check_arch(arch: &nmsat_compiler::arch::Arch) -> Result<(), crate::HwErro
                     r.name()
                 ),
                 "banks × bank_width_bytes ≥ 16",
+            );
+        }
+        // The fill then ends within the scratchpad beats the engine holds a gather for.
+        if region.bytes_per_cycle() > crate::gather_map::FILL_BYTES as u64 {
+            return unsupported(
+                "scratchpads.*.banks",
+                region.bytes_per_cycle(),
+                &format!(
+                    "the {} scratchpad must take at most the fill port's {} bytes a cycle \
+                     (banks × width), so that an im2col tile's padding is set before its \
+                     gather ends",
+                    r.name(),
+                    crate::gather_map::FILL_BYTES
+                ),
+                "banks × bank_width_bytes ≤ 256",
             );
         }
         if region.bytes > 1 << 16 {

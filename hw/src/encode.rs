@@ -9,7 +9,7 @@
 
 use crate::array_unit::GemmOp;
 use crate::controller::{RESOURCES, UNITS};
-use crate::gather_map::{field, CONV_BP, FILL_BYTES, GATHER_FIELDS, IM2COL, MAX_PHASE_TAPS};
+use crate::gather_map::{field, CONV_BP, GATHER_FIELDS, IM2COL, MAX_PHASE_TAPS};
 use crate::group_window::{unit_width, WINDOW};
 use crate::scratchpad::GROUP_PORTS;
 use crate::vector_unit::{
@@ -183,14 +183,6 @@ fn gather_fields(arch: &Arch, index: usize, x: &Xfer) -> Result<[u32; GATHER_FIE
                 fits(v, "a window view's size")?;
             }
             let f = gather_fields_im2col(&t, sp_addr, beats, sp_bytes, f[field::ROW_BYTES]);
-            let before = arch.dma.setup_cycles + arch.dram.latency - 1;
-            if f[field::FILL] != 0 && x.sp.bytes.div_ceil(FILL_BYTES as u64) > before {
-                return refuse(format!(
-                    "its padded {}-byte tile takes the fill port more than the {before} cycles \
-                     before the first DRAM answer ({FILL_BYTES} bytes a cycle)",
-                    x.sp.bytes
-                ));
-            }
             Ok(f)
         }
         XferShape::ConvBp(t) => {

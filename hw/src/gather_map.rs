@@ -21,8 +21,9 @@
 //! embedding's kernel = stride with one copy); the encoder refuses the others (ResNet's 7×7
 //! stride-2 stem has 4×4 phase taps).
 //! The tile's padding comes from no DRAM word: from the cycle after `start` the map fills the
-//! tile with the pad value, [`FILL_BYTES`] a cycle, and the encoder refuses a padded tile that
-//! the fill cannot cover before the first answer (`setup + latency − 1` cycles).
+//! tile with the pad value, [`FILL_BYTES`] a cycle, while the answers arrive; the region leaves
+//! the bytes this gather's replicating write has already set (see [`crate::Scratchpad`]), and
+//! the fill ends within the transfer because no region is faster than it (`check_dma`).
 //!
 //! **ConvBp.** Row `i` is output channel `co = lo + i` and holds the weights `[ci][dy][dx]` of
 //! the tile's input channels; element `j = col/2 + e` is `ci = r0 + j / (kh·kw)` at kernel

@@ -6,7 +6,8 @@
 //!  scatter write:    4 INT16 elements at 4 addresses      (DMA loads that transpose)
 //!  replicating write: 4 INT16 elements, each at up to 9 addresses (DMA gathers: im2col
 //!                    windows, BP weights; see `gather_map`)
-//!  fill:             one INT16 value over up to 256 bytes   (the padding of an im2col tile)
+//!  fill:             one INT16 value over up to 256 bytes   (the padding of an im2col tile),
+//!                    but not over bytes the replicating write set since the transfer began
 //!  contiguous read:  16 bytes from any address            (DMA stores)
 //!  gather read:      4 × 4 bytes at 4 addresses           (DMA stores that transpose)
 //!  3 vector reads:   16 bytes each from any address       (the vector unit's sources)
@@ -27,7 +28,11 @@
 //! as it arrives and its padding comes from no DRAM word: the model charges such a tile its
 //! bytes at the region's bandwidth but lets them follow the arrived fraction of the DRAM side,
 //! which a port writing one copy at a time in arrival order cannot do when the DRAM is the
-//! bottleneck. The DMA engine still spends the beats the model charges (see `dma`).
+//! bottleneck. The DMA engine still spends the beats the model charges (see `dma`). The fill
+//! runs while the answers arrive, so the region marks each byte the replicating write sets with
+//! the transfer's number (transfers counted at their start, 32 bits: no program has more) and
+//! the fill leaves the current transfer's: whichever comes first, a gathered byte keeps its
+//! element and a padding byte gets the pad value.
 //!
 //! `timing::dma_cycles` charges the scratchpad side `⌈bytes / (banks·width)⌉` beats whatever
 //! the addresses — a crossbar in front of the banks that never conflicts. This region realises
@@ -85,6 +90,8 @@ pub struct Scratchpad {
     pub fill_n: Signal<In, Bits<9>>,
     /// See `fill`.
     pub fill_value: Signal<In, Bits<16>>,
+    /// A gather starts: forget which bytes the replicating write has set (see the module docs).
+    pub fill_clear: Signal<In, Bit>,
     /// Address of byte 0 of the contiguous read.
     pub raddr: Signal<In, Bits<16>>,
     /// Bytes `raddr … raddr+15`, the cycle after `raddr` was presented.
@@ -144,6 +151,10 @@ pub struct Scratchpad {
     /// See `arr_yaddr`.
     pub arr_ywdata: Vec<Signal<In, Bits<32>>>,
     _mem: Vec<u8>,
+    /// The transfer that last set each byte through the replicating write, and the current
+    /// transfer (counted by `fill_clear`): the fill leaves the current transfer's bytes.
+    _held: Vec<u32>,
+    _epoch: u32,
     _lanes: usize,
 }
 
@@ -178,6 +189,7 @@ impl Scratchpad {
             fill_addr: Default::default(),
             fill_n: Default::default(),
             fill_value: Default::default(),
+            fill_clear: Default::default(),
             raddr: Default::default(),
             rdata: Default::default(),
             gaddr: Default::default(),
@@ -208,6 +220,8 @@ impl Scratchpad {
             arr_ywe: signals(array.outputs),
             arr_ywdata: signals(array.outputs),
             _mem: vec![0; (bytes as usize).clamp(1, 1 << 16)],
+            _held: vec![0; (bytes as usize).clamp(1, 1 << 16)],
+            _epoch: 0,
             _lanes: array.lanes,
         }
     }
@@ -280,8 +294,13 @@ impl Scratchpad {
             let value = self.fill_value.val().index() as u16;
             let size = self._mem.len();
             for j in 0..n.min(FILL_BYTES) {
-                self._mem[(a + j) % size] = value.to_le_bytes()[j % 2];
+                if self._held[(a + j) % size] != self._epoch {
+                    self._mem[(a + j) % size] = value.to_le_bytes()[j % 2];
+                }
             }
+        }
+        if self.fill_clear.val() {
+            self._epoch = self._epoch.wrapping_add(1);
         }
         let plen = self.plen.val().index();
         for g in 0..GROUP_PORTS {
@@ -313,6 +332,9 @@ impl Scratchpad {
                     self.rwdata[j % WORD_ELEMS].val(),
                 );
                 self.write(a, d, 2, |_| true);
+                let size = self._held.len();
+                self._held[a % size] = self._epoch;
+                self._held[(a + 1) % size] = self._epoch;
             }
         }
         for p in 0..self.arr_ywe.len() {
@@ -352,7 +374,8 @@ impl Scratchpad {
     fn verilog(&self) -> String {
         let size = self._mem.len();
         let mut v = format!(
-            "reg [7:0] mem [0:{}];\nwire [{}:0] fill_pattern = {{{} {{fill_value}}}};\nalways @(posedge clock) begin\n",
+            "reg [7:0] mem [0:{}];\nreg [31:0] held [0:{}];\nreg [31:0] epoch;\nwire [{}:0] fill_pattern = {{{} {{fill_value}}}};\nalways @(posedge clock) begin\n",
+            size - 1,
             size - 1,
             8 * FILL_BYTES - 1,
             FILL_BYTES / 2
@@ -360,9 +383,12 @@ impl Scratchpad {
         // The fill first, so that any same-cycle write wins.
         let _ = writeln!(v, "    if (fill) begin");
         write_port(&mut v, size, "fill_addr", "fill_pattern", FILL_BYTES, |j| {
-            format!("fill_n > 9'd{j}")
+            format!(
+                "fill_n > 9'd{j} && held[{}] != epoch",
+                byte_at(size, "fill_addr", j)
+            )
         });
-        v.push_str("    end\n");
+        v.push_str("    end\n    if (fill_clear) epoch <= epoch + 32'd1;\n");
         read_port(&mut v, size, "rdata", "raddr", 16);
         for e in 0..SCATTER {
             read_port(
@@ -410,6 +436,13 @@ impl Scratchpad {
         for j in 0..GATHER_PORTS {
             let (addr, data) = (format!("rwaddr${j}"), format!("rwdata${}", j % WORD_ELEMS));
             write_port(&mut v, size, &addr, &data, 2, |_| format!("rwe[{j}]"));
+            for b in 0..2 {
+                let _ = writeln!(
+                    v,
+                    "    if (rwe[{j}]) held[{}] <= epoch;",
+                    byte_at(size, &addr, b)
+                );
+            }
         }
         for p in 0..self.arr_ywe.len() {
             let (addr, data) = (format!("arr_yaddr${p}"), format!("arr_ywdata${p}"));
