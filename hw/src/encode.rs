@@ -685,7 +685,7 @@ fn encode_vector(
     let field = |v: u64, what: &str| narrow::<u16>(v, what, index);
     let (mut lr, mut mu, mut lambda, mut srste, mut classes, mut batch) = (0, 0, 0, None, 0, 0);
     let mut pool = None;
-    let (mut src3, mut bn_width, mut trows, mut bn_rows) = (None, 0, 0, 0);
+    let (mut src3, mut width_field, mut trows, mut bn_rows) = (None, 0, 0, 0);
     // The sources on the unit's three read ports.
     let mut ports = [srcs.first(), srcs.get(1), srcs.get(2)];
     // A pooling source is read ahead of the results it makes (max pooling's taps go `elems`
@@ -810,7 +810,7 @@ fn encode_vector(
             (lr, mu) = (lr_q16, momentum_q16);
             if let Some(d) = decay {
                 let (fields, w) = group_mask(d.nm)?;
-                (srste, bn_width) = (Some(fields), w);
+                (srste, width_field) = (Some(fields), w);
                 lambda = d.lambda_q16;
             }
             // v′ follows w′ at byte 2·elems of the destination.
@@ -818,7 +818,7 @@ fn encode_vector(
         }
         VecOp::MaskDecay { nm } => {
             let (fields, w) = group_mask(nm)?;
-            (srste, bn_width) = (Some(fields), w);
+            (srste, width_field) = (Some(fields), w);
         }
         VecOp::BatchStats
         | VecOp::BatchNorm { .. }
@@ -867,7 +867,7 @@ fn encode_vector(
             // the accumulator, and port 1 BatchNormGrad's gradient statistics (source 3).
             ports = [Some(&srcs[0]), Some(&srcs[k - 1]), Some(&srcs[k])];
             src3 = srcs.get(k + 1);
-            bn_width = field(width, "width")?;
+            width_field = field(width, "width")?;
             trows = field(elems / width, "the tile's rows")?;
             bn_rows = field(n, "rows")?;
         }
@@ -954,7 +954,7 @@ fn encode_vector(
         batch,
         pool,
         src3: src3.map(at).transpose()?,
-        width: bn_width,
+        width: width_field,
         trows,
         rows: bn_rows,
     })

@@ -1146,15 +1146,14 @@ fn reads_fit(arch: &Arch, op: VecOp, elems: u64, reads: u64) -> bool {
 /// Whether the row operation `op` over `elems` elements in rows of `width` (the loss's
 /// classes) runs on `arch`'s unit (`reads_fit`): its [`row_reads`].
 pub fn rows_fit(arch: &Arch, op: VecOp, elems: u64, width: u64) -> bool {
-    if row_passes(op).is_none() {
-        return false;
-    }
     let width = match op {
         VecOp::Loss { classes, .. } => classes,
         _ => width,
     }
     .max(1);
-    let reads = row_reads(op, elems / width, width, arch.vector_lanes).unwrap_or(u64::MAX - 2);
+    let Some(reads) = row_reads(op, elems / width, width, arch.vector_lanes) else {
+        return false;
+    };
     reads_fit(arch, op, elems, reads)
 }
 
