@@ -4,7 +4,8 @@
 //! phase's grid, which the walkers step through (see [`RowWalker`]); its scratchpad side is a
 //! plain or a transposed block. A gathering load (`Im2col`, `ConvBp`) streams the DRAM rows
 //! its shape implies like a copy, and its [`GatherMap`] sends every answered element to each
-//! of its places in the tile through the region's replicating write (the padding filled first).
+//! of its places in the tile through the region's replicating write (the padding filled
+//! alongside, past the bytes this transfer has already set).
 //!
 //! ```text
 //!            start ─► Setup (setup_cycles) ─► Stream ─────────────────────────► Idle
@@ -12,7 +13,7 @@
 //!  response walker ◄─ mem_rvalid/rdata       the same words, `latency` cycles later
 //!  load:  response word ─► >> 8·lo ─► scratchpad write (n bytes at sp)
 //!  gather: response word ─► >> 8·lo ─► gather map (row, column: the walker's sp from 0)
-//!          ─► replicating write (each element at up to 9 addresses); the fill before
+//!          ─► replicating write (each element at up to 9 addresses); the fill alongside
 //!  store: scratchpad read (one cycle ahead) ─► [requant] ─► << 8·lo ─► DRAM write (mask)
 //! ```
 //!
@@ -210,8 +211,8 @@ pub struct Dma {
     pub sp_fill_n: Signal<Out, Bits<9>>,
     /// See `sp_fill`.
     pub sp_fill_value: Signal<Out, Bits<16>>,
-    /// A transfer starts: the regions forget the bytes the last gather set (the fill leaves
-    /// only those of its own gather).
+    /// A transfer starts: the regions count it, so that the fill leaves only the bytes its own
+    /// gather set (see [`crate::Scratchpad`]).
     pub sp_fill_clear: Signal<Out, Bit>,
     /// Where a gathering load's elements land.
     pub gather: GatherMap,

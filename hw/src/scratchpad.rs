@@ -90,7 +90,8 @@ pub struct Scratchpad {
     pub fill_n: Signal<In, Bits<9>>,
     /// See `fill`.
     pub fill_value: Signal<In, Bits<16>>,
-    /// A gather starts: forget which bytes the replicating write has set (see the module docs).
+    /// A transfer starts: count it, so that the fill leaves only the bytes its replicating
+    /// write sets (see the module docs).
     pub fill_clear: Signal<In, Bit>,
     /// Address of byte 0 of the contiguous read.
     pub raddr: Signal<In, Bits<16>>,
