@@ -843,9 +843,9 @@ impl<const L: usize> Logic for Core<L> {
         self.sp_weight.fill_value.next = self.dma.sp_fill_value.val();
         self.sp_input.fill_value.next = self.dma.sp_fill_value.val();
         self.sp_output.fill_value.next = self.dma.sp_fill_value.val();
-        self.sp_weight.fill_clear.next = self.dma.sp_fill_clear.val();
-        self.sp_input.fill_clear.next = self.dma.sp_fill_clear.val();
-        self.sp_output.fill_clear.next = self.dma.sp_fill_clear.val();
+        self.sp_weight.xfer_start.next = self.dma.sp_xfer_start.val();
+        self.sp_input.xfer_start.next = self.dma.sp_xfer_start.val();
+        self.sp_output.xfer_start.next = self.dma.sp_xfer_start.val();
         if self.dma_region.q.val() == 0 {
             self.sp_weight.we.next = self.dma.sp_we.val();
             self.sp_weight.ewe.next = self.dma.sp_ewe.val();

@@ -213,7 +213,7 @@ pub struct Dma {
     pub sp_fill_value: Signal<Out, Bits<16>>,
     /// A transfer starts: the regions count it, so that the fill leaves only the bytes its own
     /// gather set (see [`crate::Scratchpad`]).
-    pub sp_fill_clear: Signal<Out, Bit>,
+    pub sp_xfer_start: Signal<Out, Bit>,
     /// Where a gathering load's elements land.
     pub gather: GatherMap,
     /// Walks the words as they are requested (stores: as their bytes are read).
@@ -304,7 +304,7 @@ impl Dma {
             sp_fill_addr: Default::default(),
             sp_fill_n: Default::default(),
             sp_fill_value: Default::default(),
-            sp_fill_clear: Default::default(),
+            sp_xfer_start: Default::default(),
             gather: Default::default(),
             req: Default::default(),
             rsp: Default::default(),
@@ -528,7 +528,7 @@ impl Logic for Dma {
         self.sp_fill_addr.next = self.gather.fill_addr.val();
         self.sp_fill_n.next = self.gather.fill_n.val();
         self.sp_fill_value.next = self.gather.fill_value.val();
-        self.sp_fill_clear.next = self.start.val();
+        self.sp_xfer_start.next = self.start.val();
         if self.mem_rvalid.val() & !self.is_store.q.val() & self.gather.active.val() {
             self.sp_rwe.next = self.gather.we.val();
         }

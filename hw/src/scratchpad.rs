@@ -92,7 +92,7 @@ pub struct Scratchpad {
     pub fill_value: Signal<In, Bits<16>>,
     /// A transfer starts: count it, so that the fill leaves only the bytes its replicating
     /// write sets (see the module docs).
-    pub fill_clear: Signal<In, Bit>,
+    pub xfer_start: Signal<In, Bit>,
     /// Address of byte 0 of the contiguous read.
     pub raddr: Signal<In, Bits<16>>,
     /// Bytes `raddr … raddr+15`, the cycle after `raddr` was presented.
@@ -153,7 +153,7 @@ pub struct Scratchpad {
     pub arr_ywdata: Vec<Signal<In, Bits<32>>>,
     _mem: Vec<u8>,
     /// The transfer that last set each byte through the replicating write, and the current
-    /// transfer (counted by `fill_clear`): the fill leaves the current transfer's bytes.
+    /// transfer (counted by `xfer_start`): the fill leaves the current transfer's bytes.
     _held: Vec<u32>,
     _epoch: u32,
     _lanes: usize,
@@ -190,7 +190,7 @@ impl Scratchpad {
             fill_addr: Default::default(),
             fill_n: Default::default(),
             fill_value: Default::default(),
-            fill_clear: Default::default(),
+            xfer_start: Default::default(),
             raddr: Default::default(),
             rdata: Default::default(),
             gaddr: Default::default(),
@@ -300,7 +300,7 @@ impl Scratchpad {
                 }
             }
         }
-        if self.fill_clear.val() {
+        if self.xfer_start.val() {
             self._epoch = self._epoch.wrapping_add(1);
         }
         let plen = self.plen.val().index();
@@ -389,7 +389,7 @@ impl Scratchpad {
                 byte_at(size, "fill_addr", j)
             )
         });
-        v.push_str("    end\n    if (fill_clear) epoch <= epoch + 32'd1;\n");
+        v.push_str("    end\n    if (xfer_start) epoch <= epoch + 32'd1;\n");
         read_port(&mut v, size, "rdata", "raddr", 16);
         for e in 0..SCATTER {
             read_port(
