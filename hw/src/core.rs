@@ -32,7 +32,7 @@ use crate::prune_unit::PruneUnit;
 use crate::scratchpad::GROUP_PORTS;
 use crate::scratchpad::{GemmPorts, Scratchpad, SCATTER, VECTOR_READS, VECTOR_WRITES};
 use crate::vector_unit::VectorUnit;
-use nmsat_compiler::arch::{Arch, RegionId};
+use nmsat_compiler::arch::{Arch, Banking, RegionId};
 use rust_hdl::prelude::*;
 
 /// The name of the core's top module in the generated Verilog.
@@ -289,6 +289,25 @@ pub fn core_for(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
 
 /// The checks of the units whose timing the description must allow, before the array's.
 fn check_units(arch: &Arch) -> Result<(), crate::HwError> {
+    for (field, r) in [
+        ("scratchpads.weight.banking", RegionId::Weight),
+        ("scratchpads.input.banking", RegionId::Input),
+        ("scratchpads.output.banking", RegionId::Output),
+    ] {
+        if arch.region(r).banking == Banking::Physical {
+            return Err(crate::HwError::Unsupported {
+                field,
+                value: "physical".into(),
+                reason: format!(
+                    "the core's regions are still the ideal crossbar the units were built \
+                     against; physically banked regions are being brought up unit by unit \
+                     (docs/physical-banking.md) (in `{}`)",
+                    arch.name
+                ),
+                allowed: "ideal".into(),
+            });
+        }
+    }
     crate::dma::check_arch(arch)?;
     crate::vector_unit::check_arch(arch)?;
     crate::prune_unit::check_arch(arch)?;

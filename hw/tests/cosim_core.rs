@@ -985,6 +985,13 @@ fn descriptions_the_dma_cannot_time_exactly_are_refused() {
     a.rows = 1;
     let text = nmsat_hw::core_for(&a).err().expect("refused").to_string();
     assert!(text.contains("array.rows = 1"), "{text}");
+    let mut a = arch("sat-small");
+    a.output.banking = nmsat_compiler::arch::Banking::Physical;
+    let text = nmsat_hw::core_for(&a).err().expect("refused").to_string();
+    assert!(
+        text.contains("scratchpads.output.banking = physical"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -5,15 +5,16 @@
 //! 1. U's previous instruction has completed (it occupied `[start, end)` with `end ≤ τ`);
 //! 2. every wait `(V, c)` holds: the c-th instruction of V has completed by τ;
 //! 3. every scratchpad region it touches has a free port at τ (an operation holds one port of
-//!    each region it touches from issue to completion).
+//!    each region it touches from issue to completion; of a physically banked region, a read
+//!    copy of each region it reads and the one write port of each region it writes).
 //!
 //! Units that can issue in the same cycle do so in the fixed order DMA, prune, array, vector,
 //! each claiming its ports before the next looks. An [`Executor`] supplies each operation's
 //! duration: fast mode from the timing equations, exact mode by executing it cycle by cycle.
 //! Everything else — and so the whole schedule — is this one piece of code.
 
-use nmsat_compiler::arch::{Arch, RegionId};
-use nmsat_compiler::isa::{Instr, Program, Unit};
+use nmsat_compiler::arch::{Arch, Banking, RegionId};
+use nmsat_compiler::isa::{Buf, Instr, Program, Unit};
 use serde::Serialize;
 
 /// What executing one operation cost.
@@ -49,6 +50,9 @@ pub enum Resource {
     Region(RegionId),
     /// The DRAM, which serves one transfer at a time.
     Dram,
+    /// The write port of a physically banked region ([`Banking::Physical`]), which one
+    /// operation holds at a time; its ports are then its read copies.
+    WritePort(RegionId),
 }
 
 impl Resource {
@@ -56,6 +60,7 @@ impl Resource {
         match self {
             Resource::Region(r) => r as usize,
             Resource::Dram => 3,
+            Resource::WritePort(r) => 4 + r as usize,
         }
     }
 }
@@ -77,13 +82,21 @@ impl Schedule {
 }
 
 /// Resources an instruction holds.
-fn resources(instr: &Instr) -> Vec<Resource> {
+fn resources(arch: &Arch, instr: &Instr) -> Vec<Resource> {
+    let physical = |b: &Buf| arch.region(b.region).banking == Banking::Physical;
+    let writes = instr.op.sp_writes();
     let mut r: Vec<Resource> = instr
         .op
         .sp_reads()
         .iter()
-        .chain(instr.op.sp_writes().iter())
+        .chain(writes.iter().filter(|b| !physical(b)))
         .map(|b| Resource::Region(b.region))
+        .chain(
+            writes
+                .iter()
+                .filter(|b| physical(b))
+                .map(|b| Resource::WritePort(b.region)),
+        )
         .collect();
     if matches!(instr.op.unit(), Unit::Load | Unit::Store) {
         r.push(Resource::Dram);
@@ -111,8 +124,17 @@ pub fn run(arch: &Arch, prog: &Program, exec: &mut dyn Executor) -> Result<Sched
     // Earliest retry of a unit's head after a port refusal.
     let mut port_retry: [Option<(u64, Resource)>; Unit::COUNT] = [None; Unit::COUNT];
     // Completion times of the operations holding each region's ports.
-    let mut holders: [Vec<u64>; 4] = Default::default();
-    let ports = [arch.weight.ports, arch.input.ports, arch.output.ports, 1].map(|p| p as usize);
+    let mut holders: [Vec<u64>; 7] = Default::default();
+    let ports = [
+        arch.weight.ports,
+        arch.input.ports,
+        arch.output.ports,
+        1,
+        1,
+        1,
+        1,
+    ]
+    .map(|p| p as usize);
     let mut now = 0u64;
     let mut issued = 0;
     while issued < n {
@@ -151,7 +173,7 @@ pub fn run(arch: &Arch, prog: &Program, exec: &mut dyn Executor) -> Result<Sched
                 continue;
             }
             let j = by_unit[u][head[u]];
-            let need = resources(&prog.instrs[j]);
+            let need = resources(arch, &prog.instrs[j]);
             let blocked = need.iter().find_map(|&r| {
                 let h = &mut holders[r.index()];
                 h.retain(|&e| e > now);

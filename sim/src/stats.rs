@@ -146,7 +146,9 @@ pub fn stats(arch: &Arch, prog: &Program, sched: &Schedule) -> Stats {
             }
             Cause::Wait(Unit::Prune) => stalls.prune += idle,
             Cause::Wait(_) => stalls.dependency += idle,
-            Cause::Port(Resource::Region(_)) => stalls.bank_conflict += idle,
+            Cause::Port(Resource::Region(_) | Resource::WritePort(_)) => {
+                stalls.bank_conflict += idle
+            }
         }
         stalls.bank_conflict += sched.bank_stall[j];
         free_at[u] = sched.end[j];

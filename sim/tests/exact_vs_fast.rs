@@ -21,6 +21,7 @@ fn arch(
     latency: u64,
     ports: u64,
     opts: [bool; 3],
+    physical: bool,
 ) -> Arch {
     let text = include_str!("../../configs/arch/sat-small.yaml")
         .replace("  rows: 4", &format!("  rows: {rows}"))
@@ -50,6 +51,14 @@ fn arch(
             &format!("bytes_per_cycle_per_channel: {dram_bpc}, latency: {latency}"),
         )
         .replace("ports: 2", &format!("ports: {ports}"))
+        .replace(
+            "latency: 1}",
+            if physical {
+                "latency: 1, banking: physical}"
+            } else {
+                "latency: 1}"
+            },
+        )
         .replace(
             "optimizations: {interleave: true, pregenerate: true, double_buffer: true}",
             &format!(
@@ -145,12 +154,12 @@ proptest! {
     fn fast_mode_equals_exact_mode(
         rows in 1u64..=8, cols in 1u64..=8, os: bool, banks in 1u64..=4,
         dram_bpc in prop::sample::select(vec![2u64, 8, 24]), latency in 0u64..=20, ports in 1u64..=3,
-        opts in prop::array::uniform3(any::<bool>()),
+        opts in prop::array::uniform3(any::<bool>()), physical: bool,
         nm in nm_strategy(), recipe in prop::sample::select(vec![Recipe::Bdwp, Recipe::SrSte, Recipe::Dense]),
         tokens in 1u64..=3, input in 1u64..=40, hidden in 1u64..=40, out in 2u64..=12, batch in 1u64..=5,
         norm in 0u8..=2, gelu: bool, softmax: bool,
     ) {
-        let a = arch(rows, cols, os, banks, dram_bpc, latency, ports, opts);
+        let a = arch(rows, cols, os, banks, dram_bpc, latency, ports, opts, physical);
         // A batch norm's passes hold 16 bytes of statistics per channel besides their rows.
         let hidden = if norm == 2 { hidden.min(20) } else { hidden };
         let model = mlp(tokens, input, hidden, out, norm, gelu, softmax);
@@ -174,7 +183,7 @@ proptest! {
     fn fast_mode_equals_exact_mode_on_conv_programs(
         rows in 1u64..=6, cols in 1u64..=6, os: bool, banks in 1u64..=4,
         dram_bpc in prop::sample::select(vec![2u64, 8, 24]), latency in 0u64..=20, ports in 1u64..=3,
-        opts in prop::array::uniform3(any::<bool>()),
+        opts in prop::array::uniform3(any::<bool>()), physical: bool,
         nm in nm_strategy(), recipe in prop::sample::select(vec![Recipe::Bdwp, Recipe::SrSte, Recipe::Dense]),
         c0 in 1u64..=6, h in 2u64..=7, w in 2u64..=7,
         conv1 in (1u64..=12, 1u64..=3, 1u64..=2, 0u64..=1), bn: bool,
@@ -189,7 +198,7 @@ proptest! {
                             (co2, conv2.1, conv2.2, conv2.3, g2), classes);
         // Geometries whose windows do not fit the image are not models.
         prop_assume!(model.is_some());
-        let a = arch(rows, cols, os, banks, dram_bpc, latency, ports, opts);
+        let a = arch(rows, cols, os, banks, dram_bpc, latency, ports, opts, physical);
         let o = TrainOptions { recipe, ..TrainOptions::bdwp(batch, nm) };
         let compiled = compile(&a, &model.expect("assumed"), &o);
         // A row (a weight row of the classifier, a norm's channels) larger than the tile

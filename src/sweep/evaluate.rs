@@ -157,7 +157,7 @@ fn layer_records(arch: &Arch, prog: &Program, run: &Run) -> Vec<LayerRecord> {
             Cause::Wait(Unit::Load | Unit::Store) | Cause::Port(Resource::Dram) => st.dma += idle,
             Cause::Wait(Unit::Prune) => st.prune += idle,
             Cause::Wait(_) => st.dependency += idle,
-            Cause::Port(Resource::Region(_)) => st.bank += idle,
+            Cause::Port(Resource::Region(_) | Resource::WritePort(_)) => st.bank += idle,
         }
         st.bank += s.bank_stall[j];
         free_at = s.end[j];

@@ -76,6 +76,22 @@ impl RegionId {
     }
 }
 
+/// How a region's banks serve the operations that use it (docs/physical-banking.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Banking {
+    /// A crossbar in front of the banks that never conflicts: each operation moves up to
+    /// `banks·width` bytes a cycle whatever its addresses, and up to `ports` operations read
+    /// and write the region at once.
+    #[default]
+    Ideal,
+    /// What the banks physically are: word-interleaved banks of one read and one write port.
+    /// Reads are served by `ports` copies of the region, one held by each operation that reads
+    /// it; writes by one write port, held by one operation at a time and broadcast to every
+    /// copy. Each bank serves one word a cycle on each.
+    Physical,
+}
+
 /// A banked scratchpad region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Region {
@@ -84,6 +100,7 @@ pub struct Region {
     pub bank_width_bytes: u64,
     pub ports: u64,
     pub latency: u64,
+    pub banking: Banking,
 }
 
 impl Region {
@@ -327,6 +344,17 @@ fn region(map: &SourceMap, name: &str, r: &RawRegion) -> Result<Region, Diagnost
         bank_width_bytes: positive(map, &f("bank_width_bytes"), r.bank_width_bytes)?,
         ports: positive(map, &f("ports"), r.ports)?,
         latency: non_negative(map, &f("latency"), r.latency)?,
+        banking: match r.banking.as_deref() {
+            None | Some("ideal") => Banking::Ideal,
+            Some("physical") => Banking::Physical,
+            Some(other) => {
+                return Err(map.error(
+                    &f("banking"),
+                    format!("unknown banking `{other}`"),
+                    "ideal, physical",
+                ))
+            }
+        },
     };
     if !region
         .bytes
@@ -568,6 +596,30 @@ mod tests {
             m.schedule_key(),
             "cores change the schedule"
         );
+    }
+
+    #[test]
+    fn banking_is_ideal_unless_told_and_a_wrong_one_is_named() {
+        let text = include_str!("../../../configs/arch/sat-small.yaml");
+        assert_eq!(
+            Arch::parse("a.yaml", text).unwrap().input.banking,
+            Banking::Ideal
+        );
+        let set = |to: &str| {
+            text.replace(
+                "input: {bytes: 16384, banks: 4, bank_width_bytes: 8, ports: 2, latency: 1}",
+                &format!("input: {{bytes: 16384, banks: 4, bank_width_bytes: 8, ports: 2, latency: 1, banking: {to}}}"),
+            )
+        };
+        let a = Arch::parse("a.yaml", &set("physical")).unwrap();
+        assert_eq!(
+            [a.weight.banking, a.input.banking],
+            [Banking::Ideal, Banking::Physical]
+        );
+        let e = Arch::parse("a.yaml", &set("crossbar")).unwrap_err();
+        assert_eq!(e.field, "scratchpads.input.banking", "{e}");
+        assert_eq!(e.line, Some(17), "{e}");
+        assert!(e.to_string().contains("ideal, physical"), "{e}");
     }
 
     #[test]

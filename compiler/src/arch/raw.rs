@@ -60,6 +60,8 @@ pub struct RawRegion {
     pub bank_width_bytes: i64,
     pub ports: i64,
     pub latency: i64,
+    #[serde(default)]
+    pub banking: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
