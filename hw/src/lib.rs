@@ -10,6 +10,8 @@
 //!   [`BatchLanes`], [`GeluLanes`], [`NormLanes`] and [`SoftmaxGradLanes`], the [`ArrayUnit`]
 //!   (the grid with its edges), [`Scratchpad`] regions; [`encode`] turns a program into its
 //!   queues;
+//! * [`BankedRegion`]: a physically banked region of rust-hdl `RAM`s (not yet in the core),
+//!   with its reference [`BankedRegionModel`];
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
@@ -27,6 +29,7 @@
 
 mod array;
 mod array_unit;
+mod banked_region;
 mod batch_norm;
 mod controller;
 mod core;
@@ -63,6 +66,10 @@ pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
 };
 pub use crate::array_unit::{ArrayUnit, GemmOp, GEMM_FIELDS};
+pub use crate::banked_region::{
+    BankWrite, BankedRegion, BankedRegionModel, ByteRam, RegionShape, MAX_BANKS, MAX_COPIES,
+    MAX_DEPTH, MIN_DEPTH,
+};
 pub use crate::batch_norm::BatchLanes;
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
 pub use crate::core::{core_for, Core, CORE_TOP};
