@@ -104,7 +104,7 @@ impl Unit {
 }
 
 /// A byte range of one scratchpad region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Buf {
     pub region: RegionId,
     pub addr: u64,
@@ -175,7 +175,7 @@ pub fn phase_taps(k: u64, a: u64, s: u64) -> u64 {
 /// input of a BP stride phase (stride 1, signed padding) and pooling windows are such views; a
 /// 1×1 view with stride s is the pixel grid of a stride phase, which a [`XferShape::Scatter`]
 /// stores to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Im2col {
     /// Elements of one pixel of the tensor (its row width: all channels of all groups).
     pub pixel_elems: u64,
@@ -243,7 +243,7 @@ impl Im2col {
 
 /// One tile of a window view: which elements of which tensor, and how they lie in the
 /// scratchpad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Im2colTile {
     pub geom: Im2col,
     /// DRAM address of the tensor (image 0, pixel 0, channel 0).
@@ -340,7 +340,7 @@ impl Im2colTile {
 /// reduction index `k` ↦ (co, tap) in the order of [`blocked_index`] over the phase's
 /// `ka × kb` taps, tap (u, v) being kernel position `(phase_h + s·(ka−1−u), phase_w +
 /// s·(kb−1−v))`. For a 1×1 stride-1 kernel this is `Wᵀ`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConvBp {
     /// Output channels of one group (the reduction's channels).
     pub out_ch: u64,
@@ -385,7 +385,7 @@ impl ConvBp {
 
 /// One tile of the BP view of a dense conv weight tensor: rows (input channels) `[r0, r0+nr)`
 /// of group `group`, reduction indices `[k0, k0+nk)`, landing `[nr × nk]` in the scratchpad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConvBpTile {
     pub geom: ConvBp,
     /// DRAM address of the weight tensor.
@@ -420,7 +420,7 @@ impl ConvBpTile {
 }
 
 /// How the DMA write path arranges a transfer's elements in the scratchpad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum XferShape {
     /// Rows land one after another, as in DRAM.
     Copy,
@@ -447,7 +447,7 @@ impl XferShape {
 }
 
 /// A 2-D transfer between DRAM and a scratchpad range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Xfer {
     pub dram_addr: u64,
     pub rows: u64,

@@ -7,6 +7,7 @@ pub mod arch;
 pub mod check;
 pub mod datapath;
 pub mod diag;
+pub mod dma_beats;
 pub mod graph;
 pub mod isa;
 pub mod model;

@@ -4,7 +4,7 @@
 //! tested against) the cycle-by-cycle simulator all use these functions; nothing else writes a
 //! timing formula down.
 
-use crate::arch::{Arch, Dataflow, Region};
+use crate::arch::{Arch, Banking, Dataflow, Region};
 use crate::isa::{Op, VecOp, Xfer};
 use crate::prune::Nm;
 
@@ -147,6 +147,108 @@ pub fn dma_cycles(arch: &Arch, x: &Xfer) -> u64 {
     arch.dma.setup_cycles + arch.dram.latency + beats
 }
 
+/// Cycles a physically banked region needs to serve one access set, given its words (word
+/// index `byte / width`, in any order, repeats allowed): each bank serves one word a cycle, and
+/// words are interleaved over the banks (`word mod banks`), so it is the most distinct words
+/// one bank holds. An empty set needs none.
+pub fn bank_degree(region: &Region, words: impl IntoIterator<Item = u64>) -> u64 {
+    let mut words: Vec<u64> = words.into_iter().collect();
+    words.sort_unstable();
+    words.dedup();
+    let mut banks: Vec<u64> = words.iter().map(|w| w % region.banks).collect();
+    banks.sort_unstable();
+    banks
+        .chunk_by(|a, b| a == b)
+        .map(|run| run.len() as u64)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Which way a transfer goes, for [`transfer_cycles`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Load,
+    /// `requant`: the scratchpad holds INT32 accumulators, 4 bytes per DRAM element.
+    Store {
+        requant: bool,
+    },
+}
+
+/// Cycles of one DMA operation: [`dma_cycles`] on an ideal region, [`dma_cycles_physical`]
+/// over the transfer's [`crate::dma_beats`] on a physically banked one.
+pub fn transfer_cycles(arch: &Arch, x: &Xfer, dir: Direction) -> u64 {
+    if arch.region(x.sp.region).banking == Banking::Ideal {
+        return dma_cycles(arch, x);
+    }
+    let scale = match dir {
+        Direction::Store { requant: true } => 2,
+        _ => 1,
+    };
+    let region = arch.region(x.sp.region);
+    let sets = crate::dma_beats::beat_words(arch, x, scale);
+    let fill = if sets.padded {
+        fill_cycles(region, x.sp.addr, x.sp.bytes)
+    } else {
+        0
+    };
+    let degrees: Vec<u64> = sets
+        .beats
+        .iter()
+        .map(|b| bank_degree(region, b.iter().copied()))
+        .collect();
+    dma_cycles_physical(arch, &degrees, fill, dir != Direction::Load)
+}
+
+/// Cycles a physically banked region takes to set `bytes` bytes from `addr` to one value
+/// (the padding of a window tile): one word from every bank a cycle, `B` consecutive words
+/// always being in distinct banks, so `⌈words / B⌉` for the words the range touches.
+pub fn fill_cycles(region: &Region, addr: u64, bytes: u64) -> u64 {
+    let w = region.bank_width_bytes;
+    ((addr + bytes).div_ceil(w) - addr / w).div_ceil(region.banks)
+}
+
+/// Cycles of a DMA transfer on a physically banked region, whose beat `i` (one `link` of DRAM
+/// bytes) needs `d_i = degrees[i]` cycles of the region (its set's [`bank_degree`]).
+///
+/// **Load.** The engine requests beat i at `r_i` and the DRAM answers at `a_i = r_i + L`
+/// (latency L). Answers wait in a queue of `Q = L + 1` entries, which the write path drains in
+/// order, beat i over `[s_i, e_i)` with `s_i = max(a_i, e_{i−1})` (and after the padding's
+/// `fill` cycles) and `e_i = s_i + max(d_i, 1)`: a beat leaves the queue in its own cycle even
+/// when it writes nothing. A request needs a free entry, which beat `i−Q` frees as it ends:
+/// `r_i = max(setup + i, e_{i−Q})`. Q = L + 1 is the round trip, so beats of degree 1 are never
+/// held back (`e_{i−Q} = setup + i`) and the transfer takes `setup + L + n`, as
+/// [`dma_cycles`] does on an ideal region. The engine is busy until the last write ends:
+///
+/// ```text
+/// e_{n−1}        (loads)
+/// ```
+///
+/// **Store.** The read path reads beat i over `[x_i, x_i + d_i)`, `x_i = max(setup − 1,
+/// x_{i−1} + d_{i−1})` (the first read in the last setup cycle, its data one cycle later),
+/// requests its DRAM write at `x_i + d_i`, and the DRAM acknowledges L cycles later; the
+/// engine is busy until the last acknowledgement, `x_{n−1} + d_{n−1} + L + 1` — again
+/// `setup + L + n` when every beat has degree 1 (and `setup ≥ 1`).
+pub fn dma_cycles_physical(arch: &Arch, degrees: &[u64], fill: u64, store: bool) -> u64 {
+    let (setup, lat) = (arch.dma.setup_cycles, arch.dram.latency);
+    if store {
+        let mut next = setup.saturating_sub(1);
+        for &d in degrees {
+            next += d.max(1);
+        }
+        return next + lat + 1;
+    }
+    let q = lat as usize + 1;
+    let mut ends: Vec<u64> = Vec::with_capacity(degrees.len());
+    let mut prev = fill;
+    for (i, &d) in degrees.iter().enumerate() {
+        let request = (setup + i as u64).max(if i >= q { ends[i - q] } else { 0 });
+        let s = (request + lat).max(prev);
+        prev = s + d.max(1);
+        ends.push(prev);
+    }
+    prev.max(setup + lat)
+}
+
 /// Cycles of the prune unit ranking `groups` M-groups: pipeline fill plus one pass of
 /// `groups_per_cycle` groups a cycle.
 pub fn prune_cycles(arch: &Arch, groups: u64) -> u64 {
@@ -195,7 +297,10 @@ pub fn vector_cycles(arch: &Arch, op: VecOp, elems: u64) -> u64 {
 /// Cycles the unit that runs `op` is busy with it.
 pub fn op_cycles(arch: &Arch, op: &Op) -> u64 {
     match op {
-        Op::Load { xfer } | Op::Store { xfer, .. } => dma_cycles(arch, xfer),
+        Op::Load { xfer } => transfer_cycles(arch, xfer, Direction::Load),
+        Op::Store { xfer, requant } => {
+            transfer_cycles(arch, xfer, Direction::Store { requant: *requant })
+        }
         Op::Prune { rows, k, nm, .. } => prune_cycles(arch, rows * k.div_ceil(nm.m)),
         Op::Gemm {
             m, k, t, sparsity, ..

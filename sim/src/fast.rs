@@ -1,17 +1,50 @@
 //! Fast mode: every operation advances by its whole duration from the timing equations.
 
 use crate::machine::{Executor, OpCost};
-use nmsat_compiler::arch::Arch;
-use nmsat_compiler::isa::{Instr, Op};
+use nmsat_compiler::arch::{Arch, Banking};
+use nmsat_compiler::dma_beats::timing_key;
+use nmsat_compiler::isa::{Instr, Op, Xfer};
 use nmsat_compiler::timing;
+use std::collections::HashMap;
 
 /// Times operations with [`timing::op_cycles`]; touches no data.
 pub struct Fast<'a> {
-    pub arch: &'a Arch,
+    arch: &'a Arch,
+    /// A transfer on a physically banked region costs a pass over its elements, so each kind
+    /// ([`timing_key`]: its shape, wherever it lies) is timed once.
+    transfers: HashMap<(Xfer, Option<bool>), u64>,
+}
+
+impl<'a> Fast<'a> {
+    /// Fast mode on `arch`.
+    pub fn new(arch: &'a Arch) -> Fast<'a> {
+        Fast {
+            arch,
+            transfers: HashMap::new(),
+        }
+    }
 }
 
 impl Executor for Fast<'_> {
     fn execute(&mut self, _index: usize, instr: &Instr) -> Result<OpCost, String> {
+        if let Op::Load { xfer } | Op::Store { xfer, .. } = &instr.op {
+            if self.arch.region(xfer.sp.region).banking == Banking::Physical {
+                let requant = match instr.op {
+                    Op::Store { requant, .. } => Some(requant),
+                    _ => None,
+                };
+                let key = (timing_key(self.arch, xfer), requant);
+                let (arch, op) = (self.arch, &instr.op);
+                let cycles = *self
+                    .transfers
+                    .entry(key)
+                    .or_insert_with(|| timing::op_cycles(arch, op));
+                return Ok(OpCost {
+                    cycles,
+                    bank_stall: 0,
+                });
+            }
+        }
         let bank_stall = match &instr.op {
             Op::Gemm {
                 m, k, t, sparsity, ..

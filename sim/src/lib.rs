@@ -27,7 +27,7 @@ pub struct Run {
 
 /// Simulates `prog` in fast mode.
 pub fn simulate_fast(arch: &Arch, prog: &Program) -> Result<Run, String> {
-    let schedule = machine::run(arch, prog, &mut fast::Fast { arch })?;
+    let schedule = machine::run(arch, prog, &mut fast::Fast::new(arch))?;
     let stats = stats::stats(arch, prog, &schedule);
     Ok(Run { schedule, stats })
 }

@@ -224,7 +224,7 @@ impl<'a> Evaluator<'a> {
         let schedule = match (self.spec.exact, arch.multicore.cores > 1) {
             (true, false) => nmsat_sim::simulate_exact(arch, prog).map(|run| run.schedule),
             (false, false) => {
-                nmsat_sim::machine::run(arch, prog, &mut nmsat_sim::fast::Fast { arch })
+                nmsat_sim::machine::run(arch, prog, &mut nmsat_sim::fast::Fast::new(arch))
             }
             (true, true) => multicore::simulate_exact(arch, prog).map(|run| run.schedule),
             (false, true) => multicore::simulate_fast(arch, prog).map(|run| run.schedule),

@@ -18,8 +18,9 @@
 
 use super::{i16s, put_i16s, Memory};
 use crate::machine::OpCost;
-use nmsat_compiler::arch::Arch;
+use nmsat_compiler::arch::{Arch, Banking, Region};
 use nmsat_compiler::datapath::requant;
+use nmsat_compiler::dma_beats::beat_words;
 use nmsat_compiler::isa::{DramRows, Im2colTile, Xfer, XferShape};
 use nmsat_compiler::timing::dram_bytes;
 
@@ -97,7 +98,95 @@ fn sp_index(x: &Xfer, i: usize, j: usize) -> usize {
     }
 }
 
-fn cost(arch: &Arch, mem: &Memory, x: &Xfer) -> OpCost {
+/// One cycle of a physically banked region: every bank serves one of its words in `left`
+/// (words by bank); says whether none is left.
+fn serve(left: &mut [u64]) -> bool {
+    for n in left.iter_mut() {
+        *n = n.saturating_sub(1);
+    }
+    left.iter().all(|&n| n == 0)
+}
+
+/// Words of each bank in `words`.
+fn by_bank(region: &Region, words: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut left = vec![0; region.banks as usize];
+    for w in words {
+        left[(w % region.banks) as usize] += 1;
+    }
+    left
+}
+
+/// A transfer on a physically banked region, stepped one cycle at a time: requests while the
+/// answer queue (`latency + 1` entries) has room, answers after `latency`, and the region's
+/// write path taking the padding's fill first, then the queue's head beat, one word of every
+/// bank a cycle. A store reads each beat the same way and requests its DRAM write the cycle
+/// after the beat's last read.
+fn physical_beats(arch: &Arch, x: &Xfer, scale: u64, store: bool) -> u64 {
+    let region = arch.region(x.sp.region);
+    let sets = beat_words(arch, x, scale);
+    let (setup, lat) = (arch.dma.setup_cycles, arch.dram.latency);
+    let n = sets.beats.len();
+    let bank_words = |i: usize| by_bank(region, sets.beats[i].iter().copied());
+    if store {
+        let mut cycle = setup.saturating_sub(1);
+        for i in 0..n {
+            let mut left = bank_words(i);
+            loop {
+                cycle += 1;
+                if serve(&mut left) {
+                    break;
+                }
+            }
+        }
+        return cycle + lat + 1;
+    }
+    let w = region.bank_width_bytes;
+    let mut fill = if sets.padded {
+        by_bank(region, x.sp.addr / w..(x.sp.addr + x.sp.bytes).div_ceil(w))
+    } else {
+        Vec::new()
+    };
+    let queue_len = lat as usize + 1;
+    let (mut requested, mut written) = (0usize, 0usize);
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut arrived = std::collections::VecDeque::new();
+    let mut head: Option<Vec<u64>> = None;
+    let mut cycle = 0u64;
+    while written < n || !fill.is_empty() || cycle < setup + lat {
+        if cycle >= setup && requested < n && requested - written < queue_len {
+            in_flight.push_back((cycle + lat, requested));
+            requested += 1;
+        }
+        while in_flight.front().is_some_and(|&(at, _)| at <= cycle) {
+            arrived.push_back(in_flight.pop_front().expect("checked").1);
+        }
+        if !fill.is_empty() {
+            if serve(&mut fill) {
+                fill.clear();
+            }
+        } else {
+            if head.is_none() {
+                head = arrived.pop_front().map(bank_words);
+            }
+            if let Some(left) = head.as_mut() {
+                if serve(left) {
+                    head = None;
+                    written += 1;
+                }
+            }
+        }
+        cycle += 1;
+    }
+    cycle
+}
+
+fn cost(arch: &Arch, mem: &Memory, x: &Xfer, scale: u64, store: bool) -> OpCost {
+    if arch.region(x.sp.region).banking == Banking::Physical {
+        return OpCost {
+            cycles: physical_beats(arch, x, scale, store),
+            bank_stall: 0,
+        };
+    }
     let sp_bw = mem.sp[x.sp.region as usize].desc().bytes_per_cycle();
     OpCost {
         cycles: beats(arch, dram_bytes(arch, x), x.sp.bytes, sp_bw),
@@ -187,12 +276,13 @@ pub fn load(arch: &Arch, mem: &mut Memory, x: &Xfer) -> Result<OpCost, String> {
             put_i16s(mem.sp_mut(&x.sp), &vals);
         }
     }
-    Ok(cost(arch, mem, x))
+    Ok(cost(arch, mem, x, 1, false))
 }
 
 /// Scratchpad → DRAM, requantizing INT32 accumulators to INT16 when asked to.
 pub fn store(arch: &Arch, mem: &mut Memory, x: &Xfer, requant_acc: bool) -> Result<OpCost, String> {
-    check_shape(x, if requant_acc { 2 } else { 1 }, true)?;
+    let scale = if requant_acc { 2 } else { 1 };
+    check_shape(x, scale, true)?;
     let (rows, rb) = (x.rows as usize, x.row_bytes as usize);
     let sp = mem.sp(&x.sp).to_vec();
     let value = |at: usize| {
@@ -208,7 +298,7 @@ pub fn store(arch: &Arch, mem: &mut Memory, x: &Xfer, requant_acc: bool) -> Resu
             let a = in_span(x, addr.expect("a scatter moves grid pixels"))?;
             mem.dram[a..a + 2].copy_from_slice(&value(i).to_le_bytes());
         }
-        return Ok(cost(arch, mem, x));
+        return Ok(cost(arch, mem, x, scale, true));
     }
     for i in 0..rows {
         let a = (x.dram_addr + i as u64 * x.dram_stride) as usize;
@@ -219,15 +309,16 @@ pub fn store(arch: &Arch, mem: &mut Memory, x: &Xfer, requant_acc: bool) -> Resu
         let vals: Vec<i16> = (0..rb / 2).map(|j| value(sp_index(x, i, j))).collect();
         put_i16s(&mut mem.dram[a..a + rb], &vals);
     }
-    Ok(cost(arch, mem, x))
+    Ok(cost(arch, mem, x, scale, true))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use nmsat_compiler::arch::RegionId;
+    use nmsat_compiler::datapath::requant as requant_fn;
     use nmsat_compiler::isa::Buf;
-    use nmsat_compiler::timing::dma_cycles;
+    use nmsat_compiler::timing::{dma_cycles, transfer_cycles, Direction};
     use proptest::prelude::*;
 
     proptest! {
@@ -248,5 +339,148 @@ mod tests {
             let got = beats(&arch, dram_bytes(&arch, &x), sp_bytes, arch.input.bytes_per_cycle());
             prop_assert_eq!(got, dma_cycles(&arch, &x));
         }
+
+        /// On a physically banked region, the cycle-stepped engine takes exactly
+        /// `timing::transfer_cycles` (the recurrence over the beats' bank degrees), for plain and
+        /// transposing loads and stores, requantizing or not.
+        #[test]
+        fn physical_beats_match_the_recurrence(
+            addr in 0u64..64, rows in 1u64..20, elems in 1u64..40, pad in 0u64..40, sp_addr in 0u64..100,
+            banks in 1u64..9, width in prop::sample::select(vec![1u64, 2, 4, 8]),
+            bpc in prop::sample::select(vec![8u64, 16, 64]), setup in 0u64..8, latency in 0u64..20,
+            transpose: bool, store: bool, requant: bool) {
+            let text = include_str!("../../../configs/arch/sat-small.yaml")
+                .replace("input: {bytes: 16384, banks: 4, bank_width_bytes: 8, ports: 2, latency: 1}",
+                         &format!("input: {{bytes: {}, banks: {banks}, bank_width_bytes: {width}, ports: 2, latency: 1, banking: physical}}", 16384 / (banks * width) * banks * width))
+                .replace("dma: {bytes_per_cycle: 16, setup_cycles: 4}", &format!("dma: {{bytes_per_cycle: 64, setup_cycles: {setup}}}"))
+                .replace("bytes_per_cycle_per_channel: 8, latency: 10", &format!("bytes_per_cycle_per_channel: {bpc}, latency: {latency}"));
+            let arch = Arch::parse("t.yaml", &text).unwrap();
+            let scale = if store && requant { 2 } else { 1 };
+            let row_bytes = 2 * elems;
+            let x = Xfer { dram_addr: addr, rows, row_bytes, dram_stride: row_bytes + pad,
+                           sp: Buf { region: RegionId::Input, addr: sp_addr, bytes: rows * row_bytes * scale },
+                           shape: if transpose { XferShape::Transpose } else { XferShape::Copy } };
+            let dir = if store { Direction::Store { requant: scale == 2 } } else { Direction::Load };
+            prop_assert_eq!(physical_beats(&arch, &x, scale, store), transfer_cycles(&arch, &x, dir));
+        }
+    }
+
+    /// A transposing load of 16 rows on 4 banks of 8 bytes: each DRAM word is 4 elements of a
+    /// row, which land 16 elements (32 bytes, one bank row) apart, so all in one bank: degree 4,
+    /// and the 4-cycle beats hold the queue of `latency + 1` answers back.
+    #[test]
+    fn a_transposing_load_one_bank_row_apart_takes_four_cycles_a_word() {
+        let text = include_str!("../../../configs/arch/sat-small.yaml")
+            .replace("latency: 1}", "latency: 1, banking: physical}");
+        let arch = Arch::parse("t.yaml", &text).unwrap();
+        let x = Xfer {
+            dram_addr: 0,
+            rows: 16,
+            row_bytes: 32,
+            dram_stride: 32,
+            sp: Buf {
+                region: RegionId::Input,
+                addr: 0,
+                bytes: 512,
+            },
+            shape: XferShape::Transpose,
+        };
+        let sets = beat_words(&arch, &x, 1);
+        assert_eq!(sets.beats.len(), 64);
+        assert!(sets
+            .beats
+            .iter()
+            .all(|b| b.len() == 4 && b.iter().all(|w| w % 4 == b[0] % 4)));
+        // setup 4 + latency 10, then 64 beats of 4 cycles, the first written on arrival.
+        assert_eq!(physical_beats(&arch, &x, 1, false), 4 + 10 + 64 * 4);
+        assert_eq!(transfer_cycles(&arch, &x, Direction::Load), 4 + 10 + 64 * 4);
+        // The same rows untransposed: every word lands on two banks at most, one cycle each.
+        let copy = Xfer {
+            shape: XferShape::Copy,
+            ..x
+        };
+        assert_eq!(transfer_cycles(&arch, &copy, Direction::Load), 4 + 10 + 64);
+        assert_eq!(dma_cycles(&arch, &copy), 4 + 10 + 64);
+    }
+
+    /// The pieces `transfer_cycles` times are the bytes the data path moves: every load and
+    /// store of compiled convolutional and perceptron iterations, each piece's scratchpad bytes
+    /// checked against its DRAM bytes.
+    #[test]
+    fn pieces_are_what_the_data_path_moves() {
+        use nmsat_compiler::dma_beats::{dram_addr, pieces, timing_key};
+        use nmsat_compiler::graph::TrainOptions;
+        use nmsat_compiler::isa::Op;
+        use nmsat_compiler::model::load_model;
+        use nmsat_compiler::prune::Nm;
+        use nmsat_compiler::schedule::compile;
+        let arch = Arch::load("sat-small").unwrap();
+        let text = include_str!("../../../configs/arch/sat-small.yaml")
+            .replace("latency: 1}", "latency: 1, banking: physical}");
+        let physical = Arch::parse("physical.yaml", &text).unwrap();
+        let mut shapes = std::collections::BTreeSet::new();
+        for model in ["digits-cnn", "tiny-mlp", "toy-vit"] {
+            let model = load_model(model).unwrap();
+            let prog = compile(&arch, &model, &TrainOptions::bdwp(2, Nm { n: 2, m: 8 }))
+                .unwrap()
+                .program;
+            let mut mem = Memory::new(&arch, &prog);
+            for (i, b) in mem.dram.iter_mut().enumerate() {
+                *b = (i as u64)
+                    .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    .rotate_left(17) as u8;
+            }
+            for ins in &prog.instrs {
+                let (x, is_store, requant) = match ins.op {
+                    Op::Load { xfer } => (xfer, false, false),
+                    Op::Store { xfer, requant } => (xfer, true, requant),
+                    _ => continue,
+                };
+                let kind = format!("{:?}", x.shape);
+                let kind = kind.split('(').next().unwrap_or_default().to_string();
+                shapes.insert((kind, is_store, requant));
+                let scale = if requant { 2 } else { 1 };
+                // Where a transfer lies changes none of its beats' degrees.
+                let dir = if is_store {
+                    Direction::Store { requant }
+                } else {
+                    Direction::Load
+                };
+                assert_eq!(
+                    transfer_cycles(&physical, &timing_key(&physical, &x), dir),
+                    transfer_cycles(&physical, &x, dir),
+                    "{x:?}"
+                );
+                if is_store {
+                    for (j, b) in mem.sp_mut(&x.sp).iter_mut().enumerate() {
+                        *b = (j * 7 + 3) as u8;
+                    }
+                    store(&arch, &mut mem, &x, requant).unwrap();
+                } else {
+                    load(&arch, &mut mem, &x).unwrap();
+                }
+                let sp = mem.sp(&x.sp).to_vec();
+                for p in pieces(&x, scale) {
+                    let at = (p.sp) as usize;
+                    let Some((r, c)) = p.dram else {
+                        let XferShape::Im2col(t) = x.shape else {
+                            panic!("padding in {:?}", x.shape)
+                        };
+                        assert_eq!(sp[at..at + 2], t.geom.pad_value.to_le_bytes());
+                        continue;
+                    };
+                    let a = dram_addr(&x, r, c) as usize;
+                    let dram = &mem.dram[a..a + p.len as usize];
+                    if requant {
+                        let acc = i32::from_le_bytes(sp[at..at + 4].try_into().unwrap());
+                        assert_eq!(dram, requant_fn(acc, arch.frac_bits).to_le_bytes());
+                    } else {
+                        assert_eq!(dram, &sp[at..at + p.len as usize], "{:?}", x.shape);
+                    }
+                }
+            }
+        }
+        // Plain and transposing loads, both gathers, plain stores and requantizing ones.
+        assert!(shapes.len() >= 6, "{shapes:?}");
     }
 }

@@ -303,12 +303,12 @@ impl MultiRun {
 /// fast mode.
 pub fn simulate_fast(arch: &Arch, prog: &Program) -> Result<MultiRun, String> {
     let plan = Plan::new(arch, prog);
-    let alone = machine::run(arch, prog, &mut Fast { arch })?;
+    let alone = machine::run(arch, prog, &mut Fast::new(arch))?;
     let schedule = machine::run(
         arch,
         prog,
         &mut Timed {
-            inner: Fast { arch },
+            inner: Fast::new(arch),
             extra: &plan.extra,
         },
     )?;
@@ -341,7 +341,7 @@ pub fn simulate_exact_on(
         },
     )?;
     // Exact mode takes the timing equations' cycles, so fast mode gives the core alone.
-    let alone = machine::run(arch, prog, &mut Fast { arch })?;
+    let alone = machine::run(arch, prog, &mut Fast::new(arch))?;
     Ok(finish(arch, prog, schedule, alone.cycles(), &plan))
 }
 
