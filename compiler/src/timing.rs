@@ -148,14 +148,13 @@ pub fn dma_cycles(arch: &Arch, x: &Xfer) -> u64 {
 }
 
 /// Cycles a physically banked region needs to serve one access set, given its words (word
-/// index `byte / width`, in any order, repeats allowed): each bank serves one word a cycle, and
-/// words are interleaved over the banks (`word mod banks`), so it is the most distinct words
-/// one bank holds. An empty set needs none.
+/// index `byte / width`, in any order, repeats allowed): each bank serves one word a cycle, so
+/// it is the most distinct words one bank ([`Region::bank`]) holds. An empty set needs none.
 pub fn bank_degree(region: &Region, words: impl IntoIterator<Item = u64>) -> u64 {
     let mut words: Vec<u64> = words.into_iter().collect();
     words.sort_unstable();
     words.dedup();
-    let mut banks: Vec<u64> = words.iter().map(|w| w % region.banks).collect();
+    let mut banks: Vec<u64> = words.iter().map(|&w| region.bank(w)).collect();
     banks.sort_unstable();
     banks
         .chunk_by(|a, b| a == b)
@@ -200,11 +199,12 @@ pub fn transfer_cycles(arch: &Arch, x: &Xfer, dir: Direction) -> u64 {
 }
 
 /// Cycles a physically banked region takes to set `bytes` bytes from `addr` to one value
-/// (the padding of a window tile): one word from every bank a cycle, `B` consecutive words
-/// always being in distinct banks, so `⌈words / B⌉` for the words the range touches.
+/// (the padding of a window tile): one word of every bank a cycle, so the [`bank_degree`] of
+/// the words the range touches — the bank rows it touches, or one fewer where its two partial
+/// rows meet different banks.
 pub fn fill_cycles(region: &Region, addr: u64, bytes: u64) -> u64 {
     let w = region.bank_width_bytes;
-    ((addr + bytes).div_ceil(w) - addr / w).div_ceil(region.banks)
+    bank_degree(region, addr / w..(addr + bytes).div_ceil(w))
 }
 
 /// Cycles of a DMA transfer on a physically banked region, whose beat `i` (one `link` of DRAM

@@ -5,15 +5,16 @@
 //! # Organisation
 //!
 //! A region of `bytes` bytes is cut into `B` banks of `W`-byte words, `D = bytes / (B·W)` rows
-//! deep. Words are interleaved over the banks, so byte address `a` lives at
+//! deep. Words go round the banks, each bank row rotated by its index (the timing model's
+//! `Region::bank`), so byte address `a` lives at
 //!
 //! ```text
-//!   word w = a / W          bank = w mod B = (a / W) mod B
-//!   row    = w / B = a / (W·B)          byte = a mod W
+//!   word w = a / W          row = w / B = a / (W·B)
+//!   bank   = (w + row) mod B          byte = a mod W
 //! ```
 //!
-//! and any aligned run of `B·W` bytes (one row across the banks) touches every bank once:
-//! contiguous accesses get the full `B·W` bytes a cycle, as the timing model charges.
+//! so that any run of fewer than `B` words, and `B` words an odd number of bank rows apart (on
+//! a power-of-two number of banks), touch each bank at most once.
 //!
 //! rust-hdl's `RAM<D, N>` has one write port without byte enables and one read port whose data
 //! is registered, `2^N` words deep with `N` a const generic. Byte-granular writes therefore
@@ -190,16 +191,19 @@ impl RegionShape {
         self.depth().trailing_zeros() as usize
     }
 
-    /// Where byte address `addr` (modulo the region) lives: `(bank, row, byte)`.
+    /// Where byte address `addr` (modulo the region) lives: `(bank, row, byte)`, banks
+    /// skewed as the timing model's `Region::bank` says.
     pub fn locate(&self, addr: u64) -> (usize, usize, usize) {
         let a = (addr % self.bytes) as usize;
         let (w, b) = (self.width, self.banks);
-        ((a / w) % b, a / (w * b), a % w)
+        let (word, row) = (a / w, a / (w * b));
+        ((word + row) % b, row, a % w)
     }
 
     /// The byte address of byte `byte` of the word at `row` of `bank`: `locate`'s inverse.
     pub fn address(&self, bank: usize, row: usize, byte: usize) -> u64 {
-        ((row * self.banks + bank) * self.width + byte) as u64
+        let b = self.banks;
+        ((row * b + (bank + b - row % b) % b) * self.width + byte) as u64
     }
 }
 
@@ -538,15 +542,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locate_interleaves_words_over_banks() {
+    fn locate_interleaves_words_over_skewed_banks() {
         let s = RegionShape::new(512, 4, 8, 2).unwrap();
         assert_eq!((s.depth(), s.row_bits()), (16, 4));
         assert_eq!(s.locate(0), (0, 0, 0));
         assert_eq!(s.locate(7), (0, 0, 7));
         assert_eq!(s.locate(8), (1, 0, 0));
         assert_eq!(s.locate(31), (3, 0, 7));
-        assert_eq!(s.locate(32), (0, 1, 0));
+        // Row 1 is rotated by one bank.
+        assert_eq!(s.locate(32), (1, 1, 0));
+        assert_eq!(s.locate(56), (0, 1, 0));
         assert_eq!(s.locate(512 + 45), s.locate(45));
+        let text = include_str!("../../configs/arch/sat-small.yaml");
+        let region = nmsat_compiler::arch::Arch::parse("s.yaml", text)
+            .unwrap()
+            .input;
+        for word in 0..4096 {
+            assert_eq!(s.locate(word * 8).0 as u64, region.bank(word % 64));
+        }
         for a in 0..512 {
             let (b, r, j) = s.locate(a);
             assert_eq!(s.address(b, r, j), a);

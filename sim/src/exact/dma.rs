@@ -111,7 +111,7 @@ fn serve(left: &mut [u64]) -> bool {
 fn by_bank(region: &Region, words: impl Iterator<Item = u64>) -> Vec<u64> {
     let mut left = vec![0; region.banks as usize];
     for w in words {
-        left[(w % region.banks) as usize] += 1;
+        left[region.bank(w) as usize] += 1;
     }
     left
 }
@@ -318,7 +318,7 @@ mod tests {
     use nmsat_compiler::arch::RegionId;
     use nmsat_compiler::datapath::requant as requant_fn;
     use nmsat_compiler::isa::Buf;
-    use nmsat_compiler::timing::{dma_cycles, transfer_cycles, Direction};
+    use nmsat_compiler::timing::{bank_degree, dma_cycles, transfer_cycles, Direction};
     use proptest::prelude::*;
 
     proptest! {
@@ -365,11 +365,13 @@ mod tests {
         }
     }
 
-    /// A transposing load of 16 rows on 4 banks of 8 bytes: each DRAM word is 4 elements of a
-    /// row, which land 16 elements (32 bytes, one bank row) apart, so all in one bank: degree 4,
-    /// and the 4-cycle beats hold the queue of `latency + 1` answers back.
+    /// Transposing loads on 4 banks of 8 bytes, each DRAM word 4 elements of a row landing a
+    /// tile row apart. Rows of 16 elements (32 bytes, one bank row): the skew puts the 4 words
+    /// in 4 banks, one cycle a word as on an ideal region. Rows of 12 (24 bytes): row 0's first
+    /// word lands on words 0, 3, 6 and 9, in banks 0, 3, 3 and 3 (3 + 0, 6 + 1 and 9 + 2 mod 4),
+    /// so it takes 3 cycles.
     #[test]
-    fn a_transposing_load_one_bank_row_apart_takes_four_cycles_a_word() {
+    fn transposing_loads_take_the_degree_of_their_columns() {
         let text = include_str!("../../../configs/arch/sat-small.yaml")
             .replace("latency: 1}", "latency: 1, banking: physical}");
         let arch = Arch::parse("t.yaml", &text).unwrap();
@@ -387,20 +389,28 @@ mod tests {
         };
         let sets = beat_words(&arch, &x, 1);
         assert_eq!(sets.beats.len(), 64);
-        assert!(sets
-            .beats
-            .iter()
-            .all(|b| b.len() == 4 && b.iter().all(|w| w % 4 == b[0] % 4)));
-        // setup 4 + latency 10, then 64 beats of 4 cycles, the first written on arrival.
-        assert_eq!(physical_beats(&arch, &x, 1, false), 4 + 10 + 64 * 4);
-        assert_eq!(transfer_cycles(&arch, &x, Direction::Load), 4 + 10 + 64 * 4);
-        // The same rows untransposed: every word lands on two banks at most, one cycle each.
-        let copy = Xfer {
-            shape: XferShape::Copy,
+        assert_eq!(sets.beats[0], [0, 4, 8, 12]);
+        assert_eq!(physical_beats(&arch, &x, 1, false), 4 + 10 + 64);
+        assert_eq!(
+            transfer_cycles(&arch, &x, Direction::Load),
+            dma_cycles(&arch, &x)
+        );
+        let x = Xfer {
+            rows: 12,
+            sp: Buf { bytes: 384, ..x.sp },
             ..x
         };
-        assert_eq!(transfer_cycles(&arch, &copy, Direction::Load), 4 + 10 + 64);
-        assert_eq!(dma_cycles(&arch, &copy), 4 + 10 + 64);
+        let sets = beat_words(&arch, &x, 1);
+        assert_eq!(sets.beats[0], [0, 3, 6, 9]);
+        assert_eq!(
+            bank_degree(arch.region(RegionId::Input), sets.beats[0].iter().copied()),
+            3
+        );
+        assert!(physical_beats(&arch, &x, 1, false) > dma_cycles(&arch, &x));
+        assert_eq!(
+            physical_beats(&arch, &x, 1, false),
+            transfer_cycles(&arch, &x, Direction::Load)
+        );
     }
 
     /// The pieces `transfer_cycles` times are the bytes the data path moves: every load and
