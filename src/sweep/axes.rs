@@ -6,7 +6,7 @@
 //! that no longer divides into its banks) when the point runs.
 
 use super::value::Value;
-use nmsat_compiler::arch::{Arch, Dataflow};
+use nmsat_compiler::arch::{Arch, Banking, Dataflow};
 use nmsat_compiler::graph::Recipe;
 use nmsat_compiler::prune::Nm;
 
@@ -25,6 +25,8 @@ pub enum FieldTy {
     Bool,
     /// `weight-stationary` or `output-stationary`.
     Dataflow,
+    /// `ideal` or `physical` (a scratchpad region's banks).
+    Banking,
 }
 
 /// A settable field of the accelerator description.
@@ -104,6 +106,25 @@ macro_rules! region_fields {
                 BIG,
                 $r.latency
             ),
+            ArchField {
+                name: concat!("scratchpads.", stringify!($r), ".banking"),
+                ty: FieldTy::Banking,
+                get: |a| {
+                    Value::Str(
+                        match a.$r.banking {
+                            Banking::Ideal => "ideal",
+                            Banking::Physical => "physical",
+                        }
+                        .into(),
+                    )
+                },
+                set: |a, v| {
+                    a.$r.banking = match v {
+                        Value::Str(s) if s == "physical" => Banking::Physical,
+                        _ => Banking::Ideal,
+                    }
+                },
+            },
         ]
     };
 }
@@ -290,6 +311,10 @@ pub fn check_value(kind: AxisKind, v: &Value) -> Result<(), (String, String)> {
             (FieldTy::Dataflow, _) => {
                 bad("is not a dataflow", "weight-stationary, output-stationary")
             }
+            (FieldTy::Banking, Value::Str(s)) if ["ideal", "physical"].contains(&s.as_str()) => {
+                Ok(())
+            }
+            (FieldTy::Banking, _) => bad("is not a banking", "ideal, physical"),
         },
     }
 }
@@ -360,6 +385,7 @@ mod tests {
                 FieldTy::Positive => Value::Float(123.5),
                 FieldTy::Bool => Value::Bool(!matches!((f.get)(&a), Value::Bool(true))),
                 FieldTy::Dataflow => Value::Str("output-stationary".into()),
+                FieldTy::Banking => Value::Str("physical".into()),
             };
             check_value(AxisKind::of(f.name).unwrap(), &v).unwrap();
             (f.set)(&mut a, &v);
@@ -386,6 +412,13 @@ mod tests {
         assert!(check_value(nm, &Value::Str("8:2".into())).is_err());
         assert!(check_value(AxisKind::Batch, &Value::Int(0)).is_err());
         assert!(AxisKind::of("array.depth").is_none());
+        let banking = AxisKind::of("scratchpads.input.banking").unwrap();
+        assert!(check_value(banking, &Value::Str("physical".into())).is_ok());
+        let (msg, allowed) = check_value(banking, &Value::Str("crossbar".into())).unwrap_err();
+        assert_eq!(
+            (msg.as_str(), allowed.as_str()),
+            ("`crossbar` is not a banking", "ideal, physical")
+        );
     }
 
     #[test]
