@@ -104,6 +104,7 @@ fn report_json(p: &Program, s: &Stats, d: &Stats, speedup: f64, mode: &str) -> s
         "stalls": Unit::ALL.iter().map(|u| (format!("{u:?}").to_lowercase(), serde_json::to_value(&s.stalls[u.index()]).expect("plain data"))).collect::<serde_json::Map<_, _>>(),
         "scratchpad_read": region_names().iter().zip(s.sp_read).map(|(n, b)| (n.to_string(), b.into())).collect::<serde_json::Map<_, _>>(),
         "scratchpad_written": region_names().iter().zip(s.sp_written).map(|(n, b)| (n.to_string(), b.into())).collect::<serde_json::Map<_, _>>(),
+        "transfers": s.transfers,
         "layers": s.layers.iter().map(|l| json!({
             "name": l.name, "array_cycles": l.busy[Unit::Array.index()], "load_cycles": l.busy[Unit::Load.index()], "store_cycles": l.busy[Unit::Store.index()],
             "vector_cycles": l.busy[Unit::Vector.index()], "prune_cycles": l.busy[Unit::Prune.index()],
@@ -184,6 +185,26 @@ fn print_report(arch: &Arch, p: &Program, s: &Stats, d: &Stats, speedup: f64) {
             st.prune,
             st.dependency,
             st.bank_conflict
+        );
+    }
+    println!();
+    let mut transfers: Vec<_> = s.transfers.iter().collect();
+    transfers.sort_by_key(|t| std::cmp::Reverse(t.cycles));
+    println!("DMA transfers by kind ({nm}):");
+    println!(
+        "{:<14} {:<10} {:<7} {:>8} {:>14} {:>14} {:>10}",
+        "direction", "shape", "region", "count", "cycles", "DRAM bytes", "bytes/cyc"
+    );
+    for t in transfers {
+        println!(
+            "{:<14} {:<10} {:<7} {:>8} {:>14} {:>14} {:>10.2}",
+            t.direction,
+            t.shape,
+            t.region,
+            t.count,
+            t.cycles,
+            t.dram_bytes,
+            t.dram_bytes as f64 / t.cycles.max(1) as f64
         );
     }
     println!();

@@ -437,6 +437,17 @@ pub enum XferShape {
 }
 
 impl XferShape {
+    /// The shape's name in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            XferShape::Copy => "copy",
+            XferShape::Transpose => "transpose",
+            XferShape::Im2col(_) => "im2col",
+            XferShape::Scatter(_) => "scatter",
+            XferShape::ConvBp(_) => "conv-bp",
+        }
+    }
+
     /// The DRAM bytes `[start, end)` a transfer of this shape may touch, given its DRAM rows.
     pub fn dram_span(&self, addr: u64, rows: u64, row_bytes: u64, stride: u64) -> (u64, u64) {
         match self {

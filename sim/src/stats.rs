@@ -33,6 +33,21 @@ pub struct LayerStats {
     pub macs_effective: u64,
 }
 
+/// The DMA transfers of one kind: direction, shape and region.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TransferStats {
+    /// `load`, `store` or `store-requant` (INT32 accumulators stored as INT16).
+    pub direction: &'static str,
+    /// [`nmsat_compiler::isa::XferShape::name`].
+    pub shape: &'static str,
+    pub region: &'static str,
+    pub count: u64,
+    /// Cycles the transfers kept their queue busy.
+    pub cycles: u64,
+    /// DRAM bytes they moved (whole words).
+    pub dram_bytes: u64,
+}
+
 /// Everything a run reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {
@@ -59,6 +74,8 @@ pub struct Stats {
     pub prune_groups: u64,
     pub energy_pj: f64,
     pub layers: Vec<LayerStats>,
+    /// DMA transfers by kind, in the order of their first appearance.
+    pub transfers: Vec<TransferStats>,
 }
 
 /// Scratchpad bytes an operation reads and writes per region.
@@ -132,6 +149,34 @@ pub fn stats(arch: &Arch, prog: &Program, sched: &Schedule) -> Stats {
         let u = ins.op.unit().index();
         let busy = sched.end[j] - sched.start[j];
         st.busy[u] += busy;
+        if let Op::Load { xfer } | Op::Store { xfer, .. } = &ins.op {
+            let direction = match ins.op {
+                Op::Store { requant: true, .. } => "store-requant",
+                Op::Store { .. } => "store",
+                _ => "load",
+            };
+            let (shape, region) = (xfer.shape.name(), xfer.sp.region.name());
+            let i = match st
+                .transfers
+                .iter()
+                .position(|t| (t.direction, t.shape, t.region) == (direction, shape, region))
+            {
+                Some(i) => i,
+                None => {
+                    st.transfers.push(TransferStats {
+                        direction,
+                        shape,
+                        region,
+                        ..Default::default()
+                    });
+                    st.transfers.len() - 1
+                }
+            };
+            let t = &mut st.transfers[i];
+            t.count += 1;
+            t.cycles += busy;
+            t.dram_bytes += timing::dram_bytes(arch, xfer);
+        }
         let ph = Phase::ALL
             .iter()
             .position(|&p| p == ins.phase)
