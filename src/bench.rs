@@ -73,7 +73,7 @@ pub fn run_bench() -> Result<(), UserError> {
         };
         let mut y = vec![0i32; m * t];
         let (secs, r) = best_of(3, || {
-            run_gemm(&arch, m, k, t, sparsity, &bytes, &x, &mut y, false)
+            run_gemm(&arch, m, k, t, sparsity, &bytes, &x, &mut y, false, None)
         });
         let pe_cycles = (arch.rows * arch.cols * r.cycles) as f64;
         let label = sparsity.map_or("dense".to_string(), |n| n.to_string());

@@ -38,6 +38,72 @@ pub fn ws_column_beats(arch: &Arch, sparsity: Option<Nm>, kb: u64) -> u64 {
     }
 }
 
+/// The `x` rows the weight-stationary feeder fetches for a column of reduction fold `kb`
+/// (`[first, end)`, clamped to the `k` rows `x` has): the fold's R rows dense; sparse, every
+/// M-group its R compressed rows span, as [`ws_column_beats`] counts them.
+pub fn ws_column_rows(arch: &Arch, sparsity: Option<Nm>, k: u64, kb: u64) -> (u64, u64) {
+    let (r, q0) = (arch.rows, kb * arch.rows);
+    let (first, end) = match sparsity {
+        None => (q0, q0 + r),
+        Some(nm) => {
+            let last = (q0 + r - 1).min(nm.compressed_len(k) - 1);
+            (q0 / nm.n * nm.m, (last / nm.n + 1) * nm.m)
+        }
+    };
+    (first.min(k), end.min(k))
+}
+
+/// Where a GEMM's streamed operand `x` (`[k × t]` INT16) lies: at byte `addr` of `region`.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamedOperand<'a> {
+    pub region: &'a Region,
+    pub addr: u64,
+    pub k: u64,
+    pub t: u64,
+    pub sparsity: Option<Nm>,
+}
+
+/// Cycles the feeder takes to fetch column `j` of fold `kb` of `x` from a physically banked
+/// region: the [`bank_degree`] of the words of `x[q][j]` over [`ws_column_rows`], at least
+/// one (a column enters on a cycle of its own). The rows are `2t` bytes apart, so the skew of
+/// [`Region::bank`] serves the column of a tile whose rows are an odd number of bank rows long
+/// in one cycle per `B` rows.
+pub fn ws_column_degree(arch: &Arch, x: &StreamedOperand, kb: u64, j: u64) -> u64 {
+    let (first, end) = ws_column_rows(arch, x.sparsity, x.k, kb);
+    let w = x.region.bank_width_bytes;
+    let words = (first..end).map(|q| (x.addr + 2 * (q * x.t + j)) / w);
+    bank_degree(x.region, words).max(1)
+}
+
+/// Columns after which [`ws_column_degree`] repeats: shifting the columns by a bank row
+/// (`B·W / gcd(2, B·W)` columns) rotates every word's bank alike, which leaves each degree as
+/// it is.
+pub fn ws_column_period(region: &Region) -> u64 {
+    let line = region.banks * region.bank_width_bytes;
+    line / gcd(2, line)
+}
+
+/// Cycles of all `t` columns of fold `kb`: [`ws_column_degree`] summed, one
+/// [`ws_column_period`] summed and repeated.
+pub fn ws_fold_column_cycles(arch: &Arch, x: &StreamedOperand, kb: u64) -> u64 {
+    let period = ws_column_period(x.region);
+    let degree = |j| ws_column_degree(arch, x, kb, j);
+    let one: u64 = (0..period.min(x.t)).map(degree).sum();
+    let (full, rest) = (x.t / period, x.t % period);
+    if full == 0 {
+        return one;
+    }
+    full * one + (0..rest).map(degree).sum::<u64>()
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 /// The named terms of a GEMM's cycles on the array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GemmCycles {
@@ -75,19 +141,46 @@ pub struct GemmCycles {
 /// The bank-conflict term is what these exceed the same schedule at one column (WS) or one
 /// step (OS) per cycle.
 pub fn gemm_terms(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> GemmCycles {
+    gemm_terms_placed(arch, m, k, t, sparsity, None)
+}
+
+/// [`gemm_terms`] of a GEMM whose `x` lies at byte `x_addr` of `region`. On a physically
+/// banked region the weight-stationary feeder takes [`ws_fold_column_cycles`] for a fold's
+/// columns instead of `p_f·t`; elsewhere (ideal banks, output-stationary) nothing changes.
+pub fn gemm_terms_placed(
+    arch: &Arch,
+    m: u64,
+    k: u64,
+    t: u64,
+    sparsity: Option<Nm>,
+    x: Option<(&Region, u64)>,
+) -> GemmCycles {
     let (r, c) = (arch.rows, arch.cols);
     let kk = effective_k(k, sparsity);
+    let columns = |kb| match x {
+        Some((region, addr)) if region.banking == Banking::Physical => {
+            let x = StreamedOperand {
+                region,
+                addr,
+                k,
+                t,
+                sparsity,
+            };
+            ws_fold_column_cycles(arch, &x, kb)
+        }
+        _ => ws_column_beats(arch, sparsity, kb) * t,
+    };
     match arch.dataflow {
         Dataflow::WeightStationary => {
             let (k_folds, m_blocks) = (kk.div_ceil(r), m.div_ceil(c));
             // Per reduction fold: its steady cycles and its stall, as a non-last fold.
             let (mut cycles, mut stall) = (0, 0);
             for kb in 0..k_folds {
-                let pt = ws_column_beats(arch, sparsity, kb) * t;
+                let pt = columns(kb);
                 cycles += pt.max(r);
                 stall += pt.max(r) - t.max(r);
             }
-            let last = ws_column_beats(arch, sparsity, k_folds - 1) * t;
+            let last = columns(k_folds - 1);
             GemmCycles {
                 folds: k_folds * m_blocks,
                 total: r + m_blocks * cycles - (last.max(r) - last) + (r - 1) + (c - 1),
@@ -303,8 +396,16 @@ pub fn op_cycles(arch: &Arch, op: &Op) -> u64 {
         }
         Op::Prune { rows, k, nm, .. } => prune_cycles(arch, rows * k.div_ceil(nm.m)),
         Op::Gemm {
-            m, k, t, sparsity, ..
-        } => gemm_cycles(arch, *m, *k, *t, *sparsity),
+            x,
+            m,
+            k,
+            t,
+            sparsity,
+            ..
+        } => {
+            let x = Some((arch.region(x.region), x.addr));
+            gemm_terms_placed(arch, *m, *k, *t, *sparsity, x).total
+        }
         Op::Vector { op, elems, .. } => vector_cycles(arch, *op, *elems),
     }
 }

@@ -33,7 +33,9 @@ fn check(side: usize, cases: usize, seed: u64) {
         };
         let y0: Vec<i32> = (0..m * t).map(|_| rng.i32() >> 8).collect();
         let mut want = y0.clone();
-        let exact = run_gemm(&arch, m, k, t, sparsity, &bytes, &x, &mut want, accumulate);
+        let exact = run_gemm(
+            &arch, m, k, t, sparsity, &bytes, &x, &mut want, accumulate, None,
+        );
         let mut got = y0;
         let mut model = design.instantiate();
         let cycles = ws_gemm(

@@ -1,9 +1,10 @@
 //! Fast mode: every operation advances by its whole duration from the timing equations.
 
 use crate::machine::{Executor, OpCost};
-use nmsat_compiler::arch::{Arch, Banking};
+use nmsat_compiler::arch::{Arch, Banking, RegionId};
 use nmsat_compiler::dma_beats::timing_key;
 use nmsat_compiler::isa::{Instr, Op, Xfer};
+use nmsat_compiler::prune::Nm;
 use nmsat_compiler::timing;
 use std::collections::HashMap;
 
@@ -13,7 +14,12 @@ pub struct Fast<'a> {
     /// A transfer on a physically banked region costs a pass over its elements, so each kind
     /// ([`timing_key`]: its shape, wherever it lies) is timed once.
     transfers: HashMap<(Xfer, Option<bool>), u64>,
+    /// GEMMs by shape and by where `x` lies within a bank row of its region.
+    gemms: HashMap<GemmKey, timing::GemmCycles>,
 }
+
+/// m, k, t, N:M, and x's region and offset within a bank row.
+type GemmKey = (u64, u64, u64, Option<Nm>, RegionId, u64);
 
 impl<'a> Fast<'a> {
     /// Fast mode on `arch`.
@@ -21,6 +27,7 @@ impl<'a> Fast<'a> {
         Fast {
             arch,
             transfers: HashMap::new(),
+            gemms: HashMap::new(),
         }
     }
 }
@@ -45,15 +52,32 @@ impl Executor for Fast<'_> {
                 });
             }
         }
-        let bank_stall = match &instr.op {
-            Op::Gemm {
-                m, k, t, sparsity, ..
-            } => timing::gemm_terms(self.arch, *m, *k, *t, *sparsity).bank_stall,
-            _ => 0,
-        };
+        if let Op::Gemm {
+            x,
+            m,
+            k,
+            t,
+            sparsity,
+            ..
+        } = &instr.op
+        {
+            let region = self.arch.region(x.region);
+            // On physical banks a GEMM's columns cost what their words need of the banks, a
+            // function of where x lies within a bank row.
+            let line = region.banks * region.bank_width_bytes;
+            let key = (*m, *k, *t, *sparsity, x.region, x.addr % line);
+            let arch = self.arch;
+            let g = *self.gemms.entry(key).or_insert_with(|| {
+                timing::gemm_terms_placed(arch, *m, *k, *t, *sparsity, Some((region, x.addr)))
+            });
+            return Ok(OpCost {
+                cycles: g.total,
+                bank_stall: g.bank_stall,
+            });
+        }
         Ok(OpCost {
             cycles: timing::op_cycles(self.arch, &instr.op),
-            bank_stall,
+            bank_stall: 0,
         })
     }
 }

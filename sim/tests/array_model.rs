@@ -32,7 +32,7 @@ fn speed_on_a_32x32_array() {
         };
         let mut y = vec![0i32; m * t];
         let start = Instant::now();
-        let run = array::run_gemm(&arch, m, k, t, nm, &bytes, &x, &mut y, false);
+        let run = array::run_gemm(&arch, m, k, t, nm, &bytes, &x, &mut y, false, None);
         let secs = start.elapsed().as_secs_f64();
         let pe_cycles = arch.rows * arch.cols * run.cycles;
         println!(

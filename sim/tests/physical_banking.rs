@@ -49,9 +49,8 @@ fn writers_of_a_physical_region_take_turns() {
     let opts = TrainOptions::bdwp(4, Nm { n: 2, m: 8 });
     let ideal = sat_small(false);
     let physical = sat_small(true);
-    // The banking changes the issue model, not the program.
+    // The same program on both (on physical banks the compiler would choose other tiles).
     let prog = compile(&ideal, &model, &opts).unwrap().program;
-    assert_eq!(prog, compile(&physical, &model, &opts).unwrap().program);
     let s_ideal = simulate_fast(&ideal, &prog).unwrap().schedule;
     let s_phys = simulate_fast(&physical, &prog).unwrap().schedule;
     assert_eq!(s_phys, simulate_exact(&physical, &prog).unwrap().schedule);

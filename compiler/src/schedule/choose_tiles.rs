@@ -2,7 +2,7 @@
 //! and minimises the modelled cycles of the [`crate::timing`] equations.
 
 use super::lower_to_isa::{operand_tile, weight_tile_bytes, Placed};
-use crate::arch::{Arch, RegionId};
+use crate::arch::{Arch, Banking, RegionId};
 use crate::graph::{GemmStep, Layout};
 use crate::isa::{Buf, Xfer, XferShape};
 use crate::timing;
@@ -59,6 +59,23 @@ fn candidates(n: u64, unit: u64) -> Vec<u64> {
     v
 }
 
+/// Candidate tile widths t: [`candidates`]; on a physically banked input region also each
+/// one less half a bank row of elements (h = banks·width/2), an odd multiple of h when the
+/// candidate is a power-of-two multiple of it, whose `[k × t]` rows are then an odd number of
+/// bank rows apart, which the skewed banks serve a column of in one cycle per `banks` rows
+/// (`timing::ws_column_degree`); the estimate picks between them.
+fn t_candidates(arch: &Arch, n: u64, unit: u64) -> Vec<u64> {
+    let mut v = candidates(n, unit);
+    if arch.input.banking == Banking::Physical {
+        let h = (arch.input.banks * arch.input.bank_width_bytes / 2).max(1);
+        let odd: Vec<u64> = v.iter().filter(|&&c| c > h).map(|&c| c - h).collect();
+        v.extend(odd);
+        v.sort_unstable();
+        v.dedup();
+    }
+    v
+}
+
 /// The terms of a tiling's estimate that do not depend on its loop order: tile counts along m,
 /// k and t, and the cycles of one tile's weight load, activation load, store, GEMM and prune.
 struct TileCosts {
@@ -111,7 +128,10 @@ fn tile_costs(
         shape: XferShape::Copy,
     };
     let store = timing::dma_cycles(arch, &xfer(y_dram, RegionId::Output, yb));
-    let gemm = timing::gemm_cycles(arch, tm, tk, tt, g.sparsity);
+    // On physical banks where x lies within a bank row matters; tiles start wherever the
+    // buffers put them, so the estimate takes the row's start.
+    let gemm =
+        timing::gemm_terms_placed(arch, tm, tk, tt, g.sparsity, Some((&arch.input, 0))).total;
     let prune = match (g.prune_from, g.sparsity) {
         (Some(_), Some(nm)) => timing::prune_cycles(arch, tm * tk.div_ceil(nm.m)),
         _ => 0,
@@ -196,7 +216,7 @@ pub fn choose_tiles(
     let mut best: Option<(u64, Tiling)> = None;
     for &tm in &candidates(g.m, unit_m) {
         for &tk in &candidates(g.k, unit_k) {
-            for &tt in &candidates(g.t, min_t) {
+            for &tt in &t_candidates(arch, g.t, min_t) {
                 let fits = tile_bytes(g, tm, tk, tt)
                     .iter()
                     .zip(budget)
@@ -219,4 +239,30 @@ pub fn choose_tiles(
     Ok(best
         .expect("the smallest tile fits, so some candidate does")
         .1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On sat-small's physical input region (4 banks × 8 bytes: half a bank row is 16
+    /// elements), each power-of-two width above 16 gains the odd multiple of 16 below it.
+    #[test]
+    fn physical_banks_add_widths_of_an_odd_number_of_bank_rows() {
+        let text = include_str!("../../../configs/arch/sat-small.yaml");
+        let ideal = Arch::parse("i.yaml", text).unwrap();
+        assert_eq!(t_candidates(&ideal, 100, 8), [8, 16, 32, 64, 100]);
+        let physical = Arch::parse(
+            "p.yaml",
+            &text.replace("latency: 1}", "latency: 1, banking: physical}"),
+        )
+        .unwrap();
+        assert_eq!(
+            t_candidates(&physical, 100, 8),
+            [8, 16, 32, 48, 64, 84, 100]
+        );
+        for t in [16u64, 48] {
+            assert_eq!((2 * t / 32) % 2, 1, "{t}: an odd number of bank rows");
+        }
+    }
 }

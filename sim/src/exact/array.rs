@@ -96,9 +96,10 @@
 //! and, after the first fold, the C cycles of the previous drain (OS).
 
 use crate::piuma::timing::stream_cycles;
-use nmsat_compiler::arch::{Arch, Dataflow};
+use nmsat_compiler::arch::{Arch, Banking, Dataflow, Region};
 use nmsat_compiler::datapath;
 use nmsat_compiler::prune::{self, Nm};
+use nmsat_compiler::timing;
 use std::borrow::Cow;
 
 /// What one GEMM did on the array.
@@ -125,6 +126,9 @@ pub struct ArrayRun {
 /// # Panics
 /// If a dimension is 0, a buffer is too short, M exceeds the array's `mux_lanes`, or a packed
 /// index does not fit its M-group.
+/// With `placed` = (region, byte) of `x`, on a physically banked region the
+/// weight-stationary feeder fetches each column in its bank degree
+/// ([`timing::ws_column_degree`]); `None` is ideal banks.
 #[allow(clippy::too_many_arguments)] // the Gemm instruction's own operand list
 pub fn run_gemm(
     arch: &Arch,
@@ -136,6 +140,7 @@ pub fn run_gemm(
     x: &[i16],
     y: &mut [i32],
     accumulate: bool,
+    placed: Option<(&Region, u64)>,
 ) -> ArrayRun {
     assert!(m > 0 && k > 0 && t > 0, "empty GEMM {m}×{k}×{t}");
     assert_eq!(x.len(), k * t, "x must be k×t = {k}×{t}");
@@ -150,9 +155,10 @@ pub fn run_gemm(
     }
     let ops = Operands::new(m, k, t, sparsity, w, x);
     let out = Output { y, accumulate };
+    let columns = ColumnBeats::new(arch, k, t, sparsity, placed);
     match (arch.dataflow, sparsity) {
-        (Dataflow::WeightStationary, None) => ws::<Dense>(arch, &ops, out),
-        (Dataflow::WeightStationary, Some(_)) => ws::<Grouped>(arch, &ops, out),
+        (Dataflow::WeightStationary, None) => ws::<Dense>(arch, &ops, out, columns),
+        (Dataflow::WeightStationary, Some(_)) => ws::<Grouped>(arch, &ops, out, columns),
         (Dataflow::OutputStationary, None) => os::<Dense>(arch, &ops, out),
         (Dataflow::OutputStationary, Some(_)) => os::<Grouped>(arch, &ops, out),
     }
@@ -404,14 +410,68 @@ struct WsPe<L> {
     ps: i32,
 }
 
+/// Fetch cycles of each column, by reduction fold: one figure per fold on ideal banks
+/// (`⌈bytes / (banks·width)⌉`, as [`timing::ws_column_beats`]); on physical ones each column's
+/// bank degree, which repeats every bank row of columns (see
+/// [`timing::ws_fold_column_cycles`]), so one period per fold is kept.
+pub struct ColumnBeats(Vec<Vec<usize>>);
+
+impl ColumnBeats {
+    /// The beats of `y += w·x[k×t]` with `x` placed as `placed` says (None: ideal).
+    pub fn new(
+        arch: &Arch,
+        k: usize,
+        t: usize,
+        sparsity: Option<Nm>,
+        placed: Option<(&Region, u64)>,
+    ) -> ColumnBeats {
+        let (r, kk) = (
+            arch.rows as usize,
+            timing::effective_k(k as u64, sparsity) as usize,
+        );
+        let k_folds = kk.div_ceil(r);
+        ColumnBeats(
+            (0..k_folds)
+                .map(|kb| match placed {
+                    Some((region, addr)) if region.banking == Banking::Physical => {
+                        let x = timing::StreamedOperand {
+                            region,
+                            addr,
+                            k: k as u64,
+                            t: t as u64,
+                            sparsity,
+                        };
+                        (0..timing::ws_column_period(region).min(t as u64))
+                            .map(|j| timing::ws_column_degree(arch, &x, kb as u64, j) as usize)
+                            .collect()
+                    }
+                    _ => vec![match sparsity {
+                        None => beats(arch, 2 * r),
+                        Some(nm) => {
+                            let (n, mm, q0) = (nm.n as usize, nm.m as usize, kb * r);
+                            beats(arch, 2 * mm * ((q0 + r - 1) / n - q0 / n + 1))
+                        }
+                    }],
+                })
+                .collect(),
+        )
+    }
+
+    fn of(&self, kb: usize, col: usize) -> usize {
+        let fold = &self.0[kb];
+        fold[col % fold.len()]
+    }
+}
+
 /// The weight-stationary edge controller: the left-edge feeder that streams each fold's
 /// columns and the weight bus that preloads the next fold.
 struct WsFeeder {
     r: usize,
     t: usize,
     folds: usize,
+    k_folds: usize,
     /// Beats per column, by reduction fold.
-    beats: Vec<usize>,
+    beats: ColumnBeats,
     /// Left edge: the fold streaming or next to open, whether it is open, since when, the
     /// next column and the beats of it fetched.
     fold: usize,
@@ -465,7 +525,7 @@ impl WsFeeder {
             }
             slot.fold = self.fold as u32;
             self.beat += 1;
-            if self.beat == self.beats[self.fold % self.beats.len()] {
+            if self.beat == self.beats.of(self.fold % self.k_folds, self.col) {
                 slot.flags |= VALID;
                 slot.pos = self.col as u32;
                 self.col += 1;
@@ -514,28 +574,35 @@ pub struct WsEdges {
 }
 
 impl WsEdges {
-    /// The edges of `y[m×t] += w[m×k']·x[k'×t]` on `arch` (`kk` = K', `nm` = (N, M) sparse).
+    /// The edges of `y[m×t] += w[m×k']·x[k'×t]` on `arch` (`kk` = K', `nm` = (N, M) sparse),
+    /// on ideal banks.
     pub fn new(arch: &Arch, m: usize, kk: usize, t: usize, nm: Option<(usize, usize)>) -> Self {
+        // A column carries R values, or every M-group that the fold's R compressed rows span:
+        // ⌈R/N⌉ when N divides R, one more in folds that start inside a group.
+        let sparsity = nm.map(|(n, mm)| Nm {
+            n: n as u64,
+            m: mm as u64,
+        });
+        // Any k with this K' gives the same ideal beats.
+        let k = match nm {
+            None => kk,
+            Some((n, mm)) => kk.div_ceil(n) * mm,
+        };
+        Self::with_beats(arch, m, kk, t, ColumnBeats::new(arch, k, t, sparsity, None))
+    }
+
+    /// The edges with the given fetch beats.
+    pub fn with_beats(arch: &Arch, m: usize, kk: usize, t: usize, beats: ColumnBeats) -> Self {
         let (r, c) = (arch.rows as usize, arch.cols as usize);
         let k_folds = kk.div_ceil(r);
         let folds = k_folds * m.div_ceil(c);
-        // A column carries R values, or every M-group that the fold's R compressed rows span:
-        // ⌈R/N⌉ when N divides R, one more in folds that start inside a group.
-        let col_beats: Vec<usize> = (0..k_folds)
-            .map(|kb| match nm {
-                None => beats(arch, 2 * r),
-                Some((n, mm)) => {
-                    let q0 = kb * r;
-                    beats(arch, 2 * mm * ((q0 + r - 1) / n - q0 / n + 1))
-                }
-            })
-            .collect();
         WsEdges {
             feeder: WsFeeder {
                 r,
                 t,
                 folds,
-                beats: col_beats,
+                k_folds,
+                beats,
                 fold: 0,
                 open: false,
                 opened_at: 0,
@@ -580,10 +647,10 @@ impl WsEdges {
 }
 
 /// Runs a GEMM on the weight-stationary array until the last result has left it.
-fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output) -> ArrayRun {
+fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output, columns: ColumnBeats) -> ArrayRun {
     let (r, c) = (arch.rows as usize, arch.cols as usize);
     let (m, t, kk) = (ops.m, ops.t, ops.kk);
-    let mut edges = WsEdges::new(arch, m, kk, t, ops.nm);
+    let mut edges = WsEdges::with_beats(arch, m, kk, t, columns);
     let (k_folds, folds) = (edges.k_folds, edges.folds);
     let mut grid = vec![WsPe::<L>::default(); r * c];
     // Row −1: the top edge's drivers (weight chain input, partial sums of 0).
@@ -1017,6 +1084,7 @@ mod tests {
             &x,
             &mut y,
             accumulate,
+            None,
         );
         reference(m, k, t, nm, &w, &x, &mut want, accumulate);
         prop_assert!(y == want, "results differ from the reference");
@@ -1050,6 +1118,42 @@ mod tests {
             case.want,
             "timing::gemm_terms, {case:?}"
         );
+    }
+
+    /// sat-small's input region physically banked (4 banks of 8 bytes, skewed), a dense
+    /// 4×4×t GEMM from byte 0. With t = 16 the column's rows are one bank row (32 bytes) apart
+    /// and the skew puts them in 4 banks: one cycle a column, as on ideal banks (4 + 16 + 3 +
+    /// 3). With t = 32 they are two bank rows apart: words 8q + j/4 sit in banks 0, 2, 0, 2
+    /// (plus j's), two to a bank, so every column takes 2 cycles: 4 + 64 + 3 + 3.
+    #[test]
+    fn physical_banks_fetch_a_column_in_its_bank_degree() {
+        let text = include_str!("../../../configs/arch/sat-small.yaml")
+            .replace("latency: 1}", "latency: 1, banking: physical}");
+        let a = Arch::parse("p.yaml", &text).unwrap();
+        let region = a.input;
+        for (t, want) in [(16usize, 26u64), (32, 74)] {
+            let (m, k) = (4usize, 4usize);
+            let w = values(3, m * k);
+            let x = values(5, k * t);
+            let (mut y, mut want_y) = (vec![0i32; m * t], vec![0i32; m * t]);
+            let run = run_gemm(
+                &a,
+                m,
+                k,
+                t,
+                None,
+                &weight_bytes(m, k, None, &w),
+                &x,
+                &mut y,
+                false,
+                Some((&region, 0)),
+            );
+            reference(m, k, t, None, &w, &x, &mut want_y, false);
+            assert_eq!(y, want_y);
+            assert_eq!(run.cycles, want, "t = {t}");
+            let g = timing::gemm_terms_placed(&a, 4, 4, t as u64, None, Some((&region, 0)));
+            assert_eq!((g.total, g.bank_stall), (run.cycles, run.bank_stall));
+        }
     }
 
     #[test]

@@ -166,6 +166,7 @@ impl Executor for Exact<'_> {
                     &xv,
                     &mut yv,
                     *accumulate,
+                    Some((arch.region(x.region), x.addr)),
                 );
                 for (o, v) in self.mem.sp_mut(y).chunks_exact_mut(4).zip(&yv) {
                     o.copy_from_slice(&v.to_le_bytes());
