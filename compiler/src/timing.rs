@@ -141,46 +141,215 @@ pub struct GemmCycles {
 /// The bank-conflict term is what these exceed the same schedule at one column (WS) or one
 /// step (OS) per cycle.
 pub fn gemm_terms(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> GemmCycles {
-    gemm_terms_placed(arch, m, k, t, sparsity, None)
+    gemm_terms_ideal(arch, m, k, t, sparsity)
 }
 
-/// [`gemm_terms`] of a GEMM whose `x` lies at byte `x_addr` of `region`. On a physically
-/// banked region the weight-stationary feeder takes [`ws_fold_column_cycles`] for a fold's
-/// columns instead of `p_f·t`; elsewhere (ideal banks, output-stationary) nothing changes.
+/// Where a GEMM's operands lie: (region, byte) of `w`, `x` and `y`.
+#[derive(Debug, Clone, Copy)]
+pub struct GemmPlacement<'a> {
+    pub w: (&'a Region, u64),
+    pub x: (&'a Region, u64),
+    pub y: (&'a Region, u64),
+}
+
+/// A weight-stationary GEMM whose operands lie in physically banked regions, fold by fold
+/// (fold `f` = `nb·k_folds + kb`: output block nb, reduction fold kb), in the sets its edges
+/// fetch at once. An operand on an ideal region costs what [`gemm_terms`] charges.
+pub struct WsPlaced<'a> {
+    pub arch: &'a Arch,
+    pub m: u64,
+    pub k: u64,
+    pub t: u64,
+    pub sparsity: Option<Nm>,
+    pub at: GemmPlacement<'a>,
+}
+
+impl WsPlaced<'_> {
+    /// Reduction folds per block of C outputs.
+    fn k_folds(&self) -> u64 {
+        effective_k(self.k, self.sparsity).div_ceil(self.arch.rows)
+    }
+
+    /// Folds in all.
+    pub fn folds(&self) -> u64 {
+        self.k_folds() * self.m.div_ceil(self.arch.cols)
+    }
+
+    /// Cycles column `j` of fold `f` spends at the feeder: the fetch of its `x` column
+    /// ([`ws_column_degree`]) and, as the output buffer takes the slot's C results at once and
+    /// must keep up, the degree of their read-modify-write in `y` (`[m × t]` INT32).
+    pub fn column(&self, f: u64, j: u64) -> u64 {
+        let (nb, kb) = (f / self.k_folds(), f % self.k_folds());
+        let (xr, xa) = self.at.x;
+        let x = if xr.banking == Banking::Physical {
+            let x = StreamedOperand {
+                region: xr,
+                addr: xa,
+                k: self.k,
+                t: self.t,
+                sparsity: self.sparsity,
+            };
+            ws_column_degree(self.arch, &x, kb, j)
+        } else {
+            ws_column_beats(self.arch, self.sparsity, kb)
+        };
+        let (yr, ya) = self.at.y;
+        if yr.banking == Banking::Ideal {
+            return x;
+        }
+        let c = self.arch.cols;
+        let rows = nb * c..((nb + 1) * c).min(self.m);
+        let words = rows.map(|o| (ya + 4 * (o * self.t + j)) / yr.bank_width_bytes);
+        x.max(bank_degree(yr, words))
+    }
+
+    /// Cycles of preload step `s` of fold `f` (the weights bound for PE row R−1−s, one per
+    /// array column): 1 on an ideal region; on a physical one the degree of their words — a
+    /// dense weight's 2 bytes, a packed one's value and the bytes of its index bits.
+    pub fn preload_step(&self, f: u64, s: u64) -> u64 {
+        let (wr, wa) = self.at.w;
+        if wr.banking == Banking::Ideal {
+            return 1;
+        }
+        let (r, c) = (self.arch.rows, self.arch.cols);
+        let (nb, kb) = (f / self.k_folds(), f % self.k_folds());
+        let q = kb * r + (r - 1 - s);
+        let kk = effective_k(self.k, self.sparsity);
+        let mut bytes: Vec<(u64, u64)> = Vec::new();
+        for o in nb * c..((nb + 1) * c).min(self.m) {
+            if q >= kk {
+                continue;
+            }
+            match self.sparsity {
+                None => bytes.push((o * self.k * 2 + q * 2, 2)),
+                Some(nm) => {
+                    let gb = crate::prune::group_bytes(nm) as u64;
+                    let bits = nm.index_bits() as u64;
+                    let (g, i) = (q / nm.n, q % nm.n);
+                    let group = (o * self.k.div_ceil(nm.m) + g) * gb;
+                    bytes.push((group + 2 * i, 2));
+                    let (b0, b1) = (i * bits / 8, ((i + 1) * bits).div_ceil(8));
+                    bytes.push((group + 2 * nm.n + b0, b1 - b0));
+                }
+            }
+        }
+        let w = wr.bank_width_bytes;
+        let words = bytes
+            .iter()
+            .flat_map(|&(b, n)| (wa + b) / w..(wa + b + n).div_ceil(w));
+        bank_degree(wr, words).max(1)
+    }
+
+    /// Columns after which [`Self::column`] repeats: the `x` words move 2 bytes a column and
+    /// the `y` words 4, and a move by whole bank rows rotates every bank alike (an operand on
+    /// an ideal region does not depend on the column).
+    pub fn column_period(&self) -> u64 {
+        let period = |(r, _): (&Region, u64), step: u64| {
+            let line = r.banks * r.bank_width_bytes;
+            if r.banking == Banking::Physical {
+                line / gcd(step, line)
+            } else {
+                1
+            }
+        };
+        let (a, b) = (period(self.at.x, 2), period(self.at.y, 4));
+        a / gcd(a, b) * b
+    }
+
+    /// Cycles of fold `f`'s columns: [`Self::column`] over one [`Self::column_period`],
+    /// repeated.
+    pub fn fold_columns(&self, f: u64) -> u64 {
+        let period = self.column_period();
+        let one: u64 = (0..period.min(self.t)).map(|j| self.column(f, j)).sum();
+        let (full, rest) = (self.t / period, self.t % period);
+        if full == 0 {
+            return one;
+        }
+        full * one + (0..rest).map(|j| self.column(f, j)).sum::<u64>()
+    }
+
+    /// Cycles of fold `f`'s preload: [`Self::preload_step`] over its R steps.
+    pub fn fold_preload(&self, f: u64) -> u64 {
+        (0..self.arch.rows).map(|s| self.preload_step(f, s)).sum()
+    }
+
+    /// The GEMM's cycles: fold f opens once its preload (`P_f` cycles, started as fold f−1
+    /// opened) and fold f−1's columns (`S_{f−1}`) are through, so
+    ///
+    /// ```text
+    /// P_0  +  Σ_{f<F−1} max(S_f, P_{f+1})  +  S_{F−1}  +  skew (R−1)  +  drain (C−1)
+    /// ```
+    ///
+    /// which is [`gemm_terms`]' with `P_f = R` and `S_f = p_f·t`. The bank stall counts the
+    /// cycles a fold's columns take beyond `t`, and beyond R while another fold follows.
+    pub fn terms(&self) -> GemmCycles {
+        let (r, c, t) = (self.arch.rows, self.arch.cols, self.t);
+        let folds = self.folds();
+        let (mut total, mut stall) = (self.fold_preload(0), 0);
+        for f in 0..folds {
+            let cols = self.fold_columns(f);
+            if f + 1 < folds {
+                total += cols.max(self.fold_preload(f + 1));
+                stall += cols.max(r) - t.max(r);
+            } else {
+                total += cols;
+                stall += cols - t;
+            }
+        }
+        GemmCycles {
+            folds,
+            total: total + (r - 1) + (c - 1),
+            bank_stall: stall,
+        }
+    }
+}
+
+/// [`gemm_terms`] of a GEMM placed as `at` says: fold by fold ([`WsPlaced::terms`]) when a
+/// weight-stationary GEMM has an operand on a physically banked region; otherwise (ideal
+/// banks, output-stationary) nothing changes.
 pub fn gemm_terms_placed(
     arch: &Arch,
     m: u64,
     k: u64,
     t: u64,
     sparsity: Option<Nm>,
-    x: Option<(&Region, u64)>,
+    at: Option<GemmPlacement>,
 ) -> GemmCycles {
-    let (r, c) = (arch.rows, arch.cols);
-    let kk = effective_k(k, sparsity);
-    let columns = |kb| match x {
-        Some((region, addr)) if region.banking == Banking::Physical => {
-            let x = StreamedOperand {
-                region,
-                addr,
+    match at {
+        Some(at)
+            if arch.dataflow == Dataflow::WeightStationary
+                && [at.w.0, at.x.0, at.y.0]
+                    .iter()
+                    .any(|r| r.banking == Banking::Physical) =>
+        {
+            let g = WsPlaced {
+                arch,
+                m,
                 k,
                 t,
                 sparsity,
+                at,
             };
-            ws_fold_column_cycles(arch, &x, kb)
+            g.terms()
         }
-        _ => ws_column_beats(arch, sparsity, kb) * t,
-    };
+        _ => gemm_terms_ideal(arch, m, k, t, sparsity),
+    }
+}
+
+fn gemm_terms_ideal(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> GemmCycles {
+    let (r, c) = (arch.rows, arch.cols);
+    let kk = effective_k(k, sparsity);
     match arch.dataflow {
         Dataflow::WeightStationary => {
             let (k_folds, m_blocks) = (kk.div_ceil(r), m.div_ceil(c));
             // Per reduction fold: its steady cycles and its stall, as a non-last fold.
             let (mut cycles, mut stall) = (0, 0);
             for kb in 0..k_folds {
-                let pt = columns(kb);
+                let pt = ws_column_beats(arch, sparsity, kb) * t;
                 cycles += pt.max(r);
                 stall += pt.max(r) - t.max(r);
             }
-            let last = columns(k_folds - 1);
+            let last = ws_column_beats(arch, sparsity, k_folds - 1) * t;
             GemmCycles {
                 folds: k_folds * m_blocks,
                 total: r + m_blocks * cycles - (last.max(r) - last) + (r - 1) + (c - 1),
@@ -396,15 +565,21 @@ pub fn op_cycles(arch: &Arch, op: &Op) -> u64 {
         }
         Op::Prune { rows, k, nm, .. } => prune_cycles(arch, rows * k.div_ceil(nm.m)),
         Op::Gemm {
+            w,
             x,
+            y,
             m,
             k,
             t,
             sparsity,
             ..
         } => {
-            let x = Some((arch.region(x.region), x.addr));
-            gemm_terms_placed(arch, *m, *k, *t, *sparsity, x).total
+            let at = GemmPlacement {
+                w: (arch.region(w.region), w.addr),
+                x: (arch.region(x.region), x.addr),
+                y: (arch.region(y.region), y.addr),
+            };
+            gemm_terms_placed(arch, *m, *k, *t, *sparsity, Some(at)).total
         }
         Op::Vector { op, elems, .. } => vector_cycles(arch, *op, *elems),
     }

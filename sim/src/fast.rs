@@ -1,7 +1,7 @@
 //! Fast mode: every operation advances by its whole duration from the timing equations.
 
 use crate::machine::{Executor, OpCost};
-use nmsat_compiler::arch::{Arch, Banking, RegionId};
+use nmsat_compiler::arch::{Arch, Banking, Region, RegionId};
 use nmsat_compiler::dma_beats::timing_key;
 use nmsat_compiler::isa::{Instr, Op, Xfer};
 use nmsat_compiler::prune::Nm;
@@ -14,12 +14,12 @@ pub struct Fast<'a> {
     /// A transfer on a physically banked region costs a pass over its elements, so each kind
     /// ([`timing_key`]: its shape, wherever it lies) is timed once.
     transfers: HashMap<(Xfer, Option<bool>), u64>,
-    /// GEMMs by shape and by where `x` lies within a bank row of its region.
+    /// GEMMs by shape and by where each operand lies within a bank row of its region.
     gemms: HashMap<GemmKey, timing::GemmCycles>,
 }
 
-/// m, k, t, N:M, and x's region and offset within a bank row.
-type GemmKey = (u64, u64, u64, Option<Nm>, RegionId, u64);
+/// (m, k, t, N:M), the regions of w, x and y, and their offsets within a bank row.
+type GemmKey = ((u64, u64, u64, Option<Nm>), [RegionId; 3], [u64; 3]);
 
 impl<'a> Fast<'a> {
     /// Fast mode on `arch`.
@@ -53,7 +53,9 @@ impl Executor for Fast<'_> {
             }
         }
         if let Op::Gemm {
+            w,
             x,
+            y,
             m,
             k,
             t,
@@ -61,14 +63,22 @@ impl Executor for Fast<'_> {
             ..
         } = &instr.op
         {
-            let region = self.arch.region(x.region);
-            // On physical banks a GEMM's columns cost what their words need of the banks, a
-            // function of where x lies within a bank row.
-            let line = region.banks * region.bank_width_bytes;
-            let key = (*m, *k, *t, *sparsity, x.region, x.addr % line);
+            // On physical banks a GEMM's sets cost what their words need of the banks, a
+            // function of where each operand lies within a bank row of its region.
             let arch = self.arch;
+            let at = timing::GemmPlacement {
+                w: (arch.region(w.region), w.addr),
+                x: (arch.region(x.region), x.addr),
+                y: (arch.region(y.region), y.addr),
+            };
+            let within = |(r, a): (&Region, u64)| a % (r.banks * r.bank_width_bytes);
+            let key = (
+                (*m, *k, *t, *sparsity),
+                [w.region, x.region, y.region],
+                [within(at.w), within(at.x), within(at.y)],
+            );
             let g = *self.gemms.entry(key).or_insert_with(|| {
-                timing::gemm_terms_placed(arch, *m, *k, *t, *sparsity, Some((region, x.addr)))
+                timing::gemm_terms_placed(arch, *m, *k, *t, *sparsity, Some(at))
             });
             return Ok(OpCost {
                 cycles: g.total,

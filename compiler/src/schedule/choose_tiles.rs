@@ -128,10 +128,14 @@ fn tile_costs(
         shape: XferShape::Copy,
     };
     let store = timing::dma_cycles(arch, &xfer(y_dram, RegionId::Output, yb));
-    // On physical banks where x lies within a bank row matters; tiles start wherever the
-    // buffers put them, so the estimate takes the row's start.
-    let gemm =
-        timing::gemm_terms_placed(arch, tm, tk, tt, g.sparsity, Some((&arch.input, 0))).total;
+    // On physical banks where the operands lie within a bank row matters; tiles start
+    // wherever the buffers put them, so the estimate takes the row's start.
+    let at = timing::GemmPlacement {
+        w: (&arch.weight, 0),
+        x: (&arch.input, 0),
+        y: (&arch.output, 0),
+    };
+    let gemm = timing::gemm_terms_placed(arch, tm, tk, tt, g.sparsity, Some(at)).total;
     let prune = match (g.prune_from, g.sparsity) {
         (Some(_), Some(nm)) => timing::prune_cycles(arch, tm * tk.div_ceil(nm.m)),
         _ => 0,

@@ -96,7 +96,7 @@
 //! and, after the first fold, the C cycles of the previous drain (OS).
 
 use crate::piuma::timing::stream_cycles;
-use nmsat_compiler::arch::{Arch, Banking, Dataflow, Region};
+use nmsat_compiler::arch::{Arch, Banking, Dataflow};
 use nmsat_compiler::datapath;
 use nmsat_compiler::prune::{self, Nm};
 use nmsat_compiler::timing;
@@ -126,9 +126,9 @@ pub struct ArrayRun {
 /// # Panics
 /// If a dimension is 0, a buffer is too short, M exceeds the array's `mux_lanes`, or a packed
 /// index does not fit its M-group.
-/// With `placed` = (region, byte) of `x`, on a physically banked region the
-/// weight-stationary feeder fetches each column in its bank degree
-/// ([`timing::ws_column_degree`]); `None` is ideal banks.
+/// With `placed` saying where the operands lie, a weight-stationary GEMM with an operand on a
+/// physically banked region fetches each column, each preload row and each slot's results in
+/// their bank degrees ([`timing::WsPlaced`]); `None` is ideal banks.
 #[allow(clippy::too_many_arguments)] // the Gemm instruction's own operand list
 pub fn run_gemm(
     arch: &Arch,
@@ -140,7 +140,7 @@ pub fn run_gemm(
     x: &[i16],
     y: &mut [i32],
     accumulate: bool,
-    placed: Option<(&Region, u64)>,
+    placed: Option<timing::GemmPlacement>,
 ) -> ArrayRun {
     assert!(m > 0 && k > 0 && t > 0, "empty GEMM {m}×{k}×{t}");
     assert_eq!(x.len(), k * t, "x must be k×t = {k}×{t}");
@@ -155,7 +155,7 @@ pub fn run_gemm(
     }
     let ops = Operands::new(m, k, t, sparsity, w, x);
     let out = Output { y, accumulate };
-    let columns = ColumnBeats::new(arch, k, t, sparsity, placed);
+    let columns = EdgeBeats::new(arch, m, k, t, sparsity, placed);
     match (arch.dataflow, sparsity) {
         (Dataflow::WeightStationary, None) => ws::<Dense>(arch, &ops, out, columns),
         (Dataflow::WeightStationary, Some(_)) => ws::<Grouped>(arch, &ops, out, columns),
@@ -410,56 +410,84 @@ struct WsPe<L> {
     ps: i32,
 }
 
-/// Fetch cycles of each column, by reduction fold: one figure per fold on ideal banks
-/// (`⌈bytes / (banks·width)⌉`, as [`timing::ws_column_beats`]); on physical ones each column's
-/// bank degree, which repeats every bank row of columns (see
-/// [`timing::ws_fold_column_cycles`]), so one period per fold is kept.
-pub struct ColumnBeats(Vec<Vec<usize>>);
+/// Cycles each feeder column and each preload row takes. On ideal banks one figure per
+/// reduction fold (`⌈bytes / (banks·width)⌉`, as [`timing::ws_column_beats`]) and one cycle a
+/// preload row; with an operand on a physically banked region, per fold, one
+/// [`timing::WsPlaced::column_period`] of column degrees and the R preload steps.
+pub struct EdgeBeats {
+    /// Indexed by fold modulo its length (one per reduction fold, or one per fold).
+    columns: Vec<Vec<usize>>,
+    preload: Vec<Vec<usize>>,
+}
 
-impl ColumnBeats {
-    /// The beats of `y += w·x[k×t]` with `x` placed as `placed` says (None: ideal).
+impl EdgeBeats {
+    /// The beats of `y[m×t] += w·x[k×t]` placed as `placed` says (None: ideal).
     pub fn new(
         arch: &Arch,
+        m: usize,
         k: usize,
         t: usize,
         sparsity: Option<Nm>,
-        placed: Option<(&Region, u64)>,
-    ) -> ColumnBeats {
+        placed: Option<timing::GemmPlacement>,
+    ) -> EdgeBeats {
+        let physical = placed.filter(|at| {
+            [at.w.0, at.x.0, at.y.0]
+                .iter()
+                .any(|r| r.banking == Banking::Physical)
+        });
+        if let Some(at) = physical {
+            let g = timing::WsPlaced {
+                arch,
+                m: m as u64,
+                k: k as u64,
+                t: t as u64,
+                sparsity,
+                at,
+            };
+            let period = g.column_period().min(t as u64);
+            let folds = 0..g.folds();
+            return EdgeBeats {
+                columns: folds
+                    .clone()
+                    .map(|f| (0..period).map(|j| g.column(f, j) as usize).collect())
+                    .collect(),
+                preload: folds
+                    .map(|f| {
+                        (0..arch.rows)
+                            .map(|s| g.preload_step(f, s) as usize)
+                            .collect()
+                    })
+                    .collect(),
+            };
+        }
         let (r, kk) = (
             arch.rows as usize,
             timing::effective_k(k as u64, sparsity) as usize,
         );
-        let k_folds = kk.div_ceil(r);
-        ColumnBeats(
-            (0..k_folds)
-                .map(|kb| match placed {
-                    Some((region, addr)) if region.banking == Banking::Physical => {
-                        let x = timing::StreamedOperand {
-                            region,
-                            addr,
-                            k: k as u64,
-                            t: t as u64,
-                            sparsity,
-                        };
-                        (0..timing::ws_column_period(region).min(t as u64))
-                            .map(|j| timing::ws_column_degree(arch, &x, kb as u64, j) as usize)
-                            .collect()
-                    }
-                    _ => vec![match sparsity {
+        EdgeBeats {
+            columns: (0..kk.div_ceil(r))
+                .map(|kb| {
+                    vec![match sparsity {
                         None => beats(arch, 2 * r),
                         Some(nm) => {
                             let (n, mm, q0) = (nm.n as usize, nm.m as usize, kb * r);
                             beats(arch, 2 * mm * ((q0 + r - 1) / n - q0 / n + 1))
                         }
-                    }],
+                    }]
                 })
                 .collect(),
-        )
+            preload: vec![vec![1]],
+        }
     }
 
-    fn of(&self, kb: usize, col: usize) -> usize {
-        let fold = &self.0[kb];
-        fold[col % fold.len()]
+    fn column(&self, fold: usize, col: usize) -> usize {
+        let f = &self.columns[fold % self.columns.len()];
+        f[col % f.len()]
+    }
+
+    fn preload(&self, fold: usize, step: usize) -> usize {
+        let f = &self.preload[fold % self.preload.len()];
+        f[step % f.len()]
     }
 }
 
@@ -469,9 +497,8 @@ struct WsFeeder {
     r: usize,
     t: usize,
     folds: usize,
-    k_folds: usize,
-    /// Beats per column, by reduction fold.
-    beats: ColumnBeats,
+    /// Beats of each column and preload row.
+    beats: EdgeBeats,
     /// Left edge: the fold streaming or next to open, whether it is open, since when, the
     /// next column and the beats of it fetched.
     fold: usize,
@@ -484,6 +511,7 @@ struct WsFeeder {
     /// Weight bus: the fold it preloads, the next array row, whether a preload is running.
     pre_fold: usize,
     pre_row: usize,
+    pre_beat: usize,
     pre_on: bool,
     /// Folds whose preload is complete.
     preloaded: usize,
@@ -525,7 +553,7 @@ impl WsFeeder {
             }
             slot.fold = self.fold as u32;
             self.beat += 1;
-            if self.beat == self.beats.of(self.fold % self.k_folds, self.col) {
+            if self.beat == self.beats.column(self.fold, self.col) {
                 slot.flags |= VALID;
                 slot.pos = self.col as u32;
                 self.col += 1;
@@ -544,16 +572,21 @@ impl WsFeeder {
             self.pre_row = 0;
         }
         if self.pre_on {
-            pre = PreRow {
-                on: true,
-                fold: self.pre_fold as u32,
-                step: self.pre_row as u16,
-            };
-            self.pre_row += 1;
-            if self.pre_row == self.r {
-                self.pre_on = false;
-                self.pre_fold += 1;
-                self.preloaded = self.pre_fold;
+            // A row goes out once its weights are fetched.
+            self.pre_beat += 1;
+            if self.pre_beat == self.beats.preload(self.pre_fold, self.pre_row) {
+                self.pre_beat = 0;
+                pre = PreRow {
+                    on: true,
+                    fold: self.pre_fold as u32,
+                    step: self.pre_row as u16,
+                };
+                self.pre_row += 1;
+                if self.pre_row == self.r {
+                    self.pre_on = false;
+                    self.pre_fold += 1;
+                    self.preloaded = self.pre_fold;
+                }
             }
         }
         (slot, pre)
@@ -588,11 +621,17 @@ impl WsEdges {
             None => kk,
             Some((n, mm)) => kk.div_ceil(n) * mm,
         };
-        Self::with_beats(arch, m, kk, t, ColumnBeats::new(arch, k, t, sparsity, None))
+        Self::with_beats(
+            arch,
+            m,
+            kk,
+            t,
+            EdgeBeats::new(arch, m, k, t, sparsity, None),
+        )
     }
 
     /// The edges with the given fetch beats.
-    pub fn with_beats(arch: &Arch, m: usize, kk: usize, t: usize, beats: ColumnBeats) -> Self {
+    pub fn with_beats(arch: &Arch, m: usize, kk: usize, t: usize, beats: EdgeBeats) -> Self {
         let (r, c) = (arch.rows as usize, arch.cols as usize);
         let k_folds = kk.div_ceil(r);
         let folds = k_folds * m.div_ceil(c);
@@ -601,7 +640,6 @@ impl WsEdges {
                 r,
                 t,
                 folds,
-                k_folds,
                 beats,
                 fold: 0,
                 open: false,
@@ -611,6 +649,7 @@ impl WsEdges {
                 switched: 0,
                 pre_fold: 0,
                 pre_row: 0,
+                pre_beat: 0,
                 pre_on: false,
                 preloaded: 0,
                 bank_stall: 0,
@@ -647,7 +686,7 @@ impl WsEdges {
 }
 
 /// Runs a GEMM on the weight-stationary array until the last result has left it.
-fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output, columns: ColumnBeats) -> ArrayRun {
+fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output, columns: EdgeBeats) -> ArrayRun {
     let (r, c) = (arch.rows as usize, arch.cols as usize);
     let (m, t, kk) = (ops.m, ops.t, ops.kk);
     let mut edges = WsEdges::with_beats(arch, m, kk, t, columns);
@@ -1127,32 +1166,34 @@ mod tests {
     /// (plus j's), two to a bank, so every column takes 2 cycles: 4 + 64 + 3 + 3.
     #[test]
     fn physical_banks_fetch_a_column_in_its_bank_degree() {
-        let text = include_str!("../../../configs/arch/sat-small.yaml")
-            .replace("latency: 1}", "latency: 1, banking: physical}");
-        let a = Arch::parse("p.yaml", &text).unwrap();
-        let region = a.input;
-        for (t, want) in [(16usize, 26u64), (32, 74)] {
-            let (m, k) = (4usize, 4usize);
-            let w = values(3, m * k);
-            let x = values(5, k * t);
-            let (mut y, mut want_y) = (vec![0i32; m * t], vec![0i32; m * t]);
-            let run = run_gemm(
-                &a,
-                m,
-                k,
-                t,
-                None,
-                &weight_bytes(m, k, None, &w),
-                &x,
-                &mut y,
-                false,
-                Some((&region, 0)),
-            );
-            reference(m, k, t, None, &w, &x, &mut want_y, false);
-            assert_eq!(y, want_y);
-            assert_eq!(run.cycles, want, "t = {t}");
-            let g = timing::gemm_terms_placed(&a, 4, 4, t as u64, None, Some((&region, 0)));
-            assert_eq!((g.total, g.bank_stall), (run.cycles, run.bank_stall));
+        let text = include_str!("../../../configs/arch/sat-small.yaml");
+        let input_only = text.replace(
+            "input: {bytes: 16384, banks: 4, bank_width_bytes: 8, ports: 2, latency: 1}",
+            "input: {bytes: 16384, banks: 4, bank_width_bytes: 8, ports: 2, latency: 1, banking: physical}",
+        );
+        let every = text.replace("latency: 1}", "latency: 1, banking: physical}");
+        for (text, physical_w_y) in [(input_only, false), (every, true)] {
+            let a = Arch::parse("p.yaml", &text).unwrap();
+            for (t, want) in [(16usize, 26u64), (32, 74)] {
+                let (m, k) = (4usize, 4usize);
+                let w = values(3, m * k);
+                let x = values(5, k * t);
+                let (mut y, mut want_y) = (vec![0i32; m * t], vec![0i32; m * t]);
+                let at = timing::GemmPlacement {
+                    w: (&a.weight, 0),
+                    x: (&a.input, 0),
+                    y: (&a.output, 4096),
+                };
+                let wb = weight_bytes(m, k, None, &w);
+                let run = run_gemm(&a, m, k, t, None, &wb, &x, &mut y, false, Some(at));
+                reference(m, k, t, None, &w, &x, &mut want_y, false);
+                assert_eq!(y, want_y);
+                if !physical_w_y {
+                    assert_eq!(run.cycles, want, "t = {t}");
+                }
+                let g = timing::gemm_terms_placed(&a, 4, 4, t as u64, None, Some(at));
+                assert_eq!((g.total, g.bank_stall), (run.cycles, run.bank_stall));
+            }
         }
     }
 

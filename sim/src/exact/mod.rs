@@ -24,6 +24,7 @@ use crate::machine::{Executor, OpCost};
 use crate::piuma::Spad;
 use nmsat_compiler::arch::{Arch, RegionId};
 use nmsat_compiler::isa::{Buf, Instr, Op, Program};
+use nmsat_compiler::timing;
 
 /// The machine's memories: DRAM and the three scratchpad regions, each a banked scratchpad
 /// of the PIUMA-like model.
@@ -166,7 +167,11 @@ impl Executor for Exact<'_> {
                     &xv,
                     &mut yv,
                     *accumulate,
-                    Some((arch.region(x.region), x.addr)),
+                    Some(timing::GemmPlacement {
+                        w: (arch.region(w.region), w.addr),
+                        x: (arch.region(x.region), x.addr),
+                        y: (arch.region(y.region), y.addr),
+                    }),
                 );
                 for (o, v) in self.mem.sp_mut(y).chunks_exact_mut(4).zip(&yv) {
                     o.copy_from_slice(&v.to_le_bytes());
