@@ -1,5 +1,5 @@
 //! `BankWriteSequencer` and `BankReadSequencer`: serve one *access set* (the words a unit needs
-//! at once) over a [`BankedRegion`]'s banks, one word per bank a cycle, in exactly the set's
+//! at once) over a [`BankedRegion`](crate::BankedRegion)'s banks, one word per bank a cycle, in exactly the set's
 //! bank degree (`nmsat_compiler::timing::bank_degree`) cycles. [`BankWriteSequencerModel`] and
 //! [`BankReadSequencerModel`] are their cycle-exact references in plain Rust, both built on
 //! [`ranks`].
@@ -36,7 +36,8 @@
 //! * Reads (one copy): serving cycle `k` drives `rrow` of every bank with a word of rank `k`
 //!   (other banks' `rrow` is 0); the region answers a cycle later, and `rdata_e` of each entry
 //!   of rank `k` shows its word in cycle `2 + k`, straight from the region's `rdata`, and keeps
-//!   it afterwards from a register. `last` is high in the last serving cycle and `done` the
+//!   it from a register until a later set reads into that entry. A word the region writes in
+//!   a serving cycle reads as it was before (the region reads first). `last` is high in the last serving cycle and `done` the
 //!   cycle after, cycle `max(d, 1) + 1`, when every valid entry's `rdata_e` holds its word.
 //!   Invalid entries keep their `rdata_e` of before.
 //!
@@ -381,7 +382,7 @@ impl BankReadSequencerModel {
     }
 }
 
-/// `name` padded with zeros from `width` to `total` bits.
+/// `expr` padded with zeros from `width` to `total` bits.
 fn pad(total: usize, width: usize, expr: &str) -> String {
     if total == width {
         expr.to_string()
@@ -484,7 +485,7 @@ fn serving_verilog(s: &SequencerShape, latch: &str) -> String {
     v
 }
 
-/// `hdl` of the word inputs' ignored bits, for the `_unused` waiver.
+/// The word inputs' bits above the region's words, for the `_unused` waiver.
 fn unused_word_bits(s: &SequencerShape, unused: &mut Vec<String>) {
     let wb = s.row_bits() + s.bank_bits();
     if wb < WORD_BITS {
@@ -492,6 +493,7 @@ fn unused_word_bits(s: &SequencerShape, unused: &mut Vec<String>) {
     }
 }
 
+/// Reads the ignored input bits into one `_unused_*` wire, which Verilator's `-Wall` waives.
 fn waive(v: &mut String, unused: &[String]) {
     if !unused.is_empty() {
         let _ = writeln!(v, "wire _unused_bits = &{{1'b0, {}}};", unused.join(", "));

@@ -568,6 +568,7 @@ fn write_sets_take_their_bank_degree_and_land_in_the_region() {
         let design = build(s, r);
         let cov =
             write_run(&design, (s, r), 1500, seed).unwrap_or_else(|e| panic!("{n}x{b}x{w}: {e}"));
+        eprintln!("writes {n}x{b}x{w}: {cov:?}");
         if b > 1 {
             cov.assert_good(1500);
         }
@@ -581,6 +582,7 @@ fn read_sets_take_their_bank_degree_plus_one_and_return_the_region_bytes() {
         let design = build(s, r);
         let cov = read_run(&design, (s, r), 1500, seed, true)
             .unwrap_or_else(|e| panic!("{n}x{b}x{w}: {e}"));
+        eprintln!("reads {n}x{b}x{w}: {cov:?}");
         if b > 1 {
             cov.assert_good(1000);
         }
@@ -626,4 +628,78 @@ fn bad_sizes_are_unsupported_with_the_field_at_fault() {
     }
     assert!(BankWriteSequencer::new(64, 32, 8, 11).is_ok());
     assert!(BankReadSequencer::new(1, 1, 1, 16).is_ok());
+}
+
+#[test]
+fn rust_hdl_simulates_update_like_the_models() {
+    // rust-hdl's own simulation of the hand-written `update`s, with starts at random cycles
+    // (also mid-set, which abandons the set) and random region answers.
+    let s = SequencerShape::new(8, 4, 2, 4).unwrap();
+    let (mut ws, mut rs) = (
+        BankWriteSequencer::from_shape(s),
+        BankReadSequencer::from_shape(s),
+    );
+    ws.connect_all();
+    rs.connect_all();
+    let (mut wm, mut rm) = (
+        BankWriteSequencerModel::new(s),
+        BankReadSequencerModel::new(s),
+    );
+    let mut rng = Rng(41);
+    for cycle in 0..3000 {
+        let wset = rng
+            .next_u64()
+            .is_multiple_of(3)
+            .then(|| random_writes(&mut rng, s));
+        let rset = rng
+            .next_u64()
+            .is_multiple_of(3)
+            .then(|| random_words(&mut rng, s));
+        let rdata: Vec<u64> = (0..s.banks()).map(|_| rng.next_u64()).collect();
+        ws.start.next = wset.is_some();
+        rs.start.next = rset.is_some();
+        for e in 0..s.entries() {
+            let w = wset.as_ref().and_then(|x| x.get(e).copied().flatten());
+            ws.valid[e].next = w.is_some();
+            let w = w.unwrap_or_default();
+            ws.word[e].next = bits(u64::from(w.word));
+            ws.be[e].next = bits(u64::from(w.be));
+            ws.data[e].next = bits(w.data);
+            let r = rset.as_ref().and_then(|x| x.get(e).copied().flatten());
+            rs.valid[e].next = r.is_some();
+            rs.word[e].next = bits(u64::from(r.unwrap_or(0)));
+        }
+        for (k, &x) in rdata.iter().enumerate() {
+            rs.rdata[k].next = bits(x);
+        }
+        ws.clock.next = false.into();
+        rs.clock.next = false.into();
+        nmsat_hw::settle(&mut ws);
+        nmsat_hw::settle(&mut rs);
+        let (writes, done) = wm.outputs();
+        for (k, x) in writes.iter().enumerate() {
+            let got = (
+                ws.wen[k].val().to_u64() as u8,
+                ws.wrow[k].val().to_u64() as u16,
+                ws.wdata[k].val().to_u64(),
+            );
+            assert_eq!(got, (x.enables, x.row, x.data), "cycle {cycle}, bank {k}");
+        }
+        assert_eq!(ws.done.val(), done, "cycle {cycle}");
+        let rows: Vec<u16> = rs.rrow.iter().map(|x| x.val().to_u64() as u16).collect();
+        assert_eq!(rows, rm.rrow(), "cycle {cycle}");
+        let got: Vec<u64> = rs.rdata_e.iter().map(|x| x.val().to_u64()).collect();
+        assert_eq!(got, rm.rdata_e(&rdata), "cycle {cycle}");
+        assert_eq!(
+            (rs.last.val(), rs.done.val()),
+            rm.last_done(),
+            "cycle {cycle}"
+        );
+        ws.clock.next = true.into();
+        rs.clock.next = true.into();
+        nmsat_hw::settle(&mut ws);
+        nmsat_hw::settle(&mut rs);
+        wm.edge(wset.as_deref());
+        rm.edge(rset.as_deref(), &rdata);
+    }
 }
