@@ -142,11 +142,21 @@ impl Logic for Top {
     }
 }
 
-/// A sequencer shape and the region it serves (16 rows).
-fn shapes(entries: usize, banks: usize, width: usize) -> (SequencerShape, RegionShape) {
-    let s = SequencerShape::new(entries, banks, width, 4).unwrap();
-    let r = RegionShape::new((16 * banks * width) as u64, banks, width, 2).unwrap();
-    (s, r)
+/// A sequencer shape and the region it serves, `2^row_bits` rows deep.
+fn shapes(
+    entries: usize,
+    banks: usize,
+    width: usize,
+    row_bits: usize,
+) -> (SequencerShape, RegionShape) {
+    let s = SequencerShape::new(entries, banks, width, row_bits).unwrap();
+    let bytes = ((banks * width) << row_bits) as u64;
+    (s, RegionShape::new(bytes, banks, width, 2).unwrap())
+}
+
+/// Rows per bank of the region a sequencer serves.
+fn depth(s: SequencerShape) -> u64 {
+    1 << s.row_bits()
 }
 
 /// The timing model's region of the same banks and width.
@@ -287,10 +297,21 @@ impl Bench {
 }
 
 /// A random set: up to `n` entries, some invalid, words mostly from a span of about three bank
-/// rows (so that banks conflict and words repeat), a few anywhere in 16 bits (they wrap).
+/// rows (so that banks conflict and words repeat), a few anywhere in 16 bits (they wrap); one
+/// set in eight has all its words in one bank, for degrees up to the entries or the depth.
 fn random_words(rng: &mut Rng, s: SequencerShape) -> Vec<Option<u16>> {
     let len = (rng.next_u64() % (s.entries() as u64 + 1)) as usize;
-    let span = 3 * s.banks() as u64 + 1;
+    let b = s.banks() as u64;
+    if rng.next_u64().is_multiple_of(8) {
+        let bank = rng.next_u64() % b;
+        return (0..len)
+            .map(|_| {
+                let row = rng.next_u64() % depth(s);
+                Some((row * b + (bank + b - row % b) % b) as u16)
+            })
+            .collect();
+    }
+    let span = 3 * b + 1;
     let base = rng.next_u64() % s.words();
     (0..len)
         .map(|_| match rng.next_u64() % 16 {
@@ -326,7 +347,7 @@ fn serving_cycles(r: &Region, s: SequencerShape, words: &[Option<u16>]) -> (u64,
 
 fn random_probe(rng: &mut Rng, s: SequencerShape) -> Vec<u16> {
     (0..s.banks())
-        .map(|_| (rng.next_u64() % 16) as u16)
+        .map(|_| (rng.next_u64() % depth(s)) as u16)
         .collect()
 }
 
@@ -427,7 +448,7 @@ fn write_run(
         bench.step(start.as_deref(), None, &probe);
     }
     // Every word of the region, through the probe copy.
-    for row in 0..16u16 {
+    for row in 0..depth(s) as u16 {
         bench.step(None, None, &vec![row; banks]);
         bench.observe()?;
     }
@@ -551,7 +572,7 @@ fn verilog_passes_verilator_lint_and_yosys_check() {
         }
     }
     // The test top too: the sequencers' ports wire straight across to a region's.
-    let (s, r) = shapes(8, 4, 8);
+    let (s, r) = shapes(8, 4, 8, 4);
     let mut top = Top::new(s, r);
     top.connect_all();
     let file = scratch("bank-seq-top").join(format!("{TOP}.v"));
@@ -563,8 +584,16 @@ fn verilog_passes_verilator_lint_and_yosys_check() {
 
 #[test]
 fn write_sets_take_their_bank_degree_and_land_in_the_region() {
-    for (n, b, w, seed) in [(8, 4, 8, 1), (16, 8, 2, 2), (5, 1, 1, 3), (12, 2, 4, 4)] {
-        let (s, r) = shapes(n, b, w);
+    // The last two reach degrees 16 and above 32 (all of a set in one bank).
+    for (n, b, w, rb, seed) in [
+        (8, 4, 8, 4, 1),
+        (16, 8, 2, 4, 2),
+        (5, 1, 1, 4, 3),
+        (12, 2, 4, 4, 4),
+        (36, 4, 8, 4, 5),
+        (64, 2, 1, 6, 6),
+    ] {
+        let (s, r) = shapes(n, b, w, rb);
         let design = build(s, r);
         let cov =
             write_run(&design, (s, r), 1500, seed).unwrap_or_else(|e| panic!("{n}x{b}x{w}: {e}"));
@@ -572,13 +601,24 @@ fn write_sets_take_their_bank_degree_and_land_in_the_region() {
         if b > 1 {
             cov.assert_good(1500);
         }
+        assert!(
+            cov.max_degree >= (n as u64 / 2).min(depth(s)).min(40),
+            "{cov:?}"
+        );
     }
 }
 
 #[test]
 fn read_sets_take_their_bank_degree_plus_one_and_return_the_region_bytes() {
-    for (n, b, w, seed) in [(8, 4, 8, 11), (16, 8, 2, 12), (5, 1, 1, 13), (12, 2, 4, 14)] {
-        let (s, r) = shapes(n, b, w);
+    for (n, b, w, rb, seed) in [
+        (8, 4, 8, 4, 11),
+        (16, 8, 2, 4, 12),
+        (5, 1, 1, 4, 13),
+        (12, 2, 4, 4, 14),
+        (36, 4, 8, 4, 15),
+        (64, 2, 1, 6, 16),
+    ] {
+        let (s, r) = shapes(n, b, w, rb);
         let design = build(s, r);
         let cov = read_run(&design, (s, r), 1500, seed, true)
             .unwrap_or_else(|e| panic!("{n}x{b}x{w}: {e}"));
@@ -586,6 +626,10 @@ fn read_sets_take_their_bank_degree_plus_one_and_return_the_region_bytes() {
         if b > 1 {
             cov.assert_good(1000);
         }
+        assert!(
+            cov.max_degree >= (n as u64 / 2).min(depth(s)).min(40),
+            "{cov:?}"
+        );
     }
 }
 
@@ -593,7 +637,7 @@ fn read_sets_take_their_bank_degree_plus_one_and_return_the_region_bytes() {
 fn overlapping_reads_and_writes_follow_the_models() {
     // Reads of words written in the same cycle see the bytes from before (read-first).
     for (n, b, w, seed) in [(8, 4, 8, 21), (6, 2, 2, 22)] {
-        let (s, r) = shapes(n, b, w);
+        let (s, r) = shapes(n, b, w, 4);
         let design = build(s, r);
         read_run(&design, (s, r), 1500, seed, false).unwrap_or_else(|e| panic!("{n}x{b}x{w}: {e}"));
     }
