@@ -552,9 +552,18 @@ fn read_run(
 
 #[test]
 fn verilog_passes_verilator_lint_and_yosys_check() {
-    for (n, b, w) in [(4, 4, 8), (36, 4, 8), (16, 32, 2), (3, 1, 1)] {
-        let s = SequencerShape::new(n, b, w, 4).unwrap();
-        let name = format!("bank-seq-{n}x{b}x{w}");
+    // One entry, one bank, and word indices that use all 16 bits (no word bit left over).
+    for (n, b, w, rb) in [
+        (4, 4, 8, 4),
+        (36, 4, 8, 4),
+        (16, 32, 2, 4),
+        (3, 1, 1, 4),
+        (1, 2, 1, 4),
+        (2, 1, 1, 16),
+        (5, 32, 4, 11),
+    ] {
+        let s = SequencerShape::new(n, b, w, rb).unwrap();
+        let name = format!("bank-seq-{n}x{b}x{w}-{rb}");
         let dir = scratch(&name);
         let mut ws = BankWriteSequencer::from_shape(s);
         ws.connect_all();
