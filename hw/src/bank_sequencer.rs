@@ -59,8 +59,8 @@
 //!
 //! | N × B × W | write: cells, flip-flops | read: cells, flip-flops |
 //! |---|---|---|
-//! | 36 × 4 × 8 | 35,512, 2,852 | 42,466, 2,673 |
-//! | 16 × 32 × 2 | 21,352, 456 | 28,574, 521 |
+//! | 36 × 4 × 8 | 35,452, 2,851 | 42,413, 2,672 |
+//! | 16 × 32 × 2 | 21,329, 454 | 28,553, 519 |
 //!
 //! The flip-flops are the latched set (write) and the held words (read, `N·8·W`). The logic is
 //! the `B·N·8·W` byte selects and the ranks' `N²` comparators and adders; the rank adders are
@@ -421,12 +421,14 @@ fn serving_verilog(s: &SequencerShape, latch: &str) -> String {
     let (n, lb, rb) = (s.entries(), s.bank_bits(), s.row_bits());
     let wb = rb + lb;
     let bw = lb.max(1);
-    let mut v = String::from("reg busy;\nreg [6:0] k;\n");
+    // Ranks are below N, and `k` counts up to the degree, at most N.
+    let cw = (usize::BITS - n.leading_zeros()) as usize;
+    let mut v = format!("reg busy;\nreg [{}:0] k;\n", cw - 1);
     for e in 0..n {
         let _ = writeln!(v, "reg qv{e};\nreg [{}:0] qw{e};", wb - 1);
     }
     v.push_str("always @(posedge clock) begin\n    if (start) begin\n");
-    v.push_str("        busy <= 1'b1;\n        k <= 7'd0;\n");
+    let _ = writeln!(v, "        busy <= 1'b1;\n        k <= {cw}'d0;");
     for e in 0..n {
         let _ = writeln!(
             v,
@@ -435,8 +437,9 @@ fn serving_verilog(s: &SequencerShape, latch: &str) -> String {
         );
     }
     v.push_str(latch);
-    v.push_str(
-        "    end else if (busy) begin\n        busy <= !fin;\n        k <= k + 7'd1;\n    end\nend\n",
+    let _ = writeln!(
+        v,
+        "    end else if (busy) begin\n        busy <= !fin;\n        k <= k + {cw}'d1;\n    end\nend"
     );
     for e in 0..n {
         let _ = writeln!(v, "wire [{}:0] row{e} = qw{e}[{}:{lb}];", rb - 1, wb - 1);
@@ -467,21 +470,22 @@ fn serving_verilog(s: &SequencerShape, latch: &str) -> String {
             let _ = writeln!(v, "wire lead{e} = qv{e} & !({});", earlier.join(" | "));
         }
         let before: Vec<String> = (0..e)
-            .map(|f| format!("{{6'd0, lead{f} & (bank{f} == bank{e})}}"))
+            .map(|f| pad(cw, 1, &format!("(lead{f} & (bank{f} == bank{e}))")))
             .collect();
         let sum = if before.is_empty() {
-            "7'd0".to_string()
+            format!("{cw}'d0")
         } else {
             before.join(" + ")
         };
-        let _ = writeln!(v, "wire [6:0] lrank{e} = {sum};");
+        let _ = writeln!(v, "wire [{}:0] lrank{e} = {sum};", cw - 1);
         let follow: Vec<String> = (0..e)
-            .map(|f| format!("({{7{{lead{f} & eq{f}_{e}}}}} & lrank{f})"))
+            .map(|f| format!("({{{cw}{{lead{f} & eq{f}_{e}}}}} & lrank{f})"))
             .collect();
         let _ = writeln!(
             v,
-            "wire [6:0] rank{e} = lead{e} ? lrank{e} : {};",
-            or(&follow, 7)
+            "wire [{}:0] rank{e} = lead{e} ? lrank{e} : {};",
+            cw - 1,
+            or(&follow, cw)
         );
         let _ = writeln!(v, "wire at{e} = busy & qv{e} & (rank{e} == k);");
         for b in 0..s.banks() {
