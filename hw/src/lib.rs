@@ -11,7 +11,8 @@
 //!   (the grid with its edges), [`Scratchpad`] regions; [`encode`] turns a program into its
 //!   queues;
 //! * [`BankedRegion`]: a physically banked region of rust-hdl `RAM`s (not yet in the core),
-//!   with its reference [`BankedRegionModel`];
+//!   with its reference [`BankedRegionModel`], and the [`BankWriteSequencer`] and
+//!   [`BankReadSequencer`] that serve an access set over its banks in its bank degree;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
@@ -29,6 +30,7 @@
 
 mod array;
 mod array_unit;
+mod bank_sequencer;
 mod banked_region;
 mod batch_norm;
 mod controller;
@@ -66,6 +68,10 @@ pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
 };
 pub use crate::array_unit::{ArrayUnit, GemmOp, GEMM_FIELDS};
+pub use crate::bank_sequencer::{
+    ranks, BankReadSequencer, BankReadSequencerModel, BankWriteSequencer, BankWriteSequencerModel,
+    SequencerShape, WriteEntry, MAX_ENTRIES, WORD_BITS,
+};
 pub use crate::banked_region::{
     BankWrite, BankedRegion, BankedRegionModel, ByteRam, RegionShape, MAX_BANKS, MAX_COPIES,
     MAX_DEPTH, MIN_DEPTH,
