@@ -176,31 +176,41 @@ impl WsPlaced<'_> {
     }
 
     /// Cycles column `j` of fold `f` spends at the feeder: the fetch of its `x` column
-    /// ([`ws_column_degree`]) and, as the output buffer takes the slot's C results at once and
-    /// must keep up, the degree of their read-modify-write in `y` (`[m × t]` INT32).
+    /// ([`Self::x_cycles`]) and, as the output buffer takes the slot's C results at once and
+    /// must keep up, the degree of their read-modify-write in `y` ([`Self::y_degree`]).
     pub fn column(&self, f: u64, j: u64) -> u64 {
         let (nb, kb) = (f / self.k_folds(), f % self.k_folds());
-        let (xr, xa) = self.at.x;
-        let x = if xr.banking == Banking::Physical {
-            let x = StreamedOperand {
-                region: xr,
-                addr: xa,
-                k: self.k,
-                t: self.t,
-                sparsity: self.sparsity,
-            };
-            ws_column_degree(self.arch, &x, kb, j)
-        } else {
-            ws_column_beats(self.arch, self.sparsity, kb)
+        self.x_cycles(kb, j).max(self.y_degree(nb, j))
+    }
+
+    /// Cycles the feeder fetches column `j` of reduction fold `kb` in: [`ws_column_degree`] on
+    /// a physical region, [`ws_column_beats`] on an ideal one.
+    pub fn x_cycles(&self, kb: u64, j: u64) -> u64 {
+        let (region, addr) = self.at.x;
+        if region.banking == Banking::Ideal {
+            return ws_column_beats(self.arch, self.sparsity, kb);
+        }
+        let x = StreamedOperand {
+            region,
+            addr,
+            k: self.k,
+            t: self.t,
+            sparsity: self.sparsity,
         };
-        let (yr, ya) = self.at.y;
-        if yr.banking == Banking::Ideal {
-            return x;
+        ws_column_degree(self.arch, &x, kb, j)
+    }
+
+    /// The degree of column `j`'s results of output block `nb` in `y` (`[m × t]` INT32); 0 on
+    /// an ideal region.
+    pub fn y_degree(&self, nb: u64, j: u64) -> u64 {
+        let (region, addr) = self.at.y;
+        if region.banking == Banking::Ideal {
+            return 0;
         }
         let c = self.arch.cols;
         let rows = nb * c..((nb + 1) * c).min(self.m);
-        let words = rows.map(|o| (ya + 4 * (o * self.t + j)) / yr.bank_width_bytes);
-        x.max(bank_degree(yr, words))
+        let words = rows.map(|o| (addr + 4 * (o * self.t + j)) / region.bank_width_bytes);
+        bank_degree(region, words)
     }
 
     /// Cycles of preload step `s` of fold `f` (the weights bound for PE row R−1−s, one per
@@ -282,14 +292,64 @@ impl WsPlaced<'_> {
     ///
     /// which is [`gemm_terms`]' with `P_f = R` and `S_f = p_f·t`. The bank stall counts the
     /// cycles a fold's columns take beyond `t`, and beyond R while another fold follows.
+    ///
+    /// Folds whose sets are the same words moved by whole bank rows cost the same (every
+    /// bank rotates alike), so each kind is computed once: a reduction fold's `x` column
+    /// degrees by where its first row starts within a bank row and how many rows it has, an
+    /// output block's `y` degrees likewise, a fold's preload by where its first weight starts.
     pub fn terms(&self) -> GemmCycles {
+        use std::collections::HashMap;
         let (r, c, t) = (self.arch.rows, self.arch.cols, self.t);
-        let folds = self.folds();
-        let (mut total, mut stall) = (self.fold_preload(0), 0);
+        let (folds, k_folds) = (self.folds(), self.k_folds());
+        let period = self.column_period().min(t);
+        let within = |(region, a): (&Region, u64), bytes: u64| {
+            (a + bytes) % (region.banks * region.bank_width_bytes)
+        };
+        let kk = effective_k(self.k, self.sparsity);
+        // x: one period of column cycles per kind of reduction fold (on ideal banks, per fold).
+        let mut xs: HashMap<(u64, u64, u64), Vec<u64>> = HashMap::new();
+        let x_kind = |kb: u64| {
+            let (first, end) = ws_column_rows(self.arch, self.sparsity, self.k, kb);
+            (within(self.at.x, 2 * first * t), end - first, kb)
+        };
+        let x_ideal = self.at.x.0.banking == Banking::Ideal;
+        // y: one period of degrees per kind of output block.
+        let mut ys: HashMap<(u64, u64), Vec<u64>> = HashMap::new();
+        // Preload: P per kind of fold.
+        let mut ps: HashMap<(u64, u64, u64, u64), u64> = HashMap::new();
+        let rows_of = |nb: u64| ((nb + 1) * c).min(self.m) - nb * c;
+        let mut columns = |f: u64| -> u64 {
+            let (nb, kb) = (f / k_folds, f % k_folds);
+            let (xo, xn, _) = x_kind(kb);
+            let xkey = if x_ideal { (0, 0, kb) } else { (xo, xn, 0) };
+            let xv = xs
+                .entry(xkey)
+                .or_insert_with(|| (0..period).map(|j| self.x_cycles(kb, j)).collect());
+            let yv = ys
+                .entry((within(self.at.y, 4 * nb * c * t), rows_of(nb)))
+                .or_insert_with(|| (0..period).map(|j| self.y_degree(nb, j)).collect());
+            let one = |n: u64| -> u64 { (0..n as usize).map(|j| xv[j].max(yv[j])).sum() };
+            t / period * one(period) + one(t % period)
+        };
+        let mut preload = |f: u64| -> u64 {
+            let (nb, kb) = (f / k_folds, f % k_folds);
+            let q0 = kb * r;
+            let shift = match self.sparsity {
+                None => 2 * (nb * c * self.k + q0),
+                Some(nm) => {
+                    let gb = crate::prune::group_bytes(nm) as u64;
+                    (nb * c * self.k.div_ceil(nm.m) + q0 / nm.n) * gb
+                }
+            };
+            let phase = self.sparsity.map_or(0, |nm| q0 % nm.n);
+            let key = (within(self.at.w, shift), rows_of(nb), r.min(kk - q0), phase);
+            *ps.entry(key).or_insert_with(|| self.fold_preload(f))
+        };
+        let (mut total, mut stall) = (preload(0), 0);
         for f in 0..folds {
-            let cols = self.fold_columns(f);
+            let cols = columns(f);
             if f + 1 < folds {
-                total += cols.max(self.fold_preload(f + 1));
+                total += cols.max(preload(f + 1));
                 stall += cols.max(r) - t.max(r);
             } else {
                 total += cols;
