@@ -75,27 +75,6 @@ pub fn ws_column_degree(arch: &Arch, x: &StreamedOperand, kb: u64, j: u64) -> u6
     bank_degree(x.region, words).max(1)
 }
 
-/// Columns after which [`ws_column_degree`] repeats: shifting the columns by a bank row
-/// (`B·W / gcd(2, B·W)` columns) rotates every word's bank alike, which leaves each degree as
-/// it is.
-pub fn ws_column_period(region: &Region) -> u64 {
-    let line = region.banks * region.bank_width_bytes;
-    line / gcd(2, line)
-}
-
-/// Cycles of all `t` columns of fold `kb`: [`ws_column_degree`] summed, one
-/// [`ws_column_period`] summed and repeated.
-pub fn ws_fold_column_cycles(arch: &Arch, x: &StreamedOperand, kb: u64) -> u64 {
-    let period = ws_column_period(x.region);
-    let degree = |j| ws_column_degree(arch, x, kb, j);
-    let one: u64 = (0..period.min(x.t)).map(degree).sum();
-    let (full, rest) = (x.t / period, x.t % period);
-    if full == 0 {
-        return one;
-    }
-    full * one + (0..rest).map(degree).sum::<u64>()
-}
-
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 {
         a
@@ -141,7 +120,39 @@ pub struct GemmCycles {
 /// The bank-conflict term is what these exceed the same schedule at one column (WS) or one
 /// step (OS) per cycle.
 pub fn gemm_terms(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> GemmCycles {
-    gemm_terms_ideal(arch, m, k, t, sparsity)
+    let (r, c) = (arch.rows, arch.cols);
+    let kk = effective_k(k, sparsity);
+    match arch.dataflow {
+        Dataflow::WeightStationary => {
+            let (k_folds, m_blocks) = (kk.div_ceil(r), m.div_ceil(c));
+            // Per reduction fold: its steady cycles and its stall, as a non-last fold.
+            let (mut cycles, mut stall) = (0, 0);
+            for kb in 0..k_folds {
+                let pt = ws_column_beats(arch, sparsity, kb) * t;
+                cycles += pt.max(r);
+                stall += pt.max(r) - t.max(r);
+            }
+            let last = ws_column_beats(arch, sparsity, k_folds - 1) * t;
+            GemmCycles {
+                folds: k_folds * m_blocks,
+                total: r + m_blocks * cycles - (last.max(r) - last) + (r - 1) + (c - 1),
+                bank_stall: m_blocks * stall - (last.max(r) - t.max(r)) + (last - t),
+            }
+        }
+        Dataflow::OutputStationary => {
+            let bw = |bytes: u64| input_beats(arch, bytes);
+            let l = match sparsity {
+                None => k * bw(2 * c),
+                Some(nm) => k.div_ceil(nm.m) * (bw(2 * c * nm.m) + nm.n - 1),
+            };
+            let folds = m.div_ceil(r) * t.div_ceil(c);
+            GemmCycles {
+                folds,
+                total: l + (folds - 1) * l.max(c) + (r - 1) + (c - 1) + c,
+                bank_stall: (l - kk) + (folds - 1) * (l.max(c) - kk.max(c)),
+            }
+        }
+    }
 }
 
 /// Where a GEMM's operands lie: (region, byte) of `w`, `x` and `y`.
@@ -150,6 +161,15 @@ pub struct GemmPlacement<'a> {
     pub w: (&'a Region, u64),
     pub x: (&'a Region, u64),
     pub y: (&'a Region, u64),
+}
+
+impl GemmPlacement<'_> {
+    /// Some operand lies in a physically banked region.
+    pub fn physical(&self) -> bool {
+        [self.w.0, self.x.0, self.y.0]
+            .iter()
+            .any(|r| r.banking == Banking::Physical)
+    }
 }
 
 /// A weight-stationary GEMM whose operands lie in physically banked regions, fold by fold
@@ -266,18 +286,6 @@ impl WsPlaced<'_> {
         a / gcd(a, b) * b
     }
 
-    /// Cycles of fold `f`'s columns: [`Self::column`] over one [`Self::column_period`],
-    /// repeated.
-    pub fn fold_columns(&self, f: u64) -> u64 {
-        let period = self.column_period();
-        let one: u64 = (0..period.min(self.t)).map(|j| self.column(f, j)).sum();
-        let (full, rest) = (self.t / period, self.t % period);
-        if full == 0 {
-            return one;
-        }
-        full * one + (0..rest).map(|j| self.column(f, j)).sum::<u64>()
-    }
-
     /// Cycles of fold `f`'s preload: [`Self::preload_step`] over its R steps.
     pub fn fold_preload(&self, f: u64) -> u64 {
         (0..self.arch.rows).map(|s| self.preload_step(f, s)).sum()
@@ -309,10 +317,12 @@ impl WsPlaced<'_> {
         // x: one period of column cycles per kind of reduction fold (on ideal banks, per fold).
         let mut xs: HashMap<(u64, u64, u64), Vec<u64>> = HashMap::new();
         let x_kind = |kb: u64| {
+            if self.at.x.0.banking == Banking::Ideal {
+                return (0, 0, kb);
+            }
             let (first, end) = ws_column_rows(self.arch, self.sparsity, self.k, kb);
-            (within(self.at.x, 2 * first * t), end - first, kb)
+            (within(self.at.x, 2 * first * t), end - first, 0)
         };
-        let x_ideal = self.at.x.0.banking == Banking::Ideal;
         // y: one period of degrees per kind of output block.
         let mut ys: HashMap<(u64, u64), Vec<u64>> = HashMap::new();
         // Preload: P per kind of fold.
@@ -320,10 +330,8 @@ impl WsPlaced<'_> {
         let rows_of = |nb: u64| ((nb + 1) * c).min(self.m) - nb * c;
         let mut columns = |f: u64| -> u64 {
             let (nb, kb) = (f / k_folds, f % k_folds);
-            let (xo, xn, _) = x_kind(kb);
-            let xkey = if x_ideal { (0, 0, kb) } else { (xo, xn, 0) };
             let xv = xs
-                .entry(xkey)
+                .entry(x_kind(kb))
                 .or_insert_with(|| (0..period).map(|j| self.x_cycles(kb, j)).collect());
             let yv = ys
                 .entry((within(self.at.y, 4 * nb * c * t), rows_of(nb)))
@@ -376,12 +384,7 @@ pub fn gemm_terms_placed(
     at: Option<GemmPlacement>,
 ) -> GemmCycles {
     match at {
-        Some(at)
-            if arch.dataflow == Dataflow::WeightStationary
-                && [at.w.0, at.x.0, at.y.0]
-                    .iter()
-                    .any(|r| r.banking == Banking::Physical) =>
-        {
+        Some(at) if arch.dataflow == Dataflow::WeightStationary && at.physical() => {
             let g = WsPlaced {
                 arch,
                 m,
@@ -392,43 +395,7 @@ pub fn gemm_terms_placed(
             };
             g.terms()
         }
-        _ => gemm_terms_ideal(arch, m, k, t, sparsity),
-    }
-}
-
-fn gemm_terms_ideal(arch: &Arch, m: u64, k: u64, t: u64, sparsity: Option<Nm>) -> GemmCycles {
-    let (r, c) = (arch.rows, arch.cols);
-    let kk = effective_k(k, sparsity);
-    match arch.dataflow {
-        Dataflow::WeightStationary => {
-            let (k_folds, m_blocks) = (kk.div_ceil(r), m.div_ceil(c));
-            // Per reduction fold: its steady cycles and its stall, as a non-last fold.
-            let (mut cycles, mut stall) = (0, 0);
-            for kb in 0..k_folds {
-                let pt = ws_column_beats(arch, sparsity, kb) * t;
-                cycles += pt.max(r);
-                stall += pt.max(r) - t.max(r);
-            }
-            let last = ws_column_beats(arch, sparsity, k_folds - 1) * t;
-            GemmCycles {
-                folds: k_folds * m_blocks,
-                total: r + m_blocks * cycles - (last.max(r) - last) + (r - 1) + (c - 1),
-                bank_stall: m_blocks * stall - (last.max(r) - t.max(r)) + (last - t),
-            }
-        }
-        Dataflow::OutputStationary => {
-            let bw = |bytes: u64| input_beats(arch, bytes);
-            let l = match sparsity {
-                None => k * bw(2 * c),
-                Some(nm) => k.div_ceil(nm.m) * (bw(2 * c * nm.m) + nm.n - 1),
-            };
-            let folds = m.div_ceil(r) * t.div_ceil(c);
-            GemmCycles {
-                folds,
-                total: l + (folds - 1) * l.max(c) + (r - 1) + (c - 1) + c,
-                bank_stall: (l - kk) + (folds - 1) * (l.max(c) - kk.max(c)),
-            }
-        }
+        _ => gemm_terms(arch, m, k, t, sparsity),
     }
 }
 

@@ -69,6 +69,7 @@
 use crate::array::signals;
 use crate::banked_region::{BankWrite, MAX_BANKS, MAX_DEPTH, MIN_DEPTH};
 use crate::error::HwError;
+use nmsat_compiler::arch::skewed_bank;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
@@ -186,7 +187,7 @@ impl SequencerShape {
     pub fn locate(&self, word: u16) -> (usize, u16) {
         let w = u64::from(word) % self.words();
         let b = self.banks as u64;
-        (((w + w / b) % b) as usize, (w / b) as u16)
+        (skewed_bank(w, b) as usize, (w / b) as u16)
     }
 
     fn bank_bits(&self) -> usize {
@@ -198,7 +199,7 @@ impl SequencerShape {
 /// `banks` skewed banks: the number of distinct words of its bank whose first occurrence comes
 /// before its own word's. The set's bank degree is the largest rank plus one.
 pub fn ranks(words: &[u64], banks: u64) -> Vec<u64> {
-    let bank = |w: u64| (w + w / banks) % banks;
+    let bank = |w: u64| skewed_bank(w, banks);
     let mut leaders: Vec<(u64, u64)> = Vec::new();
     words
         .iter()

@@ -66,6 +66,7 @@
 
 use crate::array::signals;
 use crate::error::HwError;
+use nmsat_compiler::arch::skewed_bank;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
@@ -196,8 +197,8 @@ impl RegionShape {
     pub fn locate(&self, addr: u64) -> (usize, usize, usize) {
         let a = (addr % self.bytes) as usize;
         let (w, b) = (self.width, self.banks);
-        let (word, row) = (a / w, a / (w * b));
-        ((word + row) % b, row, a % w)
+        let bank = skewed_bank((a / w) as u64, b as u64) as usize;
+        (bank, a / (w * b), a % w)
     }
 
     /// The byte address of byte `byte` of the word at `row` of `bank`: `locate`'s inverse.

@@ -63,14 +63,21 @@ impl Executor for Fast<'_> {
             ..
         } = &instr.op
         {
-            // On physical banks a GEMM's sets cost what their words need of the banks, a
-            // function of where each operand lies within a bank row of its region.
             let arch = self.arch;
             let at = timing::GemmPlacement {
                 w: (arch.region(w.region), w.addr),
                 x: (arch.region(x.region), x.addr),
                 y: (arch.region(y.region), y.addr),
             };
+            if !at.physical() {
+                let g = timing::gemm_terms(arch, *m, *k, *t, *sparsity);
+                return Ok(OpCost {
+                    cycles: g.total,
+                    bank_stall: g.bank_stall,
+                });
+            }
+            // On physical banks a GEMM's sets cost what their words need of the banks, a
+            // function of where each operand lies within a bank row of its region.
             let within = |(r, a): (&Region, u64)| a % (r.banks * r.bank_width_bytes);
             let key = (
                 (*m, *k, *t, *sparsity),

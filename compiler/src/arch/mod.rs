@@ -129,8 +129,14 @@ impl Region {
     /// columns and a conflict-free run of `banks` words across a row boundary, which meets one
     /// bank twice.
     pub fn bank(&self, word: u64) -> u64 {
-        (word + word / self.banks) % self.banks
+        skewed_bank(word, self.banks)
     }
+}
+
+/// [`Region::bank`] of word `word` on `banks` banks: the one definition of the mapping, which
+/// the model and the RTL's regions and sequencers share.
+pub fn skewed_bank(word: u64, banks: u64) -> u64 {
+    (word + word / banks) % banks
 }
 
 /// The DMA engine between DRAM and the scratchpads.

@@ -96,7 +96,7 @@
 //! and, after the first fold, the C cycles of the previous drain (OS).
 
 use crate::piuma::timing::stream_cycles;
-use nmsat_compiler::arch::{Arch, Banking, Dataflow};
+use nmsat_compiler::arch::{Arch, Dataflow};
 use nmsat_compiler::datapath;
 use nmsat_compiler::prune::{self, Nm};
 use nmsat_compiler::timing;
@@ -430,12 +430,7 @@ impl EdgeBeats {
         sparsity: Option<Nm>,
         placed: Option<timing::GemmPlacement>,
     ) -> EdgeBeats {
-        let physical = placed.filter(|at| {
-            [at.w.0, at.x.0, at.y.0]
-                .iter()
-                .any(|r| r.banking == Banking::Physical)
-        });
-        if let Some(at) = physical {
+        if let Some(at) = placed.filter(timing::GemmPlacement::physical) {
             let g = timing::WsPlaced {
                 arch,
                 m: m as u64,
@@ -460,17 +455,22 @@ impl EdgeBeats {
                     .collect(),
             };
         }
-        let (r, kk) = (
-            arch.rows as usize,
-            timing::effective_k(k as u64, sparsity) as usize,
-        );
+        let kk = timing::effective_k(k as u64, sparsity) as usize;
+        Self::ideal(arch, kk, sparsity.map(|nm| (nm.n as usize, nm.m as usize)))
+    }
+
+    /// The beats on ideal banks of a GEMM of reduction K' = `kk` (`nm` = (N, M) sparse): a
+    /// column carries R values, or every M-group that the fold's R compressed rows span —
+    /// ⌈R/N⌉ when N divides R, one more in folds that start inside a group.
+    pub fn ideal(arch: &Arch, kk: usize, nm: Option<(usize, usize)>) -> EdgeBeats {
+        let r = arch.rows as usize;
         EdgeBeats {
             columns: (0..kk.div_ceil(r))
                 .map(|kb| {
-                    vec![match sparsity {
+                    vec![match nm {
                         None => beats(arch, 2 * r),
-                        Some(nm) => {
-                            let (n, mm, q0) = (nm.n as usize, nm.m as usize, kb * r);
+                        Some((n, mm)) => {
+                            let q0 = kb * r;
                             beats(arch, 2 * mm * ((q0 + r - 1) / n - q0 / n + 1))
                         }
                     }]
@@ -610,24 +610,7 @@ impl WsEdges {
     /// The edges of `y[m×t] += w[m×k']·x[k'×t]` on `arch` (`kk` = K', `nm` = (N, M) sparse),
     /// on ideal banks.
     pub fn new(arch: &Arch, m: usize, kk: usize, t: usize, nm: Option<(usize, usize)>) -> Self {
-        // A column carries R values, or every M-group that the fold's R compressed rows span:
-        // ⌈R/N⌉ when N divides R, one more in folds that start inside a group.
-        let sparsity = nm.map(|(n, mm)| Nm {
-            n: n as u64,
-            m: mm as u64,
-        });
-        // Any k with this K' gives the same ideal beats.
-        let k = match nm {
-            None => kk,
-            Some((n, mm)) => kk.div_ceil(n) * mm,
-        };
-        Self::with_beats(
-            arch,
-            m,
-            kk,
-            t,
-            EdgeBeats::new(arch, m, k, t, sparsity, None),
-        )
+        Self::with_beats(arch, m, kk, t, EdgeBeats::ideal(arch, kk, nm))
     }
 
     /// The edges with the given fetch beats.
