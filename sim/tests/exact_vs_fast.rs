@@ -53,7 +53,8 @@ fn arch(
         .replace("ports: 2", &format!("ports: {ports}"))
         .replace(
             "latency: 1}",
-            if physical {
+            // Physical banks are modelled for the weight-stationary array only.
+            if physical && !os {
                 "latency: 1, banking: physical}"
             } else {
                 "latency: 1}"

@@ -353,6 +353,12 @@ pub fn check_design(arch: &Arch) -> Result<(), String> {
             ));
         }
     }
+    if let Some(name) = arch.unmodelled_physical_region() {
+        return Err(format!(
+            "scratchpads.{name}.banking: {}",
+            nmsat_compiler::arch::UNMODELLED_PHYSICAL
+        ));
+    }
     let blocks = arch.multicore.interconnect.blocks();
     if arch.multicore.cores > blocks {
         return Err(format!(
@@ -429,5 +435,12 @@ mod tests {
         assert!(check_design(&a)
             .unwrap_err()
             .contains("scratchpads.input.bytes"));
+        a.input.bytes = 16384;
+        a.output.banking = Banking::Physical;
+        assert!(check_design(&a).is_ok());
+        a.dataflow = Dataflow::OutputStationary;
+        assert!(check_design(&a)
+            .unwrap_err()
+            .contains("scratchpads.output.banking"));
     }
 }

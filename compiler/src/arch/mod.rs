@@ -281,6 +281,23 @@ impl Arch {
         self.dram.channels * self.dram.bytes_per_cycle_per_channel
     }
 
+    /// The first region whose `banking: physical` the model cannot time on this array: only
+    /// the weight-stationary array's access sets are charged (docs/physical-banking.md), so an
+    /// output-stationary GEMM on physical banks would silently get ideal cycles.
+    pub fn unmodelled_physical_region(&self) -> Option<&'static str> {
+        if self.dataflow != Dataflow::OutputStationary {
+            return None;
+        }
+        [
+            ("weight", &self.weight),
+            ("input", &self.input),
+            ("output", &self.output),
+        ]
+        .into_iter()
+        .find(|(_, r)| r.banking == Banking::Physical)
+        .map(|(name, _)| name)
+    }
+
     /// Whether the array can run `nm`; the error says why not.
     pub fn supports(&self, nm: Nm) -> Result<(), String> {
         if nm.m > self.mux_lanes {
@@ -494,7 +511,7 @@ fn validate(raw: RawArch, map: &SourceMap) -> Result<Arch, Diagnostic> {
         prune_group: non_negative_f(map, "energy_pj.prune_group", e.prune_group)?,
         static_mw: non_negative_f(map, "energy_pj.static_mw", e.static_mw)?,
     };
-    Ok(Arch {
+    let arch = Arch {
         name: raw.name,
         rows,
         cols,
@@ -528,8 +545,20 @@ fn validate(raw: RawArch, map: &SourceMap) -> Result<Arch, Diagnostic> {
         },
         multicore: multicore(map, raw.multicore.as_ref())?,
         source: map.clone(),
-    })
+    };
+    if let Some(name) = arch.unmodelled_physical_region() {
+        return Err(map.error(
+            &format!("scratchpads.{name}.banking"),
+            UNMODELLED_PHYSICAL.to_string(),
+            "ideal (or array.dataflow: weight-stationary)",
+        ));
+    }
+    Ok(arch)
 }
+
+/// Why [`Arch::unmodelled_physical_region`] refuses a description.
+pub const UNMODELLED_PHYSICAL: &str = "physical banks are modelled for the weight-stationary \
+    array only, and `array.dataflow` is output-stationary";
 
 fn multicore(map: &SourceMap, raw: Option<&RawMulticore>) -> Result<Multicore, Diagnostic> {
     let spec = raw
@@ -638,6 +667,14 @@ mod tests {
         assert_eq!(e.field, "scratchpads.input.banking", "{e}");
         assert_eq!(e.line, Some(17), "{e}");
         assert!(e.to_string().contains("ideal, physical"), "{e}");
+        let os = set("physical").replace("weight-stationary", "output-stationary");
+        let e = Arch::parse("a.yaml", &os).unwrap_err();
+        assert_eq!(e.field, "scratchpads.input.banking", "{e}");
+        assert_eq!(e.line, Some(17), "{e}");
+        assert!(
+            e.to_string().contains("weight-stationary array only"),
+            "{e}"
+        );
     }
 
     /// `Region::bank`'s promises, for every bank count up to 16 and every alignment: runs of
