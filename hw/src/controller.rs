@@ -12,7 +12,8 @@
 //! 1. its unit is not busy (the previous instruction's `done` was in a cycle before τ),
 //! 2. every wait `(v, c)` holds: `completed_v ≥ c` (a completion counts from the cycle after
 //!    its `done`),
-//! 3. every resource `r` it needs (a scratchpad region's ports, or the DRAM) has a free port:
+//! 3. every resource `r` it needs (a scratchpad region's ports, the write port of a physically
+//!    banked region, or the DRAM) has a free port:
 //!    the instructions in flight that hold `r`, plus those issuing in τ from the queues
 //!    before `u`, number fewer than `ports[r]`.
 //!
@@ -25,8 +26,10 @@ use rust_hdl::prelude::*;
 
 /// Units (instruction queues), in issue priority order.
 pub const UNITS: usize = 5;
-/// Resources: the weight, input and output regions, then the DRAM.
-pub const RESOURCES: usize = 4;
+/// Resources, numbered as `nmsat_sim::machine::Resource::index` numbers them: the weight,
+/// input and output regions' ports (their read copies on physical banks), the DRAM, then the
+/// three regions' write ports (held only on physical banks).
+pub const RESOURCES: usize = nmsat_sim::machine::RESOURCE_COUNT;
 
 /// One instruction queue's issue logic.
 #[derive(LogicBlock, Default)]

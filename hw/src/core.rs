@@ -333,13 +333,7 @@ impl<const L: usize> Core<L> {
         check_units(arch)?;
         let shape = ArrayShape::from_arch(arch)?;
         assert_eq!(shape.lanes, L, "the core's lanes are the array's");
-        let ports = [
-            arch.weight.ports,
-            arch.input.ports,
-            arch.output.ports,
-            // The DRAM serves one transfer at a time.
-            1,
-        ];
+        let ports = nmsat_sim::machine::resource_ports(arch);
         Ok(Self {
             clock: Default::default(),
             valid: Default::default(),

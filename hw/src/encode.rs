@@ -2,9 +2,9 @@
 //!
 //! Each queue holds its unit's instructions in program order — the order the ISA says a unit
 //! runs them — with every wait `(V, c)` as a per-queue count (the largest `c` for each V) and
-//! the resources the instruction holds while in flight, the same set
-//! `nmsat_sim::machine` computes: the scratchpad regions it reads or writes, and the DRAM for
-//! a transfer. The operation's fields are the ISA's, checked against what the RTL's units
+//! the resources the instruction holds while in flight, computed by `nmsat_sim::machine`
+//! itself: the scratchpad regions it reads or writes (on physical banks, a read copy of each
+//! region it reads and the write port of each it writes), and the DRAM for a transfer. The operation's fields are the ISA's, checked against what the RTL's units
 //! execute.
 
 use crate::array_unit::GemmOp;
@@ -25,9 +25,7 @@ use nmsat_compiler::isa::{
     phase_taps, Buf, Instr, Op, PoolMode, Program, Unit, VecOp, Xfer, XferShape,
 };
 use nmsat_compiler::prune::{group_bytes, Nm};
-
-/// Bit of the DRAM in a resource mask (after the three regions).
-pub const DRAM_RESOURCE: usize = 3;
+use nmsat_sim::machine::resources;
 
 /// The fields of a DMA transfer as the core's instruction port carries them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -424,13 +422,12 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         let c: u16 = narrow(u64::from(c), "a wait count", index)?;
         waits[v.index()] = waits[v.index()].max(c);
     }
-    let mut res = 0u8;
-    for b in ins.op.sp_reads().iter().chain(ins.op.sp_writes().iter()) {
-        res |= 1 << b.region as usize;
-    }
+    // The resources the exact simulator's issue model has the instruction hold.
+    let res = resources(arch, ins)
+        .into_iter()
+        .fold(0u8, |bits, r| bits | 1 << r.index());
     let transfer = match &ins.op {
         Op::Load { xfer } | Op::Store { xfer, .. } => {
-            res |= 1 << DRAM_RESOURCE;
             if xfer.rows == 0 || xfer.row_bytes == 0 {
                 return Err(HwError::Usage(format!(
                     "instruction {index}: an empty transfer"

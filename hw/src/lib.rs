@@ -87,9 +87,7 @@ pub use crate::dma::{check_arch as check_dma, Dma, Requant};
 pub use crate::driver::{
     gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
 };
-pub use crate::encode::{
-    encode, PruneOp, QueuedInstr, Queues, SrSteFields, Transfer, VectorOp, DRAM_RESOURCE,
-};
+pub use crate::encode::{encode, PruneOp, QueuedInstr, Queues, SrSteFields, Transfer, VectorOp};
 pub use crate::error::{HwError, INSTALL_HINT};
 pub use crate::gelu_lanes::GeluLanes;
 pub use crate::gemm_program::gemm_program;

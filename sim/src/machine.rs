@@ -55,14 +55,32 @@ pub enum Resource {
     WritePort(RegionId),
 }
 
+/// Resources there are: [`Resource::index`] numbers them `0 .. RESOURCE_COUNT`.
+pub const RESOURCE_COUNT: usize = 7;
+
 impl Resource {
-    fn index(self) -> usize {
+    /// Its number: the regions' ports 0–2 (weight, input, output), the DRAM 3, the regions'
+    /// write ports 4–6. The RTL controller numbers its resources the same way.
+    pub fn index(self) -> usize {
         match self {
             Resource::Region(r) => r as usize,
             Resource::Dram => 3,
             Resource::WritePort(r) => 4 + r as usize,
         }
     }
+}
+
+/// How many operations can hold each resource at once, by [`Resource::index`].
+pub fn resource_ports(arch: &Arch) -> [u64; RESOURCE_COUNT] {
+    [
+        arch.weight.ports,
+        arch.input.ports,
+        arch.output.ports,
+        1,
+        1,
+        1,
+        1,
+    ]
 }
 
 /// When every instruction ran, and why it waited.
@@ -81,8 +99,8 @@ impl Schedule {
     }
 }
 
-/// Resources an instruction holds.
-fn resources(arch: &Arch, instr: &Instr) -> Vec<Resource> {
+/// Resources an instruction holds from issue to completion, sorted, each once.
+pub fn resources(arch: &Arch, instr: &Instr) -> Vec<Resource> {
     let physical = |b: &Buf| arch.region(b.region).banking == Banking::Physical;
     let writes = instr.op.sp_writes();
     let mut r: Vec<Resource> = instr
@@ -124,17 +142,8 @@ pub fn run(arch: &Arch, prog: &Program, exec: &mut dyn Executor) -> Result<Sched
     // Earliest retry of a unit's head after a port refusal.
     let mut port_retry: [Option<(u64, Resource)>; Unit::COUNT] = [None; Unit::COUNT];
     // Completion times of the operations holding each region's ports.
-    let mut holders: [Vec<u64>; 7] = Default::default();
-    let ports = [
-        arch.weight.ports,
-        arch.input.ports,
-        arch.output.ports,
-        1,
-        1,
-        1,
-        1,
-    ]
-    .map(|p| p as usize);
+    let mut holders: [Vec<u64>; RESOURCE_COUNT] = Default::default();
+    let ports = resource_ports(arch).map(|p| p as usize);
     let mut now = 0u64;
     let mut issued = 0;
     while issued < n {
