@@ -119,11 +119,15 @@ impl Executor for Fast<'_> {
                 let key = (
                     (*rows, *k, *nm),
                     [src.region, dst.region],
-                    [within_bank_row(from, src.addr), within_bank_row(to, dst.addr)],
+                    [
+                        within_bank_row(from, src.addr),
+                        within_bank_row(to, dst.addr),
+                    ],
                 );
-                let cycles = *self.prunes.entry(key).or_insert_with(|| {
-                    timing::prune_cycles_placed(arch, src, dst, *rows, *k, *nm)
-                });
+                let cycles = *self
+                    .prunes
+                    .entry(key)
+                    .or_insert_with(|| timing::prune_cycles_placed(arch, src, dst, *rows, *k, *nm));
                 return Ok(OpCost {
                     cycles,
                     bank_stall: cycles - timing::prune_cycles(arch, rows * k.div_ceil(nm.m)),

@@ -59,7 +59,9 @@ fn step_stalls(arch: &Arch, src: &Buf, dst: &Buf, batches: &[Batch]) -> u64 {
     let (from, to) = (arch.region(src.region), arch.region(dst.region));
     let mut stall = 0;
     for s in 0..=batches.len() {
-        let mut read = batches.get(s).map_or(Vec::new(), |b| pending(from, &b.read));
+        let mut read = batches
+            .get(s)
+            .map_or(Vec::new(), |b| pending(from, &b.read));
         let mut write = s
             .checked_sub(1)
             .map_or(Vec::new(), |p| pending(to, &batches[p].write));
@@ -221,7 +223,11 @@ mod tests {
             let mut mem = memory(&arch);
             let cost = run(&arch, &mut mem, &src, &dst, 2, 20, nm).unwrap();
             assert_eq!((cost.cycles, cost.bank_stall), want, "physical: {physical}");
-            assert_eq!(timing::op_cycles(&arch, &op), want.0, "physical: {physical}");
+            assert_eq!(
+                timing::op_cycles(&arch, &op),
+                want.0,
+                "physical: {physical}"
+            );
         }
     }
 
