@@ -744,4 +744,23 @@ mod tests {
         // DRAM 8 B/cycle is the bottleneck: 4 setup + 10 latency + 8.
         assert_eq!(dma_cycles(&a, &x), 22);
     }
+
+    #[test]
+    fn prune_steps_overlap_a_read_with_the_previous_batchs_write() {
+        let a = arch();
+        let lat = a.prune_latency;
+        // Degrees of at most 1 are the ideal unit, for any number of batches.
+        for b in 0..6 {
+            for pattern in 0..(1u64 << b) {
+                let d: Vec<u64> = (0..b).map(|i| pattern >> i & 1).collect();
+                let ideal = prune_cycles(&a, b as u64 * a.prune_groups_per_cycle);
+                assert_eq!(prune_cycles_physical(&a, &d, &d), ideal);
+            }
+        }
+        // Steps: read 3 | read 1, write 2 | read 4, write 1 | write 5 → 3 + 2 + 4 + 5 = 14.
+        assert_eq!(
+            prune_cycles_physical(&a, &[3, 1, 4], &[2, 1, 5]),
+            lat - 1 + 14
+        );
+    }
 }
