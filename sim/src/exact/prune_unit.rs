@@ -155,13 +155,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn sat_small(physical: bool) -> Arch {
-        let text = include_str!("../../../configs/arch/sat-small.yaml");
-        let text = if physical {
-            text.replace("latency: 1}", "latency: 1, banking: physical}")
-        } else {
-            text.to_string()
-        };
-        Arch::parse("sat-small.yaml", &text).unwrap()
+        let mut a = Arch::load("sat-small").unwrap();
+        if physical {
+            for r in [&mut a.weight, &mut a.input, &mut a.output] {
+                r.banking = Banking::Physical;
+            }
+        }
+        a
     }
 
     fn memory(arch: &Arch) -> Memory {
