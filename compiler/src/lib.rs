@@ -12,6 +12,7 @@ pub mod graph;
 pub mod isa;
 pub mod model;
 pub mod prune;
+pub mod prune_sets;
 mod range_map;
 pub mod schedule;
 pub mod timing;

@@ -5,7 +5,7 @@
 //! timing formula down.
 
 use crate::arch::{Arch, Banking, Dataflow, Region};
-use crate::isa::{Op, VecOp, Xfer};
+use crate::isa::{Buf, Op, VecOp, Xfer};
 use crate::prune::Nm;
 
 /// Reduction length the array actually steps through: K itself for dense, ⌈K/M⌉·N for N:M.
@@ -544,6 +544,65 @@ pub fn prune_cycles(arch: &Arch, groups: u64) -> u64 {
     arch.prune_latency + groups.div_ceil(arch.prune_groups_per_cycle)
 }
 
+/// Cycles of the prune unit when batch `b`'s read set needs `r_b = reads[b]` cycles of its
+/// region and its write set `w_b = writes[b]` (their [`bank_degree`]s; 0 on an ideal region).
+///
+/// The RTL (`hw/src/prune_unit.rs`) reads batch b at τ+1+b and ranks, packs and writes it at
+/// τ+2+b: the write trails the read by one step. On physical banks one global enable stalls the
+/// whole pipeline while the bank sequencers serve a step's sets, so it advances in lockstep
+/// steps s = 0 … B (B batches). Step s reads batch s (s < B) on the operation's read copy of
+/// the source region and writes batch s − 1 (s ≥ 1) by the destination's write port. Those are
+/// separate ports of the banks, so the two sets are served together and the step lasts
+///
+/// ```text
+/// t_s = max(1, r_s, w_{s−1})        (r_B = w_{−1} = 0: the fill and drain steps have one set)
+/// ```
+///
+/// The issue cycle before the first step and the `latency − 2` stages after the last write
+/// never wait for the banks, so the unit is busy
+///
+/// ```text
+/// 1 + Σ_{s=0}^{B} t_s + (latency − 2)  =  latency − 1 + Σ_s t_s
+/// ```
+///
+/// With every degree ≤ 1 each step takes one cycle, Σ t_s = B + 1, and this is
+/// `latency + B`, [`prune_cycles`].
+pub fn prune_cycles_physical(arch: &Arch, reads: &[u64], writes: &[u64]) -> u64 {
+    let batches = reads.len().max(writes.len());
+    let steps: u64 = (0..=batches)
+        .map(|s| {
+            let r = reads.get(s).copied().unwrap_or(0);
+            let w = s
+                .checked_sub(1)
+                .and_then(|b| writes.get(b))
+                .copied()
+                .unwrap_or(0);
+            r.max(w).max(1)
+        })
+        .sum();
+    arch.prune_latency + steps - 1
+}
+
+/// Cycles of the prune of `rows × k` elements from `src` to `dst`: [`prune_cycles`] when both
+/// regions are ideal, else [`prune_cycles_physical`] over the degrees of the
+/// [`crate::prune_sets`] of the physical side(s).
+pub fn prune_cycles_placed(arch: &Arch, src: &Buf, dst: &Buf, rows: u64, k: u64, nm: Nm) -> u64 {
+    let (from, to) = (arch.region(src.region), arch.region(dst.region));
+    if from.banking == Banking::Ideal && to.banking == Banking::Ideal {
+        return prune_cycles(arch, rows * k.div_ceil(nm.m));
+    }
+    let degree = |r: &Region, words: &[u64]| match r.banking {
+        Banking::Ideal => 0,
+        Banking::Physical => bank_degree(r, words.iter().copied()),
+    };
+    let (reads, writes): (Vec<u64>, Vec<u64>) =
+        crate::prune_sets::batches(arch, src, dst, rows, k, nm)
+            .iter()
+            .map(|b| (degree(from, &b.read), degree(to, &b.write)))
+            .unzip();
+    prune_cycles_physical(arch, &reads, &writes)
+}
+
 /// Element operations the vector unit spends per output element of `op`.
 ///
 /// Each is the number of passes a lane makes: e.g. a norm takes mean, variance, normalise and
@@ -590,7 +649,14 @@ pub fn op_cycles(arch: &Arch, op: &Op) -> u64 {
         Op::Store { xfer, requant } => {
             transfer_cycles(arch, xfer, Direction::Store { requant: *requant })
         }
-        Op::Prune { rows, k, nm, .. } => prune_cycles(arch, rows * k.div_ceil(nm.m)),
+        Op::Prune {
+            src,
+            dst,
+            rows,
+            k,
+            nm,
+            ..
+        } => prune_cycles_placed(arch, src, dst, *rows, *k, *nm),
         Op::Gemm {
             w,
             x,
@@ -677,5 +743,24 @@ mod tests {
         };
         // DRAM 8 B/cycle is the bottleneck: 4 setup + 10 latency + 8.
         assert_eq!(dma_cycles(&a, &x), 22);
+    }
+
+    #[test]
+    fn prune_steps_overlap_a_read_with_the_previous_batchs_write() {
+        let a = arch();
+        let lat = a.prune_latency;
+        // Degrees of at most 1 are the ideal unit, for any number of batches.
+        for b in 0..6 {
+            for pattern in 0..(1u64 << b) {
+                let d: Vec<u64> = (0..b).map(|i| pattern >> i & 1).collect();
+                let ideal = prune_cycles(&a, b as u64 * a.prune_groups_per_cycle);
+                assert_eq!(prune_cycles_physical(&a, &d, &d), ideal);
+            }
+        }
+        // Steps: read 3 | read 1, write 2 | read 4, write 1 | write 5 → 3 + 2 + 4 + 5 = 14.
+        assert_eq!(
+            prune_cycles_physical(&a, &[3, 1, 4], &[2, 1, 5]),
+            lat - 1 + 14
+        );
     }
 }

@@ -16,10 +16,21 @@ pub struct Fast<'a> {
     transfers: HashMap<(Xfer, Option<bool>), u64>,
     /// GEMMs by shape and by where each operand lies within a bank row of its region.
     gemms: HashMap<GemmKey, timing::GemmCycles>,
+    /// Prunes on physical banks by shape and by where each operand lies within a bank row.
+    prunes: HashMap<PruneKey, u64>,
 }
 
 /// (m, k, t, N:M), the regions of w, x and y, and their offsets within a bank row.
 type GemmKey = ((u64, u64, u64, Option<Nm>), [RegionId; 3], [u64; 3]);
+
+/// (rows, k, N:M), the regions of src and dst, and their offsets within a bank row.
+type PruneKey = ((u64, u64, Nm), [RegionId; 2], [u64; 2]);
+
+/// `addr`'s offset within a bank row of `region`: moving a set by whole bank rows rotates
+/// every word's bank by the same amount, which keeps its bank degree.
+fn within_bank_row(region: &Region, addr: u64) -> u64 {
+    addr % (region.banks * region.bank_width_bytes)
+}
 
 impl<'a> Fast<'a> {
     /// Fast mode on `arch`.
@@ -28,6 +39,7 @@ impl<'a> Fast<'a> {
             arch,
             transfers: HashMap::new(),
             gemms: HashMap::new(),
+            prunes: HashMap::new(),
         }
     }
 }
@@ -78,7 +90,7 @@ impl Executor for Fast<'_> {
             }
             // On physical banks a GEMM's sets cost what their words need of the banks, a
             // function of where each operand lies within a bank row of its region.
-            let within = |(r, a): (&Region, u64)| a % (r.banks * r.bank_width_bytes);
+            let within = |(r, a): (&Region, u64)| within_bank_row(r, a);
             let key = (
                 (*m, *k, *t, *sparsity),
                 [w.region, x.region, y.region],
@@ -91,6 +103,36 @@ impl Executor for Fast<'_> {
                 cycles: g.total,
                 bank_stall: g.bank_stall,
             });
+        }
+        if let Op::Prune {
+            src,
+            dst,
+            rows,
+            k,
+            nm,
+            ..
+        } = &instr.op
+        {
+            let arch = self.arch;
+            let (from, to) = (arch.region(src.region), arch.region(dst.region));
+            if from.banking == Banking::Physical || to.banking == Banking::Physical {
+                let key = (
+                    (*rows, *k, *nm),
+                    [src.region, dst.region],
+                    [
+                        within_bank_row(from, src.addr),
+                        within_bank_row(to, dst.addr),
+                    ],
+                );
+                let cycles = *self
+                    .prunes
+                    .entry(key)
+                    .or_insert_with(|| timing::prune_cycles_placed(arch, src, dst, *rows, *k, *nm));
+                return Ok(OpCost {
+                    cycles,
+                    bank_stall: cycles - timing::prune_cycles(arch, rows * k.div_ceil(nm.m)),
+                });
+            }
         }
         Ok(OpCost {
             cycles: timing::op_cycles(self.arch, &instr.op),
