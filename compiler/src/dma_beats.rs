@@ -159,8 +159,9 @@ pub struct BeatWords {
     pub padded: bool,
 }
 
-/// The sets of every beat of `x` on its region (`scale` as in [`pieces`]).
-pub fn beat_words(arch: &Arch, x: &Xfer, scale: u64) -> BeatWords {
+/// Each beat's words, sorted and distinct (beat `i`'s are `words[i]`), and whether some byte
+/// of the block comes from no DRAM byte (`scale` as in [`pieces`]).
+fn beat_sets(arch: &Arch, x: &Xfer, scale: u64) -> (Flat, bool) {
     let w = arch.dram.access_bytes;
     let link = arch.dma.bytes_per_cycle.min(arch.dram_bytes_per_cycle());
     let word = arch.region(x.sp.region).bank_width_bytes;
@@ -173,7 +174,7 @@ pub fn beat_words(arch: &Arch, x: &Xfer, scale: u64) -> BeatWords {
         let a = rows.addr + r * rows.stride;
         acc += ((a + rows.row_bytes).div_ceil(w) - a / w) * w;
     }
-    let mut beats = vec![Vec::new(); acc.div_ceil(link) as usize];
+    let mut pairs = Vec::new();
     let mut padded = false;
     for p in pieces(x, scale) {
         let Some((r, c)) = p.dram else {
@@ -189,13 +190,87 @@ pub fn beat_words(arch: &Arch, x: &Xfer, scale: u64) -> BeatWords {
             let end = ((beat + 1) * link).min(first + p.len);
             let s0 = x.sp.addr + p.sp + (o - first) * scale;
             let s1 = x.sp.addr + p.sp + (end - first) * scale;
-            beats[beat as usize].extend(s0 / word..s1.div_ceil(word));
+            pairs.extend((s0 / word..s1.div_ceil(word)).map(|wd| (beat, wd)));
             o = end;
         }
     }
-    for b in &mut beats {
-        b.sort_unstable();
-        b.dedup();
+    (Flat::by_beat(&pairs, acc.div_ceil(link) as usize), padded)
+}
+
+/// Words grouped by beat in one allocation (fast mode's hot path on physical banks: no set
+/// per beat and no sort of the whole transfer).
+struct Flat {
+    /// Beat i's words are `words[start[i] .. start[i] + len[i]]`.
+    start: Vec<usize>,
+    len: Vec<usize>,
+    words: Vec<u64>,
+}
+
+impl Flat {
+    /// `(beat, word)` pairs bucketed by beat, each beat's words sorted and distinct.
+    fn by_beat(pairs: &[(u64, u64)], beats: usize) -> Flat {
+        let mut start = vec![0; beats + 1];
+        for &(b, _) in pairs {
+            start[b as usize + 1] += 1;
+        }
+        for i in 0..beats {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut words = vec![0; pairs.len()];
+        for &(b, w) in pairs {
+            words[next[b as usize]] = w;
+            next[b as usize] += 1;
+        }
+        let len = (0..beats)
+            .map(|i| {
+                let set = &mut words[start[i]..start[i + 1]];
+                set.sort_unstable();
+                let mut n = 0;
+                for j in 0..set.len() {
+                    if j == 0 || set[j] != set[n - 1] {
+                        set[n] = set[j];
+                        n += 1;
+                    }
+                }
+                n
+            })
+            .collect();
+        start.pop();
+        Flat { start, len, words }
     }
-    BeatWords { beats, padded }
+
+    fn beat(&self, i: usize) -> &[u64] {
+        &self.words[self.start[i]..self.start[i] + self.len[i]]
+    }
+}
+
+/// The sets of every beat of `x` on its region (`scale` as in [`pieces`]).
+pub fn beat_words(arch: &Arch, x: &Xfer, scale: u64) -> BeatWords {
+    let (sets, padded) = beat_sets(arch, x, scale);
+    BeatWords {
+        beats: (0..sets.len.len()).map(|i| sets.beat(i).to_vec()).collect(),
+        padded,
+    }
+}
+
+/// Each beat's [`crate::timing::bank_degree`] on `x`'s region, and whether the block is
+/// padded: what [`beat_words`] gives, counted bank by bank without a set per beat.
+pub fn beat_degrees(arch: &Arch, x: &Xfer, scale: u64) -> (Vec<u64>, bool) {
+    let region = arch.region(x.sp.region);
+    let (sets, padded) = beat_sets(arch, x, scale);
+    let mut count = vec![0u64; region.banks as usize];
+    let degrees = (0..sets.len.len())
+        .map(|i| {
+            let banks = sets.beat(i).iter().map(|&w| region.bank(w) as usize);
+            let mut degree = 0;
+            for b in banks.clone() {
+                count[b] += 1;
+                degree = degree.max(count[b]);
+            }
+            banks.for_each(|b| count[b] = 0);
+            degree
+        })
+        .collect();
+    (degrees, padded)
 }

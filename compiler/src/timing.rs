@@ -473,17 +473,12 @@ pub fn transfer_cycles(arch: &Arch, x: &Xfer, dir: Direction) -> u64 {
         _ => 1,
     };
     let region = arch.region(x.sp.region);
-    let sets = crate::dma_beats::beat_words(arch, x, scale);
-    let fill = if sets.padded {
+    let (degrees, padded) = crate::dma_beats::beat_degrees(arch, x, scale);
+    let fill = if padded {
         fill_cycles(region, x.sp.addr, x.sp.bytes)
     } else {
         0
     };
-    let degrees: Vec<u64> = sets
-        .beats
-        .iter()
-        .map(|b| bank_degree(region, b.iter().copied()))
-        .collect();
     dma_cycles_physical(arch, &degrees, fill, dir != Direction::Load)
 }
 

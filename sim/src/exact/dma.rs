@@ -418,7 +418,7 @@ mod tests {
     /// checked against its DRAM bytes.
     #[test]
     fn pieces_are_what_the_data_path_moves() {
-        use nmsat_compiler::dma_beats::{dram_addr, pieces, timing_key};
+        use nmsat_compiler::dma_beats::{beat_degrees, dram_addr, pieces, timing_key};
         use nmsat_compiler::graph::TrainOptions;
         use nmsat_compiler::isa::Op;
         use nmsat_compiler::model::load_model;
@@ -459,6 +459,19 @@ mod tests {
                 assert_eq!(
                     transfer_cycles(&physical, &timing_key(&physical, &x), dir),
                     transfer_cycles(&physical, &x, dir),
+                    "{x:?}"
+                );
+                // The degrees the timing counts bank by bank are those of the beats' sets.
+                let sets = beat_words(&physical, &x, scale);
+                let region = physical.region(x.sp.region);
+                let degrees: Vec<u64> = sets
+                    .beats
+                    .iter()
+                    .map(|b| nmsat_compiler::timing::bank_degree(region, b.iter().copied()))
+                    .collect();
+                assert_eq!(
+                    beat_degrees(&physical, &x, scale),
+                    (degrees, sets.padded),
                     "{x:?}"
                 );
                 if is_store {
