@@ -487,14 +487,14 @@ pub enum PruneAlong {
 }
 
 /// Which reduction a pooling window makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PoolMode {
     Max,
     Avg,
 }
 
 /// Element-wise operations of the vector unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum VecOp {
     Relu,
     ReluGrad,
@@ -568,7 +568,7 @@ pub enum VecOp {
 pub const STATS_BYTES: u64 = 16;
 
 /// The SR-STE decay term of an update: `λ` (Q16.16) on the weights the N:M mask drops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SrSte {
     pub nm: Nm,
     pub lambda_q16: i32,

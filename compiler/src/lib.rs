@@ -15,3 +15,4 @@ pub mod prune;
 mod range_map;
 pub mod schedule;
 pub mod timing;
+pub mod vector_steps;
