@@ -50,8 +50,7 @@ use nmsat_compiler::arch::Arch;
 use nmsat_compiler::arch::Banking;
 use nmsat_compiler::datapath::{reciprocal_q16, round_shift, saturate};
 use nmsat_compiler::isa::{phase_taps, Buf, PoolMode, VecOp};
-use nmsat_compiler::timing::{vector_ops_per_elem, vector_step_degree};
-use nmsat_compiler::vector_steps;
+use nmsat_compiler::timing::vector_ops_per_elem;
 
 /// `⌊a / b⌉`, rounding half up (b > 0).
 fn div_round(a: i64, b: i64) -> i64 {
@@ -463,13 +462,8 @@ pub fn run(
         });
     }
     // On physical banks every cycle that reads a batch or writes results waits for its sets.
-    let steps = vector_steps::steps(arch, op, srcs, dst, elems, width)
+    let stall = super::vector_banks::stall(arch, op, srcs, dst, elems, width)
         .map_err(|e| format!("on physically banked regions: {e}"))?;
-    let stall: u64 = steps
-        .steps
-        .iter()
-        .map(|s| vector_step_degree(arch, s).max(1) - 1)
-        .sum();
     Ok(OpCost {
         cycles: ideal + stall,
         bank_stall: stall,
