@@ -28,7 +28,7 @@
 //!   column's statistics first, then the rows, writing each row's results.
 
 use crate::arch::{Arch, RegionId};
-use crate::isa::{phase_taps, Buf, PoolMode, VecOp, STATS_BYTES};
+use crate::isa::{pool_taps, Buf, PoolMode, VecOp, STATS_BYTES};
 
 /// A port of the unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -275,20 +275,14 @@ pub fn steps(
         }
         VecOp::Pool { .. } | VecOp::PoolGrad { .. } => {
             need(1)?;
-            let (taps, max) = match op {
-                VecOp::Pool { window, mode } => (window, mode == PoolMode::Max),
-                VecOp::PoolGrad {
-                    kernel,
-                    stride,
-                    phase_h,
-                    phase_w,
+            let taps = pool_taps(op).expect("pooling");
+            let max = matches!(
+                op,
+                VecOp::Pool {
+                    mode: PoolMode::Max,
                     ..
-                } => (
-                    phase_taps(kernel, phase_h, stride) * phase_taps(kernel, phase_w, stride),
-                    false,
-                ),
-                _ => unreachable!("pooling"),
-            };
+                }
+            );
             if taps == 0 {
                 return Err(format!("{op:?}: no taps"));
             }

@@ -8,7 +8,7 @@
 //! are. A cycle holds the pipeline for the most cycles one of its sets needs.
 
 use nmsat_compiler::arch::{Arch, Banking, RegionId};
-use nmsat_compiler::isa::{phase_taps, Buf, PoolMode, VecOp};
+use nmsat_compiler::isa::{pool_taps, Buf, PoolMode, VecOp};
 use nmsat_compiler::timing::bank_degree;
 use nmsat_compiler::vector_steps::{self, Port};
 use std::collections::BTreeMap;
@@ -146,30 +146,17 @@ pub fn stall(
                 }
             }
         }
-        VecOp::Pool { window, mode } => pool(
-            arch,
-            &mut cy,
-            srcs,
-            dst,
-            elems,
-            window,
-            mode == PoolMode::Max,
-            None,
-        )?,
-        VecOp::PoolGrad {
-            mode,
-            kernel,
-            stride,
-            phase_h,
-            phase_w,
-        } => {
-            let taps = phase_taps(kernel, phase_h, stride) * phase_taps(kernel, phase_w, stride);
-            let arg = if mode == PoolMode::Max {
+        VecOp::Pool { mode, .. } | VecOp::PoolGrad { mode, .. } => {
+            let taps = pool_taps(op).expect("pooling");
+            let grad = matches!(op, VecOp::PoolGrad { .. });
+            // Max pooling writes its argmax too; its gradient reads it beside dY.
+            let arg = if grad && mode == PoolMode::Max {
                 Some(src(1)?)
             } else {
                 None
             };
-            pool(arch, &mut cy, srcs, dst, elems, taps, false, arg)?
+            let argmax = !grad && mode == PoolMode::Max;
+            pool(arch, &mut cy, srcs, dst, elems, taps, argmax, arg)?
         }
         VecOp::SoftmaxGrad
         | VecOp::BatchStats
