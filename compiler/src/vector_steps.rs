@@ -1,16 +1,18 @@
 //! What the vector unit reads and writes of the scratchpad, cycle by cycle: the access sets a
 //! physically banked region serves (docs/physical-banking.md).
 //!
-//! The schedule is the RTL's (`hw/src/vector_unit.rs`), checked against it port by port and
-//! cycle by cycle (`hw/src/vector_unit/steps_check.rs`). Issued at τ, the unit reads batch `b`
-//! in cycle τ+1+b on up to three read ports (16 bytes each in the RTL: `lanes` INT16 elements)
-//! and the SR-STE window port, and writes its results in the next cycle through up to two write
-//! ports. [`Steps::at`] indexes cycles from τ+1: step `s` is cycle τ+1+s.
+//! The schedule is the RTL's (`hw/src/vector_unit.rs`), checked against the Verilated unit
+//! port by port and cycle by cycle (`hw/tests/vector_steps.rs`). Issued at τ, the unit reads
+//! batch `b` in cycle τ+1+b on up to three read ports and the SR-STE window port, and writes
+//! its results in the next cycle through up to two write ports. [`Steps::at`] indexes cycles
+//! from τ+1: step `s` is cycle τ+1+s.
 //!
 //! A port appears in a step when the unit uses what it reads there; the RTL drives every read
 //! address in every cycle, but a port whose data the cycle ignores (a source the operation
 //! does not have, a label outside the loss's gradient pass, the softmax gradient's row before
-//! the first) needs nothing of the banks.
+//! the first) needs nothing of the banks. Likewise a read covers the elements its lanes take
+//! (the RTL's ports read 16 bytes whatever the lanes) and the window the groups its lanes rank
+//! in (the RTL's reads 64 bytes): the words a bank sequencer has to fetch.
 //!
 //! Operations and their passes:
 //! - element-wise (`Relu`, `ReluGrad`, `Add`, `Fill`, `Gelu`, `GeluGrad`, `Sgd`, `MaskDecay`):

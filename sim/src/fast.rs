@@ -110,12 +110,18 @@ impl Executor for Fast<'_> {
             width,
         } = &instr.op
         {
+            let arch = self.arch;
+            let bufs = || srcs.iter().chain([dst]);
+            if !bufs().any(|b| arch.region(b.region).banking == Banking::Physical) {
+                return Ok(OpCost {
+                    cycles: timing::vector_cycles(arch, *op, *elems),
+                    bank_stall: 0,
+                });
+            }
             // On physical banks the steps' sets cost what their words need of the banks. A
             // step's reads of one region are one set, so the buffers of a region move together:
             // by the whole bank rows before the first of them, which rotates every bank alike
             // and keeps each set's degree. On ideal banks addresses do not matter.
-            let arch = self.arch;
-            let bufs = || srcs.iter().chain([dst]);
             let within = |b: &Buf| {
                 let r = arch.region(b.region);
                 let line = r.banks * r.bank_width_bytes;
