@@ -166,6 +166,22 @@ pub fn phase_taps(k: u64, a: u64, s: u64) -> u64 {
     }
 }
 
+/// Source elements a pooling operation reduces into each result: the window, or the taps
+/// of its gradient's stride phase; `None` for the other operations.
+pub fn pool_taps(op: VecOp) -> Option<u64> {
+    match op {
+        VecOp::Pool { window, .. } => Some(window),
+        VecOp::PoolGrad {
+            kernel,
+            stride,
+            phase_h,
+            phase_w,
+            ..
+        } => Some(phase_taps(kernel, phase_h, stride) * phase_taps(kernel, phase_w, stride)),
+        _ => None,
+    }
+}
+
 /// A window view of a pixel-major tensor `[img][h][w][pixel_elems]` (see the module docs).
 ///
 /// Output pixel `px` is `(img, qh, qw)` of an `images × out_h × out_w` grid; through tap (u, v)
@@ -487,14 +503,14 @@ pub enum PruneAlong {
 }
 
 /// Which reduction a pooling window makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PoolMode {
     Max,
     Avg,
 }
 
 /// Element-wise operations of the vector unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum VecOp {
     Relu,
     ReluGrad,
@@ -568,7 +584,7 @@ pub enum VecOp {
 pub const STATS_BYTES: u64 = 16;
 
 /// The SR-STE decay term of an update: `λ` (Q16.16) on the weights the N:M mask drops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SrSte {
     pub nm: Nm,
     pub lambda_q16: i32,

@@ -16,3 +16,4 @@ pub mod prune_sets;
 mod range_map;
 pub mod schedule;
 pub mod timing;
+pub mod vector_steps;

@@ -637,9 +637,81 @@ pub fn vector_cycles(arch: &Arch, op: VecOp, elems: u64) -> u64 {
     arch.vector_latency + (elems * vector_ops_per_elem(op)).div_ceil(arch.vector_lanes)
 }
 
-/// Cycles the unit that runs `op` is busy with it.
-pub fn op_cycles(arch: &Arch, op: &Op) -> u64 {
-    match op {
+/// The cycles one step of the vector unit ([`crate::vector_steps::Step`]) takes on its regions:
+/// the largest [`bank_degree`] of its sets, 0 when every region it touches is ideal. A step's
+/// reads of one region share the operation's read copy of it, so they are one set; its writes
+/// of one region share the write port, one set more.
+pub fn vector_step_degree(arch: &Arch, step: &crate::vector_steps::Step) -> u64 {
+    use crate::vector_steps::Port;
+    let mut sets: Vec<((bool, crate::arch::RegionId), Vec<u64>)> = Vec::new();
+    for a in &step.accesses {
+        let region = arch.region(a.region);
+        if region.banking == Banking::Ideal {
+            continue;
+        }
+        let key = (matches!(a.port, Port::Write(_)), a.region);
+        let w = region.bank_width_bytes;
+        let words = a.addr / w..(a.addr + a.bytes).div_ceil(w);
+        match sets.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, set)) => set.extend(words),
+            None => sets.push((key, words.collect())),
+        }
+    }
+    sets.into_iter()
+        .map(|((_, r), words)| bank_degree(arch.region(r), words))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Cycles of a vector instruction whose steps (the cycles after its issue in which it reads a
+/// batch or writes results, [`crate::vector_steps`]) need `degrees` cycles of the banks.
+///
+/// The unit is a pipeline that a global enable stalls: a step whose sets need `d > 1` cycles
+/// holds every register, the reads and writes of that cycle served together (the reads on
+/// the operation's read copies, the writes on the write port), for `d` cycles. The reads of a
+/// batch and its writes a cycle later are in different steps, as in the RTL, so each step
+/// lasts `max(1, d_s)` and the unconditioned pipeline's [`vector_cycles`] grows by the excess:
+///
+/// ```text
+/// vector_cycles  +  Σ_s (max(1, d_s) − 1)
+/// ```
+///
+/// With every degree at most 1 that is [`vector_cycles`]. (The RTL's steps lie within its
+/// `vector_cycles`, at least 2 of latency; with less the same stalls are charged.)
+pub fn vector_cycles_banked(
+    arch: &Arch,
+    op: VecOp,
+    elems: u64,
+    degrees: impl IntoIterator<Item = u64>,
+) -> (u64, u64) {
+    let stall: u64 = degrees.into_iter().map(|d| d.max(1) - 1).sum();
+    (vector_cycles(arch, op, elems) + stall, stall)
+}
+
+/// Cycles of vector instruction `op` and the bank stall among them: [`vector_cycles`] when
+/// every buffer lies in an ideal region, else [`vector_cycles_banked`] over its
+/// [`crate::vector_steps::steps`]; an error where the unit has no schedule for it.
+pub fn vector_terms(
+    arch: &Arch,
+    op: VecOp,
+    srcs: &[crate::isa::Buf],
+    dst: &crate::isa::Buf,
+    elems: u64,
+    width: u64,
+) -> Result<(u64, u64), String> {
+    let physical = |b: &crate::isa::Buf| arch.region(b.region).banking == Banking::Physical;
+    if !srcs.iter().chain([dst]).any(physical) {
+        return Ok((vector_cycles(arch, op, elems), 0));
+    }
+    let steps = crate::vector_steps::steps(arch, op, srcs, dst, elems, width)
+        .map_err(|e| format!("on physically banked regions: {e}"))?;
+    let degrees = steps.steps.iter().map(|s| vector_step_degree(arch, s));
+    Ok(vector_cycles_banked(arch, op, elems, degrees))
+}
+
+/// Cycles the unit that runs `op` is busy with it, or why the model cannot time it.
+pub fn op_cycles(arch: &Arch, op: &Op) -> Result<u64, String> {
+    Ok(match op {
         Op::Load { xfer } => transfer_cycles(arch, xfer, Direction::Load),
         Op::Store { xfer, requant } => {
             transfer_cycles(arch, xfer, Direction::Store { requant: *requant })
@@ -669,8 +741,14 @@ pub fn op_cycles(arch: &Arch, op: &Op) -> u64 {
             };
             gemm_terms_placed(arch, *m, *k, *t, *sparsity, Some(at)).total
         }
-        Op::Vector { op, elems, .. } => vector_cycles(arch, *op, *elems),
-    }
+        Op::Vector {
+            op,
+            srcs,
+            dst,
+            elems,
+            width,
+        } => vector_terms(arch, *op, srcs, dst, *elems, *width)?.0,
+    })
 }
 
 #[cfg(test)]

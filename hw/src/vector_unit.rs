@@ -1113,17 +1113,8 @@ impl Logic for VectorUnit {
     }
 }
 
-/// The passes a row operation makes over each row: the loss and the softmax three (max, Σe,
-/// results), its gradient four (max, Σe, Σdy·y, results), layer norm two (Σx and Σx², results)
-/// and its gradient three (Σx and Σx², Σdy and Σdy·y, results); `None` for the others.
-pub fn row_passes(op: VecOp) -> Option<u64> {
-    match op {
-        VecOp::Loss { .. } | VecOp::Softmax | VecOp::NormGrad => Some(3),
-        VecOp::SoftmaxGrad => Some(4),
-        VecOp::Norm => Some(2),
-        _ => None,
-    }
-}
+/// The passes a row operation makes over each row (the model's schedule follows them).
+pub use nmsat_compiler::vector_steps::row_passes;
 
 /// Batches the unit reads for `rows` rows of `width` of the row operation `op` on `lanes`
 /// lanes: each pass `⌈width/lanes⌉` batches a row; the softmax gradient runs its passes two

@@ -3,7 +3,7 @@
 use crate::machine::{Executor, OpCost};
 use nmsat_compiler::arch::{Arch, Banking, Region, RegionId};
 use nmsat_compiler::dma_beats::timing_key;
-use nmsat_compiler::isa::{Instr, Op, Xfer};
+use nmsat_compiler::isa::{Buf, Instr, Op, VecOp, Xfer};
 use nmsat_compiler::prune::Nm;
 use nmsat_compiler::timing;
 use std::collections::HashMap;
@@ -18,6 +18,8 @@ pub struct Fast<'a> {
     gemms: HashMap<GemmKey, timing::GemmCycles>,
     /// Prunes on physical banks by shape and by where each operand lies within a bank row.
     prunes: HashMap<PruneKey, u64>,
+    /// Vector operations by their fields and where each buffer lies within a bank row.
+    vectors: HashMap<VectorKey, (u64, u64)>,
 }
 
 /// (m, k, t, N:M), the regions of w, x and y, and their offsets within a bank row.
@@ -31,6 +33,9 @@ type PruneKey = ((u64, u64, Nm), [RegionId; 2], [u64; 2]);
 fn within_bank_row(region: &Region, addr: u64) -> u64 {
     addr % (region.banks * region.bank_width_bytes)
 }
+/// (op, elems, width), and each source's and the destination's region and address less the
+/// whole bank rows before its region's first buffer (0 on an ideal region).
+type VectorKey = ((VecOp, u64, u64), Vec<(RegionId, u64)>, (RegionId, u64));
 
 impl<'a> Fast<'a> {
     /// Fast mode on `arch`.
@@ -40,6 +45,7 @@ impl<'a> Fast<'a> {
             transfers: HashMap::new(),
             gemms: HashMap::new(),
             prunes: HashMap::new(),
+            vectors: HashMap::new(),
         }
     }
 }
@@ -54,10 +60,14 @@ impl Executor for Fast<'_> {
                 };
                 let key = (timing_key(self.arch, xfer), requant);
                 let (arch, op) = (self.arch, &instr.op);
-                let cycles = *self
-                    .transfers
-                    .entry(key)
-                    .or_insert_with(|| timing::op_cycles(arch, op));
+                let cycles = match self.transfers.get(&key) {
+                    Some(&c) => c,
+                    None => {
+                        let c = timing::op_cycles(arch, op)?;
+                        self.transfers.insert(key, c);
+                        c
+                    }
+                };
                 return Ok(OpCost {
                     cycles,
                     bank_stall: 0,
@@ -134,8 +144,52 @@ impl Executor for Fast<'_> {
                 });
             }
         }
+        if let Op::Vector {
+            op,
+            srcs,
+            dst,
+            elems,
+            width,
+        } = &instr.op
+        {
+            let arch = self.arch;
+            let bufs = || srcs.iter().chain([dst]);
+            if !bufs().any(|b| arch.region(b.region).banking == Banking::Physical) {
+                return Ok(OpCost {
+                    cycles: timing::vector_cycles(arch, *op, *elems),
+                    bank_stall: 0,
+                });
+            }
+            // On physical banks the steps' sets cost what their words need of the banks. A
+            // step's reads of one region are one set, so the buffers of a region move together:
+            // by the whole bank rows before the first of them, which rotates every bank alike
+            // and keeps each set's degree. On ideal banks addresses do not matter.
+            let within = |b: &Buf| {
+                let r = arch.region(b.region);
+                let line = r.banks * r.bank_width_bytes;
+                let at = match r.banking {
+                    Banking::Physical => {
+                        let first = bufs().filter(|o| o.region == b.region).map(|o| o.addr);
+                        b.addr - first.min().unwrap_or(0) / line * line
+                    }
+                    Banking::Ideal => 0,
+                };
+                (b.region, at)
+            };
+            let key = (
+                (*op, *elems, *width),
+                srcs.iter().map(within).collect(),
+                within(dst),
+            );
+            if let Some(&(cycles, bank_stall)) = self.vectors.get(&key) {
+                return Ok(OpCost { cycles, bank_stall });
+            }
+            let (cycles, bank_stall) = timing::vector_terms(arch, *op, srcs, dst, *elems, *width)?;
+            self.vectors.insert(key, (cycles, bank_stall));
+            return Ok(OpCost { cycles, bank_stall });
+        }
         Ok(OpCost {
-            cycles: timing::op_cycles(self.arch, &instr.op),
+            cycles: timing::op_cycles(self.arch, &instr.op)?,
             bank_stall: 0,
         })
     }

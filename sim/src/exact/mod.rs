@@ -18,6 +18,7 @@
 pub mod array;
 mod dma;
 mod prune_unit;
+mod vector_banks;
 mod vector_unit;
 
 use crate::machine::{Executor, OpCost};

@@ -225,7 +225,7 @@ mod tests {
             assert_eq!((cost.cycles, cost.bank_stall), want, "physical: {physical}");
             assert_eq!(
                 timing::op_cycles(&arch, &op),
-                want.0,
+                Ok(want.0),
                 "physical: {physical}"
             );
         }

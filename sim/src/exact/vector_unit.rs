@@ -47,6 +47,7 @@ use super::prune_unit::rank_group;
 use super::{i16s, put_i16s, Memory};
 use crate::machine::OpCost;
 use nmsat_compiler::arch::Arch;
+use nmsat_compiler::arch::Banking;
 use nmsat_compiler::datapath::{reciprocal_q16, round_shift, saturate};
 use nmsat_compiler::isa::{phase_taps, Buf, PoolMode, VecOp};
 use nmsat_compiler::timing::vector_ops_per_elem;
@@ -452,9 +453,20 @@ pub fn run(
         done += arch.vector_lanes;
         cycles += 1;
     }
+    let ideal = cycles + arch.vector_latency;
+    let physical = |b: &Buf| arch.region(b.region).banking == Banking::Physical;
+    if !srcs.iter().chain([dst]).any(physical) {
+        return Ok(OpCost {
+            cycles: ideal,
+            bank_stall: 0,
+        });
+    }
+    // On physical banks every cycle that reads a batch or writes results waits for its sets.
+    let stall = super::vector_banks::stall(arch, op, srcs, dst, elems, width)
+        .map_err(|e| format!("on physically banked regions: {e}"))?;
     Ok(OpCost {
-        cycles: cycles + arch.vector_latency,
-        bank_stall: 0,
+        cycles: ideal + stall,
+        bank_stall: stall,
     })
 }
 
