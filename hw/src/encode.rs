@@ -418,6 +418,43 @@ pub fn encode(arch: &Arch, prog: &Program) -> Result<Queues, HwError> {
     Ok(q)
 }
 
+/// The fields of instruction `index`'s transfer `xfer` (`requant`: a store of INT32
+/// accumulators as INT16), as the DMA engine takes them; refused where the engine cannot move
+/// it.
+pub fn encode_transfer(
+    arch: &Arch,
+    index: usize,
+    xfer: &Xfer,
+    requant: bool,
+) -> Result<Transfer, HwError> {
+    if xfer.rows == 0 || xfer.row_bytes == 0 {
+        return Err(HwError::Usage(format!(
+            "instruction {index}: an empty transfer"
+        )));
+    }
+    Ok(Transfer {
+        dram_addr: narrow(xfer.dram_addr, "dram_addr", index)?,
+        rows: narrow(xfer.rows, "rows", index)?,
+        row_bytes: narrow(xfer.row_bytes, "row_bytes", index)?,
+        stride: narrow(xfer.dram_stride, "dram_stride", index)?,
+        region: xfer.sp.region as u8,
+        // A gather's walkers lay its rows end to end from 0 (see `gather_map`).
+        sp_addr: if matches!(xfer.shape, XferShape::Im2col(_) | XferShape::ConvBp(_)) {
+            0
+        } else {
+            narrow(xfer.sp.addr, "the scratchpad address", index)?
+        },
+        requant,
+        transpose: match xfer.shape {
+            XferShape::Transpose => true,
+            XferShape::Scatter(t) => !t.pixel_major,
+            _ => false,
+        },
+        grid: transfer_grid(index, xfer)?,
+        gather: gather_fields(arch, index, xfer)?,
+    })
+}
+
 fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
     let mut waits = [0u16; UNITS];
     for &(v, c) in &ins.waits {
@@ -429,34 +466,13 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         res |= 1 << b.region as usize;
     }
     let transfer = match &ins.op {
-        Op::Load { xfer } | Op::Store { xfer, .. } => {
+        Op::Load { xfer } => {
             res |= 1 << DRAM_RESOURCE;
-            if xfer.rows == 0 || xfer.row_bytes == 0 {
-                return Err(HwError::Usage(format!(
-                    "instruction {index}: an empty transfer"
-                )));
-            }
-            Some(Transfer {
-                dram_addr: narrow(xfer.dram_addr, "dram_addr", index)?,
-                rows: narrow(xfer.rows, "rows", index)?,
-                row_bytes: narrow(xfer.row_bytes, "row_bytes", index)?,
-                stride: narrow(xfer.dram_stride, "dram_stride", index)?,
-                region: xfer.sp.region as u8,
-                // A gather's walkers lay its rows end to end from 0 (see `gather_map`).
-                sp_addr: if matches!(xfer.shape, XferShape::Im2col(_) | XferShape::ConvBp(_)) {
-                    0
-                } else {
-                    narrow(xfer.sp.addr, "the scratchpad address", index)?
-                },
-                requant: matches!(ins.op, Op::Store { requant: true, .. }),
-                transpose: match xfer.shape {
-                    XferShape::Transpose => true,
-                    XferShape::Scatter(t) => !t.pixel_major,
-                    _ => false,
-                },
-                grid: transfer_grid(index, xfer)?,
-                gather: gather_fields(arch, index, xfer)?,
-            })
+            Some(encode_transfer(arch, index, xfer, false)?)
+        }
+        Op::Store { xfer, requant } => {
+            res |= 1 << DRAM_RESOURCE;
+            Some(encode_transfer(arch, index, xfer, *requant)?)
         }
         _ => None,
     };
