@@ -9,8 +9,9 @@ mod common;
 
 use common::{scratch, Rng};
 use nmsat_compiler::arch::{Arch, RegionId};
-use nmsat_compiler::isa::{Buf, Xfer, XferShape};
-use nmsat_compiler::timing::{transfer_cycles, Direction};
+use nmsat_compiler::dma_beats::beat_words;
+use nmsat_compiler::isa::{Buf, Op, Xfer, XferShape};
+use nmsat_compiler::timing::{bank_degree, dma_cycles, transfer_cycles, Direction};
 use nmsat_hw::{
     encode_transfer, to_verilog, verilator_lint, write_verilog, yosys_check, BankedRegion,
     DmaPhysical, Model, RegionShape,
@@ -524,17 +525,53 @@ fn random_run(arch: &Arch, seed: u64, chains: usize) {
     b.run_chain(&fill_region(arch)).unwrap();
     b.compare(RegionId::Input, "fill").unwrap();
     let mut rng = Rng(seed ^ 0x5eed);
+    let (mut top_degree, mut held) = (0, 0);
     for c in 0..chains {
         let n = 1 + (rng.next_u64() % 3) as usize;
         let jobs: Vec<Job> = (0..n)
             .map(|_| random_job(&mut rng, arch, dram_len as u64))
             .collect();
+        for j in &jobs {
+            let (d, slower) = degree_and_stall(arch, j);
+            top_degree = top_degree.max(d);
+            held += usize::from(slower);
+        }
         let what = format!("chain {c}: {jobs:?}");
         b.run_chain(&jobs)
             .unwrap_or_else(|e| panic!("{}: {e}", arch.name));
         b.compare(RegionId::Input, &what)
             .unwrap_or_else(|e| panic!("{}: {e}", arch.name));
     }
+    // The sets reach high degrees and the queue holds requests back in some transfers.
+    assert!(
+        top_degree >= 3 && held >= 10,
+        "degree {top_degree}, {held} slower"
+    );
+}
+
+/// The largest bank degree of `job`'s beats, and whether it takes longer than on an ideal
+/// region.
+fn degree_and_stall(arch: &Arch, job: &Job) -> (u64, bool) {
+    let scale = if job.requant { 2 } else { 1 };
+    let region = arch.region(job.x.sp.region);
+    let sets = beat_words(arch, &job.x, scale);
+    let d = sets
+        .beats
+        .iter()
+        .map(|b| bank_degree(region, b.iter().copied()))
+        .max()
+        .unwrap_or(0);
+    let dir = if job.store {
+        Direction::Store {
+            requant: job.requant,
+        }
+    } else {
+        Direction::Load
+    };
+    (
+        d,
+        transfer_cycles(arch, &job.x, dir) > dma_cycles(arch, &job.x),
+    )
 }
 
 #[test]
@@ -578,5 +615,72 @@ fn verilog_passes_verilator_lint_and_yosys_check() {
             verilator_lint(&files, top_name).unwrap_or_else(|e| panic!("{name} {top_name}: {e}"));
             yosys_check(&files, top_name).unwrap_or_else(|e| panic!("{name} {top_name}: {e}"));
         }
+    }
+}
+
+/// The copies, transposes and scatters of a compiled digits-CNN training iteration (batch 4,
+/// sat-small with physical regions), replayed region by region in program order.
+#[test]
+fn a_digits_cnn_iterations_transfers_match_the_exact_dma() {
+    let arch = physical(4, 8);
+    let model = nmsat_compiler::model::load_model(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../configs/models/digits-cnn.yaml"
+    ))
+    .unwrap();
+    let opts = nmsat_compiler::graph::TrainOptions::dense(4);
+    let prog = nmsat_compiler::schedule::compile(&arch, &model, &opts)
+        .unwrap()
+        .program;
+    let dram_len = Memory::new(&arch, &prog).dram.len();
+    let design = build(&arch);
+    let mut kinds = HashMap::new();
+    for region in RegionId::ALL {
+        let jobs: Vec<Job> = prog
+            .instrs
+            .iter()
+            .filter_map(|ins| match &ins.op {
+                Op::Load { xfer } => Some(Job {
+                    x: *xfer,
+                    store: false,
+                    requant: false,
+                }),
+                Op::Store { xfer, requant } => Some(Job {
+                    x: *xfer,
+                    store: true,
+                    requant: *requant,
+                }),
+                _ => None,
+            })
+            .filter(|j| j.x.sp.region == region)
+            .filter(|j| {
+                matches!(
+                    j.x.shape,
+                    XferShape::Copy | XferShape::Transpose | XferShape::Scatter(_)
+                )
+            })
+            .collect();
+        let mut b = Bench::new(&design, &arch, dram_len, region as u64);
+        for (c, chain) in jobs.chunks(4).enumerate() {
+            for j in chain {
+                let kind = match j.x.shape {
+                    XferShape::Scatter(_) => "scatter",
+                    XferShape::Transpose => "transpose",
+                    _ => "copy",
+                };
+                *kinds.entry((kind, j.store, j.requant)).or_insert(0) += 1;
+            }
+            b.run_chain(chain)
+                .unwrap_or_else(|e| panic!("{region:?} chain {c}: {e}"));
+            b.compare(region, &format!("{region:?} chain {c}: {chain:?}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    eprintln!("digits-cnn transfers replayed (kind, store, requant): {kinds:?}");
+    for kind in ["copy", "transpose", "scatter"] {
+        assert!(
+            kinds.keys().any(|k| k.0 == kind),
+            "no {kind} in the iteration: {kinds:?}"
+        );
     }
 }
