@@ -66,12 +66,16 @@ use crate::bank_sequencer::{BankReadSequencer, BankWriteSequencer, SequencerShap
 use crate::banked_region::RegionShape;
 use crate::dma::Requant;
 use crate::error::HwError;
+use crate::gather_map::{field, GatherMap, GATHER_FIELDS, GATHER_PORTS, IM2COL, WORD_ELEMS};
 use crate::row_walker::RowWalker;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
-/// Write entries: one per byte of a DRAM word.
-pub const LOAD_ENTRIES: usize = 8;
+/// Write entries: one per byte of a DRAM word (plain and transposed loads), or one per copy of
+/// each of its elements (gathers: the gather map's ports).
+pub const LOAD_ENTRIES: usize = GATHER_PORTS;
+/// Byte entries of a plain or transposed load.
+const WORD_BYTES: usize = 8;
 /// Read entries: a requantizing store reads two scratchpad bytes per DRAM byte.
 pub const STORE_ENTRIES: usize = 16;
 
@@ -110,6 +114,8 @@ pub struct DmaPhysical {
     pub row_jump: Signal<In, Bits<32>>,
     /// See `grid_w`.
     pub img_jump: Signal<In, Bits<32>>,
+    /// A gathering load's fields (see `gather_map::field`); zero otherwise.
+    pub gf: [Signal<In, Bits<32>>; GATHER_FIELDS],
     /// The transfer is complete (see the module docs for the cycle).
     pub done: Signal<Out, Bit>,
     /// A DRAM request this cycle.
@@ -144,6 +150,8 @@ pub struct DmaPhysical {
     pub rsp: RowWalker,
     /// Requantizes the four accumulators of one DRAM word.
     pub quant: [Requant; 4],
+    /// Where a gathering load's elements land.
+    pub gather: GatherMap,
     /// The write path.
     pub wseq: BankWriteSequencer,
     /// The read path.
@@ -202,6 +210,14 @@ impl DmaPhysical {
                 "≤ 65536",
             );
         }
+        if region.width() < 2 {
+            return unsupported(
+                "width",
+                region.width() as u64,
+                "a gathered element is one write entry, so a bank word must hold one",
+                "2, 4 or 8",
+            );
+        }
         let (b, w, rb) = (region.banks(), region.width(), region.row_bits());
         let wshape = SequencerShape::new(LOAD_ENTRIES, b, w, rb)?;
         let rshape = SequencerShape::new(STORE_ENTRIES, b, w, rb)?;
@@ -222,6 +238,7 @@ impl DmaPhysical {
             grid_y0: Default::default(),
             row_jump: Default::default(),
             img_jump: Default::default(),
+            gf: Default::default(),
             done: Default::default(),
             mem_valid: Default::default(),
             mem_write: Default::default(),
@@ -239,6 +256,7 @@ impl DmaPhysical {
             req: Default::default(),
             rsp: Default::default(),
             quant: std::array::from_fn(|_| Requant::new(frac_bits)),
+            gather: Default::default(),
             wseq: BankWriteSequencer::from_shape(wshape),
             rseq: BankReadSequencer::from_shape(rshape),
             _params: Params {
@@ -297,7 +315,8 @@ impl DmaPhysical {
              wire fetch = fetch_ld | fetch_st;\n\
              wire queued = qn != 16'd0;\n\
              wire [63:0] head = queued ? fifo[qh] : mem_rdata;\n\
-             wire pop = busy & !is_store & rsp$more & (queued | mem_rvalid) & (!wbusy | wfin);\n\
+             wire pop = busy & !is_store & rsp$more & (queued | mem_rvalid) & (!wbusy | wfin) & \
+             (!fbusy | ffin);\n\
              wire push = busy & !is_store & mem_rvalid & !(pop & !queued);\n\
              wire [63:0] lsh = head >> {{rsp$lo, 3'd0}};\n\
              wire st_write = busy & is_store & rseq$done;",
@@ -315,9 +334,10 @@ impl DmaPhysical {
                 o % 2
             )
         };
-        for o in 0..LOAD_ENTRIES {
+        for o in 0..WORD_BYTES {
             let _ = writeln!(v, "wire [15:0] la{o} = {};", addr("rsp", o));
         }
+        v.push_str(&fill_verilog(&p));
         for o in 0..STORE_ENTRIES {
             let _ = writeln!(v, "wire [15:0] sa{o} = {};", addr("req", o));
             let _ = writeln!(
@@ -411,8 +431,11 @@ impl DmaPhysical {
                 format!("{a}[{}:0]", lw - 1)
             }
         };
-        v.push_str("    wseq$start = pop;\n");
-        for o in 0..LOAD_ENTRIES {
+        v.push_str("    wseq$start = pop;\n    gather$clock = clock;\n    gather$start = take;\n    gather$sp = rsp$sp;\n    gather$n = rsp$n;\n");
+        for j in 0..GATHER_FIELDS {
+            let _ = writeln!(v, "    gather$f${j} = gf${j};");
+        }
+        for o in 0..WORD_BYTES {
             let _ = writeln!(
                 v,
                 "    wseq$valid${o} = 4'd{o} < rsp$n;\n    wseq$word${o} = la{o} >> {lw};\n    \
@@ -423,6 +446,28 @@ impl DmaPhysical {
                 low(&format!("la{o}"))
             );
         }
+        for o in WORD_BYTES..LOAD_ENTRIES {
+            v.push_str(&format!(
+                "    wseq$valid${o} = 1'b0;\n    wseq$word${o} = 16'd0;\n    wseq$be${o} = 8'd0;\n    wseq$data${o} = 64'd0;\n"
+            ));
+        }
+        // A gather: every copy of the word's elements, one entry each (an element is aligned,
+        // so it lies in one bank word).
+        v.push_str("    if (gather$active) begin\n");
+        for j in 0..GATHER_PORTS {
+            let e = j % WORD_ELEMS;
+            let a = format!("gather$addr${j}");
+            let _ = writeln!(
+                v,
+                "        wseq$valid${j} = gather$we[{j}];\n        wseq$word${j} = {a} >> {lw};\n        \
+                 wseq$be${j} = 8'd3 << {};\n        wseq$data${j} = {{48'd0, lsh[{}:{}]}} << {{{}, 3'd0}};",
+                low(&a),
+                16 * e + 15,
+                16 * e,
+                low(&a)
+            );
+        }
+        v.push_str("    end\n");
         v.push_str("    rseq$start = fetch_st;\n");
         for o in 0..STORE_ENTRIES {
             let _ = writeln!(
@@ -434,8 +479,9 @@ impl DmaPhysical {
         for b in 0..banks {
             let _ = writeln!(
                 v,
-                "    wen${b} = wseq$wen${b};\n    wrow${b} = wseq$wrow${b};\n    \
-                 wdata${b} = wseq$wdata${b};\n    rrow${b} = rseq$rrow${b};\n    \
+                "    wen${b} = fbusy ? fwen{b} : wseq$wen${b};\n    \
+                 wrow${b} = fbusy ? frow{b} : wseq$wrow${b};\n    \
+                 wdata${b} = fbusy ? fdata : wseq$wdata${b};\n    rrow${b} = rseq$rrow${b};\n    \
                  rseq$rdata${b} = rdata${b};"
             );
         }
@@ -446,7 +492,12 @@ impl DmaPhysical {
              \x20   mem_wmask = st_write ? st_mask[7:0] << b_lo : 8'd0;\nend\n",
         );
         // The answer walker's word address and the mask's carry bit are not needed.
-        v.push_str("wire _unused_bits = &{1'b0, rsp$word, st_mask[8]};\n");
+        // The answer walker's word address, the mask's carry bit, and the ideal engine's pacing
+        // and fill ports of the gather map are not needed.
+        v.push_str(
+            "wire _unused_bits = &{1'b0, rsp$word, st_mask[8], gather$sp_beats, gather$fill, \
+             gather$fill_addr, gather$fill_n, gather$fill_value};\n",
+        );
         v
     }
 }
@@ -487,6 +538,11 @@ impl Logic for DmaPhysical {
         for k in &mut self.quant {
             k.x.connect();
         }
+        self.gather.clock.connect();
+        self.gather.start.connect();
+        self.gather.sp.connect();
+        self.gather.n.connect();
+        self.gather.f.iter_mut().for_each(|s| s.connect());
         self.wseq.clock.connect();
         self.wseq.start.connect();
         for e in 0..LOAD_ENTRIES {
@@ -507,4 +563,65 @@ impl Logic for DmaPhysical {
     fn hdl(&self) -> Verilog {
         Verilog::Custom(self.verilog())
     }
+}
+
+/// The padding's fill (see the module docs): registers `fbusy` and its cycle `fk`, and per bank
+/// `fwen$b`/`frow$b` with the pattern `fdata` of the pad value, and `ffin` (its last cycle).
+fn fill_verilog(p: &Params) -> String {
+    let (banks, w) = (p.region.banks(), p.region.width());
+    let (lb, lw) = (banks.trailing_zeros() as usize, w.trailing_zeros() as usize);
+    let (addr, bytes, pad) = (
+        format!("gf${}", field::SP_ADDR),
+        format!("gf${}", field::SP_BYTES),
+        format!("gf${}", field::PAD_VALUE),
+    );
+    let full = (1u32 << w) - 1;
+    let mut v = format!(
+        "reg fbusy;\nreg [15:0] fk;\nreg [15:0] fw0;\nreg [15:0] fw1;\nreg [15:0] fpad;\n\
+         reg [7:0] fbe0;\nreg [7:0] fbe1;\n\
+         wire [15:0] fend = {addr}[15:0] + {bytes}[15:0] - 16'd1;\n\
+         always @(posedge clock) begin\n\
+         \x20   if (take) begin\n\
+         \x20       fbusy <= !store & (gf${mode} == 32'd{IM2COL}) & (gf${fill} != 32'd0);\n\
+         \x20       fk <= 16'd0;\n        fw0 <= {addr}[15:0] >> {lw};\n        fw1 <= fend >> {lw};\n\
+         \x20       fpad <= {addr}[0] ? {{{pad}[7:0], {pad}[15:8]}} : {pad}[15:0];\n\
+         \x20       fbe0 <= 8'd{full} << {lo};\n        fbe1 <= 8'd{full} >> (4'd{hi} - {{1'b0, {end}}});\n\
+         \x20   end else if (fbusy) begin\n        fbusy <= !ffin;\n        fk <= fk + 16'd1;\n    end\nend\n",
+        mode = field::MODE,
+        fill = field::FILL,
+        lo = if lw == 0 { "3'd0".to_string() } else { format!("{addr}[{}:0]", lw - 1) },
+        hi = w - 1,
+        end = if lw == 0 { "3'd0".to_string() } else { format!("fend[{}:0]", lw - 1) },
+    );
+    let reps = vec!["fpad"; w / 2].join(", ");
+    let _ = writeln!(v, "wire [63:0] fdata = {{{reps}}};");
+    // Bank b's k-th word of the range lies in bank row r0 + k (+1 if its word of row r0 comes
+    // before the range): word = row·B + ((b − row) mod B).
+    let _ = writeln!(v, "wire [15:0] fr0 = fw0 >> {lb};");
+    let mut later = Vec::new();
+    for b in 0..banks {
+        let low = |row: &str| {
+            if lb == 0 {
+                String::new()
+            } else {
+                format!(" + {{{}'d0, {lb}'d{b} - {row}[{}:0]}}", 16 - lb, lb - 1)
+            }
+        };
+        let _ = writeln!(
+            v,
+            "wire [15:0] fs{b} = (fr0 << {lb}){} < fw0 ? 16'd1 : 16'd0;\n\
+             wire [15:0] frow{b} = fr0 + fk + fs{b};\n\
+             wire [15:0] fword{b} = (frow{b} << {lb}){};\n\
+             wire [15:0] frowp{b} = frow{b} + 16'd1;\n\
+             wire [15:0] fnext{b} = (frowp{b} << {lb}){};\n\
+             wire [7:0] fwen{b} = (fbusy & (fword{b} <= fw1)) ? \
+             (8'd{full} & (fword{b} == fw0 ? fbe0 : 8'd255) & (fword{b} == fw1 ? fbe1 : 8'd255)) : 8'd0;",
+            low("fr0"),
+            low(&format!("frow{b}")),
+            low(&format!("frowp{b}")),
+        );
+        later.push(format!("(fnext{b} <= fw1)"));
+    }
+    let _ = writeln!(v, "wire ffin = fbusy & !({});", later.join(" | "));
+    v
 }

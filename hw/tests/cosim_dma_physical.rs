@@ -14,7 +14,7 @@ use nmsat_compiler::isa::{Buf, Op, Xfer, XferShape};
 use nmsat_compiler::timing::{bank_degree, dma_cycles, transfer_cycles, Direction};
 use nmsat_hw::{
     encode_transfer, to_verilog, verilator_lint, write_verilog, yosys_check, BankedRegion,
-    DmaPhysical, Model, RegionShape,
+    DmaPhysical, Model, RegionShape, GATHER_FIELDS,
 };
 use nmsat_sim::exact::{dma, Memory};
 use nmsat_sim::piuma::Spad;
@@ -44,6 +44,7 @@ struct Top {
     grid_y0: Signal<In, Bits<16>>,
     row_jump: Signal<In, Bits<32>>,
     img_jump: Signal<In, Bits<32>>,
+    gf: [Signal<In, Bits<32>>; GATHER_FIELDS],
     done: Signal<Out, Bit>,
     mem_valid: Signal<Out, Bit>,
     mem_write: Signal<Out, Bit>,
@@ -59,7 +60,7 @@ struct Top {
     region: BankedRegion,
 }
 
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 15 + GATHER_FIELDS] = [
     "start",
     "store",
     "requant",
@@ -75,6 +76,31 @@ const FIELDS: [&str; 15] = [
     "grid_y0",
     "row_jump",
     "img_jump",
+    "gf$0",
+    "gf$1",
+    "gf$2",
+    "gf$3",
+    "gf$4",
+    "gf$5",
+    "gf$6",
+    "gf$7",
+    "gf$8",
+    "gf$9",
+    "gf$10",
+    "gf$11",
+    "gf$12",
+    "gf$13",
+    "gf$14",
+    "gf$15",
+    "gf$16",
+    "gf$17",
+    "gf$18",
+    "gf$19",
+    "gf$20",
+    "gf$21",
+    "gf$22",
+    "gf$23",
+    "gf$24",
 ];
 const OUTS: [&str; 7] = [
     "done",
@@ -106,6 +132,7 @@ impl Top {
             grid_y0: Default::default(),
             row_jump: Default::default(),
             img_jump: Default::default(),
+            gf: Default::default(),
             done: Default::default(),
             mem_valid: Default::default(),
             mem_write: Default::default(),
@@ -146,6 +173,7 @@ impl Logic for Top {
         d.grid_y0.connect();
         d.row_jump.connect();
         d.img_jump.connect();
+        d.gf.iter_mut().for_each(|s| s.connect());
         d.mem_rdata.connect();
         d.rdata.iter_mut().for_each(|s| s.connect());
         let r = &mut self.region;
@@ -276,7 +304,7 @@ impl Bench {
     /// One cycle: the DRAM's answer due now, the outputs (and, when `done` is high and a
     /// transfer is waiting, its start in this cycle), the requests they make, the edge. Returns
     /// `done`.
-    fn cycle(&mut self, next: Option<&[u64; 15]>) -> Result<bool, String> {
+    fn cycle(&mut self, next: Option<&[u64; 15 + GATHER_FIELDS]>) -> Result<bool, String> {
         let lat = self.arch.dram.latency;
         let due = self
             .pending
@@ -321,7 +349,11 @@ impl Bench {
 
     /// The engine's inputs for `job` (with `start`), after the model has run it; and the
     /// cycles it takes, checked equal in the exact DMA and `timing::transfer_cycles`.
-    fn model_run(&mut self, job: &Job, index: usize) -> Result<([u64; 15], u64), String> {
+    fn model_run(
+        &mut self,
+        job: &Job,
+        index: usize,
+    ) -> Result<([u64; 15 + GATHER_FIELDS], u64), String> {
         let x = &job.x;
         let t = encode_transfer(&self.arch, index, x, job.requant).map_err(|e| e.to_string())?;
         let cost = if job.store {
@@ -343,7 +375,8 @@ impl Bench {
                 cost.cycles
             ));
         }
-        let fields = [
+        let mut fields = [0; 15 + GATHER_FIELDS];
+        fields[..15].copy_from_slice(&[
             1,
             u64::from(job.store),
             u64::from(t.requant),
@@ -359,7 +392,10 @@ impl Bench {
             u64::from(t.grid.y0),
             u64::from(t.grid.row_jump),
             u64::from(t.grid.img_jump),
-        ];
+        ]);
+        for (f, &g) in fields[15..].iter_mut().zip(&t.gather) {
+            *f = u64::from(g);
+        }
         Ok((fields, want))
     }
 
@@ -591,7 +627,7 @@ fn random_transfers_on_2_banks_of_8_bytes_match_the_exact_dma() {
 
 #[test]
 fn verilog_passes_verilator_lint_and_yosys_check() {
-    for (banks, width) in [(4, 8), (8, 4), (2, 8), (16, 1)] {
+    for (banks, width) in [(4, 8), (8, 4), (2, 8), (16, 2)] {
         let arch = physical(banks, width);
         let name = format!("dma-phys-{banks}x{width}");
         let dir = scratch(&name);
@@ -618,11 +654,11 @@ fn verilog_passes_verilator_lint_and_yosys_check() {
     }
 }
 
-/// The copies, transposes and scatters of a compiled digits-CNN training iteration (batch 4,
-/// sat-small with physical regions), replayed region by region in program order.
-#[test]
-fn a_digits_cnn_iterations_transfers_match_the_exact_dma() {
-    let arch = physical(4, 8);
+/// Every transfer of a compiled digits-CNN training iteration (batch 4, on `arch`), replayed
+/// region by region in program order: copies, transposes, scatters, and the gathers (Im2col
+/// with its padding, ConvBp).
+fn replay_digits_cnn(arch: &Arch) {
+    let arch = arch.clone();
     let model = nmsat_compiler::model::load_model(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../configs/models/digits-cnn.yaml"
@@ -653,18 +689,14 @@ fn a_digits_cnn_iterations_transfers_match_the_exact_dma() {
                 _ => None,
             })
             .filter(|j| j.x.sp.region == region)
-            .filter(|j| {
-                matches!(
-                    j.x.shape,
-                    XferShape::Copy | XferShape::Transpose | XferShape::Scatter(_)
-                )
-            })
             .collect();
         let mut b = Bench::new(&design, &arch, dram_len, region as u64);
         for (c, chain) in jobs.chunks(4).enumerate() {
             for j in chain {
                 let kind = match j.x.shape {
                     XferShape::Scatter(_) => "scatter",
+                    XferShape::Im2col(_) => "im2col",
+                    XferShape::ConvBp(_) => "conv_bp",
                     XferShape::Transpose => "transpose",
                     _ => "copy",
                 };
@@ -676,11 +708,24 @@ fn a_digits_cnn_iterations_transfers_match_the_exact_dma() {
                 .unwrap_or_else(|e| panic!("{e}"));
         }
     }
-    eprintln!("digits-cnn transfers replayed (kind, store, requant): {kinds:?}");
-    for kind in ["copy", "transpose", "scatter"] {
+    eprintln!(
+        "{}: digits-cnn transfers replayed (kind, store, requant): {kinds:?}",
+        arch.name
+    );
+    for kind in ["copy", "transpose", "scatter", "im2col", "conv_bp"] {
         assert!(
             kinds.keys().any(|k| k.0 == kind),
             "no {kind} in the iteration: {kinds:?}"
         );
     }
+}
+
+#[test]
+fn a_digits_cnn_iterations_transfers_on_4_banks_of_8_bytes_match_the_exact_dma() {
+    replay_digits_cnn(&physical(4, 8));
+}
+
+#[test]
+fn a_digits_cnn_iterations_transfers_on_8_banks_of_4_bytes_match_the_exact_dma() {
+    replay_digits_cnn(&physical(8, 4));
 }
