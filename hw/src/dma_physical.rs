@@ -4,16 +4,19 @@
 //! (stores), in the set's bank degree — the timing of `timing::dma_cycles_physical`.
 //!
 //! It reuses the ideal engine's blocks ([`crate::Dma`]): two [`RowWalker`]s (the request side
-//! and the answer side of the same transfer) and four [`Requant`]s; only the scratchpad side
-//! and its pacing are its own. It moves the shapes the walkers move alone: `Copy`, `Transpose`
-//! and `Scatter` (a plain or transposed block over a stride phase's grid), loads and stores,
-//! stores requantizing INT32 accumulators to INT16 or not. The gathers (`Im2col` with its
-//! padding fill, `ConvBp`) are not built yet.
+//! and the answer side of the same transfer), its [`GatherMap`] and four [`Requant`]s; only
+//! the scratchpad side and its pacing are its own. It moves every shape the ideal engine does:
+//! `Copy`, `Transpose` and `Scatter` (a plain or transposed block over a stride phase's grid),
+//! loads and stores, stores requantizing INT32 accumulators to INT16 or not, and the gathering
+//! loads `Im2col` (with its padding) and `ConvBp`, with the encoder's fields
+//! ([`crate::encode_transfer`]).
 //!
 //! ```text
 //!  load:  req walker ─► DRAM request (while fewer than Q = latency+1 beats are unfinished)
 //!         DRAM answer ─► FIFO (Q words; bypassed when empty) ─► head word + rsp walker
-//!             ─► 8 byte entries (word index, byte enable, data) ─► BankWriteSequencer ─► region
+//!             ─► 8 byte entries (word index, byte enable, data) ─┐
+//!             ─► gather map: up to 36 element copies (gathers) ───┴► BankWriteSequencer ─► region
+//!         Im2col padding: fill, one word of every bank a cycle, before the first beat ─► region
 //!  store: req walker ─► 16 byte entries ─► BankReadSequencer ─► copy 0 of the region
 //!             ─► bytes ─► [4 × Requant] ─► << 8·lo ─► DRAM write (the cycle after the last read)
 //! ```
@@ -28,10 +31,20 @@
 //!   transposed:  tsp + ⌊o/e⌋·estride + o mod e,   e = 2 (4 for a requantizing store)
 //! ```
 //!
-//! and a requantizing store reads `2n` bytes (four INT32 per word, `scale` 2), so a load has
-//! 8 entries and a store 16. Entry `o` is the byte's word `a / W` with the one byte enabled;
-//! the sequencers merge entries of the same word, so a set's degree is the bank degree of the
-//! words the beat touches (`dma_beats::beat_words`).
+//! and a requantizing store reads `2n` bytes (four INT32 per word, `scale` 2), so a plain load
+//! has 8 entries and a store 16. Entry `o` is the byte's word `a / W` with the one byte
+//! enabled; the sequencers merge entries of the same word, so a set's degree is the bank
+//! degree of the words the beat touches (`dma_beats::beat_words`). A gather's entries are the
+//! gather map's ports instead: each copy of each element, two bytes enabled (an element never
+//! straddles two bank words: the encoder refuses a tile at an odd byte, and `W ≥ 2`), 36
+//! entries. As in the ideal engine, a DRAM word holds whole elements of a transposed,
+//! requantized or gathered row (even DRAM addresses and strides).
+//!
+//! **Fill.** An Im2col tile with padding (`field::FILL`) first sets its whole block
+//! `[a, a + bytes)` to the pad value: words `w0 = ⌊a/W⌋ … w1 = ⌊(a+bytes−1)/W⌋`, bank `b`
+//! writing its `k`-th of them in fill cycle `k` (row `⌊w0/B⌋ + k`, one more when its word of
+//! that first row lies before `w0`; the edge words with their partial byte enables), so the
+//! fill takes `timing::fill_cycles` cycles; the answers wait in the queue meanwhile.
 //!
 //! # Timing
 //!
@@ -42,7 +55,8 @@
 //! * **Loads** request beat `i` in cycle `r_i = max(S + i, e_{i−Q})` — a request needs a beat
 //!   fewer than `Q` to be unfinished, counting one that finishes in this very cycle — and the
 //!   answer arrives in `a_i = r_i + L`. The write path latches beat `i`'s set in cycle
-//!   `s_i = max(a_i, e_{i−1})` (the answer itself when the FIFO is empty) and writes it in
+//!   `s_i = max(a_i, e_{i−1}, F)` (the answer itself when the FIFO is empty; `F` the fill's
+//!   cycles, served in cycles `1 … F`) and writes it in
 //!   cycles `s_i + 1 … e_i`, `e_i = s_i + max(d_i, 1)`: the model's recurrence
 //!   (`timing::dma_cycles_physical`) with its write cycles one later, since the sequencer
 //!   latches its set first. `done` is high in cycle `e_{n−1}`, the last write.
@@ -74,6 +88,25 @@ use std::fmt::Write as _;
 /// Write entries: one per byte of a DRAM word (plain and transposed loads), or one per copy of
 /// each of its elements (gathers: the gather map's ports).
 pub const LOAD_ENTRIES: usize = GATHER_PORTS;
+/// The inputs that describe a transfer, in the order of [`crate::Transfer`]'s fields (after
+/// `start`, `store`, `requant` and `transpose`, the walkers' own); then come `gf$0 …`.
+pub const TRANSFER_INPUTS: [&str; 15] = [
+    "start",
+    "store",
+    "requant",
+    "transpose",
+    "dram_addr",
+    "rows",
+    "row_bytes",
+    "stride",
+    "sp_addr",
+    "grid_w",
+    "grid_h",
+    "grid_x0",
+    "grid_y0",
+    "row_jump",
+    "img_jump",
+];
 /// Byte entries of a plain or transposed load.
 const WORD_BYTES: usize = 8;
 /// Read entries: a requantizing store reads two scratchpad bytes per DRAM byte.
@@ -400,19 +433,7 @@ impl DmaPhysical {
         }
         for c in ["req", "rsp"] {
             let _ = writeln!(v, "    {c}$start = take;");
-            for f in [
-                "dram_addr",
-                "rows",
-                "row_bytes",
-                "stride",
-                "sp_addr",
-                "grid_w",
-                "grid_h",
-                "grid_x0",
-                "grid_y0",
-                "row_jump",
-                "img_jump",
-            ] {
+            for f in &TRANSFER_INPUTS[4..] {
                 let _ = writeln!(v, "    {c}${f} = {f};");
             }
             let _ = writeln!(v, "    {c}$wide = requant;");

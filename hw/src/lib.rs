@@ -85,7 +85,7 @@ pub use crate::core_run::{
 };
 pub use crate::cosim::{top_ports, BuildOptions, BuildTimes, Design, Dir, Model, Port};
 pub use crate::dma::{check_arch as check_dma, Dma, Requant};
-pub use crate::dma_physical::{DmaPhysical, LOAD_ENTRIES, STORE_ENTRIES};
+pub use crate::dma_physical::{DmaPhysical, LOAD_ENTRIES, STORE_ENTRIES, TRANSFER_INPUTS};
 pub use crate::driver::{
     gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
 };

@@ -1,9 +1,11 @@
 //! `DmaPhysical` on a two-copy `BankedRegion`, run by Verilator against the exact simulator's
 //! DMA on a physically banked region (`nmsat_sim::exact::dma`): after every transfer every
 //! byte of the region (read through the probe copy) and of the DRAM matches, and `done` comes
-//! exactly `timing::transfer_cycles` (= the exact run's cycles) after `start`. Random copies,
-//! transposes and requantizing stores at unaligned addresses on three region shapes, and the
-//! copies, transposes and scatters of a compiled digits-CNN iteration.
+//! exactly `timing::transfer_cycles` (= the exact run's cycles) after `start`, transfers
+//! following each other back to back. Random copies and transposes, loads and stores
+//! (requantizing or not) at unaligned addresses on three region shapes (4 × 8, 8 × 4 and
+//! 2 × 8 bytes), and every transfer of a compiled digits-CNN iteration — copies, transposes,
+//! scatters, Im2col gathers with their padding, ConvBp gathers — on two of them.
 
 mod common;
 
@@ -14,7 +16,7 @@ use nmsat_compiler::isa::{Buf, Op, Xfer, XferShape};
 use nmsat_compiler::timing::{bank_degree, dma_cycles, transfer_cycles, Direction};
 use nmsat_hw::{
     encode_transfer, to_verilog, verilator_lint, write_verilog, yosys_check, BankedRegion,
-    DmaPhysical, Model, RegionShape, GATHER_FIELDS,
+    DmaPhysical, Model, RegionShape, GATHER_FIELDS, TRANSFER_INPUTS,
 };
 use nmsat_sim::exact::{dma, Memory};
 use nmsat_sim::piuma::Spad;
@@ -60,48 +62,15 @@ struct Top {
     region: BankedRegion,
 }
 
-const FIELDS: [&str; 15 + GATHER_FIELDS] = [
-    "start",
-    "store",
-    "requant",
-    "transpose",
-    "dram_addr",
-    "rows",
-    "row_bytes",
-    "stride",
-    "sp_addr",
-    "grid_w",
-    "grid_h",
-    "grid_x0",
-    "grid_y0",
-    "row_jump",
-    "img_jump",
-    "gf$0",
-    "gf$1",
-    "gf$2",
-    "gf$3",
-    "gf$4",
-    "gf$5",
-    "gf$6",
-    "gf$7",
-    "gf$8",
-    "gf$9",
-    "gf$10",
-    "gf$11",
-    "gf$12",
-    "gf$13",
-    "gf$14",
-    "gf$15",
-    "gf$16",
-    "gf$17",
-    "gf$18",
-    "gf$19",
-    "gf$20",
-    "gf$21",
-    "gf$22",
-    "gf$23",
-    "gf$24",
-];
+/// The engine's transfer inputs, then its gather fields, as the top passes them through.
+fn fields() -> Vec<String> {
+    let gf = (0..GATHER_FIELDS).map(|j| format!("gf${j}"));
+    TRANSFER_INPUTS
+        .iter()
+        .map(|f| f.to_string())
+        .chain(gf)
+        .collect()
+}
 const OUTS: [&str; 7] = [
     "done",
     "mem_valid",
@@ -198,7 +167,7 @@ impl Logic for Top {
             "always @(*) begin\n    dma$clock = clock;\n    region$clock = clock;\n    \
              dma$mem_rvalid = mem_rvalid;\n    dma$mem_rdata = mem_rdata;\n",
         );
-        for f in FIELDS {
+        for f in fields() {
             let _ = writeln!(v, "    dma${f} = {f};");
         }
         for f in OUTS {
@@ -265,6 +234,7 @@ struct Bench {
     cycle: u64,
     /// Requests in flight: due cycle, word address, is a write.
     pending: VecDeque<(u64, u64)>,
+    fields: Vec<String>,
 }
 
 impl Bench {
@@ -289,6 +259,7 @@ impl Bench {
             model,
             cycle: 0,
             pending: VecDeque::new(),
+            fields: fields(),
         }
     }
 
@@ -321,7 +292,7 @@ impl Bench {
         self.m.eval();
         let done = self.get("done") == 1;
         if let (true, Some(fields)) = (done, next) {
-            for (f, &v) in FIELDS.iter().zip(fields) {
+            for (f, &v) in self.fields.clone().iter().zip(fields) {
                 self.set(f, v);
             }
             self.m.eval();
@@ -409,7 +380,7 @@ impl Bench {
         let Some(first) = plan.first() else {
             return Ok(());
         };
-        for (f, &v) in FIELDS.iter().zip(&first.0) {
+        for (f, &v) in self.fields.clone().iter().zip(&first.0) {
             self.set(f, v);
         }
         let mut start = self.cycle;
@@ -728,4 +699,19 @@ fn a_digits_cnn_iterations_transfers_on_4_banks_of_8_bytes_match_the_exact_dma()
 #[test]
 fn a_digits_cnn_iterations_transfers_on_8_banks_of_4_bytes_match_the_exact_dma() {
     replay_digits_cnn(&physical(8, 4));
+}
+
+#[test]
+fn parameters_the_rtl_cannot_build_are_unsupported_with_the_field_at_fault() {
+    let r = RegionShape::new(16384, 4, 8, 2).unwrap();
+    let field = |e: Result<DmaPhysical, nmsat_hw::HwError>| match e {
+        Err(nmsat_hw::HwError::Unsupported { field, .. }) => field,
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("built"),
+    };
+    assert_eq!(field(DmaPhysical::new(2, 10, 8, r)), "dma.setup_cycles");
+    assert_eq!(field(DmaPhysical::new(4, 0, 8, r)), "dram.latency");
+    let bytes = RegionShape::new(16384, 16, 1, 2).unwrap();
+    assert_eq!(field(DmaPhysical::new(4, 10, 8, bytes)), "width");
+    assert!(DmaPhysical::new(3, 1, 8, r).is_ok());
 }
