@@ -230,8 +230,12 @@ pub(crate) fn gather_fields_im2col(
     let g = &t.geom;
     let mut f = [0u32; GATHER_FIELDS];
     f[field::ROW_BYTES] = row_bytes;
-    let has_pad = (0..g.kh)
-        .any(|u| (0..g.kw).any(|v| (t.px0..t.px0 + t.npx).any(|px| g.source(px, u, v).is_none())));
+    // Some element of the tile (a reduction index and pixel of it) lies in the padding: the
+    // bytes no DRAM word sets, as `dma_beats::beat_words` finds them.
+    let has_pad = (t.k0..t.k0 + t.nk).any(|k| {
+        let (_, u, v) = g.k_index(k);
+        (t.px0..t.px0 + t.npx).any(|px| g.source(px, u, v).is_none())
+    });
     f[field::MODE] = IM2COL;
     f[field::SP_BEATS] = beats;
     f[field::PIXEL_MAJOR] = t.pixel_major as u32;

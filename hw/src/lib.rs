@@ -94,7 +94,7 @@ pub use crate::encode::{
     DRAM_RESOURCE,
 };
 pub use crate::error::{HwError, INSTALL_HINT};
-pub use crate::gather_map::GATHER_FIELDS;
+pub use crate::gather_map::{field::FILL as GATHER_FILL, GATHER_FIELDS};
 pub use crate::gelu_lanes::GeluLanes;
 pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};

@@ -804,3 +804,20 @@ fn parameters_the_rtl_cannot_build_are_unsupported_with_the_field_at_fault() {
     assert_eq!(field(DmaPhysical::new(4, 10, 8, bytes)), "width");
     assert!(DmaPhysical::new(3, 1, 8, r).is_ok());
 }
+
+/// The engine fills an Im2col tile's padding exactly when the model charges the fill: when
+/// some element of the tile (not merely of its pixels' windows) lies outside the image.
+#[test]
+fn the_fill_flag_is_set_exactly_for_tiles_with_padding() {
+    let arch = physical(4, 8);
+    let mut rng = Rng(9);
+    let (mut padded, mut plain) = (0, 0);
+    for _ in 0..2000 {
+        let j = random_im2col(&mut rng, &arch, 1 << 16);
+        let t = encode_transfer(&arch, 0, &j.x, false).unwrap();
+        let want = beat_words(&arch, &j.x, 1).padded;
+        assert_eq!(t.gather[nmsat_hw::GATHER_FILL] != 0, want, "{:?}", j.x);
+        *if want { &mut padded } else { &mut plain } += 1;
+    }
+    assert!(padded > 100 && plain > 100, "{padded} padded, {plain} not");
+}
