@@ -228,8 +228,12 @@ pub(crate) fn gather_fields_im2col(
     let g = &t.geom;
     let mut f = [0u32; GATHER_FIELDS];
     f[field::ROW_BYTES] = row_bytes;
-    let has_pad = (0..g.kh)
-        .any(|u| (0..g.kw).any(|v| (t.px0..t.px0 + t.npx).any(|px| g.source(px, u, v).is_none())));
+    // Some element of the tile (a reduction index and pixel of it) lies in the padding: the
+    // bytes no DRAM word sets, as `dma_beats::beat_words` finds them.
+    let has_pad = (t.k0..t.k0 + t.nk).any(|k| {
+        let (_, u, v) = g.k_index(k);
+        (t.px0..t.px0 + t.npx).any(|px| g.source(px, u, v).is_none())
+    });
     f[field::MODE] = IM2COL;
     f[field::SP_BEATS] = beats;
     f[field::PIXEL_MAJOR] = t.pixel_major as u32;
@@ -416,6 +420,43 @@ pub fn encode(arch: &Arch, prog: &Program) -> Result<Queues, HwError> {
     Ok(q)
 }
 
+/// The fields of instruction `index`'s transfer `xfer` (`requant`: a store of INT32
+/// accumulators as INT16), as the DMA engine takes them; refused where the engine cannot move
+/// it.
+pub fn encode_transfer(
+    arch: &Arch,
+    index: usize,
+    xfer: &Xfer,
+    requant: bool,
+) -> Result<Transfer, HwError> {
+    if xfer.rows == 0 || xfer.row_bytes == 0 {
+        return Err(HwError::Usage(format!(
+            "instruction {index}: an empty transfer"
+        )));
+    }
+    Ok(Transfer {
+        dram_addr: narrow(xfer.dram_addr, "dram_addr", index)?,
+        rows: narrow(xfer.rows, "rows", index)?,
+        row_bytes: narrow(xfer.row_bytes, "row_bytes", index)?,
+        stride: narrow(xfer.dram_stride, "dram_stride", index)?,
+        region: xfer.sp.region as u8,
+        // A gather's walkers lay its rows end to end from 0 (see `gather_map`).
+        sp_addr: if matches!(xfer.shape, XferShape::Im2col(_) | XferShape::ConvBp(_)) {
+            0
+        } else {
+            narrow(xfer.sp.addr, "the scratchpad address", index)?
+        },
+        requant,
+        transpose: match xfer.shape {
+            XferShape::Transpose => true,
+            XferShape::Scatter(t) => !t.pixel_major,
+            _ => false,
+        },
+        grid: transfer_grid(index, xfer)?,
+        gather: gather_fields(arch, index, xfer)?,
+    })
+}
+
 fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwError> {
     let mut waits = [0u16; UNITS];
     for &(v, c) in &ins.waits {
@@ -427,34 +468,8 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         .into_iter()
         .fold(0u8, |bits, r| bits | 1 << r.index());
     let transfer = match &ins.op {
-        Op::Load { xfer } | Op::Store { xfer, .. } => {
-            if xfer.rows == 0 || xfer.row_bytes == 0 {
-                return Err(HwError::Usage(format!(
-                    "instruction {index}: an empty transfer"
-                )));
-            }
-            Some(Transfer {
-                dram_addr: narrow(xfer.dram_addr, "dram_addr", index)?,
-                rows: narrow(xfer.rows, "rows", index)?,
-                row_bytes: narrow(xfer.row_bytes, "row_bytes", index)?,
-                stride: narrow(xfer.dram_stride, "dram_stride", index)?,
-                region: xfer.sp.region as u8,
-                // A gather's walkers lay its rows end to end from 0 (see `gather_map`).
-                sp_addr: if matches!(xfer.shape, XferShape::Im2col(_) | XferShape::ConvBp(_)) {
-                    0
-                } else {
-                    narrow(xfer.sp.addr, "the scratchpad address", index)?
-                },
-                requant: matches!(ins.op, Op::Store { requant: true, .. }),
-                transpose: match xfer.shape {
-                    XferShape::Transpose => true,
-                    XferShape::Scatter(t) => !t.pixel_major,
-                    _ => false,
-                },
-                grid: transfer_grid(index, xfer)?,
-                gather: gather_fields(arch, index, xfer)?,
-            })
-        }
+        Op::Load { xfer } => Some(encode_transfer(arch, index, xfer, false)?),
+        Op::Store { xfer, requant } => Some(encode_transfer(arch, index, xfer, *requant)?),
         _ => None,
     };
     let prune = match &ins.op {

@@ -67,7 +67,7 @@ pub mod field {
     pub const PIXEL_MAJOR: usize = 2;
     pub const SP_ADDR: usize = 3;
     pub const SP_BYTES: usize = 4;
-    /// Fill the tile with the pad value first (it has padding).
+    /// Fill the tile with the pad value first: some element of the tile lies in the padding.
     pub const FILL: usize = 5;
     pub const PAD_VALUE: usize = 6;
     /// Tensor pixel of the first DRAM row.

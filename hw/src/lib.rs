@@ -38,6 +38,7 @@ mod core;
 mod core_run;
 mod cosim;
 mod dma;
+mod dma_physical;
 mod driver;
 mod encode;
 mod error;
@@ -85,11 +86,15 @@ pub use crate::core_run::{
 };
 pub use crate::cosim::{top_ports, BuildOptions, BuildTimes, Design, Dir, Model, Port};
 pub use crate::dma::{check_arch as check_dma, Dma, Requant};
+pub use crate::dma_physical::{DmaPhysical, LOAD_ENTRIES, STORE_ENTRIES, TRANSFER_INPUTS};
 pub use crate::driver::{
     gemm, load_weights, settle, stream_cycles, ArrayPorts, Mode, Tile, VerilatedArray,
 };
-pub use crate::encode::{encode, PruneOp, QueuedInstr, Queues, SrSteFields, Transfer, VectorOp};
+pub use crate::encode::{
+    encode, encode_transfer, PruneOp, QueuedInstr, Queues, SrSteFields, Transfer, VectorOp,
+};
 pub use crate::error::{HwError, INSTALL_HINT};
+pub use crate::gather_map::{field::FILL as GATHER_FILL, GATHER_FIELDS};
 pub use crate::gelu_lanes::GeluLanes;
 pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};

@@ -16,7 +16,7 @@
 //! attention matmuls (`heads` consecutive blocks of each operand) are not PyTorch's data flow.
 
 pub mod array;
-mod dma;
+pub mod dma;
 mod prune_unit;
 mod vector_banks;
 mod vector_unit;
