@@ -19,10 +19,13 @@
 
 mod edges;
 mod feeder;
+mod fetch;
 mod fields;
+mod physical;
 
 pub use edges::GATHER_COUNT_BITS;
 pub use fields::{GemmOp, GEMM_FIELDS};
+pub use physical::{x_set_entries, PhysicalArrayUnit};
 
 use crate::array::signals;
 use crate::ws_array::WsArray;
