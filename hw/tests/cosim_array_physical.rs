@@ -271,16 +271,6 @@ fn bench(arch: &Arch) -> Bench {
     }
 }
 
-/// The weight region's bytes of a random `[m × k]` matrix: dense, or packed rows.
-fn weight_bytes(m: usize, k: usize, nm: Option<Nm>, w: &[i16]) -> Vec<u8> {
-    match nm {
-        None => w.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Some(nm) => (0..m)
-            .flat_map(|o| prune::pack_row(&w[o * k..(o + 1) * k], nm))
-            .collect(),
-    }
-}
-
 /// A random GEMM on `arch`: shapes up to a few folds; x 2-byte and y 4-byte aligned anywhere
 /// in their regions, w at any byte; the pitch of x (2t bytes) often a whole number of bank
 /// rows, odd or even, so that a column's words meet in a bank.
@@ -335,7 +325,13 @@ fn run(arch: &Arch, seed: u64, gemms: usize) {
         let w = rng.vec_i16(g.m * g.k);
         let x = rng.vec_i16(g.k * g.t);
         let y0 = rng.vec_i32(g.m * g.t);
-        let wb = weight_bytes(g.m, g.k, g.nm, &w);
+        let wb: Vec<u8> = match g.nm {
+            None => w.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Some(nm) => w
+                .chunks(g.k)
+                .flat_map(|row| prune::pack_row(row, nm))
+                .collect(),
+        };
         for (j, v) in x.iter().enumerate() {
             let a = g.x_at as usize + 2 * j;
             x_img[a..a + 2].copy_from_slice(&v.to_le_bytes());

@@ -25,6 +25,7 @@
 //! (learnt a cycle late) one. `done` comes two cycles after `run_gemm`'s last cycle.
 
 use super::fields::GEMM_FIELDS;
+use super::walk::{FoldAdvance, PreloadAdvance};
 use crate::ws_pe::DEST_BITS;
 use rust_hdl::prelude::*;
 
@@ -110,6 +111,8 @@ pub struct FetchFeeder {
     pub p_dd: Signal<Out, Bits<DEST_BITS>>,
     hold: [DFF<Bits<16>>; GEMM_FIELDS],
     f: [Signal<Local, Bits<16>>; GEMM_FIELDS],
+    adv: FoldAdvance,
+    padv: PreloadAdvance,
     busy: DFF<Bit>,
     tail: DFF<Bits<16>>,
     // Left edge: the model's state, and whether a column's set is being served.
@@ -163,7 +166,6 @@ pub struct FetchFeeder {
     xrows_a: Signal<Local, Bits<16>>,
     yo_a: Signal<Local, Bits<16>>,
     oc_a: Signal<Local, Bits<16>>,
-    res_sum: Signal<Local, Bits<16>>,
     opening: Signal<Local, Bit>,
     switched_b: Signal<Local, Bits<16>>,
     need: Signal<Local, Bits<16>>,
@@ -183,7 +185,6 @@ pub struct FetchFeeder {
     top_res_a: Signal<Local, Bits<16>>,
     wo_a: Signal<Local, Bits<16>>,
     poc_a: Signal<Local, Bits<16>>,
-    top_sum: Signal<Local, Bits<16>>,
     pre_start: Signal<Local, Bit>,
     prow_b: Signal<Local, Bits<16>>,
     pg_b: Signal<Local, Bits<16>>,
@@ -249,30 +250,30 @@ impl Logic for FetchFeeder {
         self.xrows_a.next = self.xrows.q.val();
         self.yo_a.next = self.yo_nb.q.val();
         self.oc_a.next = self.oc_nb.q.val();
-        self.res_sum.next = self.res.q.val() + self.f[17].val();
+        self.adv.kb.next = self.kb.q.val();
+        self.adv.res.next = self.res.q.val();
+        self.adv.xg_off.next = self.xg_off.q.val();
+        self.adv.xrows.next = self.xrows.q.val();
+        self.adv.yo_nb.next = self.yo_nb.q.val();
+        self.adv.oc_nb.next = self.oc_nb.q.val();
+        self.adv.k_folds.next = self.f[8].val();
+        self.adv.n.next = self.f[9].val();
+        self.adv.mm.next = self.f[10].val();
+        self.adv.xg.next = self.f[14].val();
+        self.adv.xkb.next = self.f[15].val();
+        self.adv.rkb.next = self.f[16].val();
+        self.adv.rmod.next = self.f[17].val();
+        self.adv.ynb.next = self.f[23].val();
+        self.adv.cols.next = self.cols.val();
         if self.fold_end.val() {
             self.col_a.next = 0.into();
             self.fold_a.next = self.fold.q.val() + 1;
-            // The next reduction fold starts R positions on: ⌊R/N⌋ groups, plus one when the
-            // slot residue carries.
-            if self.kb.q.val() + 1 == self.f[8].val() {
-                self.kb_a.next = 0.into();
-                self.res_a.next = 0.into();
-                self.xg_a.next = 0.into();
-                self.xrows_a.next = 0.into();
-                self.yo_a.next = self.yo_nb.q.val() + self.f[23].val();
-                self.oc_a.next = self.oc_nb.q.val() + self.cols.val();
-            } else {
-                self.kb_a.next = self.kb.q.val() + 1;
-                self.res_a.next = self.res_sum.val();
-                self.xg_a.next = self.xg_off.q.val() + self.f[15].val();
-                self.xrows_a.next = self.xrows.q.val() + self.f[16].val();
-                if self.res_sum.val() >= self.f[9].val() {
-                    self.res_a.next = self.res_sum.val() - self.f[9].val();
-                    self.xg_a.next = self.xg_off.q.val() + self.f[15].val() + self.f[14].val();
-                    self.xrows_a.next = self.xrows.q.val() + self.f[16].val() + self.f[10].val();
-                }
-            }
+            self.kb_a.next = self.adv.kb_n.val();
+            self.res_a.next = self.adv.res_n.val();
+            self.xg_a.next = self.adv.xg_n.val();
+            self.xrows_a.next = self.adv.xrows_n.val();
+            self.yo_a.next = self.adv.yo_n.val();
+            self.oc_a.next = self.adv.oc_n.val();
         }
 
         // Weight bus, the model's previous cycle: the row whose set ends now went out.
@@ -297,7 +298,22 @@ impl Logic for FetchFeeder {
         }
         self.wo_a.next = self.wo_nb.q.val();
         self.poc_a.next = self.poc.q.val();
-        self.top_sum.next = self.top_res.q.val() + self.f[17].val();
+        self.padv.kbp.next = self.kbp.q.val();
+        self.padv.kbp_q.next = self.kbp_q.q.val();
+        self.padv.top_g.next = self.top_g.q.val();
+        self.padv.top_res.next = self.top_res.q.val();
+        self.padv.wo_nb.next = self.wo_nb.q.val();
+        self.padv.poc.next = self.poc.q.val();
+        self.padv.k_folds.next = self.f[8].val();
+        self.padv.n.next = self.f[9].val();
+        self.padv.gb.next = self.f[12].val();
+        self.padv.rmod.next = self.f[17].val();
+        self.padv.wnb.next = self.f[19].val();
+        self.padv.wkb.next = self.f[20].val();
+        self.padv.top_g0.next = self.f[21].val();
+        self.padv.top_res0.next = self.f[22].val();
+        self.padv.rows.next = self.rows.val();
+        self.padv.cols.next = self.cols.val();
         if self.wev.val() {
             self.prow_a.next = self.pre_row.q.val() + 1;
             self.pq_a.next = self.pq.q.val() - 1;
@@ -310,23 +326,12 @@ impl Logic for FetchFeeder {
         if self.pre_done.val() {
             self.pre_fold_a.next = self.pre_fold.q.val() + 1;
             self.preloaded_a.next = self.pre_fold.q.val() + 1;
-            if self.kbp.q.val() + 1 == self.f[8].val() {
-                self.kbp_a.next = 0.into();
-                self.kbp_q_a.next = 0.into();
-                self.top_g_a.next = self.f[21].val();
-                self.top_res_a.next = self.f[22].val();
-                self.wo_a.next = self.wo_nb.q.val() + self.f[19].val();
-                self.poc_a.next = self.poc.q.val() + self.cols.val();
-            } else {
-                self.kbp_a.next = self.kbp.q.val() + 1;
-                self.kbp_q_a.next = self.kbp_q.q.val() + self.rows.val();
-                self.top_res_a.next = self.top_sum.val();
-                self.top_g_a.next = self.top_g.q.val() + self.f[20].val();
-                if self.top_sum.val() >= self.f[9].val() {
-                    self.top_res_a.next = self.top_sum.val() - self.f[9].val();
-                    self.top_g_a.next = self.top_g.q.val() + self.f[20].val() + self.f[12].val();
-                }
-            }
+            self.kbp_a.next = self.padv.kbp_n.val();
+            self.kbp_q_a.next = self.padv.kbp_q_n.val();
+            self.top_g_a.next = self.padv.top_g_n.val();
+            self.top_res_a.next = self.padv.top_res_n.val();
+            self.wo_a.next = self.padv.wo_n.val();
+            self.poc_a.next = self.padv.poc_n.val();
         }
 
         // This cycle of the model: a fold opens once its preload is complete and the previous

@@ -23,8 +23,9 @@
 //! first byte and the word of its last (the same word unless the piece straddles two, which
 //! packed groups of odd size do), exactly the words `WsPlaced::preload_step` counts.
 //!
-//! The unit's Verilog is written out here (Verilator runs it; its rust-hdl `update` only
-//! drives the children, so it is not meant for rust-hdl's own simulator).
+//! The unit's own Verilog (the picks, skews and wiring) is written out here, as the
+//! sequencers' is; its rust-hdl `update` is empty, so it runs under Verilator, not under
+//! rust-hdl's simulator.
 
 use super::edges::{BottomEdge, BottomStep};
 use super::fetch::FetchFeeder;
@@ -178,6 +179,14 @@ impl<const L: usize> PhysicalArrayUnit<L> {
     /// The unit for `arch`'s array and regions: the input and weight regions physical, the
     /// output region ideal; otherwise an error naming the field at fault.
     pub fn new(arch: &Arch) -> Result<Self, HwError> {
+        if let Some(nm) = arch.patterns.iter().find(|nm| nm.m as usize > L) {
+            return Err(HwError::Unsupported {
+                field: "array.patterns",
+                value: nm.to_string(),
+                reason: format!("the unit is built with {L} lanes a PE"),
+                allowed: format!("M ≤ {L}"),
+            });
+        }
         let s = Shape::new(arch)?;
         let (r, c) = (s.rows, s.cols);
         Ok(Self {
