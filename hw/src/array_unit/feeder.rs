@@ -17,6 +17,7 @@
 //! feeder: `done` then, and every register returns to its idle value.
 
 use super::fields::GEMM_FIELDS;
+use super::walk::{FoldAdvance, PreloadAdvance};
 use crate::ws_pe::DEST_BITS;
 use rust_hdl::prelude::*;
 
@@ -93,6 +94,8 @@ pub struct ArrayFeeder {
     drain: Constant<Bits<16>>,
     hold: [DFF<Bits<16>>; GEMM_FIELDS],
     f: [Signal<Local, Bits<16>>; GEMM_FIELDS],
+    adv: FoldAdvance,
+    padv: PreloadAdvance,
     busy: DFF<Bit>,
     tail: DFF<Bits<16>>,
     fold: DFF<Bits<16>>,
@@ -129,10 +132,8 @@ pub struct ArrayFeeder {
     fire: Signal<Local, Bit>,
     fold_end: Signal<Local, Bit>,
     last: Signal<Local, Bit>,
-    res_sum: Signal<Local, Bits<16>>,
     top_g_c: Signal<Local, Bits<16>>,
     top_res_c: Signal<Local, Bits<16>>,
-    top_sum: Signal<Local, Bits<16>>,
     pre_start: Signal<Local, Bit>,
     pon: Signal<Local, Bit>,
     prow_c: Signal<Local, Bits<16>>,
@@ -183,6 +184,8 @@ impl ArrayFeeder {
             drain: c16(rows + cols - 2),
             hold: Default::default(),
             f: Default::default(),
+            adv: Default::default(),
+            padv: Default::default(),
             busy: Default::default(),
             tail: Default::default(),
             fold: Default::default(),
@@ -218,10 +221,8 @@ impl ArrayFeeder {
             is_open: Default::default(),
             fire: Default::default(),
             fold_end: Default::default(),
-            res_sum: Default::default(),
             top_g_c: Default::default(),
             top_res_c: Default::default(),
-            top_sum: Default::default(),
             pre_start: Default::default(),
             pon: Default::default(),
             prow_c: Default::default(),
@@ -273,6 +274,21 @@ impl Logic for ArrayFeeder {
         }
 
         // Left edge. A fold opens once its preload is complete and the previous fold closed.
+        self.adv.kb.next = self.kb.q.val();
+        self.adv.res.next = self.res.q.val();
+        self.adv.xg_off.next = self.xg_off.q.val();
+        self.adv.xrows.next = self.xrows.q.val();
+        self.adv.yo_nb.next = self.yo_nb.q.val();
+        self.adv.oc_nb.next = self.oc_nb.q.val();
+        self.adv.k_folds.next = self.f[8].val();
+        self.adv.n.next = self.f[9].val();
+        self.adv.mm.next = self.f[10].val();
+        self.adv.xg.next = self.f[14].val();
+        self.adv.xkb.next = self.f[15].val();
+        self.adv.rkb.next = self.f[16].val();
+        self.adv.rmod.next = self.f[17].val();
+        self.adv.ynb.next = self.f[23].val();
+        self.adv.cols.next = self.cols.val();
         self.need.next = self.f[24].val();
         if self.res.q.val() >= self.f[26].val() {
             self.need.next = self.f[25].val();
@@ -302,7 +318,6 @@ impl Logic for ArrayFeeder {
         self.s_yo.next = self.yo_nb.q.val() + (self.col_c.val() << 2);
         self.s_oc.next = self.oc_nb.q.val();
         self.s_ow.next = (self.kb.q.val() == 0) & (self.f[27].val() == 0);
-        self.res_sum.next = self.res.q.val() + self.f[17].val();
         if self.is_open.val() {
             self.open.d.next = !self.fold_end.val();
             self.beat.d.next = self.beat_c.val() + 1;
@@ -314,28 +329,12 @@ impl Logic for ArrayFeeder {
             if self.fold_end.val() {
                 self.col.d.next = 0.into();
                 self.fold.d.next = self.fold.q.val() + 1;
-                // The next reduction fold starts R positions on: ⌊R/N⌋ groups, plus one
-                // when the slot residue carries.
-                if self.kb.q.val() + 1 == self.f[8].val() {
-                    self.kb.d.next = 0.into();
-                    self.res.d.next = 0.into();
-                    self.xg_off.d.next = 0.into();
-                    self.xrows.d.next = 0.into();
-                    self.yo_nb.d.next = self.yo_nb.q.val() + self.f[23].val();
-                    self.oc_nb.d.next = self.oc_nb.q.val() + self.cols.val();
-                } else {
-                    self.kb.d.next = self.kb.q.val() + 1;
-                    self.res.d.next = self.res_sum.val();
-                    self.xg_off.d.next = self.xg_off.q.val() + self.f[15].val();
-                    self.xrows.d.next = self.xrows.q.val() + self.f[16].val();
-                    if self.res_sum.val() >= self.f[9].val() {
-                        self.res.d.next = self.res_sum.val() - self.f[9].val();
-                        self.xg_off.d.next =
-                            self.xg_off.q.val() + self.f[15].val() + self.f[14].val();
-                        self.xrows.d.next =
-                            self.xrows.q.val() + self.f[16].val() + self.f[10].val();
-                    }
-                }
+                self.kb.d.next = self.adv.kb_n.val();
+                self.res.d.next = self.adv.res_n.val();
+                self.xg_off.d.next = self.adv.xg_n.val();
+                self.xrows.d.next = self.adv.xrows_n.val();
+                self.yo_nb.d.next = self.adv.yo_n.val();
+                self.oc_nb.d.next = self.adv.oc_n.val();
             }
         }
 
@@ -349,6 +348,22 @@ impl Logic for ArrayFeeder {
         }
         self.top_g.d.next = self.top_g_c.val();
         self.top_res.d.next = self.top_res_c.val();
+        self.padv.kbp.next = self.kbp.q.val();
+        self.padv.kbp_q.next = self.kbp_q.q.val();
+        self.padv.top_g.next = self.top_g_c.val();
+        self.padv.top_res.next = self.top_res_c.val();
+        self.padv.wo_nb.next = self.wo_nb.q.val();
+        self.padv.poc.next = self.poc.q.val();
+        self.padv.k_folds.next = self.f[8].val();
+        self.padv.n.next = self.f[9].val();
+        self.padv.gb.next = self.f[12].val();
+        self.padv.rmod.next = self.f[17].val();
+        self.padv.wnb.next = self.f[19].val();
+        self.padv.wkb.next = self.f[20].val();
+        self.padv.top_g0.next = self.f[21].val();
+        self.padv.top_res0.next = self.f[22].val();
+        self.padv.rows.next = self.rows.val();
+        self.padv.cols.next = self.cols.val();
         self.pre_start.next = self.act.val()
             & !self.pre_on.q.val()
             & (self.pre_fold.q.val() < self.f[7].val())
@@ -370,7 +385,6 @@ impl Logic for ArrayFeeder {
         self.p_s.next = self.ps_c.val();
         self.p_qv.next = self.pq_c.val() < self.f[6].val();
         self.p_oc.next = self.poc.q.val();
-        self.top_sum.next = self.top_res_c.val() + self.f[17].val();
         if self.pon.val() {
             self.pre_on.d.next = true;
             self.pre_row.d.next = self.prow_c.val() + 1;
@@ -385,24 +399,12 @@ impl Logic for ArrayFeeder {
                 self.pre_on.d.next = false;
                 self.pre_fold.d.next = self.pre_fold.q.val() + 1;
                 self.preloaded.d.next = self.pre_fold.q.val() + 1;
-                if self.kbp.q.val() + 1 == self.f[8].val() {
-                    self.kbp.d.next = 0.into();
-                    self.kbp_q.d.next = 0.into();
-                    self.top_g.d.next = self.f[21].val();
-                    self.top_res.d.next = self.f[22].val();
-                    self.wo_nb.d.next = self.wo_nb.q.val() + self.f[19].val();
-                    self.poc.d.next = self.poc.q.val() + self.cols.val();
-                } else {
-                    self.kbp.d.next = self.kbp.q.val() + 1;
-                    self.kbp_q.d.next = self.kbp_q.q.val() + self.rows.val();
-                    self.top_res.d.next = self.top_sum.val();
-                    self.top_g.d.next = self.top_g_c.val() + self.f[20].val();
-                    if self.top_sum.val() >= self.f[9].val() {
-                        self.top_res.d.next = self.top_sum.val() - self.f[9].val();
-                        self.top_g.d.next =
-                            self.top_g_c.val() + self.f[20].val() + self.f[12].val();
-                    }
-                }
+                self.kbp.d.next = self.padv.kbp_n.val();
+                self.kbp_q.d.next = self.padv.kbp_q_n.val();
+                self.top_g.d.next = self.padv.top_g_n.val();
+                self.top_res.d.next = self.padv.top_res_n.val();
+                self.wo_nb.d.next = self.padv.wo_n.val();
+                self.poc.d.next = self.padv.poc_n.val();
             }
         }
 

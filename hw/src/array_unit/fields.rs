@@ -4,8 +4,9 @@
 //! Dense GEMMs are encoded as 1:1 groups: one lane, one weight per group of 2 bytes and no
 //! index bits, so one set of address walks serves both modes.
 
+use super::physical::x_set_entries;
 use crate::HwError;
-use nmsat_compiler::arch::Arch;
+use nmsat_compiler::arch::{Arch, Banking};
 use nmsat_compiler::prune::{group_bytes, Nm};
 use nmsat_sim::piuma::timing::stream_cycles;
 
@@ -23,7 +24,7 @@ pub const GEMM_FIELDS: usize = 28;
 /// | 9–12 | N, M (1 and 1 dense), index bits, bytes per packed group | 20 | a reduction fold's advance of the weight bus: ⌊R/N⌋ groups in bytes of w |
 /// | 13 | N:M (1) or dense (0) | 21, 22 | group (bytes of w) and slot of position R−1, where a preload starts |
 /// | | | 23 | bytes of y per block of C output rows, C·t·4 |
-/// | 27 | accumulate into y (1) or overwrite (0) | 24–26 | beats a column's fetch takes: the second when the fold starts at the third's slot of its group or later (its R positions then span one more group), else the first |
+/// | 27 | accumulate into y (1) or overwrite (0) | 24–26 | what a column's fetch takes — beats on an ideal input region, rows of x on a physical one (the set the physical unit reads): the second when the fold starts at the third's slot of its group or later (its R positions then span one more group), else the first |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GemmOp(pub [u16; GEMM_FIELDS]);
 
@@ -48,10 +49,24 @@ impl GemmOp {
         let k_folds = kk.div_ceil(r);
         let folds = k_folds * m.div_ceil(c);
         // A column fetches the M-groups its fold's R positions span: ⌊(a+R−1)/N⌋+1 for a fold
-        // starting at slot a of its group, which takes at most two values.
+        // starting at slot a of its group, which takes at most two values. The ideal unit
+        // counts the beats they take, the physical one fetches their rows as a set.
+        let span_rows = |a: u64| mm * ((a + r - 1) / n + 1);
+        let physical = arch.input.banking == Banking::Physical;
+        if physical && span_rows(n - 1) > x_set_entries(arch) {
+            return Err(HwError::Usage(format!(
+                "{}:{} spans {} rows of x a column, the array unit's sets have {}",
+                n,
+                mm,
+                span_rows(n - 1),
+                x_set_entries(arch)
+            )));
+        }
         let span_beats = |a: u64| {
-            let bytes = 2 * mm * ((a + r - 1) / n + 1);
-            stream_cycles(&arch.input.scratchpad(), bytes).max(1)
+            if physical {
+                return span_rows(a);
+            }
+            stream_cycles(&arch.input.scratchpad(), 2 * span_rows(a)).max(1)
         };
         let (lo, hi) = (span_beats(0), span_beats(n - 1));
         let th = (0..n).find(|&a| span_beats(a) == hi).unwrap_or(0);

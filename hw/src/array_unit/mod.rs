@@ -16,13 +16,23 @@
 //! Each edge reads its region through its own port in the cycle it needs the value (the
 //! regions answer these reads combinationally), so the grid sees, cycle for cycle, what the
 //! exact model's grid sees: `WsEdges` of the same GEMM, and the cycle count is `run_gemm`'s.
+//!
+//! On physically banked input and weight regions the unit is [`PhysicalArrayUnit`] instead:
+//! the same grid and output buffer, with the feeder and the weight bus fetching each column and
+//! each preload row as one access set through a bank read sequencer (`fetch`, `physical`). Which
+//! one a description gets follows its regions' `banking`: [`PhysicalArrayUnit::new`] refuses
+//! an ideal input or weight region, and a physical output region (its buffer is not built yet).
 
 mod edges;
 mod feeder;
+mod fetch;
 mod fields;
+mod physical;
+mod walk;
 
 pub use edges::GATHER_COUNT_BITS;
 pub use fields::{GemmOp, GEMM_FIELDS};
+pub use physical::{x_set_entries, PhysicalArrayUnit};
 
 use crate::array::signals;
 use crate::ws_array::WsArray;
