@@ -172,6 +172,24 @@ impl GemmPlacement<'_> {
     }
 }
 
+/// Cycles by which a weight-stationary GEMM's edges run late when the array fetches its
+/// weights and activations through bank sequencers (its weight or input region physical).
+///
+/// On ideal regions the edges read combinationally: the first preload row enters the weight
+/// bus in the issue cycle. A bank sequencer latches a set in its start cycle S, serves it from
+/// S+1 (a cycle at least) and the region answers a cycle after the row, so the set's words are
+/// all held in S+2 at the earliest. The first preload row's set starts no earlier than the
+/// issue cycle, so it reaches the grid 2 cycles late; every later set starts in the first cycle
+/// of its period (`hw::PhysicalArrayUnit`), so the whole GEMM keeps its spacing, 2 cycles late.
+pub fn ws_fetch_lead(at: &GemmPlacement) -> u64 {
+    let fetched = |r: &Region| r.banking == Banking::Physical;
+    if fetched(at.w.0) || fetched(at.x.0) {
+        2
+    } else {
+        0
+    }
+}
+
 /// A weight-stationary GEMM whose operands lie in physically banked regions, fold by fold
 /// (fold `f` = `nb·k_folds + kb`: output block nb, reduction fold kb), in the sets its edges
 /// fetch at once. An operand on an ideal region costs what [`gemm_terms`] charges.
@@ -298,7 +316,8 @@ impl WsPlaced<'_> {
     /// P_0  +  Σ_{f<F−1} max(S_f, P_{f+1})  +  S_{F−1}  +  skew (R−1)  +  drain (C−1)
     /// ```
     ///
-    /// which is [`gemm_terms`]' with `P_f = R` and `S_f = p_f·t`. The bank stall counts the
+    /// which is [`gemm_terms`]' with `P_f = R` and `S_f = p_f·t`, plus [`ws_fetch_lead`]. The
+    /// bank stall counts the
     /// cycles a fold's columns take beyond `t`, and beyond R while another fold follows.
     ///
     /// Folds whose sets are the same words moved by whole bank rows cost the same (every
@@ -366,7 +385,7 @@ impl WsPlaced<'_> {
         }
         GemmCycles {
             folds,
-            total: total + (r - 1) + (c - 1),
+            total: total + (r - 1) + (c - 1) + ws_fetch_lead(&self.at),
             bank_stall: stall,
         }
     }

@@ -22,7 +22,8 @@
 //! The first preload row's set cannot start before the GEMM issues (cycle 0, where the model
 //! fetches it), so everything the grid sees is the model's edges exactly two cycles late: the
 //! switch (decided in the model's cycle) is delayed two registers, a fire or a preload row
-//! (learnt a cycle late) one. `done` comes two cycles after `run_gemm`'s last cycle.
+//! (learnt a cycle late) one. The model charges those two cycles (`timing::ws_fetch_lead`),
+//! so `done` comes in `run_gemm`'s last cycle, as the ideal feeder's does.
 
 use super::fields::GEMM_FIELDS;
 use super::walk::{FoldAdvance, PreloadAdvance};

@@ -13,8 +13,9 @@
 //! ```
 //!
 //! The grid sees exactly the exact model's edges (`nmsat_sim::exact::array::WsEdges` with
-//! `EdgeBeats` of the same `GemmPlacement`), two cycles late (see [`FetchFeeder`]): `done` is
-//! high in cycle `run_gemm(..).cycles + 1` after the issue cycle 0.
+//! `EdgeBeats` of the same `GemmPlacement`), two cycles late (see [`FetchFeeder`]), which the
+//! model charges (`timing::ws_fetch_lead`): `done` is high in cycle `run_gemm(..).cycles − 1`
+//! after the issue cycle 0, as the ideal unit's is.
 //!
 //! Row i of a slot takes the M-group of compressed position q0+i: the set's entries from
 //! `⌊(q0 mod N + i)/N⌋·M` on (the set starts at the first row of q0's group), lane l ≥ M and
