@@ -459,8 +459,14 @@ fn from_bytes<const N: usize>(b: &[u8]) -> Bits<N> {
 
 impl Logic for BankedPruneUnit {
     fn update(&mut self) {
+        self.unit.clock.next = self.clock.val();
+        self.rseq.clock.next = self.clock.val();
+        self.wseq.clock.next = self.clock.val();
         if self.clock.pos_edge() {
+            // The children see this edge a pass later, with their inputs as they were before it:
+            // leave them until then.
             self._s = self._next;
+            return;
         }
         let p = self._p;
         let u16v = |s: &Signal<In, Bits<16>>| s.val().index() as u16;
@@ -483,7 +489,6 @@ impl Logic for BankedPruneUnit {
         self._next = c.next;
         // The PruneUnit's inputs pass through; it is held between steps.
         let u = &mut self.unit;
-        u.clock.next = self.clock.val();
         u.start.next = self.start.val();
         u.hold.next = c.hold;
         u.n.next = self.n.val();
@@ -507,7 +512,6 @@ impl Logic for BankedPruneUnit {
         }
         // Read side: the run of words, and the groups cut out of what it returns.
         let (rs, ws) = (self.rseq.shape(), self.wseq.shape());
-        self.rseq.clock.next = self.clock.val();
         self.rseq.start.next = c.rstart;
         for e in 0..rs.entries() {
             self.rseq.valid[e].next = (e as u16) < c.rword.1;
@@ -541,7 +545,6 @@ impl Logic for BankedPruneUnit {
                 }
             }
         }
-        self.wseq.clock.next = self.clock.val();
         self.wseq.start.next = self._s.wgo;
         for e in 0..ws.entries() {
             let at = e * p.width;

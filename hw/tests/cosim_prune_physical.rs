@@ -12,8 +12,8 @@ use nmsat_compiler::arch::{Arch, Banking, RegionId};
 use nmsat_compiler::isa::{Buf, Instr, Op, Phase, Program, PruneAlong};
 use nmsat_compiler::prune::{group_bytes, Nm};
 use nmsat_hw::{
-    encode, to_verilog, verilator_lint, write_verilog, yosys_check, BankedPruneUnit, Model,
-    PruneOp, RegionHub, RegionShape,
+    encode, settle, to_verilog, verilator_lint, write_verilog, yosys_check, BankWrite,
+    BankedPruneUnit, BankedRegionModel, Model, PruneOp, RegionHub, RegionShape,
 };
 use nmsat_sim::exact::{prune_unit, Memory};
 use nmsat_sim::piuma::Spad;
@@ -183,14 +183,46 @@ fn arch(banks: u64, width: u64, groups: u64, latency: u64) -> Arch {
     a
 }
 
-/// The Verilated top and the test's view of the regions' bytes.
-struct Bench {
+/// The weight (0) and output (1) regions with the unit, on either simulation.
+trait Bench {
+    /// Writes every byte of a region.
+    fn load(&mut self, region: usize, bytes: &[u8]);
+    /// Every byte of a region.
+    fn dump(&mut self, region: usize) -> Vec<u8>;
+    /// Issues `op` (`elems` = rows·k) from region `src` to region `dst`, and returns the
+    /// cycles to its `done`, issue cycle included.
+    fn run(&mut self, op: &PruneOp, elems: u64, src: usize, dst: usize) -> u64;
+}
+
+/// The op's fields in the order of [`FIELDS`].
+fn field_values(f: &PruneOp, elems: u64) -> [u16; 15] {
+    [
+        f.n.into(),
+        f.m.into(),
+        f.ib.into(),
+        f.gb.into(),
+        f.total,
+        f.per_row,
+        f.last_v.into(),
+        f.qk,
+        f.rem,
+        f.remm,
+        f.pad,
+        f.dstep,
+        f.src.1,
+        f.dst.1,
+        elems as u16,
+    ]
+}
+
+/// The Verilated top.
+struct Verilated {
     m: Model,
     banks: usize,
     width: usize,
 }
 
-impl Bench {
+impl Verilated {
     fn set(&mut self, port: &str, value: u64) {
         let i = self.m.input(port).unwrap();
         self.m.set(i, value as i64);
@@ -202,9 +234,10 @@ impl Bench {
         self.set("out_reading", out.0);
         self.set("out_writing", out.1);
     }
+}
 
-    /// Writes every byte of `region` (0: weight, 1: output) through the loader, a bank row a
-    /// cycle.
+impl Bench for Verilated {
+    /// Through the loader, a bank row a cycle.
     fn load(&mut self, region: usize, bytes: &[u8]) {
         let hub = 1u64 << region;
         self.hubs((0, hub & 1), (0, hub >> 1));
@@ -233,8 +266,8 @@ impl Bench {
         self.m.step(1);
     }
 
-    /// Every byte of `region` read back through the loader.
-    fn dump(&mut self, region: usize, len: usize) -> Vec<u8> {
+    fn dump(&mut self, region: usize) -> Vec<u8> {
+        let len = REGION as usize;
         let hub = 1u64 << region;
         self.hubs((hub & 1, 0), (hub >> 1, 0));
         let row_bytes = self.banks * self.width;
@@ -258,27 +291,9 @@ impl Bench {
         out
     }
 
-    /// Issues `op` in one cycle and returns the cycles to its `done`, issue cycle included.
     fn run(&mut self, op: &PruneOp, elems: u64, src: usize, dst: usize) -> u64 {
         let f = op;
-        let values = [
-            f.n.into(),
-            f.m.into(),
-            f.ib.into(),
-            f.gb.into(),
-            f.total,
-            f.per_row,
-            f.last_v.into(),
-            f.qk,
-            f.rem,
-            f.remm,
-            f.pad,
-            f.dstep,
-            f.src.1,
-            f.dst.1,
-            elems as u16,
-        ];
-        for (i, v) in values.iter().enumerate() {
+        for (i, v) in field_values(f, elems).iter().enumerate() {
             self.set(&format!("fields${i}"), u64::from(*v));
         }
         for j in 0..4 {
@@ -313,17 +328,11 @@ fn region_id(i: usize) -> RegionId {
     [RegionId::Weight, RegionId::Output][i]
 }
 
-/// Random prunes on one build: each op's destination region and done cycle against the model.
-fn random_prunes(banks: u64, width: u64, groups: u64, latency: u64, ops: usize, seed: u64) {
-    let arch = arch(banks, width, groups, latency);
-    let shape = RegionShape::new(REGION, banks as usize, width as usize, 2).unwrap();
-    let uut = top(&arch, shape);
-    let design = verilate(&uut, TOP);
-    let mut bench = Bench {
-        m: design.instantiate(),
-        banks: banks as usize,
-        width: width as usize,
-    };
+/// Random prunes: each op's destination region and done cycle against the model.
+fn random_prunes(bench: &mut dyn Bench, arch: &Arch, ops: usize, seed: u64) {
+    let arch = arch.clone();
+    let (banks, width) = (arch.weight.banks, arch.weight.bank_width_bytes);
+    let (groups, latency) = (arch.prune_groups_per_cycle, arch.prune_latency);
     let mut rng = Rng(seed);
     let mut mem = Memory {
         dram: Vec::new(),
@@ -407,7 +416,7 @@ fn random_prunes(banks: u64, width: u64, groups: u64, latency: u64, ops: usize, 
             addr: 0,
             bytes: REGION,
         };
-        let got = bench.dump(dst, REGION as usize);
+        let got = bench.dump(dst);
         let expect = mem.sp(&whole);
         if let Some(at) = (0..REGION as usize).find(|&a| got[a] != expect[a]) {
             panic!(
@@ -420,14 +429,132 @@ fn random_prunes(banks: u64, width: u64, groups: u64, latency: u64, ops: usize, 
     assert!(slow * 4 > ops as u64, "only {slow} of {ops} ops stalled");
 }
 
+/// Verilates the top of `arch`'s unit and runs `ops` random prunes on it.
+fn verilated_prunes(arch: &Arch, ops: usize, seed: u64) {
+    let (banks, width) = (
+        arch.weight.banks as usize,
+        arch.weight.bank_width_bytes as usize,
+    );
+    let shape = RegionShape::new(REGION, banks, width, 2).unwrap();
+    let design = verilate(&top(arch, shape), TOP);
+    let mut bench = Verilated {
+        m: design.instantiate(),
+        banks,
+        width,
+    };
+    random_prunes(&mut bench, arch, ops, seed);
+}
+
 #[test]
 fn four_banks_of_8_bytes_four_groups_latency_4() {
-    random_prunes(4, 8, 4, 4, 60, 1);
+    verilated_prunes(&arch(4, 8, 4, 4), 60, 1);
 }
 
 #[test]
 fn eight_banks_of_4_bytes_two_groups_latency_6() {
-    random_prunes(8, 4, 2, 6, 60, 2);
+    verilated_prunes(&arch(8, 4, 2, 6), 60, 2);
+}
+
+/// The unit on rust-hdl's simulation, its regions [`BankedRegionModel`]s of one copy.
+struct Simulated {
+    uut: BankedPruneUnit,
+    regions: [BankedRegionModel; 2],
+}
+
+impl Simulated {
+    fn cycle(&mut self, writes: usize, reads: usize) {
+        let (uut, banks) = (&mut self.uut, self.regions[0].shape().banks());
+        uut.clock.next = false.into();
+        settle(uut);
+        let rows: Vec<u16> = uut.rrow.iter().map(|s| s.val().index() as u16).collect();
+        let bundle: Vec<BankWrite> = (0..banks)
+            .map(|b| BankWrite {
+                enables: uut.wen[b].val().index() as u8,
+                row: uut.wrow[b].val().index() as u16,
+                data: uut.wdata[b].val().to_u64(),
+            })
+            .collect();
+        let none = vec![BankWrite::default(); banks];
+        for (r, region) in self.regions.iter_mut().enumerate() {
+            let w = if r == writes { &bundle } else { &none };
+            let rd = if r == reads {
+                rows.clone()
+            } else {
+                vec![0; banks]
+            };
+            region.step(w, &rd).unwrap();
+        }
+        uut.clock.next = true.into();
+        settle(uut);
+        for b in 0..banks {
+            uut.rdata[b].next = bits(self.regions[reads].rdata(0, b));
+        }
+    }
+}
+
+impl Bench for Simulated {
+    fn load(&mut self, region: usize, bytes: &[u8]) {
+        let m = &mut self.regions[region];
+        let s = m.shape();
+        for row in 0..s.depth() {
+            let writes: Vec<BankWrite> = (0..s.banks())
+                .map(|b| BankWrite {
+                    enables: 0xff,
+                    row: row as u16,
+                    data: (0..s.width()).fold(0, |acc, j| {
+                        acc | u64::from(bytes[s.address(b, row, j) as usize]) << (8 * j)
+                    }),
+                })
+                .collect();
+            m.step(&writes, &vec![0; s.banks()]).unwrap();
+        }
+    }
+
+    fn dump(&mut self, region: usize) -> Vec<u8> {
+        (0..REGION)
+            .map(|a| self.regions[region].byte(0, a))
+            .collect()
+    }
+
+    fn run(&mut self, op: &PruneOp, elems: u64, src: usize, dst: usize) -> u64 {
+        let u = &mut self.uut;
+        let v = field_values(op, elems).map(u64::from);
+        (u.n.next, u.m.next, u.ib.next) = (bits(v[0]), bits(v[1]), bits(v[2]));
+        (u.gb.next, u.total.next, u.per_row.next) = (bits(v[3]), bits(v[4]), bits(v[5]));
+        (u.last_v.next, u.qk.next, u.rem.next) = (bits(v[6]), bits(v[7]), bits(v[8]));
+        (u.remm.next, u.pad.next, u.dstep.next) = (bits(v[9]), bits(v[10]), bits(v[11]));
+        (u.src.next, u.dst.next, u.elems.next) = (bits(v[12]), bits(v[13]), bits(v[14]));
+        for j in 0..4 {
+            u.init_c[j].next = bits(op.init_c[j].into());
+            u.init_elem[j].next = bits(op.init_elem[j].into());
+            u.init_dst[j].next = bits(op.init_dst[j].into());
+        }
+        u.start.next = true;
+        for cycle in 1..100_000 {
+            self.uut.clock.next = false.into();
+            settle(&mut self.uut);
+            let done = cycle > 1 && self.uut.done.val();
+            self.cycle(dst, src);
+            self.uut.start.next = false;
+            if done {
+                return cycle;
+            }
+        }
+        panic!("the prune never completed");
+    }
+}
+
+#[test]
+fn rust_hdl_simulation_matches_the_model_on_two_banks_of_8_bytes() {
+    let arch = arch(2, 8, 3, 5);
+    let shape = RegionShape::new(REGION, 2, 8, 1).unwrap();
+    let mut uut = BankedPruneUnit::for_arch(&arch).unwrap();
+    uut.connect_all();
+    let mut bench = Simulated {
+        uut,
+        regions: [BankedRegionModel::new(shape), BankedRegionModel::new(shape)],
+    };
+    random_prunes(&mut bench, &arch, 12, 3);
 }
 
 #[test]
