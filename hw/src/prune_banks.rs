@@ -434,7 +434,7 @@ impl Params {
             wword,
             count,
             lead: x.waddr0 & (self.width as u16 - 1),
-            hold: s.run && !(bnd && !s.first),
+            hold: s.run && (s.first || !bnd),
             done,
             next: n,
         }

@@ -15,6 +15,10 @@
 //! elements `remm`) and the padding of a row's last group (`pad`, subtracted on a carry into
 //! the next row). B = ⌈rows·⌈k/M⌉ / G⌉ batches stream through a `latency`-deep pipeline
 //! (at least 2: the read, then ranking, packing and the write).
+//!
+//! `hold` freezes every register: on physically banked regions
+//! ([`BankedPruneUnit`](crate::BankedPruneUnit)) a step lasts until its access sets are
+//! served. The core's ideal regions never hold it.
 
 use crate::pipeline_tail::PipelineTail;
 use crate::rank_pack::RankPack;

@@ -61,8 +61,13 @@ impl Logic for Top {
         self.lrdata.iter_mut().for_each(|s| s.connect());
         self.done.connect();
         let p = &mut self.pru;
-        (p.n.connect(), p.m.connect(), p.ib.connect(), p.gb.connect());
-        (p.last_v.connect(), p.total.connect(), p.per_row.connect());
+        p.n.connect();
+        p.m.connect();
+        p.ib.connect();
+        p.gb.connect();
+        p.last_v.connect();
+        p.total.connect();
+        p.per_row.connect();
         for s in [
             &mut p.qk,
             &mut p.rem,
