@@ -353,6 +353,7 @@ struct Cycle {
 }
 
 impl Params {
+    /// The control in state `s`: the Verilog's wires and its `always @(posedge clock)` block.
     fn cycle(&self, s: &Control, x: &Seen) -> Cycle {
         let banks = self.banks as u64;
         let deg = |(a, n): (u16, u16)| run_degree(u64::from(a), u64::from(n), banks) as u16;
@@ -370,6 +371,8 @@ impl Params {
         let wword = word_run(x.waddr0, wb1, self.width_bits());
         let wdeg = deg(wword);
         let w_eff = if s.wgo { wdeg } else { s.w_deg };
+        // A step boundary (X_s): the first after issue, then once the step has lasted both
+        // of its degrees (`cnt` counts from 1 in its first cycle).
         let bnd = s.first || (s.run && !s.tail && s.cnt >= s.r_deg && s.cnt >= w_eff);
         let reading = s.total_left != 0;
         let rstart = bnd && !s.lastq && reading;
@@ -382,6 +385,7 @@ impl Params {
         }
         if bnd {
             n.first = false;
+            // After the step that writes the last batch only the pipeline's tail is left.
             if s.lastq {
                 n.tail = true;
                 n.tcnt = (self.latency - 3) as u16;
