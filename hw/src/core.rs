@@ -614,6 +614,7 @@ impl<const L: usize> Logic for Core<L> {
 
         // The prune unit: groups from the source's region, packed groups to the destination's.
         self.pru.start.next = self.prune.issue.val();
+        self.pru.hold.next = false;
         self.pru.n.next = self.p_n.val();
         self.pru.m.next = self.p_m.val();
         self.pru.ib.next = self.p_ib.val();

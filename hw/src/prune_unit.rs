@@ -15,6 +15,10 @@
 //! elements `remm`) and the padding of a row's last group (`pad`, subtracted on a carry into
 //! the next row). B = ⌈rows·⌈k/M⌉ / G⌉ batches stream through a `latency`-deep pipeline
 //! (at least 2: the read, then ranking, packing and the write).
+//!
+//! `hold` freezes every register: on physically banked regions
+//! ([`BankedPruneUnit`](crate::BankedPruneUnit)) a step lasts until its access sets are
+//! served. The core's ideal regions never hold it.
 
 use crate::pipeline_tail::PipelineTail;
 use crate::rank_pack::RankPack;
@@ -28,6 +32,10 @@ pub struct PruneUnit {
     pub clock: Signal<In, Clock>,
     /// Begin the operation described by the inputs below.
     pub start: Signal<In, Bit>,
+    /// Keep every register as it is: the pipeline waits (the banked memory side,
+    /// [`crate::BankedPruneUnit`], holds it until a step's access sets are served). Low on
+    /// ideal regions; `start` overrides it.
+    pub hold: Signal<In, Bit>,
     /// N.
     pub n: Signal<In, Bits<5>>,
     /// M.
@@ -115,6 +123,7 @@ impl PruneUnit {
         Self {
             clock: Default::default(),
             start: Default::default(),
+            hold: Default::default(),
             n: Default::default(),
             m: Default::default(),
             ib: Default::default(),
@@ -227,10 +236,20 @@ impl Logic for PruneUnit {
             self.wdata[j].next = self.network[j].out_bits.val();
             self.we[j].next = self.staged[j].q.val();
             self.waddr[j].next = self.staged_addr[j].q.val();
+            if self.hold.val() {
+                self.g[j].d.next = self.g[j].q.val();
+                self.c[j].d.next = self.c[j].q.val();
+                self.elem[j].d.next = self.elem[j].q.val();
+                self.doff[j].d.next = self.doff[j].q.val();
+                self.staged[j].d.next = self.staged[j].q.val();
+                self.staged_addr[j].d.next = self.staged_addr[j].q.val();
+                self.staged_v[j].d.next = self.staged_v[j].q.val();
+            }
         }
-        // Drained when lane 0, which has the lowest group, has none left.
+        // Drained when lane 0, which has the lowest group, has none left; a held cycle does
+        // not count towards the tail.
         self.pipe.start.next = self.start.val();
-        self.pipe.drained.next = self.g[0].q.val() >= self.total_q.q.val();
+        self.pipe.drained.next = (self.g[0].q.val() >= self.total_q.q.val()) & !self.hold.val();
         self.done.next = self.pipe.done.val();
         if self.start.val() {
             self.n_q.d.next = self.n.val();

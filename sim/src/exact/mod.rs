@@ -17,7 +17,7 @@
 
 pub mod array;
 pub mod dma;
-mod prune_unit;
+pub mod prune_unit;
 mod vector_banks;
 mod vector_unit;
 
