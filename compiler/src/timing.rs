@@ -558,6 +558,15 @@ pub fn prune_cycles(arch: &Arch, groups: u64) -> u64 {
     arch.prune_latency + groups.div_ceil(arch.prune_groups_per_cycle)
 }
 
+/// The prune unit's pipeline latency on physical banks, at least 4. Its bank sequencers latch
+/// each set before serving it: the read set, and the write set the cycle after the read words
+/// arrive (cut into groups, ranked and packed), so the last write is served two stages later
+/// than the ideal unit's write port takes it, which is in the cycle the groups are ranked
+/// (`hw::BankedPruneUnit`). A latency of 4 or more already covers those stages.
+pub fn prune_latency_banked(arch: &Arch) -> u64 {
+    arch.prune_latency.max(4)
+}
+
 /// Cycles of the prune unit when batch `b`'s read set needs `r_b = reads[b]` cycles of its
 /// region and its write set `w_b = writes[b]` (their [`bank_degree`]s; 0 on an ideal region).
 ///
@@ -572,15 +581,15 @@ pub fn prune_cycles(arch: &Arch, groups: u64) -> u64 {
 /// t_s = max(1, r_s, w_{s−1})        (r_B = w_{−1} = 0: the fill and drain steps have one set)
 /// ```
 ///
-/// The issue cycle before the first step and the `latency − 2` stages after the last write
-/// never wait for the banks, so the unit is busy
+/// The issue cycle before the first step and the `L − 2` stages after the last write never
+/// wait for the banks, with `L` = [`prune_latency_banked`], so the unit is busy
 ///
 /// ```text
-/// 1 + Σ_{s=0}^{B} t_s + (latency − 2)  =  latency − 1 + Σ_s t_s
+/// 1 + Σ_{s=0}^{B} t_s + (L − 2)  =  L − 1 + Σ_s t_s
 /// ```
 ///
-/// With every degree ≤ 1 each step takes one cycle, Σ t_s = B + 1, and this is
-/// `latency + B`, [`prune_cycles`].
+/// With every degree ≤ 1 each step takes one cycle, Σ t_s = B + 1, and this is `L + B`:
+/// [`prune_cycles`] when the latency is at least 4, two cycles more at sat-small's 2.
 pub fn prune_cycles_physical(arch: &Arch, reads: &[u64], writes: &[u64]) -> u64 {
     let batches = reads.len().max(writes.len());
     let steps: u64 = (0..=batches)
@@ -594,7 +603,7 @@ pub fn prune_cycles_physical(arch: &Arch, reads: &[u64], writes: &[u64]) -> u64 
             r.max(w).max(1)
         })
         .sum();
-    arch.prune_latency + steps - 1
+    prune_latency_banked(arch) + steps - 1
 }
 
 /// Cycles of the prune of `rows × k` elements from `src` to `dst`: [`prune_cycles`] when both

@@ -27,7 +27,9 @@
 //! cycles). Issued at τ, X_0 = τ + 1 and the last write is served in cycle
 //! X_{B+1} + 1 = τ + 2 + Σ t_s, so `done` comes `latency − 4` cycles later:
 //! **the latency must be at least 4** (the ideal unit needs 2: its write port takes the packed
-//! groups in the cycle they are ranked, while here each set is latched first).
+//! groups in the cycle they are ranked, while here each set is latched first). The model
+//! charges a physical prune `timing::prune_latency_banked` = max(latency, 4), and
+//! [`BankedPruneUnit::for_arch`] builds the unit with it.
 //!
 //! # The sets
 //!
@@ -308,7 +310,8 @@ impl BankedPruneUnit {
         Self::new(
             arch.mux_lanes as usize,
             arch.prune_groups_per_cycle as usize,
-            arch.prune_latency,
+            // A description's shorter latency runs at 4 here, as the model charges it.
+            nmsat_compiler::timing::prune_latency_banked(arch),
             first.banks as usize,
             width as usize,
             rows.next_power_of_two().trailing_zeros() as usize,

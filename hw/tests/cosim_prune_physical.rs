@@ -450,9 +450,10 @@ fn verilated_prunes(arch: &Arch, ops: usize, seed: u64) {
     random_prunes(&mut bench, arch, ops, seed);
 }
 
+/// sat-small's unit: its latency of 2 runs at the banked 4 (`timing::prune_latency_banked`).
 #[test]
-fn four_banks_of_8_bytes_four_groups_latency_4() {
-    verilated_prunes(&arch(4, 8, 4, 4), 60, 1);
+fn four_banks_of_8_bytes_four_groups_latency_2() {
+    verilated_prunes(&arch(4, 8, 4, 2), 60, 1);
 }
 
 #[test]
