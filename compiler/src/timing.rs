@@ -848,9 +848,13 @@ mod tests {
 
     #[test]
     fn prune_steps_overlap_a_read_with_the_previous_batchs_write() {
-        let a = arch();
+        let mut a = arch();
+        // sat-small's latency of 2 runs 4 deep on physical banks: 2 cycles a prune.
+        assert_eq!(prune_latency_banked(&a), 4);
+        // With a latency of at least 4, degrees of at most 1 are the ideal unit, for any number
+        // of batches.
+        a.prune_latency = 5;
         let lat = a.prune_latency;
-        // Degrees of at most 1 are the ideal unit, for any number of batches.
         for b in 0..6 {
             for pattern in 0..(1u64 << b) {
                 let d: Vec<u64> = (0..b).map(|i| pattern >> i & 1).collect();
