@@ -567,6 +567,17 @@ pub fn prune_latency_banked(arch: &Arch) -> u64 {
     arch.prune_latency.max(4)
 }
 
+/// The prune unit's latency for a prune from `src` to `dst`: [`prune_latency_banked`] when
+/// either region is physical (its sequencers then serve that side), else the description's.
+pub fn prune_latency_at(arch: &Arch, src: &Buf, dst: &Buf) -> u64 {
+    let physical = |b: &Buf| arch.region(b.region).banking == Banking::Physical;
+    if physical(src) || physical(dst) {
+        prune_latency_banked(arch)
+    } else {
+        arch.prune_latency
+    }
+}
+
 /// Cycles of the prune unit when batch `b`'s read set needs `r_b = reads[b]` cycles of its
 /// region and its write set `w_b = writes[b]` (their [`bank_degree`]s; 0 on an ideal region).
 ///

@@ -139,7 +139,7 @@ impl Executor for Fast<'_> {
                     .entry(key)
                     .or_insert_with(|| timing::prune_cycles_placed(arch, src, dst, *rows, *k, *nm));
                 // The longer pipeline of physical banks is latency, not a bank stall.
-                let lead = timing::prune_latency_banked(arch) - arch.prune_latency;
+                let lead = timing::prune_latency_at(arch, src, dst) - arch.prune_latency;
                 let unstalled = timing::prune_cycles(arch, rows * k.div_ceil(nm.m)) + lead;
                 return Ok(OpCost {
                     cycles,

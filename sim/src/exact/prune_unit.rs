@@ -138,14 +138,7 @@ pub fn run(
     mem.sp_mut(dst)[..packed.len()].copy_from_slice(&packed);
     let bank_stall = step_stalls(arch, src, dst, &batches);
     // On physical banks the sequencers' latching lengthens the pipeline.
-    let physical = [src, dst]
-        .iter()
-        .any(|b| arch.region(b.region).banking == Banking::Physical);
-    let latency = if physical {
-        timing::prune_latency_banked(arch)
-    } else {
-        arch.prune_latency
-    };
+    let latency = timing::prune_latency_at(arch, src, dst);
     Ok(OpCost {
         // The last batch leaves the pipeline `latency` cycles after it entered.
         cycles: batches.len() as u64 + latency + bank_stall,
