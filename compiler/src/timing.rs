@@ -269,16 +269,20 @@ impl WsPlaced<'_> {
         ws_column_degree(self.arch, &x, kb, j)
     }
 
-    /// The degree of column `j`'s results of output block `nb` in `y` (`[m × t]` INT32); 0 on
+    /// The degree of column `j`'s results of output block `nb` in `y` (`[m × t]` INT32): the
+    /// words of their 4 bytes each (two words a result on banks narrower than 4 bytes); 0 on
     /// an ideal region.
     pub fn y_degree(&self, nb: u64, j: u64) -> u64 {
         let (region, addr) = self.at.y;
         if region.banking == Banking::Ideal {
             return 0;
         }
-        let c = self.arch.cols;
+        let (c, w) = (self.arch.cols, region.bank_width_bytes);
         let rows = nb * c..((nb + 1) * c).min(self.m);
-        let words = rows.map(|o| (addr + 4 * (o * self.t + j)) / region.bank_width_bytes);
+        let words = rows.flat_map(|o| {
+            let a = addr + 4 * (o * self.t + j);
+            a / w..(a + 4).div_ceil(w)
+        });
         bank_degree(region, words)
     }
 
