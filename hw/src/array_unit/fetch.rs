@@ -1,6 +1,8 @@
 //! `FetchFeeder`: the array unit's controller on physically banked regions — the exact model's
 //! `WsFeeder` with each column and each preload row fetched as one access set through a bank
-//! read sequencer, in the set's bank degree.
+//! read sequencer, in the set's bank degree. A column's `x` set and the output buffer's read
+//! of its slot in y start together, and the column's period ends when both are through, the
+//! longer of the two degrees (`timing::WsPlaced::column`).
 //!
 //! # The schedule
 //!
@@ -23,7 +25,8 @@
 //! fetches it), so everything the grid sees is the model's edges exactly two cycles late: the
 //! switch (decided in the model's cycle) is delayed two registers, a fire or a preload row
 //! (learnt a cycle late) one. The model charges those two cycles (`timing::ws_fetch_lead`),
-//! so `done` comes in `run_gemm`'s last cycle, as the ideal feeder's does.
+//! so `done` (the last result leaving the grid) comes in the cycle `run_gemm` takes it to; the
+//! unit's own `done` waits for the output buffer's last write (`timing::ws_output_tail`).
 
 use super::fields::GEMM_FIELDS;
 use super::walk::{FoldAdvance, PreloadAdvance};

@@ -329,35 +329,55 @@ impl Text {
             .extend(["xseq$done".into(), "wseq$done".into(), "yseq$done".into()]);
     }
 
-    /// Column j's x set: entry e is row `xs_row + e` at byte `xs_addr + e·2t`; its byte offset
-    /// and validity are latched with the set and again in its last serving cycle, so that they
-    /// are still there the cycle after, when the words are all held.
-    fn x_set(&mut self, x: SequencerShape) {
-        let (n, wd) = (x.entries(), x.width());
-        let ob = offset_bits(wd);
-        let b = &mut self.body;
-        for e in 0..n {
-            let addr = if e == 0 {
-                "feeder$xs_addr".to_string()
-            } else {
-                format!("xa{} + feeder$t2", e - 1)
+    /// A read set's entries on sequencer `{p}seq`: entry e at byte `first + e·step`
+    /// (`{p}a{e}`), part of the set when `valid(e)` (`{p}v{e}`); its byte offset latched with
+    /// the set (`{p}oa{e}`, at `start`) and again in its last serving cycle (`{p}ob{e}`), so
+    /// that it is still there the cycle after, when the words are all held; `{p}s{e}` is the
+    /// word shifted down to the entry's bytes.
+    fn read_entries(
+        &mut self,
+        p: &str,
+        shape: SequencerShape,
+        (first, step): (&str, &str),
+        valid: &dyn Fn(usize) -> String,
+    ) {
+        let wd = shape.width();
+        let h = offset_bits(wd) - 1;
+        for e in 0..shape.entries() {
+            let addr = match e {
+                0 => first.to_string(),
+                _ => format!("{p}a{} + {step}", e - 1),
             };
             let _ = writeln!(
-                b,
-                "wire [15:0] xa{e} = {addr};\nwire xv{e} = (feeder$xs_row + 16'd{e}) < feeder$xs_end;\n\
-                 reg [{h}:0] xoa{e};\nreg [{h}:0] xob{e};\nreg xva{e};\nreg xvb{e};\n\
-                 always @(posedge clock) begin\n    if (feeder$xs_start) begin\n        \
-                 xoa{e} <= {off};\n        xva{e} <= xv{e};\n    end\n    if (xseq$last) begin\n        \
-                 xob{e} <= xoa{e};\n        xvb{e} <= xva{e};\n    end\nend\n\
-                 wire [63:0] xs{e} = xseq$rdata_e${e} >> {{xob{e}, 3'b000}};\n\
-                 wire [15:0] xel{e} = xvb{e} ? xs{e}[15:0] : 16'd0;",
-                h = ob - 1,
-                off = offset(wd, &format!("xa{e}")),
+                self.body,
+                "wire [15:0] {p}a{e} = {addr};\nwire {p}v{e} = {};\n\
+                 reg [{h}:0] {p}oa{e};\nreg [{h}:0] {p}ob{e};\n\
+                 always @(posedge clock) begin\n    if (feeder$xs_start) {p}oa{e} <= {off};\n    \
+                 if ({p}seq$last) {p}ob{e} <= {p}oa{e};\nend\n\
+                 wire [63:0] {p}s{e} = {p}seq$rdata_e${e} >> {{{p}ob{e}, 3'b000}};",
+                valid(e),
+                off = offset(wd, &format!("{p}a{e}")),
             );
             let _ = writeln!(
                 self.comb,
-                "    xseq$valid${e} = xv{e};\n    xseq$word${e} = {};",
-                word(wd, &format!("xa{e}"))
+                "    {p}seq$valid${e} = {p}v{e};\n    {p}seq$word${e} = {};",
+                word(wd, &format!("{p}a{e}"))
+            );
+        }
+    }
+
+    /// Column j's x set: entry e is row `xs_row + e` at byte `xs_addr + e·2t`; its validity is
+    /// latched as its offset is.
+    fn x_set(&mut self, x: SequencerShape) {
+        let valid = |e| format!("(feeder$xs_row + 16'd{e}) < feeder$xs_end");
+        self.read_entries("x", x, ("feeder$xs_addr", "feeder$t2"), &valid);
+        for e in 0..x.entries() {
+            let _ = writeln!(
+                self.body,
+                "reg xva{e};\nreg xvb{e};\n\
+                 always @(posedge clock) begin\n    if (feeder$xs_start) xva{e} <= xv{e};\n    \
+                 if (xseq$last) xvb{e} <= xva{e};\nend\n\
+                 wire [15:0] xel{e} = xvb{e} ? xs{e}[15:0] : 16'd0;"
             );
             self.unused.push(format!("xs{e}[63:16]"));
         }
@@ -565,38 +585,21 @@ impl Text {
         self.unused.push("ib_end[2:0]".into());
     }
 
-    /// Slot j's y set, started with its x set: column c's result at byte
-    /// `y + ys_yo + c·4t`, valid below m, its byte offset latched as x's are; and the set's
-    /// degree, the cycles from its start to its last serving cycle.
+    /// Slot j's y set, started with its x set: column c's result at byte `y + ys_yo + c·4t`,
+    /// valid below m; and the set's degree, the cycles from its start to its last serving cycle.
     fn y_set(&mut self, y: SequencerShape) {
-        let (n, wd) = (y.entries(), y.width());
-        let ob = offset_bits(wd);
-        let b = &mut self.body;
-        for e in 0..n {
-            let addr = if e == 0 {
-                "feeder$y_base + feeder$ys_yo".to_string()
-            } else {
-                format!("ya{} + feeder$t4", e - 1)
-            };
-            let _ = writeln!(
-                b,
-                "wire [15:0] ya{e} = {addr};\nwire yv{e} = (feeder$ys_oc + 16'd{e}) < feeder$m;\n\
-                 reg [{h}:0] yoa{e};\nreg [{h}:0] yob{e};\n\
-                 always @(posedge clock) begin\n    if (feeder$xs_start) yoa{e} <= {off};\n    \
-                 if (yseq$last) yob{e} <= yoa{e};\nend\n\
-                 wire [63:0] ys{e} = yseq$rdata_e${e} >> {{yob{e}, 3'b000}};",
-                h = ob - 1,
-                off = offset(wd, &format!("ya{e}")),
-            );
-            let _ = writeln!(
-                self.comb,
-                "    yseq$valid${e} = yv{e};\n    yseq$word${e} = {};",
-                word(wd, &format!("ya{e}"))
-            );
+        let valid = |e| format!("(feeder$ys_oc + 16'd{e}) < feeder$m");
+        self.read_entries(
+            "y",
+            y,
+            ("feeder$y_base + feeder$ys_yo", "feeder$t4"),
+            &valid,
+        );
+        for e in 0..y.entries() {
             self.unused.push(format!("ys{e}[63:32]"));
         }
         let _ = writeln!(
-            b,
+            self.body,
             "reg [7:0] yc;\nreg [7:0] ydeg;\nalways @(posedge clock) begin\n    \
              if (feeder$xs_start) yc <= 8'd1; else yc <= yc + 8'd1;\n    \
              if (yseq$last) ydeg <= yc;\nend"
