@@ -898,6 +898,37 @@ mod tests {
         assert_eq!(dma_cycles(&a, &x), 22);
     }
 
+    /// A result is 4 bytes: on 2-byte banks it is two words, and both count. Slot 0 of a 4×1
+    /// y from byte 0 is words 0 … 7, banks 0 1 2 3 1 2 3 0 (skewed): two a bank, degree 2,
+    /// where its first words alone (0, 2, 4, 6: banks 0 2 1 3) would be 1. The output tail is
+    /// then 3 (`ws_output_tail`), and none on an ideal y.
+    #[test]
+    fn a_result_on_narrow_banks_is_two_words() {
+        let mut a = arch();
+        (a.output.banks, a.output.bank_width_bytes) = (4, 2);
+        a.output.banking = Banking::Physical;
+        let at = GemmPlacement {
+            w: (&a.weight, 0),
+            x: (&a.input, 0),
+            y: (&a.output, 0),
+        };
+        let g = WsPlaced {
+            arch: &a,
+            m: 4,
+            k: 4,
+            t: 1,
+            sparsity: None,
+            at,
+        };
+        assert_eq!(g.y_degree(0, 0), 2);
+        assert_eq!(ws_output_tail(&at, g.y_degree(0, 0)), 3);
+        let ideal = GemmPlacement {
+            y: (&a.weight, 0),
+            ..at
+        };
+        assert_eq!(ws_output_tail(&ideal, 2), 0);
+    }
+
     #[test]
     fn prune_steps_overlap_a_read_with_the_previous_batchs_write() {
         let mut a = arch();
