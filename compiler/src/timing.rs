@@ -190,6 +190,37 @@ pub fn ws_fetch_lead(at: &GemmPlacement) -> u64 {
     }
 }
 
+/// Cycles a weight-stationary GEMM's output buffer keeps writing after its last result leaves
+/// the grid: `D + 1` when `y` lies in a physically banked region, D the largest [`bank_degree`]
+/// of the slots' sets written so far (`y_degree_max`, [`WsPlaced::y_degree`]); 0 on an ideal
+/// one, whose read-modify-write takes the results in the cycle they leave.
+///
+/// **The buffer (`hw::PhysicalArrayUnit`).** Slot j's C results `y[nb·C + c][j]` are one set
+/// of degree `d_j`. Its read set starts in the first cycle of column j's period, beside the
+/// column's `x` set, so the period is `c_j = max(x_j, d_j)` ([`WsPlaced::column`]) and the
+/// unit learns `d_j`. Column c's result leaves the grid c cycles after column 0's, and delay
+/// registers align the slot's C sums at `E_j`, the cycle its last column leaves. Slots leave
+/// in order, `E_{j+1} − E_j ≥ c_{j+1} ≥ d_{j+1}` (a fold boundary only adds to the gap).
+///
+/// The write set of slot j starts at `S_j = E_j + X_j − d_j` with `X_j = 1 + max_{i≤j} d_i`
+/// (the running maximum in the order slots leave), so it is served in `S_j+1 … E_j + X_j`:
+///
+/// - it starts after the sums are registered: `S_j ≥ E_j + 1`, as `X_j ≥ d_j + 1`;
+/// - it never overlaps the previous write, which a write sequencer requires
+///   (`S_{j+1} ≥ S_j + d_j`): `S_{j+1} − S_j = (E_{j+1} − E_j − d_{j+1}) + (X_{j+1} − X_j)
+///   + d_j ≥ d_j`, both brackets being ≥ 0.
+///
+/// A fixed offset `E_j + X` would need `c_{j+1} ≥ d_j`, which the model does not promise (a
+/// fast slot after a slow one); ending every write `X_j` after its slot's exit shifts each by
+/// its own degree instead. The last slot's write is served through `E_last + 1 + D`, so the
+/// GEMM is busy `D + 1` cycles beyond the cycle its last result leaves.
+pub fn ws_output_tail(at: &GemmPlacement, y_degree_max: u64) -> u64 {
+    match at.y.0.banking {
+        Banking::Physical => y_degree_max + 1,
+        Banking::Ideal => 0,
+    }
+}
+
 /// A weight-stationary GEMM whose operands lie in physically banked regions, fold by fold
 /// (fold `f` = `nb·k_folds + kb`: output block nb, reduction fold kb), in the sets its edges
 /// fetch at once. An operand on an ideal region costs what [`gemm_terms`] charges.
@@ -238,16 +269,20 @@ impl WsPlaced<'_> {
         ws_column_degree(self.arch, &x, kb, j)
     }
 
-    /// The degree of column `j`'s results of output block `nb` in `y` (`[m × t]` INT32); 0 on
+    /// The degree of column `j`'s results of output block `nb` in `y` (`[m × t]` INT32): the
+    /// words of their 4 bytes each (two words a result on banks narrower than 4 bytes); 0 on
     /// an ideal region.
     pub fn y_degree(&self, nb: u64, j: u64) -> u64 {
         let (region, addr) = self.at.y;
         if region.banking == Banking::Ideal {
             return 0;
         }
-        let c = self.arch.cols;
+        let (c, w) = (self.arch.cols, region.bank_width_bytes);
         let rows = nb * c..((nb + 1) * c).min(self.m);
-        let words = rows.map(|o| (addr + 4 * (o * self.t + j)) / region.bank_width_bytes);
+        let words = rows.flat_map(|o| {
+            let a = addr + 4 * (o * self.t + j);
+            a / w..(a + 4).div_ceil(w)
+        });
         bank_degree(region, words)
     }
 
@@ -316,9 +351,10 @@ impl WsPlaced<'_> {
     /// P_0  +  Σ_{f<F−1} max(S_f, P_{f+1})  +  S_{F−1}  +  skew (R−1)  +  drain (C−1)
     /// ```
     ///
-    /// which is [`gemm_terms`]' with `P_f = R` and `S_f = p_f·t`, plus [`ws_fetch_lead`]. The
-    /// bank stall counts the
-    /// cycles a fold's columns take beyond `t`, and beyond R while another fold follows.
+    /// which is [`gemm_terms`]' with `P_f = R` and `S_f = p_f·t`, plus [`ws_fetch_lead`] and the
+    /// output buffer's [`ws_output_tail`] over the largest `y` degree of the GEMM's slots. The
+    /// bank stall counts the cycles a fold's columns take beyond `t`, and beyond R while another
+    /// fold follows.
     ///
     /// Folds whose sets are the same words moved by whole bank rows cost the same (every
     /// bank rotates alike), so each kind is computed once: a reduction fold's `x` column
@@ -383,9 +419,14 @@ impl WsPlaced<'_> {
                 stall += cols - t;
             }
         }
+        let y_max = ys.values().flatten().copied().max().unwrap_or(0);
         GemmCycles {
             folds,
-            total: total + (r - 1) + (c - 1) + ws_fetch_lead(&self.at),
+            total: total
+                + (r - 1)
+                + (c - 1)
+                + ws_fetch_lead(&self.at)
+                + ws_output_tail(&self.at, y_max),
             bank_stall: stall,
         }
     }
@@ -855,6 +896,37 @@ mod tests {
         };
         // DRAM 8 B/cycle is the bottleneck: 4 setup + 10 latency + 8.
         assert_eq!(dma_cycles(&a, &x), 22);
+    }
+
+    /// A result is 4 bytes: on 2-byte banks it is two words, and both count. Slot 0 of a 4×1
+    /// y from byte 0 is words 0 … 7, banks 0 1 2 3 1 2 3 0 (skewed): two a bank, degree 2,
+    /// where its first words alone (0, 2, 4, 6: banks 0 2 1 3) would be 1. The output tail is
+    /// then 3 (`ws_output_tail`), and none on an ideal y.
+    #[test]
+    fn a_result_on_narrow_banks_is_two_words() {
+        let mut a = arch();
+        (a.output.banks, a.output.bank_width_bytes) = (4, 2);
+        a.output.banking = Banking::Physical;
+        let at = GemmPlacement {
+            w: (&a.weight, 0),
+            x: (&a.input, 0),
+            y: (&a.output, 0),
+        };
+        let g = WsPlaced {
+            arch: &a,
+            m: 4,
+            k: 4,
+            t: 1,
+            sparsity: None,
+            at,
+        };
+        assert_eq!(g.y_degree(0, 0), 2);
+        assert_eq!(ws_output_tail(&at, g.y_degree(0, 0)), 3);
+        let ideal = GemmPlacement {
+            y: (&a.weight, 0),
+            ..at
+        };
+        assert_eq!(ws_output_tail(&ideal, 2), 0);
     }
 
     #[test]

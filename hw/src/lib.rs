@@ -70,7 +70,9 @@ mod ws_pe;
 pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
 };
-pub use crate::array_unit::{x_set_entries, ArrayUnit, GemmOp, PhysicalArrayUnit, GEMM_FIELDS};
+pub use crate::array_unit::{
+    forward_depth, x_set_entries, ArrayUnit, GemmOp, PhysicalArrayUnit, GEMM_FIELDS,
+};
 pub use crate::bank_sequencer::{
     ranks, BankReadSequencer, BankReadSequencerModel, BankWriteSequencer, BankWriteSequencerModel,
     SequencerShape, WriteEntry, MAX_ENTRIES, WORD_BITS,

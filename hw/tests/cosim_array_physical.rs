@@ -1,13 +1,13 @@
 //! The array unit on physically banked regions (`PhysicalArrayUnit`), Verilated in one top with
-//! an input and a weight `BankedRegion`, against the exact array (`run_gemm` with the same
-//! `GemmPlacement`): random GEMMs (dense, 1:4, 2:4, 2:8; shapes that are not multiples of the
-//! array; accumulating or not) at random placements — unaligned to bank rows, rows an odd or an
-//! even number of bank rows apart — on two array sizes and two region shapes. Every word of y
-//! and the cycle of `done` must match: `done` comes in cycle `run_gemm(..).cycles − 1` after
-//! the issue cycle 0, as the ideal unit's does (the model charges the two cycles its fetches
-//! run late, `timing::ws_fetch_lead`). The output region is
-//! ideal (the unit's output buffer on physical banks is not built yet); the test's harness
-//! answers its read-modify-write ports from a byte image.
+//! an input, a weight and an output `BankedRegion`, against the exact array (`run_gemm` with the
+//! same `GemmPlacement`): random GEMMs (dense, 1:4, 2:4, 2:8; shapes that are not multiples of
+//! the array; accumulating or not; t from 1 up to two bank rows of x) at random placements —
+//! unaligned to bank rows, rows an odd or an even number of bank rows apart — on two array
+//! sizes and two region shapes. Every word of y and the cycle of `done` must match: `done`
+//! comes in cycle `run_gemm(..).cycles − 1` after the issue cycle 0, as the ideal unit's does
+//! (the model charges the two cycles its fetches run late, `timing::ws_fetch_lead`, and the
+//! output buffer's writes after the last result, `timing::ws_output_tail`). The harness loads
+//! y through the output region's write port and reads it back through a second read copy.
 
 mod common;
 
@@ -16,8 +16,8 @@ use nmsat_compiler::arch::{skewed_bank, Arch, Banking, Region};
 use nmsat_compiler::prune::{self, Nm};
 use nmsat_compiler::timing::{GemmPlacement, WsPlaced};
 use nmsat_hw::{
-    to_verilog, verilator_lint, write_verilog, yosys_check, BankedRegion, GemmOp, HwError, Model,
-    PhysicalArrayUnit, GEMM_FIELDS,
+    forward_depth, to_verilog, verilator_lint, write_verilog, yosys_check, BankedRegion, GemmOp,
+    HwError, Model, PhysicalArrayUnit, GEMM_FIELDS,
 };
 use nmsat_sim::exact::array::run_gemm;
 use rust_hdl::prelude::*;
@@ -36,10 +36,11 @@ struct Top {
     start: Signal<In, Bit>,
     g: [Signal<In, Bits<16>>; GEMM_FIELDS],
     done: Signal<Out, Bit>,
-    yaddr: Vec<Signal<Out, Bits<16>>>,
-    yrdata: Vec<Signal<In, Bits<32>>>,
-    ywe: Vec<Signal<Out, Bit>>,
-    ywdata: Vec<Signal<Out, Bits<32>>>,
+    yr_rrow: Vec<Signal<In, Bits<16>>>,
+    yr_rdata: Vec<Signal<Out, Bits<64>>>,
+    yw_wen: Vec<Signal<In, Bits<8>>>,
+    yw_wrow: Vec<Signal<In, Bits<16>>>,
+    yw_wdata: Vec<Signal<In, Bits<64>>>,
     xw_wen: Vec<Signal<In, Bits<8>>>,
     xw_wrow: Vec<Signal<In, Bits<16>>>,
     xw_wdata: Vec<Signal<In, Bits<64>>>,
@@ -49,32 +50,40 @@ struct Top {
     unit: PhysicalArrayUnit<LANES>,
     xreg: BankedRegion,
     wreg: BankedRegion,
+    yreg: BankedRegion,
 }
 
 fn sigs<T: Synth, D: Direction>(n: usize) -> Vec<Signal<D, T>> {
     (0..n).map(|_| Default::default()).collect()
 }
 
-fn region(r: &Region) -> BankedRegion {
-    BankedRegion::new(r.bytes, r.banks as usize, r.bank_width_bytes as usize, 1).unwrap()
+fn region(r: &Region, copies: usize) -> BankedRegion {
+    BankedRegion::new(
+        r.bytes,
+        r.banks as usize,
+        r.bank_width_bytes as usize,
+        copies,
+    )
+    .unwrap()
 }
 
 impl Top {
     fn new(arch: &Arch) -> Top {
-        let (c, xb, wb) = (
-            arch.cols as usize,
+        let (xb, wb, yb) = (
             arch.input.banks as usize,
             arch.weight.banks as usize,
+            arch.output.banks as usize,
         );
         Top {
             clock: Default::default(),
             start: Default::default(),
             g: Default::default(),
             done: Default::default(),
-            yaddr: sigs(c),
-            yrdata: sigs(c),
-            ywe: sigs(c),
-            ywdata: sigs(c),
+            yr_rrow: sigs(yb),
+            yr_rdata: sigs(yb),
+            yw_wen: sigs(yb),
+            yw_wrow: sigs(yb),
+            yw_wdata: sigs(yb),
             xw_wen: sigs(xb),
             xw_wrow: sigs(xb),
             xw_wdata: sigs(xb),
@@ -82,8 +91,9 @@ impl Top {
             ww_wrow: sigs(wb),
             ww_wdata: sigs(wb),
             unit: PhysicalArrayUnit::new(arch).unwrap(),
-            xreg: region(&arch.input),
-            wreg: region(&arch.weight),
+            xreg: region(&arch.input, 1),
+            wreg: region(&arch.weight, 1),
+            yreg: region(&arch.output, 2),
         }
     }
 }
@@ -99,8 +109,8 @@ impl Logic for Top {
         u.g.iter_mut().for_each(|s| s.connect());
         u.x_rdata.iter_mut().for_each(|s| s.connect());
         u.w_rdata.iter_mut().for_each(|s| s.connect());
-        u.yrdata.iter_mut().for_each(|s| s.connect());
-        for r in [&mut self.xreg, &mut self.wreg] {
+        u.y_rdata.iter_mut().for_each(|s| s.connect());
+        for r in [&mut self.xreg, &mut self.wreg, &mut self.yreg] {
             r.clock.connect();
             r.wen.iter_mut().for_each(|s| s.connect());
             r.wrow.iter_mut().for_each(|s| s.connect());
@@ -108,24 +118,30 @@ impl Logic for Top {
             r.rrow.iter_mut().for_each(|s| s.connect());
         }
         self.done.connect();
-        self.yaddr.iter_mut().for_each(|s| s.connect());
-        self.ywe.iter_mut().for_each(|s| s.connect());
-        self.ywdata.iter_mut().for_each(|s| s.connect());
+        self.yr_rdata.iter_mut().for_each(|s| s.connect());
     }
 
     fn hdl(&self) -> Verilog {
         let mut v = String::from(
             "always @(*) begin\n    unit$clock = clock;\n    xreg$clock = clock;\n    \
-             wreg$clock = clock;\n    unit$start = start;\n    done = unit$done;\n",
+             wreg$clock = clock;\n    yreg$clock = clock;\n    unit$start = start;\n    \
+             done = unit$done;\n",
         );
         for i in 0..GEMM_FIELDS {
             let _ = writeln!(v, "    unit$g${i} = g${i};");
         }
-        for c in 0..self.yaddr.len() {
+        // The harness writes y only while the unit is idle.
+        let yb = self.yw_wen.len();
+        for b in 0..yb {
             let _ = writeln!(
                 v,
-                "    yaddr${c} = unit$yaddr${c};\n    unit$yrdata${c} = yrdata${c};\n    \
-                 ywe${c} = unit$ywe${c};\n    ywdata${c} = unit$ywdata${c};"
+                "    yreg$wen${b} = yw_wen${b} | unit$y_wen${b};\n    \
+                 yreg$wrow${b} = (yw_wen${b} != 8'd0) ? yw_wrow${b} : unit$y_wrow${b};\n    \
+                 yreg$wdata${b} = (yw_wen${b} != 8'd0) ? yw_wdata${b} : unit$y_wdata${b};\n    \
+                 yreg$rrow${b} = unit$y_rrow${b};\n    unit$y_rdata${b} = yreg$rdata${b};\n    \
+                 yreg$rrow${} = yr_rrow${b};\n    yr_rdata${b} = yreg$rdata${};",
+                yb + b,
+                yb + b
             );
         }
         for (reg, load, port) in [("xreg", "xw", "x"), ("wreg", "ww", "w")] {
@@ -149,8 +165,9 @@ impl Logic for Top {
 }
 
 /// `sat-small` resized to `rows × cols` (8 lanes, the patterns the test runs), with its input
-/// and weight regions physical and made of `banks` banks of `width` bytes.
-fn physical_arch(rows: u64, cols: u64, banks: u64, width: u64) -> Arch {
+/// and weight regions physical and made of `banks` banks of `width` bytes, its output region
+/// physical and made of `y_banks` banks of `y_width` bytes.
+fn physical_arch(rows: u64, cols: u64, (banks, width): (u64, u64), y: (u64, u64)) -> Arch {
     let mut a = resized(rows, cols, LANES as u64);
     a.patterns
         .retain(|nm| [(1, 4), (2, 4), (2, 8)].contains(&(nm.n, nm.m)));
@@ -158,6 +175,8 @@ fn physical_arch(rows: u64, cols: u64, banks: u64, width: u64) -> Arch {
         (r.banks, r.bank_width_bytes, r.ports) = (banks, width, 1);
         r.banking = Banking::Physical;
     }
+    (a.output.banks, a.output.bank_width_bytes, a.output.ports) = (y.0, y.1, 1);
+    a.output.banking = Banking::Physical;
     a
 }
 
@@ -215,45 +234,38 @@ impl Bench {
         }
     }
 
-    /// Runs `g` to its `done` with `y` as the output region's bytes; the cycle of `done`.
-    fn run(&mut self, op: &GemmOp, y: &mut [u8]) -> Result<u64, String> {
-        let c = self.arch.cols as usize;
+    /// Runs `op` to its `done`; the cycle of `done`.
+    fn run(&mut self, op: &GemmOp) -> Result<u64, String> {
         self.set("start", 1);
         for (i, &f) in op.0.iter().enumerate() {
             self.set(&format!("g${i}"), u64::from(f));
         }
         for cycle in 0..200_000u64 {
             self.m.eval();
-            for col in 0..c {
-                let a = self.get(&format!("yaddr${col}")) as usize;
-                let word = y
-                    .get(a..a + 4)
-                    .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
-                self.set(&format!("yrdata${col}"), u64::from(word));
-            }
-            self.m.eval();
             let done = self.get("done") == 1;
-            let writes: Vec<(usize, u32)> = (0..c)
-                .filter(|&col| self.get(&format!("ywe${col}")) == 1)
-                .map(|col| {
-                    (
-                        self.get(&format!("yaddr${col}")) as usize,
-                        self.get(&format!("ywdata${col}")) as u32,
-                    )
-                })
-                .collect();
             self.m.step(1);
             self.set("start", 0);
-            for (a, v) in writes {
-                y.get_mut(a..a + 4)
-                    .ok_or(format!("cycle {cycle}: y write at {a}, outside the region"))?
-                    .copy_from_slice(&v.to_le_bytes());
-            }
             if done {
                 return Ok(cycle);
             }
         }
         Err("no done in 200000 cycles".into())
+    }
+
+    /// `len` bytes from byte `at` of the output region, read a word a cycle through its
+    /// second copy.
+    fn read_y(&mut self, at: u64, len: u64) -> Vec<u8> {
+        let (w, b) = (self.arch.output.bank_width_bytes, self.arch.output.banks);
+        let mut bytes = Vec::new();
+        for word in at / w..(at + len).div_ceil(w) {
+            let bank = skewed_bank(word, b);
+            self.set(&format!("yr_rrow${bank}"), word / b);
+            self.m.step(1);
+            self.m.eval();
+            let data = self.get(&format!("yr_rdata${bank}"));
+            bytes.extend((0..w).map(|j| (data >> (8 * j)) as u8));
+        }
+        bytes[(at % w) as usize..][..len as usize].to_vec()
     }
 }
 
@@ -291,6 +303,7 @@ fn random_gemm(rng: &mut Rng, arch: &Arch) -> Gemm {
     let t = match rng.next_u64() % 4 {
         0 => line / 2,
         1 => line,
+        2 => 1 + (rng.next_u64() as usize) % 4,
         _ => 1 + (rng.next_u64() as usize) % (2 * r + 3),
     };
     let x_bytes = (2 * k * t) as u64;
@@ -318,9 +331,12 @@ fn run(arch: &Arch, seed: u64, gemms: usize) {
     let mut b = bench(arch);
     let mut x_img = vec![0u8; arch.input.bytes as usize];
     let mut w_img = vec![0u8; arch.weight.bytes as usize];
-    let mut y = vec![0u8; arch.output.bytes as usize];
-    // Cover what the physical banks change: columns and preload rows of degree above one.
-    let (mut stalled, mut slow_preload) = (0, 0);
+    let mut y_img = vec![0u8; arch.output.bytes as usize];
+    // Cover what the physical banks change: columns and preload rows of degree above one, y
+    // sets of degree above one, and a reduction fold reading y before the previous fold's write
+    // of it may have landed (forwarded).
+    let (mut stalled, mut slow_preload, mut slow_y, mut forwarded) = (0, 0, 0, 0);
+    let depth = forward_depth(arch.rows as usize, arch.cols as usize);
     for i in 0..gemms {
         let g = random_gemm(&mut rng, arch);
         let w = rng.vec_i16(g.m * g.k);
@@ -340,12 +356,13 @@ fn run(arch: &Arch, seed: u64, gemms: usize) {
         w_img[g.w_at as usize..g.w_at as usize + wb.len()].copy_from_slice(&wb);
         for (j, v) in y0.iter().enumerate() {
             let a = g.y_at as usize + 4 * j;
-            y[a..a + 4].copy_from_slice(&v.to_le_bytes());
+            y_img[a..a + 4].copy_from_slice(&v.to_le_bytes());
         }
-        let input = arch.input;
-        let weight = arch.weight;
+        let (input, weight, output) = (arch.input, arch.weight, arch.output);
+        let y_len = 4 * (g.m * g.t) as u64;
         b.load("xw", &input, &x_img, g.x_at, 2 * (g.k * g.t) as u64);
         b.load("ww", &weight, &w_img, g.w_at, wb.len() as u64);
+        b.load("yw", &output, &y_img, g.y_at, y_len);
         let mut want = y0.clone();
         let placed = GemmPlacement {
             w: (&arch.weight, g.w_at),
@@ -375,6 +392,9 @@ fn run(arch: &Arch, seed: u64, gemms: usize) {
         stalled += usize::from(model.bank_stall > 0);
         slow_preload +=
             usize::from((0..placed.folds()).any(|f| placed.fold_preload(f) > arch.rows));
+        let blocks = g.m.div_ceil(arch.cols as usize) as u64;
+        slow_y += usize::from((0..blocks).any(|nb| placed.y_degree(nb, 0) > 1));
+        forwarded += usize::from(g.t <= depth && placed.folds() > blocks);
         let op = GemmOp::new(
             arch,
             (g.x_at, g.w_at, g.y_at),
@@ -383,45 +403,51 @@ fn run(arch: &Arch, seed: u64, gemms: usize) {
             g.accumulate,
         )
         .unwrap();
-        let done = b
-            .run(&op, &mut y)
-            .unwrap_or_else(|e| panic!("GEMM {i} {g:?}: {e}"));
-        let got: Vec<i32> = (0..g.m * g.t)
-            .map(|j| {
-                let a = g.y_at as usize + 4 * j;
-                i32::from_le_bytes(y[a..a + 4].try_into().unwrap())
-            })
+        let done = b.run(&op).unwrap_or_else(|e| panic!("GEMM {i} {g:?}: {e}"));
+        let got: Vec<i32> = b
+            .read_y(g.y_at, y_len)
+            .chunks(4)
+            .map(|v| i32::from_le_bytes(v.try_into().unwrap()))
             .collect();
         assert_eq!(got, want, "GEMM {i} {g:?}: y");
         assert_eq!(done, model.cycles - 1, "GEMM {i} {g:?}: the cycle of done");
+        // The next GEMM accumulates onto what this one wrote.
+        for (j, v) in want.iter().enumerate() {
+            let a = g.y_at as usize + 4 * j;
+            y_img[a..a + 4].copy_from_slice(&v.to_le_bytes());
+        }
         // A few idle cycles between GEMMs: nothing may carry over.
         b.m.step(3);
     }
     eprintln!(
-        "{}: {stalled} of {gemms} GEMMs stalled on x, {slow_preload} on w",
+        "{}: {stalled} of {gemms} GEMMs stalled on x, {slow_preload} on w, {slow_y} had y \
+         sets of degree above one, {forwarded} forwarded",
         arch.name
     );
     assert!(
-        stalled >= gemms / 4 && slow_preload >= gemms / 4,
-        "{stalled} {slow_preload}"
+        stalled >= gemms / 4
+            && slow_preload >= gemms / 4
+            && slow_y >= gemms / 4
+            && forwarded >= gemms / 4,
+        "{stalled} {slow_preload} {slow_y} {forwarded}"
     );
 }
 
 #[test]
 fn physical_array_4x4_on_4_banks_of_8_bytes() {
-    run(&physical_arch(4, 4, 4, 8), 1, 40);
+    run(&physical_arch(4, 4, (4, 8), (4, 8)), 1, 40);
 }
 
 #[test]
-fn physical_array_8x4_on_8_banks_of_2_bytes() {
-    let mut a = physical_arch(8, 4, 8, 2);
-    (a.input.bytes, a.weight.bytes) = (4096, 4096);
+fn physical_array_8x4_on_8_banks_of_2_bytes_and_y_on_2_banks_of_4() {
+    let mut a = physical_arch(8, 4, (8, 2), (2, 4));
+    (a.input.bytes, a.weight.bytes, a.output.bytes) = (4096, 4096, 4096);
     run(&a, 2, 30);
 }
 
 #[test]
 fn physical_array_verilog_passes_the_external_checks() {
-    let arch = physical_arch(4, 4, 4, 8);
+    let arch = physical_arch(4, 4, (4, 8), (4, 8));
     let mut top = Top::new(&arch);
     top.connect_all();
     let dir = scratch("phys_array_lint");
@@ -433,13 +459,16 @@ fn physical_array_verilog_passes_the_external_checks() {
 
 #[test]
 fn physical_array_refuses_what_it_does_not_build() {
-    let mut a = physical_arch(4, 4, 4, 8);
-    a.output.banking = Banking::Physical;
-    match PhysicalArrayUnit::<LANES>::new(&a) {
-        Err(HwError::Unsupported { field, .. }) => assert_eq!(field, "scratchpads.output.banking"),
+    let refused = |a: &Arch| match PhysicalArrayUnit::<LANES>::new(a) {
+        Err(HwError::Unsupported { field, .. }) => field,
         other => panic!("{:?}", other.map(|_| ())),
-    }
-    let mut a = physical_arch(4, 4, 4, 8);
+    };
+    let mut a = physical_arch(4, 4, (4, 8), (4, 8));
+    a.output.banking = Banking::Ideal;
+    assert_eq!(refused(&a), "scratchpads.output");
+    let a = physical_arch(4, 4, (4, 8), (8, 2));
+    assert_eq!(refused(&a), "scratchpads.output.bank_width_bytes");
+    let mut a = physical_arch(4, 4, (4, 8), (4, 8));
     a.weight.banking = Banking::Ideal;
     assert!(matches!(
         PhysicalArrayUnit::<LANES>::new(&a),
@@ -448,7 +477,7 @@ fn physical_array_refuses_what_it_does_not_build() {
             ..
         })
     ));
-    let mut a = physical_arch(32, 32, 4, 8);
+    let mut a = physical_arch(32, 32, (4, 8), (4, 8));
     a.patterns.clear();
     assert!(matches!(
         PhysicalArrayUnit::<LANES>::new(&a),

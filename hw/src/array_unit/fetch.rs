@@ -1,6 +1,8 @@
 //! `FetchFeeder`: the array unit's controller on physically banked regions — the exact model's
 //! `WsFeeder` with each column and each preload row fetched as one access set through a bank
-//! read sequencer, in the set's bank degree.
+//! read sequencer, in the set's bank degree. A column's `x` set and the output buffer's read
+//! of its slot in y start together, and the column's period ends when both are through, the
+//! longer of the two degrees (`timing::WsPlaced::column`).
 //!
 //! # The schedule
 //!
@@ -23,7 +25,8 @@
 //! fetches it), so everything the grid sees is the model's edges exactly two cycles late: the
 //! switch (decided in the model's cycle) is delayed two registers, a fire or a preload row
 //! (learnt a cycle late) one. The model charges those two cycles (`timing::ws_fetch_lead`),
-//! so `done` comes in `run_gemm`'s last cycle, as the ideal feeder's does.
+//! so `done` (the last result leaving the grid) comes in the cycle `run_gemm` takes it to; the
+//! unit's own `done` waits for the output buffer's last write (`timing::ws_output_tail`).
 
 use super::fields::GEMM_FIELDS;
 use super::walk::{FoldAdvance, PreloadAdvance};
@@ -46,8 +49,10 @@ pub struct FetchFeeder {
     pub cols: Signal<In, Bits<16>>,
     /// See `rows`.
     pub drain: Signal<In, Bits<16>>,
-    /// The x and w read sequencers' last serving cycles.
+    /// The x, y and w read sequencers' last serving cycles.
     pub x_last: Signal<In, Bit>,
+    /// See `x_last`.
+    pub y_last: Signal<In, Bit>,
     /// See `x_last`.
     pub w_last: Signal<In, Bit>,
     /// The last result leaves the array in this cycle.
@@ -82,6 +87,11 @@ pub struct FetchFeeder {
     pub xs_row: Signal<Out, Bits<16>>,
     /// See `xs_start`.
     pub xs_end: Signal<Out, Bits<16>>,
+    /// The y set that starts with the x set: the slot's results, from offset `ys_yo` in y
+    /// (column 0's), output row `ys_oc` on.
+    pub ys_yo: Signal<Out, Bits<16>>,
+    /// See `ys_yo`.
+    pub ys_oc: Signal<Out, Bits<16>>,
     /// The w set to start: column 0's group (offset in w), the slot in the group, whether the
     /// position is inside K′, and column 0's output row.
     pub ws_start: Signal<Out, Bit>,
@@ -106,6 +116,8 @@ pub struct FetchFeeder {
     pub s_oc: Signal<Out, Bits<16>>,
     /// See `s_valid`.
     pub s_ow: Signal<Out, Bit>,
+    /// The slot belongs to its output block's first reduction fold.
+    pub s_first: Signal<Out, Bit>,
     /// The weight-bus row entering column 0 (two cycles late): on, destination row + 1.
     pub p_on: Signal<Out, Bit>,
     /// See `p_on`.
@@ -128,6 +140,9 @@ pub struct FetchFeeder {
     yo_nb: DFF<Bits<16>>,
     oc_nb: DFF<Bits<16>>,
     xbusy: DFF<Bit>,
+    // The column's x and y sets: which has had its last serving cycle.
+    xgot: DFF<Bit>,
+    ygot: DFF<Bit>,
     // Weight bus.
     pre_on: DFF<Bit>,
     pre_fold: DFF<Bits<16>>,
@@ -151,6 +166,7 @@ pub struct FetchFeeder {
     syo: DFF<Bits<16>>,
     soc: DFF<Bits<16>>,
     sow: DFF<Bit>,
+    sfirst: DFF<Bit>,
     pon_q: DFF<Bit>,
     pdd_q: DFF<Bits<DEST_BITS>>,
     // The state after this cycle's fire and preload row (`_a`), and after opening (`_b`).
@@ -198,8 +214,9 @@ impl Logic for FetchFeeder {
     fn update(&mut self) {
         dff_setup!(
             self, clock, busy, tail, fold, open, col, switched, kb, res, xg_off, xrows, yo_nb,
-            oc_nb, xbusy, pre_on, pre_fold, pre_row, preloaded, kbp, kbp_q, top_g, top_res, pg, ps,
-            pq, wo_nb, poc, wbusy, sv, sw1, sw2, sres, syo, soc, sow, pon_q, pdd_q
+            oc_nb, xbusy, xgot, ygot, pre_on, pre_fold, pre_row, preloaded, kbp, kbp_q, top_g,
+            top_res, pg, ps, pq, wo_nb, poc, wbusy, sv, sw1, sw2, sres, syo, soc, sow, sfirst,
+            pon_q, pdd_q
         );
         for i in 0..GEMM_FIELDS {
             self.hold[i].clock.next = self.clock.val();
@@ -230,8 +247,15 @@ impl Logic for FetchFeeder {
             self.busy.d.next = true;
         }
 
-        // Left edge, the model's previous cycle: the column whose set ends now fired.
-        self.xev.next = self.xbusy.q.val() & self.x_last.val();
+        // Left edge, the model's previous cycle: the column whose sets end now fired. Its x and
+        // y sets start together; the period is the longer of the two (`WsPlaced::column`).
+        self.xev.next = self.xbusy.q.val()
+            & (self.x_last.val() | self.xgot.q.val())
+            & (self.y_last.val() | self.ygot.q.val());
+        self.xgot.d.next =
+            self.xbusy.q.val() & !self.xev.val() & (self.x_last.val() | self.xgot.q.val());
+        self.ygot.d.next =
+            self.xbusy.q.val() & !self.xev.val() & (self.y_last.val() | self.ygot.q.val());
         self.fold_end.next = self.xev.val() & (self.col.q.val() + 1 == self.f[3].val());
         self.last.next = self.fold_end.val() & (self.fold.q.val() + 1 == self.f[7].val());
         self.sv.d.next = self.xev.val();
@@ -239,6 +263,7 @@ impl Logic for FetchFeeder {
         self.syo.d.next = self.yo_nb.q.val() + (self.col.q.val() << 2);
         self.soc.d.next = self.oc_nb.q.val();
         self.sow.d.next = (self.kb.q.val() == 0) & (self.f[27].val() == 0);
+        self.sfirst.d.next = self.kb.q.val() == 0;
         self.open_a.next = self.open.q.val() & !self.fold_end.val();
         self.col_a.next = self.col.q.val();
         if self.xev.val() {
@@ -351,6 +376,8 @@ impl Logic for FetchFeeder {
         self.xbusy.d.next = self.xs_start.val() | (self.xbusy.q.val() & !self.xev.val());
         self.xs_addr.next = self.f[0].val() + self.xg_a.val() + (self.col_a.val() << 1);
         self.xs_row.next = self.xrows_a.val();
+        self.ys_yo.next = self.yo_a.val() + (self.col_a.val() << 2);
+        self.ys_oc.next = self.oc_a.val();
         // A fold starting at slot `th` of its group or later spans one group more.
         self.need.next = self.f[24].val();
         if self.res_a.val() >= self.f[26].val() {
@@ -415,6 +442,7 @@ impl Logic for FetchFeeder {
         self.s_yo.next = self.syo.q.val();
         self.s_oc.next = self.soc.q.val();
         self.s_ow.next = self.sow.q.val();
+        self.s_first.next = self.sfirst.q.val();
         self.p_on.next = self.pon_q.q.val();
         self.p_dd.next = self.pdd_q.q.val();
 

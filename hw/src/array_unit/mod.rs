@@ -17,11 +17,12 @@
 //! regions answer these reads combinationally), so the grid sees, cycle for cycle, what the
 //! exact model's grid sees: `WsEdges` of the same GEMM, and the cycle count is `run_gemm`'s.
 //!
-//! On physically banked input and weight regions the unit is [`PhysicalArrayUnit`] instead:
-//! the same grid and output buffer, with the feeder and the weight bus fetching each column and
-//! each preload row as one access set through a bank read sequencer (`fetch`, `physical`). Which
-//! one a description gets follows its regions' `banking`: [`PhysicalArrayUnit::new`] refuses
-//! an ideal input or weight region, and a physical output region (its buffer is not built yet).
+//! On physically banked regions the unit is [`PhysicalArrayUnit`] instead: the same grid, with
+//! the feeder and the weight bus fetching each column and each preload row as one access set
+//! through a bank read sequencer (`fetch`, `physical`), and an output buffer that reads each
+//! slot's results as a set with its column and writes them back as one after they leave the
+//! grid. Which one a description gets follows its regions' `banking`:
+//! [`PhysicalArrayUnit::new`] refuses an ideal input, weight or output region.
 
 mod edges;
 mod feeder;
@@ -32,7 +33,7 @@ mod walk;
 
 pub use edges::GATHER_COUNT_BITS;
 pub use fields::{GemmOp, GEMM_FIELDS};
-pub use physical::{x_set_entries, PhysicalArrayUnit};
+pub use physical::{forward_depth, x_set_entries, PhysicalArrayUnit};
 
 use crate::array::signals;
 use crate::ws_array::WsArray;

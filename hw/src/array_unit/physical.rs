@@ -1,6 +1,7 @@
-//! `PhysicalArrayUnit`: the array unit on physically banked input and weight regions — the
-//! grid ([`WsArray`]) fed from two bank read sequencers ([`BankReadSequencer`]) that the
-//! controller ([`FetchFeeder`]) runs one access set at a time:
+//! `PhysicalArrayUnit`: the array unit on physically banked input, weight and output regions —
+//! the grid ([`WsArray`]) fed from two bank read sequencers ([`BankReadSequencer`]) that the
+//! controller ([`FetchFeeder`]) runs one access set at a time, and its output buffer on a third
+//! read sequencer and a [`BankWriteSequencer`]:
 //!
 //! ```text
 //!  input region copy ─► x sequencer: column j's set, the words of x[q][j] for q in
@@ -9,7 +10,9 @@
 //!  weight region copy ─► w sequencer: a preload row's set, per array column the words of its
 //!                       weight (2 bytes) and, packed, of its index bits (4 entries a column)
 //!        all held the cycle the row enters column 0 ─► column c's weight ─► c skew registers ─► column c
-//!  output: the ideal unit's per-column read-modify-write ports (`yaddr` …)
+//!  output region copy ─► y sequencer: slot j's C results, started with column j's x set
+//!        held when the slot enters row 0 ─► column c's word down R−1+c registers ─► + result
+//!        ─► de-skewed C−c registers ─► write wheel ─► y write sequencer ─► write port
 //! ```
 //!
 //! The grid sees exactly the exact model's edges (`nmsat_sim::exact::array::WsEdges` with
@@ -24,15 +27,40 @@
 //! first byte and the word of its last (the same word unless the piece straddles two, which
 //! packed groups of odd size do), exactly the words `WsPlaced::preload_step` counts.
 //!
+//! # The output buffer
+//!
+//! Slot j's C results are one set of degree `d_j ≤ C` (an INT32 lies in one word of `W ≥ 4`
+//! bytes). Its read set starts with the column's x set in the first cycle `A_j` of the
+//! column's period `c_j = max(x_j, d_j)` (the column fires when both sequencers are through),
+//! so every word is held when the slot enters row 0, at `X_j + 2` (`X_j = A_j + c_j − 1`, the
+//! model's fire). Each column's word and the slot's degree go down with it to its result,
+//! which leaves column c at `X_j + R + 1 + c`; the last column's leaves at
+//! `E_j = A_j + c_j + R + C − 1`.
+//!
+//! **Forwarding.** The read is served from `A_j + 1`; the previous reduction fold's write of
+//! the same words (slot j, exactly t slots earlier in every column's order) is served through
+//! `E'_j + X' ≤ E'_j + 1 + C` (`timing::ws_output_tail`). Slots leave at least a cycle apart,
+//! slot j `c_j` after the one before, so `E'_j ≤ E_j − c_j − (t − 1) = A_j + R + C − t`; the
+//! write has landed before the read when `A_j + R + 2C + 1 − t ≤ A_j`, i.e. `t > R + 2C`.
+//! For `t ≤ R + 2C` each column keeps its last `R + 2C` sums and, outside a block's first
+//! reduction fold, adds to the sum t slots back instead of the read word (the same word: the
+//! value is right whether or not the write has landed).
+//!
+//! **Writes.** The C sums are aligned at `E_j + 1` (column c's delayed `C − c` registers),
+//! with the slot's degree; the write set starts at `E_j + X_j − d_j`, `X_j = 1 + max_{i≤j}
+//! d_i`, through a wheel of C − 1 registers (an offset of 0 … C − 1 cycles), so it is served
+//! through `E_j + X_j` and writes never overlap; `done` is the last slot's write's last
+//! serving cycle, as `timing::ws_output_tail` charges.
+//!
 //! The unit's own Verilog (the picks, skews and wiring) is written out here, as the
 //! sequencers' is; its rust-hdl `update` is empty, so it runs under Verilator, not under
 //! rust-hdl's simulator.
 
-use super::edges::{BottomEdge, BottomStep};
+use super::edges::BottomStep;
 use super::fetch::FetchFeeder;
 use super::fields::GEMM_FIELDS;
 use crate::array::signals;
-use crate::bank_sequencer::{BankReadSequencer, SequencerShape, MAX_ENTRIES};
+use crate::bank_sequencer::{BankReadSequencer, BankWriteSequencer, SequencerShape, MAX_ENTRIES};
 use crate::banked_region::RegionShape;
 use crate::pe::IDX_BITS;
 use crate::ws_array::WsArray;
@@ -57,6 +85,13 @@ pub fn x_set_entries(arch: &Arch) -> u64 {
         .fold(r, u64::max)
 }
 
+/// Slots of results each output column keeps for forwarding, `R + 2C` on an R×C array: the
+/// same slot of the next reduction fold, `t` slots later, may read y before this one's write
+/// has landed only when `t ≤ R + 2C` (see the module docs).
+pub fn forward_depth(rows: usize, cols: usize) -> usize {
+    rows + 2 * cols
+}
+
 /// The sizes the unit is built for, checked against what the RTL supports.
 #[derive(Clone, Copy, Debug)]
 struct Shape {
@@ -64,6 +99,7 @@ struct Shape {
     cols: usize,
     x: SequencerShape,
     w: SequencerShape,
+    y: SequencerShape,
 }
 
 fn sequencer(
@@ -102,12 +138,12 @@ impl Shape {
                 allowed: "weight-stationary".into(),
             });
         }
-        if arch.output.banking != Banking::Ideal {
+        if arch.output.bank_width_bytes < 4 {
             return Err(HwError::Unsupported {
-                field: "scratchpads.output.banking",
-                value: "physical".into(),
-                reason: "the physical array unit's output buffer is not built yet".into(),
-                allowed: "ideal".into(),
+                field: "scratchpads.output.bank_width_bytes",
+                value: arch.output.bank_width_bytes.to_string(),
+                reason: "a result (INT32) must lie in one bank word".into(),
+                allowed: "4, 8".into(),
             });
         }
         if arch.input.bank_width_bytes < 2 {
@@ -136,6 +172,7 @@ impl Shape {
                 &arch.weight,
                 (W_ENTRIES * cols) as u64,
             )?,
+            y: sequencer("scratchpads.output", &arch.output, cols as u64)?,
         })
     }
 }
@@ -159,26 +196,30 @@ pub struct PhysicalArrayUnit<const L: usize> {
     pub w_rrow: Vec<Signal<Out, Bits<16>>>,
     /// See `w_rrow`.
     pub w_rdata: Vec<Signal<In, Bits<64>>>,
-    /// Per column: the output region's read-modify-write of y (combinational reads).
-    pub yaddr: Vec<Signal<Out, Bits<16>>>,
-    /// See `yaddr`.
-    pub yrdata: Vec<Signal<In, Bits<32>>>,
-    /// See `yaddr`.
-    pub ywe: Vec<Signal<Out, Bit>>,
-    /// See `yaddr`.
-    pub ywdata: Vec<Signal<Out, Bits<32>>>,
+    /// Per bank: the row the y read sequencer reads from the output region's copy, and its
+    /// answer.
+    pub y_rrow: Vec<Signal<Out, Bits<16>>>,
+    /// See `y_rrow`.
+    pub y_rdata: Vec<Signal<In, Bits<64>>>,
+    /// Per bank: the output region's write port (`BankedRegion`'s `wen`, `wrow`, `wdata`).
+    pub y_wen: Vec<Signal<Out, Bits<8>>>,
+    /// See `y_wen`.
+    pub y_wrow: Vec<Signal<Out, Bits<16>>>,
+    /// See `y_wen`.
+    pub y_wdata: Vec<Signal<Out, Bits<64>>>,
     feeder: FetchFeeder,
     xseq: BankReadSequencer,
     wseq: BankReadSequencer,
+    yseq: BankReadSequencer,
+    ywseq: BankWriteSequencer,
     grid: WsArray<L>,
-    bottom_edge: Vec<BottomEdge>,
     bottom_step: Vec<BottomStep>,
     _shape: Shape,
 }
 
 impl<const L: usize> PhysicalArrayUnit<L> {
-    /// The unit for `arch`'s array and regions: the input and weight regions physical, the
-    /// output region ideal; otherwise an error naming the field at fault.
+    /// The unit for `arch`'s array and regions, all three physical; otherwise an error naming
+    /// the field at fault.
     pub fn new(arch: &Arch) -> Result<Self, HwError> {
         if let Some(nm) = arch.patterns.iter().find(|nm| nm.m as usize > L) {
             return Err(HwError::Unsupported {
@@ -199,28 +240,38 @@ impl<const L: usize> PhysicalArrayUnit<L> {
             x_rdata: signals(s.x.banks()),
             w_rrow: signals(s.w.banks()),
             w_rdata: signals(s.w.banks()),
-            yaddr: signals(c),
-            yrdata: signals(c),
-            ywe: signals(c),
-            ywdata: signals(c),
+            y_rrow: signals(s.y.banks()),
+            y_rdata: signals(s.y.banks()),
+            y_wen: signals(s.y.banks()),
+            y_wrow: signals(s.y.banks()),
+            y_wdata: signals(s.y.banks()),
             feeder: Default::default(),
             xseq: BankReadSequencer::from_shape(s.x),
             wseq: BankReadSequencer::from_shape(s.w),
+            yseq: BankReadSequencer::from_shape(s.y),
+            ywseq: BankWriteSequencer::from_shape(s.y),
             grid: WsArray::new(r, c),
-            bottom_edge: (0..c).map(|_| BottomEdge::default()).collect(),
             bottom_step: (0..c - 1).map(|_| BottomStep::default()).collect(),
             _shape: s,
         })
     }
 
     fn verilog(&self) -> String {
-        let Shape { rows, cols, x, w } = self._shape;
+        let Shape {
+            rows,
+            cols,
+            x,
+            w,
+            y,
+        } = self._shape;
         let mut v = Text::default();
         v.fields(rows, cols);
         v.x_set(x);
+        v.y_set(y);
         v.rows(rows, x.entries(), L);
         v.w_set(w, cols);
-        v.wiring(cols, x.banks(), w.banks());
+        v.output(rows, cols, y);
+        v.wiring(cols, x.banks(), w.banks(), y.banks());
         v.finish()
     }
 }
@@ -265,46 +316,68 @@ impl Text {
             c,
             "    feeder$clock = clock;\n    feeder$start = start;\n    feeder$rows = 16'd{rows};\n    \
              feeder$cols = 16'd{cols};\n    feeder$drain = 16'd{};\n    \
-             feeder$x_last = xseq$last;\n    feeder$w_last = wseq$last;\n    done = feeder$done;\n    \
-             xseq$clock = clock;\n    xseq$start = feeder$xs_start;\n    wseq$clock = clock;\n    \
+             feeder$x_last = xseq$last;\n    feeder$y_last = yseq$last;\n    feeder$w_last = wseq$last;\n    \
+             xseq$clock = clock;\n    xseq$start = feeder$xs_start;\n    yseq$clock = clock;\n    \
+             yseq$start = feeder$xs_start;\n    ywseq$clock = clock;\n    wseq$clock = clock;\n    \
              wseq$start = feeder$ws_start;\n    grid$clock = clock;\n    grid$sparse = feeder$sparse;",
             rows + cols - 2
         );
         for i in 0..GEMM_FIELDS {
             let _ = writeln!(c, "    feeder$g${i} = g${i};");
         }
-        self.unused.extend(["xseq$done".into(), "wseq$done".into()]);
+        self.unused
+            .extend(["xseq$done".into(), "wseq$done".into(), "yseq$done".into()]);
     }
 
-    /// Column j's x set: entry e is row `xs_row + e` at byte `xs_addr + e·2t`; its byte offset
-    /// and validity are latched with the set and again in its last serving cycle, so that they
-    /// are still there the cycle after, when the words are all held.
-    fn x_set(&mut self, x: SequencerShape) {
-        let (n, wd) = (x.entries(), x.width());
-        let ob = offset_bits(wd);
-        let b = &mut self.body;
-        for e in 0..n {
-            let addr = if e == 0 {
-                "feeder$xs_addr".to_string()
-            } else {
-                format!("xa{} + feeder$t2", e - 1)
+    /// A read set's entries on sequencer `{p}seq`: entry e at byte `first + e·step`
+    /// (`{p}a{e}`), part of the set when `valid(e)` (`{p}v{e}`); its byte offset latched with
+    /// the set (`{p}oa{e}`, at `start`) and again in its last serving cycle (`{p}ob{e}`), so
+    /// that it is still there the cycle after, when the words are all held; `{p}s{e}` is the
+    /// word shifted down to the entry's bytes.
+    fn read_entries(
+        &mut self,
+        p: &str,
+        shape: SequencerShape,
+        (first, step): (&str, &str),
+        valid: &dyn Fn(usize) -> String,
+    ) {
+        let wd = shape.width();
+        let h = offset_bits(wd) - 1;
+        for e in 0..shape.entries() {
+            let addr = match e {
+                0 => first.to_string(),
+                _ => format!("{p}a{} + {step}", e - 1),
             };
             let _ = writeln!(
-                b,
-                "wire [15:0] xa{e} = {addr};\nwire xv{e} = (feeder$xs_row + 16'd{e}) < feeder$xs_end;\n\
-                 reg [{h}:0] xoa{e};\nreg [{h}:0] xob{e};\nreg xva{e};\nreg xvb{e};\n\
-                 always @(posedge clock) begin\n    if (feeder$xs_start) begin\n        \
-                 xoa{e} <= {off};\n        xva{e} <= xv{e};\n    end\n    if (xseq$last) begin\n        \
-                 xob{e} <= xoa{e};\n        xvb{e} <= xva{e};\n    end\nend\n\
-                 wire [63:0] xs{e} = xseq$rdata_e${e} >> {{xob{e}, 3'b000}};\n\
-                 wire [15:0] xel{e} = xvb{e} ? xs{e}[15:0] : 16'd0;",
-                h = ob - 1,
-                off = offset(wd, &format!("xa{e}")),
+                self.body,
+                "wire [15:0] {p}a{e} = {addr};\nwire {p}v{e} = {};\n\
+                 reg [{h}:0] {p}oa{e};\nreg [{h}:0] {p}ob{e};\n\
+                 always @(posedge clock) begin\n    if (feeder$xs_start) {p}oa{e} <= {off};\n    \
+                 if ({p}seq$last) {p}ob{e} <= {p}oa{e};\nend\n\
+                 wire [63:0] {p}s{e} = {p}seq$rdata_e${e} >> {{{p}ob{e}, 3'b000}};",
+                valid(e),
+                off = offset(wd, &format!("{p}a{e}")),
             );
             let _ = writeln!(
                 self.comb,
-                "    xseq$valid${e} = xv{e};\n    xseq$word${e} = {};",
-                word(wd, &format!("xa{e}"))
+                "    {p}seq$valid${e} = {p}v{e};\n    {p}seq$word${e} = {};",
+                word(wd, &format!("{p}a{e}"))
+            );
+        }
+    }
+
+    /// Column j's x set: entry e is row `xs_row + e` at byte `xs_addr + e·2t`; its validity is
+    /// latched as its offset is.
+    fn x_set(&mut self, x: SequencerShape) {
+        let valid = |e| format!("(feeder$xs_row + 16'd{e}) < feeder$xs_end");
+        self.read_entries("x", x, ("feeder$xs_addr", "feeder$t2"), &valid);
+        for e in 0..x.entries() {
+            let _ = writeln!(
+                self.body,
+                "reg xva{e};\nreg xvb{e};\n\
+                 always @(posedge clock) begin\n    if (feeder$xs_start) xva{e} <= xv{e};\n    \
+                 if (xseq$last) xvb{e} <= xva{e};\nend\n\
+                 wire [15:0] xel{e} = xvb{e} ? xs{e}[15:0] : 16'd0;"
             );
             self.unused.push(format!("xs{e}[63:16]"));
         }
@@ -380,9 +453,7 @@ impl Text {
         let last = rows - 1;
         let _ = writeln!(
             self.comb,
-            "    bottom_edge$0$b_valid = sv{last};\n    bottom_edge$0$b_yo = syo{last};\n    \
-             bottom_edge$0$b_oc = soc{last};\n    bottom_edge$0$b_ow = sow{last};\n    \
-             bottom_step$0$b_valid = sv{last};\n    bottom_step$0$b_yo = syo{last};\n    \
+            "    bottom_step$0$b_valid = sv{last};\n    bottom_step$0$b_yo = syo{last};\n    \
              bottom_step$0$b_oc = soc{last};\n    bottom_step$0$b_ow = sow{last};"
         );
     }
@@ -514,9 +585,172 @@ impl Text {
         self.unused.push("ib_end[2:0]".into());
     }
 
+    /// Slot j's y set, started with its x set: column c's result at byte `y + ys_yo + c·4t`,
+    /// valid below m; and the set's degree, the cycles from its start to its last serving cycle.
+    fn y_set(&mut self, y: SequencerShape) {
+        let valid = |e| format!("(feeder$ys_oc + 16'd{e}) < feeder$m");
+        self.read_entries(
+            "y",
+            y,
+            ("feeder$y_base + feeder$ys_yo", "feeder$t4"),
+            &valid,
+        );
+        for e in 0..y.entries() {
+            self.unused.push(format!("ys{e}[63:32]"));
+        }
+        let _ = writeln!(
+            self.body,
+            "reg [7:0] yc;\nreg [7:0] ydeg;\nalways @(posedge clock) begin\n    \
+             if (feeder$xs_start) yc <= 8'd1; else yc <= yc + 8'd1;\n    \
+             if (yseq$last) ydeg <= yc;\nend"
+        );
+    }
+
+    /// The output buffer (see the module docs): each column's read word (and, with the last
+    /// column, the slot's degree) goes down with the slot to its result; the sum takes the
+    /// word, the sum t slots back (forwarded) or nothing (overwrite); the C sums are aligned a
+    /// cycle after the last column's, and their write set starts through a wheel.
+    fn output(&mut self, rows: usize, cols: usize, y: SequencerShape) {
+        let depth = forward_depth(rows, cols);
+        let last = rows - 1;
+        let b = &mut self.body;
+        let _ = writeln!(
+            b,
+            "wire [15:0] tq = {{2'b00, feeder$t4[15:2]}};\nwire tsmall = tq <= 16'd{depth};"
+        );
+        self.unused.push("feeder$t4[1:0]".into());
+        for c in 0..cols {
+            let (bits, cap) = if c + 1 == cols {
+                (41, format!("{{feeder$s_first, ydeg, ys{c}[31:0]}}"))
+            } else {
+                (33, format!("{{feeder$s_first, ys{c}[31:0]}}"))
+            };
+            let stages = last + c;
+            let _ = writeln!(b, "wire [{}:0] yp{c}_0 = {cap};", bits - 1);
+            for st in 1..=stages {
+                let _ = writeln!(
+                    b,
+                    "reg [{}:0] yp{c}_{st};\nalways @(posedge clock) yp{c}_{st} <= yp{c}_{};",
+                    bits - 1,
+                    st - 1
+                );
+            }
+            let (bv, byo, boc, bow) = if c == 0 {
+                (
+                    format!("sv{last}"),
+                    format!("syo{last}"),
+                    format!("soc{last}"),
+                    format!("sow{last}"),
+                )
+            } else {
+                let p = c - 1;
+                (
+                    format!("bottom_step${p}$q_valid"),
+                    format!("bottom_step${p}$q_yo"),
+                    format!("bottom_step${p}$q_oc"),
+                    format!("bottom_step${p}$q_ow"),
+                )
+            };
+            let _ = writeln!(
+                b,
+                "wire bv{c} = {bv};\nwire [{h}:0] ye{c} = yp{c}_{stages};\nwire yf{c} = ye{c}[{h}];\n\
+                 reg [31:0] hs{c};\n\
+                 wire [31:0] base{c} = {bow} ? 32'd0 : ((!yf{c} && tsmall) ? hs{c} : ye{c}[31:0]);\n\
+                 wire [31:0] sum{c} = base{c} + grid$ps_out${c};\n\
+                 wire bin{c} = bv{c} & ({boc} < feeder$m);\n\
+                 wire [15:0] yad{c} = feeder$y_base + {byo};",
+                h = bits - 1,
+            );
+            let mut sel = format!("always @(*) begin\n    hs{c} = h{c}_0;\n");
+            let mut shift =
+                format!("always @(posedge clock) if (bv{c}) begin\n    h{c}_0 <= sum{c};\n");
+            for i in 0..depth {
+                let _ = writeln!(b, "reg [31:0] h{c}_{i};");
+                if i > 0 {
+                    let _ = writeln!(sel, "    if (tq == 16'd{}) hs{c} = h{c}_{i};", i + 1);
+                    let _ = writeln!(shift, "    h{c}_{i} <= h{c}_{};", i - 1);
+                }
+            }
+            let _ = writeln!(b, "{sel}end\n{shift}end");
+            // Aligned a cycle after the last column's result: C − c registers.
+            let _ = writeln!(
+                b,
+                "reg [48:0] dq{c}_1;\nalways @(posedge clock) dq{c}_1 <= {{bin{c}, yad{c}, sum{c}}};"
+            );
+            for st in 2..=cols - c {
+                let _ = writeln!(
+                    b,
+                    "reg [48:0] dq{c}_{st};\nalways @(posedge clock) dq{c}_{st} <= dq{c}_{};",
+                    st - 1
+                );
+            }
+        }
+        // The slot, aligned: its write ends X_j = 1 + max d cycles after its last result.
+        let lc = cols - 1;
+        let pay = 1 + 49 * cols;
+        let parts: Vec<String> = (0..cols).map(|c| format!("dq{c}_{}", cols - c)).collect();
+        let _ = writeln!(
+            b,
+            "reg qv;\nreg [7:0] qdeg;\nreg qlast;\nreg [7:0] xrun;\n\
+             always @(posedge clock) begin\n    qv <= bv{lc};\n    qdeg <= ye{lc}[39:32];\n    \
+             qlast <= feeder$done;\nend\n\
+             wire [7:0] qd1 = qdeg + 8'd1;\nwire [7:0] xj = (xrun > qd1) ? xrun : qd1;\n\
+             wire [7:0] pdel = xj - qd1;\n\
+             always @(posedge clock) begin\n    if (start) xrun <= 8'd0;\n    \
+             else if (qv) xrun <= xj;\nend\n\
+             wire [{p}:0] qpay = {{qlast, {}}};",
+            parts.join(", "),
+            p = pay - 1,
+        );
+        for k in (1..cols).rev() {
+            let (nv, np) = if k + 1 < cols {
+                (format!("whv{}", k + 1), format!("whp{}", k + 1))
+            } else {
+                ("1'b0".into(), format!("{pay}'d0"))
+            };
+            let _ = writeln!(
+                b,
+                "reg whv{k};\nreg [{p}:0] whp{k};\nalways @(posedge clock) begin\n    \
+                 whv{k} <= (qv && pdel == 8'd{k}) ? 1'b1 : {nv};\n    \
+                 whp{k} <= (qv && pdel == 8'd{k}) ? qpay : {np};\nend",
+                p = pay - 1,
+            );
+        }
+        let _ = writeln!(
+            b,
+            "wire go = (qv && pdel == 8'd0) | whv1;\n\
+             wire [{p}:0] gp = (qv && pdel == 8'd0) ? qpay : whp1;\n\
+             reg wl;\nalways @(posedge clock) if (go) wl <= gp[{p}];",
+            p = pay - 1,
+        );
+        let wd = y.width();
+        for c in 0..cols {
+            let lo = 49 * (cols - 1 - c);
+            let _ = writeln!(
+                b,
+                "wire gbin{c} = gp[{}];\nwire [15:0] gad{c} = gp[{}:{}];\nwire [31:0] gsum{c} = gp[{}:{lo}];",
+                lo + 48,
+                lo + 47,
+                lo + 32,
+                lo + 31,
+            );
+            let off = offset(wd, &format!("gad{c}"));
+            let _ = writeln!(
+                self.comb,
+                "    ywseq$valid${c} = gbin{c};\n    ywseq$word${c} = {};\n    \
+                 ywseq$be${c} = 8'hf << {off};\n    ywseq$data${c} = {{32'd0, gsum{c}}} << {{{off}, 3'b000}};",
+                word(wd, &format!("gad{c}"))
+            );
+        }
+        let _ = writeln!(
+            self.comb,
+            "    ywseq$start = go;\n    done = ywseq$done & wl;"
+        );
+    }
+
     /// The children's remaining inputs and the unit's outputs: the regions' rows and answers,
-    /// and the output buffer as the ideal unit has it.
-    fn wiring(&mut self, cols: usize, xb: usize, wb: usize) {
+    /// and the output region's write port.
+    fn wiring(&mut self, cols: usize, xb: usize, wb: usize, yb: usize) {
         let c = &mut self.comb;
         for k in 0..xb {
             let _ = writeln!(
@@ -530,29 +764,18 @@ impl Text {
                 "    w_rrow${k} = wseq$rrow${k};\n    wseq$rdata${k} = w_rdata${k};"
             );
         }
-        for i in 0..cols {
+        for k in 0..yb {
             let _ = writeln!(
                 c,
-                "    bottom_edge${i}$y_base = feeder$y_base;\n    bottom_edge${i}$m = feeder$m;\n    \
-                 bottom_edge${i}$ps = grid$ps_out${i};\n    yaddr${i} = bottom_edge${i}$addr;\n    \
-                 bottom_edge${i}$rdata = yrdata${i};\n    ywe${i} = bottom_edge${i}$we;\n    \
-                 ywdata${i} = bottom_edge${i}$wdata;"
+                "    y_rrow${k} = yseq$rrow${k};\n    yseq$rdata${k} = y_rdata${k};\n    \
+                 y_wen${k} = ywseq$wen${k};\n    y_wrow${k} = ywseq$wrow${k};\n    \
+                 y_wdata${k} = ywseq$wdata${k};"
             );
         }
         for i in 0..cols - 1 {
             let _ = writeln!(
                 c,
                 "    bottom_step${i}$clock = clock;\n    bottom_step${i}$t4 = feeder$t4;"
-            );
-        }
-        for i in 1..cols {
-            let p = i - 1;
-            let _ = writeln!(
-                c,
-                "    bottom_edge${i}$b_valid = bottom_step${p}$q_valid;\n    \
-                 bottom_edge${i}$b_yo = bottom_step${p}$q_yo;\n    \
-                 bottom_edge${i}$b_oc = bottom_step${p}$q_oc;\n    \
-                 bottom_edge${i}$b_ow = bottom_step${p}$q_ow;"
             );
         }
         for i in 1..cols - 1 {
@@ -601,8 +824,9 @@ impl<const L: usize> Logic for PhysicalArrayUnit<L> {
         f.cols.connect();
         f.drain.connect();
         f.x_last.connect();
+        f.y_last.connect();
         f.w_last.connect();
-        for seq in [&mut self.xseq, &mut self.wseq] {
+        for seq in [&mut self.xseq, &mut self.wseq, &mut self.yseq] {
             seq.clock.connect();
             seq.start.connect();
             seq.valid.iter_mut().for_each(|s| s.connect());
@@ -618,16 +842,13 @@ impl<const L: usize> Logic for PhysicalArrayUnit<L> {
         g.sh_sel_in.iter_mut().for_each(|s| s.connect());
         g.sh_dest_in.iter_mut().for_each(|s| s.connect());
         g.ps_in.iter_mut().for_each(|s| s.connect());
-        for e in &mut self.bottom_edge {
-            e.y_base.connect();
-            e.m.connect();
-            e.b_valid.connect();
-            e.b_yo.connect();
-            e.b_oc.connect();
-            e.b_ow.connect();
-            e.ps.connect();
-            e.rdata.connect();
-        }
+        let yw = &mut self.ywseq;
+        yw.clock.connect();
+        yw.start.connect();
+        yw.valid.iter_mut().for_each(|s| s.connect());
+        yw.word.iter_mut().for_each(|s| s.connect());
+        yw.be.iter_mut().for_each(|s| s.connect());
+        yw.data.iter_mut().for_each(|s| s.connect());
         for s in &mut self.bottom_step {
             s.clock.connect();
             s.t4.connect();
@@ -639,9 +860,10 @@ impl<const L: usize> Logic for PhysicalArrayUnit<L> {
         self.done.connect();
         self.x_rrow.iter_mut().for_each(|s| s.connect());
         self.w_rrow.iter_mut().for_each(|s| s.connect());
-        self.yaddr.iter_mut().for_each(|s| s.connect());
-        self.ywe.iter_mut().for_each(|s| s.connect());
-        self.ywdata.iter_mut().for_each(|s| s.connect());
+        self.y_rrow.iter_mut().for_each(|s| s.connect());
+        self.y_wen.iter_mut().for_each(|s| s.connect());
+        self.y_wrow.iter_mut().for_each(|s| s.connect());
+        self.y_wdata.iter_mut().for_each(|s| s.connect());
     }
 
     fn hdl(&self) -> Verilog {

@@ -420,6 +420,10 @@ pub struct EdgeBeats {
     preload: Vec<Vec<usize>>,
     /// Cycles the edges run late ([`timing::ws_fetch_lead`]).
     lead: u64,
+    /// Per output block, one period of its slots' [`timing::ws_output_tail`] as if each slot's
+    /// `y` degree were the largest yet: the cycles after the slot leaves the grid in which its
+    /// write ends (all 0 on an ideal `y`).
+    tails: Vec<Vec<u64>>,
 }
 
 impl EdgeBeats {
@@ -456,6 +460,13 @@ impl EdgeBeats {
                     })
                     .collect(),
                 lead: timing::ws_fetch_lead(&at),
+                tails: (0..g.m.div_ceil(arch.cols))
+                    .map(|nb| {
+                        (0..period)
+                            .map(|j| timing::ws_output_tail(&at, g.y_degree(nb, j)))
+                            .collect()
+                    })
+                    .collect(),
             };
         }
         let kk = timing::effective_k(k as u64, sparsity) as usize;
@@ -481,6 +492,7 @@ impl EdgeBeats {
                 .collect(),
             preload: vec![vec![1]],
             lead: 0,
+            tails: vec![vec![0]],
         }
     }
 
@@ -673,10 +685,14 @@ impl WsEdges {
 }
 
 /// Runs a GEMM on the weight-stationary array until the last result has left it.
-fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output, columns: EdgeBeats) -> ArrayRun {
+fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output, mut columns: EdgeBeats) -> ArrayRun {
     let (r, c) = (arch.rows as usize, arch.cols as usize);
     // The edges' sets are fetched `lead` cycles late; everything after keeps its spacing.
     let lead = columns.lead;
+    // The output buffer ends slot j's write X_j = max_{i≤j} tail_i cycles after the slot
+    // leaves (`timing::ws_output_tail`); the last write ends the GEMM.
+    let tails = std::mem::take(&mut columns.tails);
+    let (mut offset, mut written) = (0u64, 0u64);
     let (m, t, kk) = (ops.m, ops.t, ops.kk);
     let mut edges = WsEdges::with_beats(arch, m, kk, t, columns);
     let (k_folds, folds) = (edges.k_folds, edges.folds);
@@ -737,11 +753,14 @@ fn ws<L: Lane>(arch: &Arch, ops: &Operands, mut out: Output, columns: EdgeBeats)
             }
             if cc == c - 1 {
                 left_array += 1;
+                let b = &tails[nb % tails.len()];
+                offset = offset.max(b[s.pos as usize % b.len()]);
+                written = tau + offset;
             }
         }
         if left_array == (folds * t) as u64 {
             return ArrayRun {
-                cycles: tau + 1 + lead,
+                cycles: written + 1 + lead,
                 macs,
                 bank_stall: edges.bank_stall(),
             };
@@ -1154,6 +1173,15 @@ mod tests {
     /// 3), plus the 2 cycles the sequencers' fetch runs late (`timing::ws_fetch_lead`). With
     /// t = 32 they are two bank rows apart: words 8q + j/4 sit in banks 0, 2, 0, 2 (plus j's),
     /// two to a bank, so every column takes 2 cycles: 4 + 64 + 3 + 3 + 2.
+    ///
+    /// Every region physical, `y` (INT32) at byte 4096: slot j's 4 words `512 + 2o·t/4 + j/2`.
+    /// At t = 16 the rows are two bank rows apart, banks 0, 2, 0, 2: degree 2, so each column
+    /// takes max(1, 2) and the output buffer writes D + 1 = 3 cycles past the last result
+    /// (`timing::ws_output_tail`): 4 + 32 + 6 + 2 + 3 = 47. At t = 32 they are four bank rows
+    /// apart, one bank: degree 4, 4 + 128 + 6 + 2 + 5 = 145. With m = 5, t = 32 the second
+    /// output block is one row (degree 1, its columns take x's 2, its preload from word 4 one
+    /// cycle a step): 4 + max(128, 4) + 64 + 6 + 2, and the tail is the GEMM's largest degree,
+    /// not the last slot's: + 5 = 209.
     #[test]
     fn physical_banks_fetch_a_column_in_its_bank_degree() {
         let text = include_str!("../../../configs/arch/sat-small.yaml");
@@ -1162,10 +1190,12 @@ mod tests {
             "input: {bytes: 16384, banks: 4, bank_width_bytes: 8, ports: 2, latency: 1, banking: physical}",
         );
         let every = text.replace("latency: 1}", "latency: 1, banking: physical}");
-        for (text, physical_w_y) in [(input_only, false), (every, true)] {
+        let input_cases = [(4, 16, 28), (4, 32, 76)];
+        let every_cases = [(4, 16, 47), (4, 32, 145), (5, 32, 209)];
+        for (text, cases) in [(input_only, &input_cases[..]), (every, &every_cases[..])] {
             let a = Arch::parse("p.yaml", &text).unwrap();
-            for (t, want) in [(16usize, 28u64), (32, 76)] {
-                let (m, k) = (4usize, 4usize);
+            for &(m, t, want) in cases {
+                let k = 4usize;
                 let w = values(3, m * k);
                 let x = values(5, k * t);
                 let (mut y, mut want_y) = (vec![0i32; m * t], vec![0i32; m * t]);
@@ -1178,10 +1208,8 @@ mod tests {
                 let run = run_gemm(&a, m, k, t, None, &wb, &x, &mut y, false, Some(at));
                 reference(m, k, t, None, &w, &x, &mut want_y, false);
                 assert_eq!(y, want_y);
-                if !physical_w_y {
-                    assert_eq!(run.cycles, want, "t = {t}");
-                }
-                let g = timing::gemm_terms_placed(&a, 4, 4, t as u64, None, Some(at));
+                assert_eq!(run.cycles, want, "m = {m}, t = {t}");
+                let g = timing::gemm_terms_placed(&a, m as u64, 4, t as u64, None, Some(at));
                 assert_eq!((g.total, g.bank_stall), (run.cycles, run.bank_stall));
             }
         }
