@@ -26,7 +26,6 @@
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};
 use crate::controller::{Sequencer, RESOURCES, UNITS};
-use crate::core_physical::CorePhysical;
 use crate::dma::Dma;
 use crate::gather_map::{GATHER_FIELDS, GATHER_PORTS, WORD_ELEMS};
 use crate::prune_unit::PruneUnit;
@@ -39,14 +38,20 @@ use rust_hdl::prelude::*;
 /// The name of the core's top module in the generated Verilog.
 pub const CORE_TOP: &str = "nmsat_core";
 
-/// Declares a core top: the ports below — one list for the ideal [`Core`] and the
-/// physical [`CorePhysical`](crate::CorePhysical), so `run_core`, `nmsat cosim` and `nmsat hdl`
-/// drive either by the same names — then the struct's own fields, and `with_ports`, which
-/// takes those fields in order and leaves every port idle.
+/// Declares a core top: the ports below — one list for the ideal [`Core`] and the physical
+/// [`CorePhysical`](crate::CorePhysical), so `run_core`, `nmsat cosim` and `nmsat hdl` drive
+/// either by the same names — then the struct's own fields (`name: Type = initial value`),
+/// and its constructor: the given statements, then the struct with every port idle.
 macro_rules! core_top {
-    ($(#[$attr:meta])* pub struct $name:ident $(<const $l:ident: usize>)? {
-        $($(#[$fattr:meta])* $field:ident: $fty:ty,)*
-    }) => {
+    (
+        $(#[$attr:meta])* pub struct $name:ident $(<const $l:ident: usize>)? {
+            $($(#[$fattr:meta])* $field:ident: $fty:ty = $init:expr,)*
+        }
+        $(#[$cattr:meta])*
+        pub fn $ctor:ident($($arg:ident: $aty:ty),*) -> Result<Self, $err:ty> {
+            $($body:tt)*
+        }
+    ) => {
         $(#[$attr])*
         #[derive(LogicBlock)]
         pub struct $name $(<const $l: usize>)? {
@@ -55,7 +60,7 @@ macro_rules! core_top {
         /// Each queue has an instruction at its `pc`.
         pub valid: [Signal<In, Bit>; $crate::controller::UNITS],
         /// Each queue's instruction's resources (bit r: resource r).
-        pub res: [Signal<In, Bits<RESOURCES>>; $crate::controller::UNITS],
+        pub res: [Signal<In, Bits<{ $crate::controller::RESOURCES }>>; $crate::controller::UNITS],
         /// The load instruction's waits (per queue).
         pub wait_load: [Signal<In, Bits<16>>; $crate::controller::UNITS],
         /// The store instruction's waits.
@@ -261,10 +266,10 @@ macro_rules! core_top {
         }
 
         impl $(<const $l: usize>)? $name $(<$l>)? {
-            /// Every port idle, and the struct's own fields.
-            #[allow(clippy::too_many_arguments)]
-            fn with_ports($($field: $fty),*) -> Self {
-                Self {
+            $(#[$cattr])*
+            pub fn $ctor($($arg: $aty),*) -> Result<Self, $err> {
+                $($body)*
+                Ok(Self {
                     clock: Default::default(),
                     valid: Default::default(),
                     res: Default::default(),
@@ -366,8 +371,8 @@ macro_rules! core_top {
                     ports_used: Default::default(),
                     mem_rvalid: Default::default(),
                     mem_rdata: Default::default(),
-                    $($field),*
-                }
+                    $($field: $init),*
+                })
             }
         }
     };
@@ -377,34 +382,66 @@ pub(crate) use core_top;
 core_top! {
     /// The core, with `L` activation lanes per PE: see the module docs.
     pub struct Core<const L: usize> {
-        load: Sequencer,
-        store: Sequencer,
-        prune: Sequencer,
-        array: Sequencer,
-        vector: Sequencer,
-        dma: Dma,
-        vec: VectorUnit,
-        pru: PruneUnit,
-        gemm: ArrayUnit<L>,
-        sp_weight: Scratchpad,
-        sp_input: Scratchpad,
-        sp_output: Scratchpad,
-        ports: [Constant<Bits<4>>; RESOURCES],
-        counts: [Signal<Local, Bits<16>>; UNITS],
-        dma_store: DFF<Bit>,
-        dma_region: DFF<Bits<2>>,
-        vsrc_region: [DFF<Bits<2>>; VECTOR_READS],
-        vdst_region: DFF<Bits<2>>,
-        vsrc3_region: DFF<Bits<2>>,
-        psrc_region: DFF<Bits<2>>,
-        pdst_region: DFF<Bits<2>>,
-        _rows: usize,
-        _cols: usize,
+        load: Sequencer = Default::default(),
+        store: Sequencer = Default::default(),
+        prune: Sequencer = Default::default(),
+        array: Sequencer = Default::default(),
+        vector: Sequencer = Default::default(),
+        dma: Dma = Dma::new(arch.dma.setup_cycles, arch.frac_bits),
+        vec: VectorUnit = VectorUnit::new(arch.vector_lanes, arch.vector_latency, arch.frac_bits),
+        pru: PruneUnit = PruneUnit::new(
+            arch.mux_lanes as usize,
+            arch.prune_groups_per_cycle as usize,
+            arch.prune_latency,
+        ),
+        gemm: ArrayUnit<L> = ArrayUnit::new(shape.rows, shape.cols),
+        sp_weight: Scratchpad = Scratchpad::new(
+            arch.region(RegionId::Weight).bytes,
+            GemmPorts {
+                weights: shape.cols,
+                ..GemmPorts::default()
+            },
+        ),
+        sp_input: Scratchpad = Scratchpad::new(
+            arch.region(RegionId::Input).bytes,
+            GemmPorts {
+                gathers: shape.rows,
+                lanes: L,
+                ..GemmPorts::default()
+            },
+        ),
+        sp_output: Scratchpad = Scratchpad::new(
+            arch.region(RegionId::Output).bytes,
+            GemmPorts {
+                outputs: shape.cols,
+                ..GemmPorts::default()
+            },
+        ),
+        ports: [Constant<Bits<4>>; RESOURCES] = ports.map(|p| Constant::new(bits(p))),
+        counts: [Signal<Local, Bits<16>>; UNITS] = Default::default(),
+        dma_store: DFF<Bit> = Default::default(),
+        dma_region: DFF<Bits<2>> = Default::default(),
+        vsrc_region: [DFF<Bits<2>>; VECTOR_READS] = Default::default(),
+        vdst_region: DFF<Bits<2>> = Default::default(),
+        vsrc3_region: DFF<Bits<2>> = Default::default(),
+        psrc_region: DFF<Bits<2>> = Default::default(),
+        pdst_region: DFF<Bits<2>> = Default::default(),
+        _rows: usize = shape.rows,
+        _cols: usize = shape.cols,
+    }
+
+    /// The core of `arch` (its units' checks first).
+    pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
+        check_units(arch)?;
+        let shape = ArrayShape::from_arch(arch)?;
+        assert_eq!(shape.lanes, L, "the core's lanes are the array's");
+        let ports = nmsat_sim::machine::resource_ports(arch);
     }
 }
 
 /// The core of `arch`, with `connect_all()` done (its array's lane count dispatched to the
-/// const-generic core; a description whose regions are all physical gets [`CorePhysical`]),
+/// const-generic core; a description whose regions are all physical gets
+/// [`CorePhysical`](crate::CorePhysical)),
 /// or why the description has no RTL core.
 pub fn core_for(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
     fn make<const L: usize>(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
@@ -413,9 +450,7 @@ pub fn core_for(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
         Ok(Box::new(core))
     }
     if banking(arch)? == Banking::Physical {
-        let mut core = CorePhysical::new(arch)?;
-        core.connect_all();
-        return Ok(Box::new(core));
+        return crate::core_physical::boxed(arch);
     }
     check_units(arch)?;
     let shape = ArrayShape::from_arch(arch)?;
@@ -491,64 +526,6 @@ fn check_units(arch: &Arch) -> Result<(), crate::HwError> {
         }
     }
     Ok(())
-}
-
-impl<const L: usize> Core<L> {
-    /// The core of `arch` (its units' checks first).
-    pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
-        check_units(arch)?;
-        let shape = ArrayShape::from_arch(arch)?;
-        assert_eq!(shape.lanes, L, "the core's lanes are the array's");
-        let ports = nmsat_sim::machine::resource_ports(arch);
-        Ok(Self::with_ports(
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Dma::new(arch.dma.setup_cycles, arch.frac_bits),
-            VectorUnit::new(arch.vector_lanes, arch.vector_latency, arch.frac_bits),
-            PruneUnit::new(
-                arch.mux_lanes as usize,
-                arch.prune_groups_per_cycle as usize,
-                arch.prune_latency,
-            ),
-            ArrayUnit::new(shape.rows, shape.cols),
-            Scratchpad::new(
-                arch.region(RegionId::Weight).bytes,
-                GemmPorts {
-                    weights: shape.cols,
-                    ..GemmPorts::default()
-                },
-            ),
-            Scratchpad::new(
-                arch.region(RegionId::Input).bytes,
-                GemmPorts {
-                    gathers: shape.rows,
-                    lanes: L,
-                    ..GemmPorts::default()
-                },
-            ),
-            Scratchpad::new(
-                arch.region(RegionId::Output).bytes,
-                GemmPorts {
-                    outputs: shape.cols,
-                    ..GemmPorts::default()
-                },
-            ),
-            ports.map(|p| Constant::new(bits(p))),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            shape.rows,
-            shape.cols,
-        ))
-    }
 }
 
 impl<const L: usize> Logic for Core<L> {

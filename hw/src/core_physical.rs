@@ -88,21 +88,19 @@ pub(crate) fn free_at_done(arch: &Arch) -> Result<[bool; UNITS], HwError> {
 core_top! {
     /// The core on physically banked regions: see the module docs.
     pub struct CorePhysical {
-        load: Sequencer,
-        store: Sequencer,
-        prune: Sequencer,
-        array: Sequencer,
-        vector: Sequencer,
-        dma: DmaPhysical,
-        pru: BankedPruneUnit,
-        hub: Vec<RegionHub>,
-        _ports: [u64; RESOURCES],
-        _latency: u64,
-        _free: [bool; UNITS],
+        load: Sequencer = Default::default(),
+        store: Sequencer = Default::default(),
+        prune: Sequencer = Default::default(),
+        array: Sequencer = Default::default(),
+        vector: Sequencer = Default::default(),
+        dma: DmaPhysical = dma,
+        pru: BankedPruneUnit = pru,
+        hub: Vec<RegionHub> = hubs,
+        _ports: [u64; RESOURCES] = nmsat_sim::machine::resource_ports(arch),
+        _latency: u64 = arch.dram.latency,
+        _free: [bool; UNITS] = free_at_done(arch)?,
     }
-}
 
-impl CorePhysical {
     /// The core of `arch`, whose regions must all be physical with one bank shape (the DMA
     /// engine and the prune unit reach every region through one bundle of each kind).
     pub fn new(arch: &Arch) -> Result<Self, HwError> {
@@ -115,10 +113,10 @@ impl CorePhysical {
                 d.ports as usize,
             )
         };
-        let mut hubs = Vec::new();
-        for r in REGIONS {
-            hubs.push(RegionHub::new(UNITS, shape(r)?)?);
-        }
+        let hubs = REGIONS
+            .iter()
+            .map(|&r| RegionHub::new(UNITS, shape(r)?))
+            .collect::<Result<Vec<_>, HwError>>()?;
         // The prune unit refuses regions of different banks or widths, naming the field.
         let pru = BankedPruneUnit::for_arch(arch)?;
         // The engine's walkers address the deepest region; its banks are every region's.
@@ -133,21 +131,19 @@ impl CorePhysical {
             arch.frac_bits,
             deepest,
         )?;
-        Ok(Self::with_ports(
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            dma,
-            pru,
-            hubs,
-            nmsat_sim::machine::resource_ports(arch),
-            arch.dram.latency,
-            free_at_done(arch)?,
-        ))
     }
+}
 
+/// The core of `arch` on the heap, with `connect_all()` done. (A function of its own: the
+/// core is large, and its temporaries would otherwise sit in the frame of `core_for`, which
+/// builds the ideal core too.)
+pub(crate) fn boxed(arch: &Arch) -> Result<Box<dyn Block>, HwError> {
+    let mut core = Box::new(CorePhysical::new(arch)?);
+    core.connect_all();
+    Ok(core)
+}
+
+impl CorePhysical {
     fn banks(&self) -> usize {
         self.hub[0].shape().banks()
     }

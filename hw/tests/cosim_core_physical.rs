@@ -13,8 +13,8 @@ use common::{options, scratch};
 use nmsat_compiler::arch::{Arch, Banking};
 use nmsat_compiler::isa::{Op, Program, Unit};
 use nmsat_hw::{
-    build_core, core_for, cosim_program, encode, gemm_program, random_memory_program,
-    random_program, to_verilog, verilator_lint, write_verilog, yosys_check, HwError, CORE_TOP,
+    build_core, check_generated, core_for, cosim_program, encode, gemm_program, generate,
+    random_memory_program, random_program, HwError,
 };
 
 /// sat-small with every region physical, as docs/physical-banking.md makes it.
@@ -28,15 +28,20 @@ fn sat_small_physical() -> Arch {
     Arch::parse("sat-small-physical", &text).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// What `nmsat hdl --arch` writes for sat-small with every region physical: the physical core,
+/// whose Verilog passes Verilator's `-Wall` lint and yosys's checks.
 #[test]
-fn the_physical_core_passes_verilator_lint_and_yosys_check() {
+fn nmsat_hdl_writes_a_clean_physical_core() {
     let arch = sat_small_physical();
-    let core = core_for(&arch).unwrap_or_else(|e| panic!("{e}"));
-    let file = scratch("core-physical-lint").join(format!("{CORE_TOP}.v"));
-    write_verilog(&to_verilog(core.as_ref(), CORE_TOP).unwrap(), &file).unwrap();
-    let files = [file];
-    verilator_lint(&files, CORE_TOP).unwrap_or_else(|e| panic!("{e}"));
-    yosys_check(&files, CORE_TOP).unwrap_or_else(|e| panic!("{e}"));
+    let report = generate(&arch, &scratch("core-physical-hdl")).unwrap_or_else(|e| panic!("{e}"));
+    let core = report.core.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    assert!(core.physical);
+    let text = report.to_string();
+    assert!(
+        text.contains("physically banked regions of 16384 / 16384 / 16384 bytes"),
+        "{text}"
+    );
+    check_generated(&report).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// A shape sat-small does not have: 8 banks of 4-byte words, one read copy per region (so a
