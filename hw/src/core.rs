@@ -22,6 +22,10 @@
 //! `ReluGrad`, `Add`, `Fill`), the SGD step, the loss gradient, pooling and its gradients,
 //! `MaskDecay`, batch norm, and GELU, layer norm and the softmax and their gradients. The other
 //! vector operations and larger gathers are refused by the encoder, naming the instruction.
+//!
+//! This is the core on the ideal crossbar (`banking: ideal`). On physically banked regions
+//! `core_for` builds [`CorePhysical`](crate::CorePhysical) instead, with the same ports
+//! (declared once, by `core_top!`); a description with some regions of each is refused.
 
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};

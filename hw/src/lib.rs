@@ -10,9 +10,11 @@
 //!   [`BatchLanes`], [`GeluLanes`], [`NormLanes`] and [`SoftmaxGradLanes`], the [`ArrayUnit`]
 //!   (the grid with its edges), [`Scratchpad`] regions; [`encode`] turns a program into its
 //!   queues;
-//! * [`BankedRegion`]: a physically banked region of rust-hdl `RAM`s (not yet in the core),
-//!   with its reference [`BankedRegionModel`], and the [`BankWriteSequencer`] and
-//!   [`BankReadSequencer`] that serve an access set over its banks in its bank degree;
+//! * [`BankedRegion`]: a physically banked region of rust-hdl `RAM`s, with its reference
+//!   [`BankedRegionModel`], and the [`BankWriteSequencer`] and [`BankReadSequencer`] that
+//!   serve an access set over its banks in its bank degree; [`CorePhysical`]: the core on
+//!   such regions (a [`RegionHub`] each, [`DmaPhysical`], [`BankedPruneUnit`]), with `Core`'s
+//!   ports;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
