@@ -68,8 +68,6 @@ use std::fmt::Write as _;
 
 /// The queues in the controller's order, as the core's ports name them.
 const QUEUES: [&str; UNITS] = ["load", "store", "prune", "array", "vector"];
-/// The regions in `RegionId` order.
-const REGIONS: [RegionId; 3] = [RegionId::Weight, RegionId::Input, RegionId::Output];
 /// The hub slots of the units that drive bundles: the DMA engine's two queues and the prune
 /// unit.
 const LOAD: usize = 0;
@@ -112,8 +110,9 @@ core_top! {
                 d.bank_width_bytes as usize,
                 d.ports as usize,
             )
+            .map_err(|e| in_region(e, r))
         };
-        let hubs = REGIONS
+        let hubs = RegionId::ALL
             .iter()
             .map(|&r| RegionHub::new(UNITS, shape(r)?))
             .collect::<Result<Vec<_>, HwError>>()?;
@@ -131,6 +130,39 @@ core_top! {
             arch.frac_bits,
             deepest,
         )?;
+    }
+}
+
+/// `e`, a refusal of a region's shape, naming the description's field of region `r`.
+fn in_region(e: HwError, r: RegionId) -> HwError {
+    let HwError::Unsupported {
+        field,
+        value,
+        reason,
+        allowed,
+    } = e
+    else {
+        return e;
+    };
+    let field = match (r, field) {
+        (RegionId::Weight, "banks") => "scratchpads.weight.banks",
+        (RegionId::Weight, "width") => "scratchpads.weight.bank_width_bytes",
+        (RegionId::Weight, "copies") => "scratchpads.weight.ports",
+        (RegionId::Weight, _) => "scratchpads.weight.bytes",
+        (RegionId::Input, "banks") => "scratchpads.input.banks",
+        (RegionId::Input, "width") => "scratchpads.input.bank_width_bytes",
+        (RegionId::Input, "copies") => "scratchpads.input.ports",
+        (RegionId::Input, _) => "scratchpads.input.bytes",
+        (RegionId::Output, "banks") => "scratchpads.output.banks",
+        (RegionId::Output, "width") => "scratchpads.output.bank_width_bytes",
+        (RegionId::Output, "copies") => "scratchpads.output.ports",
+        (RegionId::Output, _) => "scratchpads.output.bytes",
+    };
+    HwError::Unsupported {
+        field,
+        value,
+        reason,
+        allowed,
     }
 }
 
@@ -279,7 +311,7 @@ impl CorePhysical {
 
     /// Each hub's holders and bundles, and the words the engines take back.
     fn hubs(&self, v: &mut String, banks: usize) {
-        for r in 0..REGIONS.len() {
+        for r in 0..RegionId::ALL.len() {
             let hold = |u: usize, res: usize| {
                 format!(
                     "({q}$issue & res${u}[{res}]) | {q}$holds${res}[0]",
@@ -352,7 +384,7 @@ impl CorePhysical {
             names.extend((0..RESOURCES).map(|r| format!("{q}$holds${r}[3:1]")));
         }
         let banks = self.banks();
-        for r in 0..REGIONS.len() {
+        for r in 0..RegionId::ALL.len() {
             for u in [LOAD, 3, 4] {
                 names.extend((0..banks).map(|b| format!("hub${r}$rdata${}", u * banks + b)));
             }

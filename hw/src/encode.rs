@@ -529,7 +529,7 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
 /// Refuses a GEMM or a vector operation on a core whose regions are physical: those units are
 /// built for the ideal crossbar and are not yet wired to the region hubs ([`crate::CorePhysical`]).
 fn refuse_unbanked_unit(arch: &Arch, index: usize, op: &Op) -> Result<(), HwError> {
-    let physical = [RegionId::Weight, RegionId::Input, RegionId::Output]
+    let physical = RegionId::ALL
         .iter()
         .any(|&r| arch.region(r).banking == Banking::Physical);
     let unit = match op {

@@ -158,6 +158,13 @@ fn gemms_vector_operations_and_mixed_banking_are_refused() {
     // The same programs on the ideal description encode.
     let ideal = common::arch("sat-small");
     encode(&ideal, &gemm).unwrap();
+    // A region the banked RTL cannot build is refused at its field.
+    let mut odd = arch.clone();
+    odd.output.banks = 3;
+    match core_for(&odd).err().expect("3 banks have no core") {
+        HwError::Unsupported { field, .. } => assert_eq!(field, "scratchpads.output.banks"),
+        e => panic!("{e}"),
+    }
     let mut mixed = arch.clone();
     mixed.input.banking = Banking::Ideal;
     match core_for(&mixed)
