@@ -3,10 +3,12 @@
 //! speeds on it.
 
 use crate::UserError;
-use nmsat_compiler::arch::Arch;
+use nmsat_compiler::arch::{Arch, Banking};
 use nmsat_compiler::isa::Program;
 use nmsat_compiler::prune::Nm;
-use nmsat_hw::{build_core, cosim_program, gemm_program, random_program, BuildOptions};
+use nmsat_hw::{
+    build_core, cosim_program, gemm_program, random_memory_program, random_program, BuildOptions,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -36,7 +38,9 @@ pub struct CosimArgs {
     #[arg(long)]
     nm: Option<String>,
     /// Instead of a program file: this many random loads, stores, prunes, GEMMs and vector
-    /// operations (every kind the ISA has), then every scratchpad region stored whole.
+    /// operations (every kind the ISA has; on physically banked regions, whose core has no
+    /// array or vector unit on banks yet, loads, stores and prunes only), then every
+    /// scratchpad region stored whole.
     #[arg(long)]
     random: Option<usize>,
     /// Seed of the host inputs (and of `--random`).
@@ -70,6 +74,9 @@ pub fn run(a: CosimArgs) -> Result<(), UserError> {
     let arch = Arch::load(&a.arch)?;
     let prog = match (&a.program, a.random, &a.gemm, &a.model) {
         (Some(p), ..) => read_program(p)?,
+        (None, Some(n), ..) if arch.weight.banking == Banking::Physical => {
+            random_memory_program(&arch, n, a.seed)
+        }
         (None, Some(n), ..) => random_program(&arch, n, a.seed),
         (None, None, Some(dims), _) => gemm_from_args(&arch, dims, a.nm.as_deref())?,
         (None, None, None, Some(model)) => {

@@ -36,6 +36,35 @@ fn random_programs_match_and_report_three_speeds() {
     }
 }
 
+/// On sat-small with every region physical, `--random` makes loads, stores and prunes, which the
+/// physical core runs to the exact simulator's cycles; a GEMM is refused with the reason.
+#[test]
+fn the_physical_core_runs_random_memory_programs_and_refuses_a_gemm() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cosim-cli-physical");
+    std::fs::create_dir_all(&dir).unwrap();
+    let yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/arch/sat-small.yaml"
+    ))
+    .unwrap()
+    .replace("latency: 1}", "latency: 1, banking: physical}");
+    let arch = dir.join("sat-small-physical.yaml");
+    std::fs::write(&arch, yaml).unwrap();
+    let arch = arch.to_str().unwrap();
+    let o = nmsat(&["cosim", "--arch", arch, "--random", "40", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["match"], true);
+    assert_eq!(v["rtl_cycles"], v["exact_cycles"]);
+    let o = nmsat(&["cosim", "--arch", arch, "--gemm", "4x4x8"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("GEMM") && text(&o).contains("physically banked"),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn programs_the_core_cannot_run_are_refused_with_the_reason() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cosim-cli");

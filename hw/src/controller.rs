@@ -17,6 +17,13 @@
 //!    the instructions in flight that hold `r`, plus those issuing in τ from the queues
 //!    before `u`, number fewer than `ports[r]`.
 //!
+//! A unit whose `done` comes in its first free cycle rather than its last busy one (the DMA
+//! engine on physical banks, [`crate::DmaPhysical`]: it raises `done` a cycle later than the
+//! ideal engine and takes the next `start` in that same cycle) sets `free_at_done`: its
+//! sequencer then counts the completion, releases the resources and may issue again in the
+//! `done` cycle itself, so the instruction occupies the same cycles `[τ, τ + T)` as under the
+//! ideal engine's `done` in cycle τ + T − 1.
+//!
 //! Rule 3's "queues before u" is the fixed order load, store, prune, array, vector: each
 //! sequencer passes on how many ports are taken once it has claimed its own (`after`), which
 //! is the machine model's loop over units within one cycle. An instruction holds its
@@ -50,6 +57,8 @@ pub struct Sequencer {
     pub ports: [Signal<In, Bits<4>>; RESOURCES],
     /// The unit completes its instruction in this cycle.
     pub done: Signal<In, Bit>,
+    /// `done` marks the unit's first free cycle, not its last busy one (see the module docs).
+    pub free_at_done: Signal<In, Bit>,
     /// Issue the instruction at `pc` in this cycle.
     pub issue: Signal<Out, Bit>,
     /// Index of the queue's next instruction.
@@ -65,13 +74,15 @@ pub struct Sequencer {
     busy_q: DFF<Bit>,
     res_q: DFF<Bits<RESOURCES>>,
     ready: Signal<Local, Bit>,
+    free: Signal<Local, Bit>,
 }
 
 impl Logic for Sequencer {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, pc_q, count_q, busy_q, res_q);
-        self.ready.next = self.valid.val() & !self.busy_q.q.val();
+        self.free.next = self.done.val() & self.free_at_done.val();
+        self.ready.next = self.valid.val() & (!self.busy_q.q.val() | self.free.val());
         for v in 0..UNITS {
             if self.completed[v].val() < self.wait[v].val() {
                 self.ready.next = false;
@@ -89,7 +100,7 @@ impl Logic for Sequencer {
                 self.after[r].next = self.before[r].val() + 1;
             }
             self.holds[r].next = 0.into();
-            if self.busy_q.q.val() & self.res_q.q.val().get_bit(r) {
+            if self.busy_q.q.val() & !self.free.val() & self.res_q.q.val().get_bit(r) {
                 self.holds[r].next = 1.into();
             }
         }
@@ -97,11 +108,64 @@ impl Logic for Sequencer {
             self.pc_q.d.next = self.pc_q.q.val() + 1;
             self.res_q.d.next = self.res.val();
         }
-        self.busy_q.d.next = (self.busy_q.q.val() | self.ready.val()) & !self.done.val();
+        // An instruction issued in its predecessor's `done` cycle (only when that is free)
+        // stays busy.
+        self.busy_q.d.next = ((self.busy_q.q.val() | self.ready.val()) & !self.done.val())
+            | (self.ready.val() & self.free.val());
         if self.done.val() {
             self.count_q.d.next = self.count_q.q.val() + 1;
         }
         self.pc.next = self.pc_q.q.val();
         self.count.next = self.count_q.q.val();
+        if self.free.val() {
+            self.count.next = self.count_q.q.val() + 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::settle;
+
+    /// (issue, completed count, DRAM ports held) in each of the cycles 0 … 4 of a queue of two
+    /// transfers whose unit raises `done` in cycle 3, under `free_at_done`.
+    fn run(free_at_done: bool) -> Vec<(bool, u64, u64)> {
+        let mut s = Sequencer::default();
+        s.connect_all();
+        s.valid.next = true;
+        s.res.next = bits(1 << 3);
+        s.ports.iter_mut().for_each(|p| p.next = bits(1));
+        s.free_at_done.next = free_at_done;
+        let mut seen = Vec::new();
+        for cycle in 0..5 {
+            s.done.next = cycle == 3;
+            s.clock.next = false.into();
+            settle(&mut s);
+            seen.push((
+                s.issue.val(),
+                s.count.val().index() as u64,
+                s.holds[3].val().index() as u64,
+            ));
+            s.clock.next = true.into();
+            settle(&mut s);
+        }
+        seen
+    }
+
+    /// A unit whose `done` is its last busy cycle frees the queue in the next cycle; one whose
+    /// `done` is its first free cycle frees it in that very cycle: the completion counts, the
+    /// DRAM is released and the next instruction issues — and stays busy.
+    #[test]
+    fn free_at_done_issues_counts_and_releases_in_the_done_cycle() {
+        let held = |c| (false, c, 1);
+        assert_eq!(
+            run(false),
+            [(true, 0, 0), held(0), held(0), held(0), (true, 1, 0)]
+        );
+        assert_eq!(
+            run(true),
+            [(true, 0, 0), held(0), held(0), (true, 1, 0), held(1)]
+        );
     }
 }

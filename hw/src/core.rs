@@ -22,6 +22,10 @@
 //! `ReluGrad`, `Add`, `Fill`), the SGD step, the loss gradient, pooling and its gradients,
 //! `MaskDecay`, batch norm, and GELU, layer norm and the softmax and their gradients. The other
 //! vector operations and larger gathers are refused by the encoder, naming the instruction.
+//!
+//! This is the core on the ideal crossbar (`banking: ideal`). On physically banked regions
+//! `core_for` builds [`CorePhysical`](crate::CorePhysical) instead, with the same ports
+//! (declared once, by `core_top!`); a description with some regions of each is refused.
 
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{ArrayUnit, GEMM_FIELDS};
@@ -38,248 +42,419 @@ use rust_hdl::prelude::*;
 /// The name of the core's top module in the generated Verilog.
 pub const CORE_TOP: &str = "nmsat_core";
 
-/// The core, with `L` activation lanes per PE: see the module docs.
-#[derive(LogicBlock)]
-pub struct Core<const L: usize> {
-    /// The clock of every register.
-    pub clock: Signal<In, Clock>,
-    /// Each queue has an instruction at its `pc`.
-    pub valid: [Signal<In, Bit>; UNITS],
-    /// Each queue's instruction's resources (bit r: resource r).
-    pub res: [Signal<In, Bits<RESOURCES>>; UNITS],
-    /// The load instruction's waits (per queue).
-    pub wait_load: [Signal<In, Bits<16>>; UNITS],
-    /// The store instruction's waits.
-    pub wait_store: [Signal<In, Bits<16>>; UNITS],
-    /// The prune instruction's waits.
-    pub wait_prune: [Signal<In, Bits<16>>; UNITS],
-    /// The array instruction's waits.
-    pub wait_array: [Signal<In, Bits<16>>; UNITS],
-    /// The vector instruction's waits.
-    pub wait_vector: [Signal<In, Bits<16>>; UNITS],
-    /// Load: first DRAM byte.
-    pub ld_dram_addr: Signal<In, Bits<32>>,
-    /// Load: rows.
-    pub ld_rows: Signal<In, Bits<16>>,
-    /// Load: bytes per row.
-    pub ld_row_bytes: Signal<In, Bits<16>>,
-    /// Load: DRAM stride.
-    pub ld_stride: Signal<In, Bits<32>>,
-    /// Load: region (0 weight, 1 input, 2 output).
-    pub ld_region: Signal<In, Bits<2>>,
-    /// Load: first scratchpad byte.
-    pub ld_sp_addr: Signal<In, Bits<16>>,
-    /// Load: the block lands transposed.
-    pub ld_transpose: Signal<In, Bit>,
-    /// Load: a scatter's rows per grid row.
-    pub ld_grid_w: Signal<In, Bits<16>>,
-    /// Load: a scatter's grid rows per image.
-    pub ld_grid_h: Signal<In, Bits<16>>,
-    /// Load: grid position of the first row.
-    pub ld_grid_x0: Signal<In, Bits<16>>,
-    /// Load: see `grid_x0`.
-    pub ld_grid_y0: Signal<In, Bits<16>>,
-    /// Load: DRAM bytes after a grid row's last row.
-    pub ld_row_jump: Signal<In, Bits<32>>,
-    /// Load: DRAM bytes after an image's last row.
-    pub ld_img_jump: Signal<In, Bits<32>>,
-    /// Load: a gather's fields (see `gather_map::field`).
-    pub ld_gf: [Signal<In, Bits<32>>; GATHER_FIELDS],
-    /// Store: first DRAM byte.
-    pub st_dram_addr: Signal<In, Bits<32>>,
-    /// Store: rows.
-    pub st_rows: Signal<In, Bits<16>>,
-    /// Store: bytes per row.
-    pub st_row_bytes: Signal<In, Bits<16>>,
-    /// Store: DRAM stride.
-    pub st_stride: Signal<In, Bits<32>>,
-    /// Store: region.
-    pub st_region: Signal<In, Bits<2>>,
-    /// Store: first scratchpad byte.
-    pub st_sp_addr: Signal<In, Bits<16>>,
-    /// Store: requantize INT32 accumulators.
-    pub st_requant: Signal<In, Bit>,
-    /// Store: the block is read transposed.
-    pub st_transpose: Signal<In, Bit>,
-    /// Store: a scatter's rows per grid row.
-    pub st_grid_w: Signal<In, Bits<16>>,
-    /// Store: a scatter's grid rows per image.
-    pub st_grid_h: Signal<In, Bits<16>>,
-    /// Store: grid position of the first row.
-    pub st_grid_x0: Signal<In, Bits<16>>,
-    /// Store: see `grid_x0`.
-    pub st_grid_y0: Signal<In, Bits<16>>,
-    /// Store: DRAM bytes after a grid row's last row.
-    pub st_row_jump: Signal<In, Bits<32>>,
-    /// Store: DRAM bytes after an image's last row.
-    pub st_img_jump: Signal<In, Bits<32>>,
-    /// Vector: operation code (`VOP_*`).
-    pub v_op: Signal<In, Bits<5>>,
-    /// Vector: source 0's region.
-    pub v_src0_region: Signal<In, Bits<2>>,
-    /// Vector: source 0's first byte.
-    pub v_src0: Signal<In, Bits<16>>,
-    /// Vector: source 1's region.
-    pub v_src1_region: Signal<In, Bits<2>>,
-    /// Vector: source 1's first byte.
-    pub v_src1: Signal<In, Bits<16>>,
-    /// Vector: there is a source 1.
-    pub v_two: Signal<In, Bit>,
-    /// Vector: source 2's region.
-    pub v_src2_region: Signal<In, Bits<2>>,
-    /// Vector: source 2's first byte.
-    pub v_src2: Signal<In, Bits<16>>,
-    /// Vector: the destination's region.
-    pub v_dst_region: Signal<In, Bits<2>>,
-    /// Vector: the destination's first byte.
-    pub v_dst: Signal<In, Bits<16>>,
-    /// Vector: elements.
-    pub v_elems: Signal<In, Bits<16>>,
-    /// Vector SGD: learning rate, momentum and SR-STE decay (Q16.16).
-    pub v_lr: Signal<In, Bits<32>>,
-    /// See `v_lr`.
-    pub v_mu: Signal<In, Bits<32>>,
-    /// See `v_lr`.
-    pub v_lambda: Signal<In, Bits<32>>,
-    /// Vector SGD: the SR-STE term is on; its N and M (their row length in `v_width`; see
-    /// [`VectorUnit`]).
-    pub v_srste: Signal<In, Bit>,
-    /// See `v_srste`.
-    pub v_n: Signal<In, Bits<5>>,
-    /// See `v_srste`.
-    pub v_m: Signal<In, Bits<5>>,
-    /// Vector loss: classes per row and the mean's divisor (row operations: elements per row,
-    /// and 1).
-    pub v_classes: Signal<In, Bits<16>>,
-    /// See `v_classes`.
-    pub v_batch: Signal<In, Bits<16>>,
-    /// Pooling: elements per result, source elements (`elems · taps`), and a sum's scale
-    /// (Q16.16).
-    pub v_taps: Signal<In, Bits<8>>,
-    /// See `v_taps`.
-    pub v_total: Signal<In, Bits<16>>,
-    /// See `v_taps`.
-    pub v_recip: Signal<In, Bits<17>>,
-    /// Pooling gradient of max: the taps' window positions (see `PoolLanes`).
-    pub v_pbase: Signal<In, Bits<8>>,
-    /// See `v_pbase`.
-    pub v_pstep: Signal<In, Bits<8>>,
-    /// See `v_pbase`.
-    pub v_prow: Signal<In, Bits<8>>,
-    /// See `v_pbase`.
-    pub v_kb: Signal<In, Bits<8>>,
-    /// Vector batch norm: source 3's region and first byte (`BatchNormGrad`'s gradient
-    /// statistics).
-    pub v_src3_region: Signal<In, Bits<2>>,
-    /// See `v_src3_region`.
-    pub v_src3: Signal<In, Bits<16>>,
-    /// Vector batch norm: the tile's columns and rows, and the rows of the statistics;
-    /// SR-STE and `MaskDecay`: the row length the N:M groups restart at.
-    pub v_width: Signal<In, Bits<16>>,
-    /// See `v_width`.
-    pub v_trows: Signal<In, Bits<16>>,
-    /// See `v_width`.
-    pub v_rows: Signal<In, Bits<16>>,
-    /// Prune: N, M, index bits, packed group bytes.
-    pub p_n: Signal<In, Bits<5>>,
-    /// See `p_n`.
-    pub p_m: Signal<In, Bits<5>>,
-    /// See `p_n`.
-    pub p_ib: Signal<In, Bits<3>>,
-    /// See `p_n`.
-    pub p_gb: Signal<In, Bits<6>>,
-    /// Prune: groups in all, per row, and a row's last group's elements.
-    pub p_total: Signal<In, Bits<16>>,
-    /// See `p_total`.
-    pub p_per_row: Signal<In, Bits<16>>,
-    /// See `p_total`.
-    pub p_last_v: Signal<In, Bits<5>>,
-    /// Prune: a lane's advance per batch (see [`PruneUnit`]).
-    pub p_qk: Signal<In, Bits<16>>,
-    /// See `p_qk`.
-    pub p_rem: Signal<In, Bits<16>>,
-    /// See `p_qk`.
-    pub p_remm: Signal<In, Bits<16>>,
-    /// See `p_qk`.
-    pub p_pad: Signal<In, Bits<16>>,
-    /// See `p_qk`.
-    pub p_dstep: Signal<In, Bits<16>>,
-    /// Prune: the source's region and first byte.
-    pub p_src_region: Signal<In, Bits<2>>,
-    /// See `p_src_region`.
-    pub p_src: Signal<In, Bits<16>>,
-    /// Prune: the destination's region and first byte.
-    pub p_dst_region: Signal<In, Bits<2>>,
-    /// See `p_dst_region`.
-    pub p_dst: Signal<In, Bits<16>>,
-    /// Prune: each lane's first group (column, element, destination offset).
-    pub p_init_c: [Signal<In, Bits<16>>; GROUP_PORTS],
-    /// See `p_init_c`.
-    pub p_init_elem: [Signal<In, Bits<16>>; GROUP_PORTS],
-    /// See `p_init_c`.
-    pub p_init_dst: [Signal<In, Bits<16>>; GROUP_PORTS],
-    /// Array: the GEMM's fields ([`crate::GemmOp`]).
-    pub g: [Signal<In, Bits<16>>; GEMM_FIELDS],
-    /// Each queue's next instruction.
-    pub pc: [Signal<Out, Bits<16>>; UNITS],
-    /// Each queue issues in this cycle.
-    pub issue: [Signal<Out, Bit>; UNITS],
-    /// Each queue's unit completes in this cycle.
-    pub done: [Signal<Out, Bit>; UNITS],
-    /// DRAM request.
-    pub mem_valid: Signal<Out, Bit>,
-    /// It is a write.
-    pub mem_write: Signal<Out, Bit>,
-    /// Word byte address.
-    pub mem_addr: Signal<Out, Bits<32>>,
-    /// Write data.
-    pub mem_wdata: Signal<Out, Bits<64>>,
-    /// Write byte enables.
-    pub mem_wmask: Signal<Out, Bits<8>>,
-    /// The request is its transfer's last word.
-    pub mem_last: Signal<Out, Bit>,
-    /// The word this cycle's answer must be for.
-    pub mem_rsp_addr: Signal<Out, Bits<32>>,
-    /// The DMA engine got an answer it had not asked for (sticky until its next transfer).
-    pub fault: Signal<Out, Bit>,
-    /// Ports of each resource in use this cycle (in flight and issuing).
-    pub ports_used: [Signal<Out, Bits<4>>; RESOURCES],
-    /// The answer to the request of `latency` cycles ago.
-    pub mem_rvalid: Signal<In, Bit>,
-    /// Its read data.
-    pub mem_rdata: Signal<In, Bits<64>>,
-    load: Sequencer,
-    store: Sequencer,
-    prune: Sequencer,
-    array: Sequencer,
-    vector: Sequencer,
-    dma: Dma,
-    vec: VectorUnit,
-    pru: PruneUnit,
-    gemm: ArrayUnit<L>,
-    sp_weight: Scratchpad,
-    sp_input: Scratchpad,
-    sp_output: Scratchpad,
-    ports: [Constant<Bits<4>>; RESOURCES],
-    counts: [Signal<Local, Bits<16>>; UNITS],
-    dma_store: DFF<Bit>,
-    dma_region: DFF<Bits<2>>,
-    vsrc_region: [DFF<Bits<2>>; VECTOR_READS],
-    vdst_region: DFF<Bits<2>>,
-    vsrc3_region: DFF<Bits<2>>,
-    psrc_region: DFF<Bits<2>>,
-    pdst_region: DFF<Bits<2>>,
-    _rows: usize,
-    _cols: usize,
+/// Declares a core top: the ports below — one list for the ideal [`Core`] and the physical
+/// [`CorePhysical`](crate::CorePhysical), so `run_core`, `nmsat cosim` and `nmsat hdl` drive
+/// either by the same names — then the struct's own fields (`name: Type = initial value`),
+/// and its constructor: the given statements, then the struct with every port idle.
+macro_rules! core_top {
+    (
+        $(#[$attr:meta])* pub struct $name:ident $(<const $l:ident: usize>)? {
+            $($(#[$fattr:meta])* $field:ident: $fty:ty = $init:expr,)*
+        }
+        $(#[$cattr:meta])*
+        pub fn $ctor:ident($($arg:ident: $aty:ty),*) -> Result<Self, $err:ty> {
+            $($body:tt)*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(LogicBlock)]
+        pub struct $name $(<const $l: usize>)? {
+        /// The clock of every register.
+        pub clock: Signal<In, Clock>,
+        /// Each queue has an instruction at its `pc`.
+        pub valid: [Signal<In, Bit>; $crate::controller::UNITS],
+        /// Each queue's instruction's resources (bit r: resource r).
+        pub res: [Signal<In, Bits<{ $crate::controller::RESOURCES }>>; $crate::controller::UNITS],
+        /// The load instruction's waits (per queue).
+        pub wait_load: [Signal<In, Bits<16>>; $crate::controller::UNITS],
+        /// The store instruction's waits.
+        pub wait_store: [Signal<In, Bits<16>>; $crate::controller::UNITS],
+        /// The prune instruction's waits.
+        pub wait_prune: [Signal<In, Bits<16>>; $crate::controller::UNITS],
+        /// The array instruction's waits.
+        pub wait_array: [Signal<In, Bits<16>>; $crate::controller::UNITS],
+        /// The vector instruction's waits.
+        pub wait_vector: [Signal<In, Bits<16>>; $crate::controller::UNITS],
+        /// Load: first DRAM byte.
+        pub ld_dram_addr: Signal<In, Bits<32>>,
+        /// Load: rows.
+        pub ld_rows: Signal<In, Bits<16>>,
+        /// Load: bytes per row.
+        pub ld_row_bytes: Signal<In, Bits<16>>,
+        /// Load: DRAM stride.
+        pub ld_stride: Signal<In, Bits<32>>,
+        /// Load: region (0 weight, 1 input, 2 output).
+        pub ld_region: Signal<In, Bits<2>>,
+        /// Load: first scratchpad byte.
+        pub ld_sp_addr: Signal<In, Bits<16>>,
+        /// Load: the block lands transposed.
+        pub ld_transpose: Signal<In, Bit>,
+        /// Load: a scatter's rows per grid row.
+        pub ld_grid_w: Signal<In, Bits<16>>,
+        /// Load: a scatter's grid rows per image.
+        pub ld_grid_h: Signal<In, Bits<16>>,
+        /// Load: grid position of the first row.
+        pub ld_grid_x0: Signal<In, Bits<16>>,
+        /// Load: see `grid_x0`.
+        pub ld_grid_y0: Signal<In, Bits<16>>,
+        /// Load: DRAM bytes after a grid row's last row.
+        pub ld_row_jump: Signal<In, Bits<32>>,
+        /// Load: DRAM bytes after an image's last row.
+        pub ld_img_jump: Signal<In, Bits<32>>,
+        /// Load: a gather's fields (see `gather_map::field`).
+        pub ld_gf: [Signal<In, Bits<32>>; $crate::gather_map::GATHER_FIELDS],
+        /// Store: first DRAM byte.
+        pub st_dram_addr: Signal<In, Bits<32>>,
+        /// Store: rows.
+        pub st_rows: Signal<In, Bits<16>>,
+        /// Store: bytes per row.
+        pub st_row_bytes: Signal<In, Bits<16>>,
+        /// Store: DRAM stride.
+        pub st_stride: Signal<In, Bits<32>>,
+        /// Store: region.
+        pub st_region: Signal<In, Bits<2>>,
+        /// Store: first scratchpad byte.
+        pub st_sp_addr: Signal<In, Bits<16>>,
+        /// Store: requantize INT32 accumulators.
+        pub st_requant: Signal<In, Bit>,
+        /// Store: the block is read transposed.
+        pub st_transpose: Signal<In, Bit>,
+        /// Store: a scatter's rows per grid row.
+        pub st_grid_w: Signal<In, Bits<16>>,
+        /// Store: a scatter's grid rows per image.
+        pub st_grid_h: Signal<In, Bits<16>>,
+        /// Store: grid position of the first row.
+        pub st_grid_x0: Signal<In, Bits<16>>,
+        /// Store: see `grid_x0`.
+        pub st_grid_y0: Signal<In, Bits<16>>,
+        /// Store: DRAM bytes after a grid row's last row.
+        pub st_row_jump: Signal<In, Bits<32>>,
+        /// Store: DRAM bytes after an image's last row.
+        pub st_img_jump: Signal<In, Bits<32>>,
+        /// Vector: operation code (`VOP_*`).
+        pub v_op: Signal<In, Bits<5>>,
+        /// Vector: source 0's region.
+        pub v_src0_region: Signal<In, Bits<2>>,
+        /// Vector: source 0's first byte.
+        pub v_src0: Signal<In, Bits<16>>,
+        /// Vector: source 1's region.
+        pub v_src1_region: Signal<In, Bits<2>>,
+        /// Vector: source 1's first byte.
+        pub v_src1: Signal<In, Bits<16>>,
+        /// Vector: there is a source 1.
+        pub v_two: Signal<In, Bit>,
+        /// Vector: source 2's region.
+        pub v_src2_region: Signal<In, Bits<2>>,
+        /// Vector: source 2's first byte.
+        pub v_src2: Signal<In, Bits<16>>,
+        /// Vector: the destination's region.
+        pub v_dst_region: Signal<In, Bits<2>>,
+        /// Vector: the destination's first byte.
+        pub v_dst: Signal<In, Bits<16>>,
+        /// Vector: elements.
+        pub v_elems: Signal<In, Bits<16>>,
+        /// Vector SGD: learning rate, momentum and SR-STE decay (Q16.16).
+        pub v_lr: Signal<In, Bits<32>>,
+        /// See `v_lr`.
+        pub v_mu: Signal<In, Bits<32>>,
+        /// See `v_lr`.
+        pub v_lambda: Signal<In, Bits<32>>,
+        /// Vector SGD: the SR-STE term is on; its N and M (their row length in `v_width`; see
+        /// [`VectorUnit`]).
+        pub v_srste: Signal<In, Bit>,
+        /// See `v_srste`.
+        pub v_n: Signal<In, Bits<5>>,
+        /// See `v_srste`.
+        pub v_m: Signal<In, Bits<5>>,
+        /// Vector loss: classes per row and the mean's divisor (row operations: elements per row,
+        /// and 1).
+        pub v_classes: Signal<In, Bits<16>>,
+        /// See `v_classes`.
+        pub v_batch: Signal<In, Bits<16>>,
+        /// Pooling: elements per result, source elements (`elems · taps`), and a sum's scale
+        /// (Q16.16).
+        pub v_taps: Signal<In, Bits<8>>,
+        /// See `v_taps`.
+        pub v_total: Signal<In, Bits<16>>,
+        /// See `v_taps`.
+        pub v_recip: Signal<In, Bits<17>>,
+        /// Pooling gradient of max: the taps' window positions (see `PoolLanes`).
+        pub v_pbase: Signal<In, Bits<8>>,
+        /// See `v_pbase`.
+        pub v_pstep: Signal<In, Bits<8>>,
+        /// See `v_pbase`.
+        pub v_prow: Signal<In, Bits<8>>,
+        /// See `v_pbase`.
+        pub v_kb: Signal<In, Bits<8>>,
+        /// Vector batch norm: source 3's region and first byte (`BatchNormGrad`'s gradient
+        /// statistics).
+        pub v_src3_region: Signal<In, Bits<2>>,
+        /// See `v_src3_region`.
+        pub v_src3: Signal<In, Bits<16>>,
+        /// Vector batch norm: the tile's columns and rows, and the rows of the statistics;
+        /// SR-STE and `MaskDecay`: the row length the N:M groups restart at.
+        pub v_width: Signal<In, Bits<16>>,
+        /// See `v_width`.
+        pub v_trows: Signal<In, Bits<16>>,
+        /// See `v_width`.
+        pub v_rows: Signal<In, Bits<16>>,
+        /// Prune: N, M, index bits, packed group bytes.
+        pub p_n: Signal<In, Bits<5>>,
+        /// See `p_n`.
+        pub p_m: Signal<In, Bits<5>>,
+        /// See `p_n`.
+        pub p_ib: Signal<In, Bits<3>>,
+        /// See `p_n`.
+        pub p_gb: Signal<In, Bits<6>>,
+        /// Prune: groups in all, per row, and a row's last group's elements.
+        pub p_total: Signal<In, Bits<16>>,
+        /// See `p_total`.
+        pub p_per_row: Signal<In, Bits<16>>,
+        /// See `p_total`.
+        pub p_last_v: Signal<In, Bits<5>>,
+        /// Prune: a lane's advance per batch (see [`PruneUnit`]).
+        pub p_qk: Signal<In, Bits<16>>,
+        /// See `p_qk`.
+        pub p_rem: Signal<In, Bits<16>>,
+        /// See `p_qk`.
+        pub p_remm: Signal<In, Bits<16>>,
+        /// See `p_qk`.
+        pub p_pad: Signal<In, Bits<16>>,
+        /// See `p_qk`.
+        pub p_dstep: Signal<In, Bits<16>>,
+        /// Prune: the source's region and first byte.
+        pub p_src_region: Signal<In, Bits<2>>,
+        /// See `p_src_region`.
+        pub p_src: Signal<In, Bits<16>>,
+        /// Prune: the destination's region and first byte.
+        pub p_dst_region: Signal<In, Bits<2>>,
+        /// See `p_dst_region`.
+        pub p_dst: Signal<In, Bits<16>>,
+        /// Prune: each lane's first group (column, element, destination offset).
+        pub p_init_c: [Signal<In, Bits<16>>; $crate::scratchpad::GROUP_PORTS],
+        /// See `p_init_c`.
+        pub p_init_elem: [Signal<In, Bits<16>>; $crate::scratchpad::GROUP_PORTS],
+        /// See `p_init_c`.
+        pub p_init_dst: [Signal<In, Bits<16>>; $crate::scratchpad::GROUP_PORTS],
+        /// Array: the GEMM's fields ([`crate::GemmOp`]).
+        pub g: [Signal<In, Bits<16>>; $crate::array_unit::GEMM_FIELDS],
+        /// Each queue's next instruction.
+        pub pc: [Signal<Out, Bits<16>>; $crate::controller::UNITS],
+        /// Each queue issues in this cycle.
+        pub issue: [Signal<Out, Bit>; $crate::controller::UNITS],
+        /// Each queue's unit completes in this cycle.
+        pub done: [Signal<Out, Bit>; $crate::controller::UNITS],
+        /// DRAM request.
+        pub mem_valid: Signal<Out, Bit>,
+        /// It is a write.
+        pub mem_write: Signal<Out, Bit>,
+        /// Word byte address.
+        pub mem_addr: Signal<Out, Bits<32>>,
+        /// Write data.
+        pub mem_wdata: Signal<Out, Bits<64>>,
+        /// Write byte enables.
+        pub mem_wmask: Signal<Out, Bits<8>>,
+        /// The request is its transfer's last word.
+        pub mem_last: Signal<Out, Bit>,
+        /// The word this cycle's answer must be for.
+        pub mem_rsp_addr: Signal<Out, Bits<32>>,
+        /// The DMA engine got an answer it had not asked for (sticky until its next transfer).
+        pub fault: Signal<Out, Bit>,
+        /// Ports of each resource in use this cycle (in flight and issuing).
+        pub ports_used: [Signal<Out, Bits<4>>; $crate::controller::RESOURCES],
+        /// The answer to the request of `latency` cycles ago.
+        pub mem_rvalid: Signal<In, Bit>,
+        /// Its read data.
+        pub mem_rdata: Signal<In, Bits<64>>,
+            $($(#[$fattr])* $field: $fty,)*
+        }
+
+        impl $(<const $l: usize>)? $name $(<$l>)? {
+            $(#[$cattr])*
+            pub fn $ctor($($arg: $aty),*) -> Result<Self, $err> {
+                $($body)*
+                Ok(Self {
+                    clock: Default::default(),
+                    valid: Default::default(),
+                    res: Default::default(),
+                    wait_load: Default::default(),
+                    wait_store: Default::default(),
+                    wait_prune: Default::default(),
+                    wait_array: Default::default(),
+                    wait_vector: Default::default(),
+                    ld_dram_addr: Default::default(),
+                    ld_rows: Default::default(),
+                    ld_row_bytes: Default::default(),
+                    ld_stride: Default::default(),
+                    ld_region: Default::default(),
+                    ld_sp_addr: Default::default(),
+                    ld_transpose: Default::default(),
+                    ld_grid_w: Default::default(),
+                    ld_grid_h: Default::default(),
+                    ld_grid_x0: Default::default(),
+                    ld_grid_y0: Default::default(),
+                    ld_row_jump: Default::default(),
+                    ld_img_jump: Default::default(),
+                    ld_gf: Default::default(),
+                    st_dram_addr: Default::default(),
+                    st_rows: Default::default(),
+                    st_row_bytes: Default::default(),
+                    st_stride: Default::default(),
+                    st_region: Default::default(),
+                    st_sp_addr: Default::default(),
+                    st_requant: Default::default(),
+                    st_transpose: Default::default(),
+                    st_grid_w: Default::default(),
+                    st_grid_h: Default::default(),
+                    st_grid_x0: Default::default(),
+                    st_grid_y0: Default::default(),
+                    st_row_jump: Default::default(),
+                    st_img_jump: Default::default(),
+                    v_op: Default::default(),
+                    v_src0_region: Default::default(),
+                    v_src0: Default::default(),
+                    v_src1_region: Default::default(),
+                    v_src1: Default::default(),
+                    v_two: Default::default(),
+                    v_src2_region: Default::default(),
+                    v_src2: Default::default(),
+                    v_dst_region: Default::default(),
+                    v_dst: Default::default(),
+                    v_elems: Default::default(),
+                    v_lr: Default::default(),
+                    v_mu: Default::default(),
+                    v_lambda: Default::default(),
+                    v_srste: Default::default(),
+                    v_n: Default::default(),
+                    v_m: Default::default(),
+                    v_classes: Default::default(),
+                    v_batch: Default::default(),
+                    v_taps: Default::default(),
+                    v_total: Default::default(),
+                    v_recip: Default::default(),
+                    v_pbase: Default::default(),
+                    v_pstep: Default::default(),
+                    v_prow: Default::default(),
+                    v_kb: Default::default(),
+                    v_src3_region: Default::default(),
+                    v_src3: Default::default(),
+                    v_width: Default::default(),
+                    v_trows: Default::default(),
+                    v_rows: Default::default(),
+                    p_n: Default::default(),
+                    p_m: Default::default(),
+                    p_ib: Default::default(),
+                    p_gb: Default::default(),
+                    p_total: Default::default(),
+                    p_per_row: Default::default(),
+                    p_last_v: Default::default(),
+                    p_qk: Default::default(),
+                    p_rem: Default::default(),
+                    p_remm: Default::default(),
+                    p_pad: Default::default(),
+                    p_dstep: Default::default(),
+                    p_src_region: Default::default(),
+                    p_src: Default::default(),
+                    p_dst_region: Default::default(),
+                    p_dst: Default::default(),
+                    p_init_c: Default::default(),
+                    p_init_elem: Default::default(),
+                    p_init_dst: Default::default(),
+                    g: Default::default(),
+                    pc: Default::default(),
+                    issue: Default::default(),
+                    done: Default::default(),
+                    mem_valid: Default::default(),
+                    mem_write: Default::default(),
+                    mem_addr: Default::default(),
+                    mem_wdata: Default::default(),
+                    mem_wmask: Default::default(),
+                    mem_last: Default::default(),
+                    mem_rsp_addr: Default::default(),
+                    fault: Default::default(),
+                    ports_used: Default::default(),
+                    mem_rvalid: Default::default(),
+                    mem_rdata: Default::default(),
+                    $($field: $init),*
+                })
+            }
+        }
+    };
+}
+pub(crate) use core_top;
+
+core_top! {
+    /// The core, with `L` activation lanes per PE: see the module docs.
+    pub struct Core<const L: usize> {
+        load: Sequencer = Default::default(),
+        store: Sequencer = Default::default(),
+        prune: Sequencer = Default::default(),
+        array: Sequencer = Default::default(),
+        vector: Sequencer = Default::default(),
+        dma: Dma = Dma::new(arch.dma.setup_cycles, arch.frac_bits),
+        vec: VectorUnit = VectorUnit::new(arch.vector_lanes, arch.vector_latency, arch.frac_bits),
+        pru: PruneUnit = PruneUnit::new(
+            arch.mux_lanes as usize,
+            arch.prune_groups_per_cycle as usize,
+            arch.prune_latency,
+        ),
+        gemm: ArrayUnit<L> = ArrayUnit::new(shape.rows, shape.cols),
+        sp_weight: Scratchpad = Scratchpad::new(
+            arch.region(RegionId::Weight).bytes,
+            GemmPorts {
+                weights: shape.cols,
+                ..GemmPorts::default()
+            },
+        ),
+        sp_input: Scratchpad = Scratchpad::new(
+            arch.region(RegionId::Input).bytes,
+            GemmPorts {
+                gathers: shape.rows,
+                lanes: L,
+                ..GemmPorts::default()
+            },
+        ),
+        sp_output: Scratchpad = Scratchpad::new(
+            arch.region(RegionId::Output).bytes,
+            GemmPorts {
+                outputs: shape.cols,
+                ..GemmPorts::default()
+            },
+        ),
+        ports: [Constant<Bits<4>>; RESOURCES] = ports.map(|p| Constant::new(bits(p))),
+        counts: [Signal<Local, Bits<16>>; UNITS] = Default::default(),
+        dma_store: DFF<Bit> = Default::default(),
+        dma_region: DFF<Bits<2>> = Default::default(),
+        vsrc_region: [DFF<Bits<2>>; VECTOR_READS] = Default::default(),
+        vdst_region: DFF<Bits<2>> = Default::default(),
+        vsrc3_region: DFF<Bits<2>> = Default::default(),
+        psrc_region: DFF<Bits<2>> = Default::default(),
+        pdst_region: DFF<Bits<2>> = Default::default(),
+        _rows: usize = shape.rows,
+        _cols: usize = shape.cols,
+    }
+
+    /// The core of `arch` (its units' checks first).
+    pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
+        check_units(arch)?;
+        let shape = ArrayShape::from_arch(arch)?;
+        assert_eq!(shape.lanes, L, "the core's lanes are the array's");
+        let ports = nmsat_sim::machine::resource_ports(arch);
+    }
 }
 
 /// The core of `arch`, with `connect_all()` done (its array's lane count dispatched to the
-/// const-generic core), or why the description has no RTL core.
+/// const-generic core; a description whose regions are all physical gets
+/// [`CorePhysical`](crate::CorePhysical)),
+/// or why the description has no RTL core.
 pub fn core_for(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
     fn make<const L: usize>(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
         let mut core = Core::<L>::new(arch)?;
         core.connect_all();
         Ok(Box::new(core))
+    }
+    if banking(arch)? == Banking::Physical {
+        return crate::core_physical::boxed(arch);
     }
     check_units(arch)?;
     let shape = ArrayShape::from_arch(arch)?;
@@ -287,26 +462,56 @@ pub fn core_for(arch: &Arch) -> Result<Box<dyn Block>, crate::HwError> {
     by_lanes!(shape.lanes, make(arch))
 }
 
-/// The checks of the units whose timing the description must allow, before the array's.
-fn check_units(arch: &Arch) -> Result<(), crate::HwError> {
-    for (field, r) in [
+/// The banking of all three regions: the core puts every region on the ideal crossbar or
+/// every region on physical banks, never some of each.
+pub(crate) fn banking(arch: &Arch) -> Result<Banking, crate::HwError> {
+    let fields = [
         ("scratchpads.weight.banking", RegionId::Weight),
         ("scratchpads.input.banking", RegionId::Input),
         ("scratchpads.output.banking", RegionId::Output),
-    ] {
-        if arch.region(r).banking == Banking::Physical {
-            return Err(crate::HwError::Unsupported {
-                field,
-                value: "physical".into(),
-                reason: format!(
-                    "the core's regions are still the ideal crossbar the units were built \
-                     against; physically banked regions are being brought up unit by unit \
-                     (docs/physical-banking.md) (in `{}`)",
-                    arch.name
-                ),
-                allowed: "ideal".into(),
-            });
-        }
+    ];
+    let first = arch.region(RegionId::Weight).banking;
+    match fields
+        .iter()
+        .find(|(_, r)| arch.region(*r).banking != first)
+    {
+        None => Ok(first),
+        Some(&(field, r)) => Err(crate::HwError::Unsupported {
+            field,
+            value: banking_name(arch.region(r).banking).into(),
+            reason: format!(
+                "the weight region is {} but this one is not: the core's DMA engine and prune \
+                 unit reach every region through one set of ports, built either for the ideal \
+                 crossbar or for physical banks (in `{}`)",
+                banking_name(first),
+                arch.name
+            ),
+            allowed: "the same banking in all three regions: all ideal or all physical".into(),
+        }),
+    }
+}
+
+/// A banking as the description spells it.
+fn banking_name(b: Banking) -> &'static str {
+    match b {
+        Banking::Ideal => "ideal",
+        Banking::Physical => "physical",
+    }
+}
+
+/// The checks of the units whose timing the description must allow, before the array's.
+fn check_units(arch: &Arch) -> Result<(), crate::HwError> {
+    if banking(arch)? == Banking::Physical {
+        return Err(crate::HwError::Unsupported {
+            field: "scratchpads.weight.banking",
+            value: "physical".into(),
+            reason: format!(
+                "`Core` is built on the ideal crossbar; `core_for` builds `CorePhysical` for \
+                 physically banked regions (in `{}`)",
+                arch.name
+            ),
+            allowed: "ideal".into(),
+        });
     }
     crate::dma::check_arch(arch)?;
     crate::vector_unit::check_arch(arch)?;
@@ -325,165 +530,6 @@ fn check_units(arch: &Arch) -> Result<(), crate::HwError> {
         }
     }
     Ok(())
-}
-
-impl<const L: usize> Core<L> {
-    /// The core of `arch` (its units' checks first).
-    pub fn new(arch: &Arch) -> Result<Self, crate::HwError> {
-        check_units(arch)?;
-        let shape = ArrayShape::from_arch(arch)?;
-        assert_eq!(shape.lanes, L, "the core's lanes are the array's");
-        let ports = nmsat_sim::machine::resource_ports(arch);
-        Ok(Self {
-            clock: Default::default(),
-            valid: Default::default(),
-            res: Default::default(),
-            wait_load: Default::default(),
-            wait_store: Default::default(),
-            wait_prune: Default::default(),
-            wait_array: Default::default(),
-            wait_vector: Default::default(),
-            ld_dram_addr: Default::default(),
-            ld_rows: Default::default(),
-            ld_row_bytes: Default::default(),
-            ld_stride: Default::default(),
-            ld_region: Default::default(),
-            ld_sp_addr: Default::default(),
-            ld_transpose: Default::default(),
-            ld_grid_w: Default::default(),
-            ld_grid_h: Default::default(),
-            ld_grid_x0: Default::default(),
-            ld_grid_y0: Default::default(),
-            ld_row_jump: Default::default(),
-            ld_img_jump: Default::default(),
-            ld_gf: Default::default(),
-            st_dram_addr: Default::default(),
-            st_rows: Default::default(),
-            st_row_bytes: Default::default(),
-            st_stride: Default::default(),
-            st_region: Default::default(),
-            st_sp_addr: Default::default(),
-            st_requant: Default::default(),
-            st_transpose: Default::default(),
-            st_grid_w: Default::default(),
-            st_grid_h: Default::default(),
-            st_grid_x0: Default::default(),
-            st_grid_y0: Default::default(),
-            st_row_jump: Default::default(),
-            st_img_jump: Default::default(),
-            v_op: Default::default(),
-            v_src0_region: Default::default(),
-            v_src0: Default::default(),
-            v_src1_region: Default::default(),
-            v_src1: Default::default(),
-            v_two: Default::default(),
-            v_src2_region: Default::default(),
-            v_src2: Default::default(),
-            v_dst_region: Default::default(),
-            v_dst: Default::default(),
-            v_elems: Default::default(),
-            v_lr: Default::default(),
-            v_mu: Default::default(),
-            v_lambda: Default::default(),
-            v_srste: Default::default(),
-            v_n: Default::default(),
-            v_m: Default::default(),
-            v_classes: Default::default(),
-            v_batch: Default::default(),
-            v_taps: Default::default(),
-            v_total: Default::default(),
-            v_recip: Default::default(),
-            v_pbase: Default::default(),
-            v_pstep: Default::default(),
-            v_prow: Default::default(),
-            v_kb: Default::default(),
-            v_src3_region: Default::default(),
-            v_src3: Default::default(),
-            v_width: Default::default(),
-            v_trows: Default::default(),
-            v_rows: Default::default(),
-            p_n: Default::default(),
-            p_m: Default::default(),
-            p_ib: Default::default(),
-            p_gb: Default::default(),
-            p_total: Default::default(),
-            p_per_row: Default::default(),
-            p_last_v: Default::default(),
-            p_qk: Default::default(),
-            p_rem: Default::default(),
-            p_remm: Default::default(),
-            p_pad: Default::default(),
-            p_dstep: Default::default(),
-            p_src_region: Default::default(),
-            p_src: Default::default(),
-            p_dst_region: Default::default(),
-            p_dst: Default::default(),
-            p_init_c: Default::default(),
-            p_init_elem: Default::default(),
-            p_init_dst: Default::default(),
-            g: Default::default(),
-            pc: Default::default(),
-            issue: Default::default(),
-            done: Default::default(),
-            mem_valid: Default::default(),
-            mem_write: Default::default(),
-            mem_addr: Default::default(),
-            mem_wdata: Default::default(),
-            mem_wmask: Default::default(),
-            mem_last: Default::default(),
-            mem_rsp_addr: Default::default(),
-            fault: Default::default(),
-            ports_used: Default::default(),
-            mem_rvalid: Default::default(),
-            mem_rdata: Default::default(),
-            load: Default::default(),
-            store: Default::default(),
-            prune: Default::default(),
-            array: Default::default(),
-            vector: Default::default(),
-            dma: Dma::new(arch.dma.setup_cycles, arch.frac_bits),
-            vec: VectorUnit::new(arch.vector_lanes, arch.vector_latency, arch.frac_bits),
-            pru: PruneUnit::new(
-                arch.mux_lanes as usize,
-                arch.prune_groups_per_cycle as usize,
-                arch.prune_latency,
-            ),
-            gemm: ArrayUnit::new(shape.rows, shape.cols),
-            sp_weight: Scratchpad::new(
-                arch.region(RegionId::Weight).bytes,
-                GemmPorts {
-                    weights: shape.cols,
-                    ..GemmPorts::default()
-                },
-            ),
-            sp_input: Scratchpad::new(
-                arch.region(RegionId::Input).bytes,
-                GemmPorts {
-                    gathers: shape.rows,
-                    lanes: L,
-                    ..GemmPorts::default()
-                },
-            ),
-            sp_output: Scratchpad::new(
-                arch.region(RegionId::Output).bytes,
-                GemmPorts {
-                    outputs: shape.cols,
-                    ..GemmPorts::default()
-                },
-            ),
-            _rows: shape.rows,
-            _cols: shape.cols,
-            ports: ports.map(|p| Constant::new(bits(p))),
-            counts: Default::default(),
-            dma_store: Default::default(),
-            dma_region: Default::default(),
-            vsrc_region: Default::default(),
-            vdst_region: Default::default(),
-            vsrc3_region: Default::default(),
-            psrc_region: Default::default(),
-            pdst_region: Default::default(),
-        })
-    }
 }
 
 impl<const L: usize> Logic for Core<L> {
@@ -515,6 +561,11 @@ impl<const L: usize> Logic for Core<L> {
         self.prune.valid.next = self.valid[2].val();
         self.array.valid.next = self.valid[3].val();
         self.vector.valid.next = self.valid[4].val();
+        self.load.free_at_done.next = false;
+        self.store.free_at_done.next = false;
+        self.prune.free_at_done.next = false;
+        self.array.free_at_done.next = false;
+        self.vector.free_at_done.next = false;
         self.load.res.next = self.res[0].val();
         self.store.res.next = self.res[1].val();
         self.prune.res.next = self.res[2].val();

@@ -69,7 +69,7 @@ const PRUNE_FIELDS: [&str; 16] = [
 ];
 
 /// The vector unit's fields on the instruction port, in [`vector_fields`] order.
-const VECTOR_FIELDS: [&str; 31] = [
+pub(crate) const VECTOR_FIELDS: [&str; 31] = [
     "v_op",
     "v_src0_region",
     "v_src0",
@@ -279,6 +279,8 @@ pub fn run_core(
     let patience = 1_000 + 4 * run.dram.len() as u64 + 64 * latency;
     let mut last_event = 0;
     let mut cycle = 0u64;
+    // Units whose `done` comes in their first free cycle end there, not a cycle later.
+    let free_at_done = crate::core_physical::free_at_done(arch)?;
     // The first instructions are on the ports before the first evaluation: Verilator settles
     // that one to a fixed point through the design's combinational cycles, where a later
     // change of an input is evaluated in a single ordered pass (with 5.006, an instruction
@@ -316,7 +318,8 @@ pub fn run_core(
         }
         if m.get(p.checks[2]) == 1 {
             return Err(HwError::Cosim(format!(
-                "cycle {cycle}: the DMA engine got an answer it had not asked for"
+                "cycle {cycle}: the DMA engine got an answer it had not asked for, or (on \
+                 physical banks) a unit found no free read copy of a region"
             )));
         }
         for u in 0..UNITS {
@@ -327,7 +330,7 @@ pub fn run_core(
                         Unit::ALL[u]
                     ))
                 })?;
-                run.end[j] = cycle + 1;
+                run.end[j] = cycle + u64::from(!free_at_done[u]);
                 finished += 1;
                 last_event = cycle;
             }

@@ -19,7 +19,7 @@ use crate::vector_unit::{
     VOP_SGD, VOP_SOFTMAX, VOP_SOFTMAX_GRAD,
 };
 use crate::HwError;
-use nmsat_compiler::arch::{Arch, RegionId};
+use nmsat_compiler::arch::{Arch, Banking, RegionId};
 use nmsat_compiler::datapath::reciprocal_q16;
 use nmsat_compiler::isa::{
     phase_taps, Buf, Instr, Op, PoolMode, Program, Unit, VecOp, Xfer, XferShape,
@@ -463,6 +463,7 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         let c: u16 = narrow(u64::from(c), "a wait count", index)?;
         waits[v.index()] = waits[v.index()].max(c);
     }
+    refuse_unbanked_unit(arch, index, &ins.op)?;
     // The resources the exact simulator's issue model has the instruction hold.
     let res = resources(arch, ins)
         .into_iter()
@@ -523,6 +524,26 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         prune,
         gemm,
     })
+}
+
+/// Refuses a GEMM or a vector operation on a core whose regions are physical: those units are
+/// built for the ideal crossbar and are not yet wired to the region hubs ([`crate::CorePhysical`]).
+fn refuse_unbanked_unit(arch: &Arch, index: usize, op: &Op) -> Result<(), HwError> {
+    let physical = RegionId::ALL
+        .iter()
+        .any(|&r| arch.region(r).banking == Banking::Physical);
+    let unit = match op {
+        Op::Gemm { .. } => "GEMM (the array unit)",
+        Op::Vector { .. } => "vector operation (the vector unit)",
+        _ => return Ok(()),
+    };
+    if physical {
+        return Err(HwError::Usage(format!(
+            "instruction {index}: a {unit} cannot run on the RTL core of `{}`: its regions are              physically banked, and that unit still reads and writes the ideal crossbar; on              physical banks the core runs loads, stores and prunes only",
+            arch.name
+        )));
+    }
+    Ok(())
 }
 
 /// The array unit's fields, once the operands are where its ports read them: w in the weight

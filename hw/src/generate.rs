@@ -63,6 +63,8 @@ pub struct CoreRtl {
     pub ports: Vec<Port>,
     /// Bytes of the weight, input and output regions.
     pub regions: [u64; 3],
+    /// The regions are physically banked ([`crate::CorePhysical`]).
+    pub physical: bool,
 }
 
 /// Modules in rust-hdl output: it starts every module declaration at the beginning of a line.
@@ -87,6 +89,7 @@ fn generate_core(arch: &Arch, out_dir: &Path) -> Result<Result<CoreRtl, String>,
         lines: text.lines().count(),
         ports: top_ports(core.as_ref())?,
         regions: nmsat_compiler::arch::RegionId::ALL.map(|r| arch.region(r).bytes),
+        physical: crate::core::banking(arch)? == nmsat_compiler::arch::Banking::Physical,
     }))
 }
 
@@ -190,12 +193,25 @@ impl fmt::Display for Report {
         )?;
         match &self.core {
             Ok(c) => {
+                let [w, i, o] = c.regions;
+                let sizes = format!("{w} / {i} / {o} bytes");
+                let units = if c.physical {
+                    format!(
+                        "DMA engine and prune unit on physically banked regions of {sizes} (a \
+                         region hub each); the array and vector units are not on banks yet, so \
+                         GEMM and vector instructions are refused"
+                    )
+                } else {
+                    format!(
+                        "DMA engine, prune unit, vector unit (element-wise operations, SGD, loss \
+                         gradient, pooling), scratchpad regions of {sizes}; the array unit is \
+                         not in the core yet"
+                    )
+                };
                 writeln!(
                     f,
-                    "{}: controller (load, store, prune, array, vector queues), DMA engine, prune \
-                     unit, vector unit (element-wise operations, SGD, loss gradient, pooling), scratchpad regions of {} / {} \
-                     / {} bytes; the array unit is not in the core yet",
-                    c.top, c.regions[0], c.regions[1], c.regions[2]
+                    "{}: controller (load, store, prune, array, vector queues), {units}",
+                    c.top
                 )?;
                 writeln!(
                     f,

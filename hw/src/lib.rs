@@ -10,9 +10,11 @@
 //!   [`BatchLanes`], [`GeluLanes`], [`NormLanes`] and [`SoftmaxGradLanes`], the [`ArrayUnit`]
 //!   (the grid with its edges), [`Scratchpad`] regions; [`encode`] turns a program into its
 //!   queues;
-//! * [`BankedRegion`]: a physically banked region of rust-hdl `RAM`s (not yet in the core),
-//!   with its reference [`BankedRegionModel`], and the [`BankWriteSequencer`] and
-//!   [`BankReadSequencer`] that serve an access set over its banks in its bank degree;
+//! * [`BankedRegion`]: a physically banked region of rust-hdl `RAM`s, with its reference
+//!   [`BankedRegionModel`], and the [`BankWriteSequencer`] and [`BankReadSequencer`] that
+//!   serve an access set over its banks in its bank degree; [`CorePhysical`]: the core on
+//!   such regions (a [`RegionHub`] each, [`DmaPhysical`], [`BankedPruneUnit`]), with `Core`'s
+//!   ports;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
@@ -35,6 +37,7 @@ mod banked_region;
 mod batch_norm;
 mod controller;
 mod core;
+mod core_physical;
 mod core_run;
 mod cosim;
 mod dma;
@@ -84,6 +87,7 @@ pub use crate::banked_region::{
 pub use crate::batch_norm::BatchLanes;
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
 pub use crate::core::{core_for, Core, CORE_TOP};
+pub use crate::core_physical::CorePhysical;
 pub use crate::core_run::{
     build_core, cosim_program, first_mismatch, run_core, Cosim, Mismatch, RtlRun,
 };
@@ -108,7 +112,9 @@ pub use crate::pipeline_tail::PipelineTail;
 pub use crate::prune::Prune;
 pub use crate::prune_banks::{run_degree, BankedPruneUnit};
 pub use crate::prune_unit::PruneUnit;
-pub use crate::random_program::{load_program, random_program, vector_program, PROGRAM_DRAM_BYTES};
+pub use crate::random_program::{
+    load_program, random_memory_program, random_program, vector_program, PROGRAM_DRAM_BYTES,
+};
 pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
 pub use crate::region_hub::{CopyOwners, RegionHub};
 pub use crate::row_lanes::{NormLanes, SoftmaxGradLanes};

@@ -719,6 +719,33 @@ fn loss(rng: &mut SplitMix, arch: &Arch) -> Op {
 /// `n` random loads, stores and vector operations for `arch` (whose regions must hold 768
 /// bytes), from `seed`; a batch norm makes a few vector operations in a row.
 pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
+    let name = format!("random-{n}-seed-{seed}");
+    programme(arch, n, seed, name, |rng| match rng.below(5) {
+        3 if arch.patterns.is_empty() => 2,
+        q => q as usize,
+    })
+}
+
+/// `n` random loads, stores and prunes — the units of the core on physical banks
+/// ([`crate::CorePhysical`]) — for `arch`, from `seed`: a third of each (loads when `arch` has
+/// no N:M pattern to prune at).
+pub fn random_memory_program(arch: &Arch, n: usize, seed: u64) -> Program {
+    let name = format!("random-memory-{n}-seed-{seed}");
+    programme(arch, n, seed, name, |rng| match rng.below(3) {
+        2 if arch.patterns.is_empty() => 0,
+        2 => 3,
+        q => q as usize,
+    })
+}
+
+/// `n` random instructions, each on the queue `pick` draws (an index of [`QUEUES`]).
+fn programme(
+    arch: &Arch,
+    n: usize,
+    seed: u64,
+    name: String,
+    pick: impl Fn(&mut SplitMix) -> usize,
+) -> Program {
     let mut rng = SplitMix(seed);
     let mut instrs: Vec<Instr> = Vec::with_capacity(n);
     let queues = QUEUES;
@@ -726,10 +753,7 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
     // Each instruction's place in its queue.
     let mut position: Vec<u32> = Vec::with_capacity(n);
     for _ in 0..n {
-        let q = match rng.below(5) {
-            3 if arch.patterns.is_empty() => 2,
-            q => q as usize,
-        };
+        let q = pick(&mut rng);
         // Random waits, raised so that every earlier instruction of another queue whose
         // scratchpad accesses conflict with this one's completes first: like a compiled
         // program, a random one is free of races, so its result does not depend on how long
@@ -787,7 +811,7 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
             });
         }
     }
-    with_region_dumps(arch, instrs, issued, format!("random-{n}-seed-{seed}"))
+    with_region_dumps(arch, instrs, issued, name)
 }
 
 /// The loads `xfers` in order on the load queue, then every region stored: transfers of
