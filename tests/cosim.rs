@@ -36,10 +36,11 @@ fn random_programs_match_and_report_three_speeds() {
     }
 }
 
-/// On sat-small with every region physical, `--random` makes loads, stores and prunes, which the
-/// physical core runs to the exact simulator's cycles; a GEMM is refused with the reason.
+/// On sat-small with every region physical, `--random` makes loads, stores, prunes and GEMMs,
+/// which the physical core runs to the exact simulator's cycles; a model's iteration, which has
+/// vector operations, is refused with the reason.
 #[test]
-fn the_physical_core_runs_random_memory_programs_and_refuses_a_gemm() {
+fn the_physical_core_runs_random_programs_and_refuses_vector_operations() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cosim-cli-physical");
     std::fs::create_dir_all(&dir).unwrap();
     let yaml = std::fs::read_to_string(concat!(
@@ -56,10 +57,10 @@ fn the_physical_core_runs_random_memory_programs_and_refuses_a_gemm() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["match"], true);
     assert_eq!(v["rtl_cycles"], v["exact_cycles"]);
-    let o = nmsat(&["cosim", "--arch", arch, "--gemm", "4x4x8"]);
+    let o = nmsat(&["cosim", "--arch", arch, "--model", "tiny-mlp"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("GEMM") && text(&o).contains("physically banked"),
+        text(&o).contains("Vector operation") && text(&o).contains("physically banked"),
         "{}",
         text(&o)
     );

@@ -1,15 +1,16 @@
 //! `CorePhysical`: the core on a description whose three scratchpad regions are all
 //! `banking: physical` — the same controller and the same ports as [`Core`](crate::Core), with
 //! each region a [`RegionHub`] over a [`BankedRegion`](crate::BankedRegion) (the skewed banks of
-//! docs/physical-banking.md), the DMA engine a [`DmaPhysical`] and the prune unit a
-//! [`BankedPruneUnit`].
+//! docs/physical-banking.md), the DMA engine a [`DmaPhysical`], the prune unit a
+//! [`BankedPruneUnit`] and the array unit a [`PhysicalArrayUnit`].
 //!
 //! ```text
 //!   Sequencer load ─► store ─► prune ─► array ─► vector      (the controller, as in `Core`)
 //!        │ issue, holds ─► reading[u] / writing[u] of each hub
 //!   DmaPhysical ── write bundle = unit 0's (loads), read bundle = unit 1's (stores) ──┐
 //!   BankedPruneUnit ── read and write bundles = unit 2's ──────────────────────────────┤
-//!   (unit 3: the array unit's slot, unit 4: the vector unit's; both bundles idle)      │
+//!   PhysicalArrayUnit ── w, x, y read bundles and the y write bundle = unit 3's ──────┤
+//!   (unit 4: the vector unit's slot, idle)                                             │
 //!                                          hub 0 (weight) ◄─┬─ every bundle ──────────┘
 //!                                          hub 1 (input)  ◄─┤
 //!                                          hub 2 (output) ◄─┘
@@ -42,17 +43,27 @@
 //! before its next cycle) joins only once the tail has passed, so the last set of one load
 //! never lands in the next load's region too.
 //!
-//! # Units still on the ideal crossbar
+//! # The array unit
 //!
-//! The array and vector units are not built on banks yet: their sequencers keep their queues
-//! (`done` never rises) and their bundle slots, units 3 and 4 of every hub, are idle. The
-//! encoder refuses a GEMM or a vector operation for this core ([`crate::encode`]), naming the
-//! instruction. Plugging a unit in is: instantiate it, drive its queue's `done`, and put its
-//! read and write bundles in its slot of the three hubs.
+//! [`PhysicalArrayUnit`] reads w from the weight region, x from the input region and y from
+//! the output region, each through its own read bundle in its slot (unit 3) of that region's
+//! hub, and writes y through the output hub. Its `done` comes in the cycle its last write set
+//! is served, as the exact model charges (`timing::ws_fetch_lead`, `timing::ws_output_tail`);
+//! a GEMM holds a read copy of y as well as its write port (`machine::resources`), since the
+//! output buffer reads every slot.
+//!
+//! # The vector unit's slot
+//!
+//! The vector unit is not on banks yet: its sequencer keeps its queue (`done` never rises) and
+//! its bundle slot, unit 4 of every hub, is idle. The encoder refuses a vector operation for
+//! this core ([`crate::encode`]), naming the instruction. Plugging it in is: instantiate it,
+//! drive its queue's `done`, and put its read and write bundles in its slot of the three hubs.
 //!
 //! The engine and the hubs are simulated through their Verilog only (Verilator), and so is
 //! this core: its `update` does nothing.
 
+use crate::array::{by_lanes, ArrayShape};
+use crate::array_unit::{PhysicalArrayUnit, GEMM_FIELDS};
 use crate::banked_region::RegionShape;
 use crate::controller::{Sequencer, RESOURCES, UNITS};
 use crate::core::core_top;
@@ -63,8 +74,12 @@ use crate::region_hub::{RegionHub, MAX_UNITS};
 use crate::scratchpad::GROUP_PORTS;
 use crate::HwError;
 use nmsat_compiler::arch::{Arch, Banking, RegionId};
+use nmsat_compiler::isa::Unit;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
+
+/// The units whose operations this core runs on its banks; the encoder refuses the others'.
+pub const BANKED_UNITS: [Unit; 4] = [Unit::Load, Unit::Store, Unit::Prune, Unit::Array];
 
 /// The queues in the controller's order, as the core's ports name them.
 const QUEUES: [&str; UNITS] = ["load", "store", "prune", "array", "vector"];
@@ -73,6 +88,22 @@ const QUEUES: [&str; UNITS] = ["load", "store", "prune", "array", "vector"];
 const LOAD: usize = 0;
 const STORE: usize = 1;
 const PRUNE: usize = 2;
+const ARRAY: usize = 3;
+
+/// The prefixes of unit `u`'s write and read bundles toward region `r` (in `RegionId` order),
+/// where it has them: the DMA engine and the prune unit reach every region through one bundle
+/// of each kind; the array unit reads w, x and y each from its own region and writes y.
+fn bundles(u: usize, r: usize) -> (Option<&'static str>, Option<&'static str>) {
+    match (u, r) {
+        (LOAD, _) => (Some("dma$"), None),
+        (STORE, _) => (None, Some("dma$")),
+        (PRUNE, _) => (Some("pru$"), Some("pru$")),
+        (ARRAY, 0) => (None, Some("arr$w_")),
+        (ARRAY, 1) => (None, Some("arr$x_")),
+        (ARRAY, _) => (Some("arr$y_"), Some("arr$y_")),
+        _ => (None, None),
+    }
+}
 
 /// Which queues' `done` comes in their unit's first free cycle on the core of `arch` (the DMA
 /// engine's on physical banks; see the module docs), or why `arch` has no core.
@@ -85,7 +116,7 @@ pub(crate) fn free_at_done(arch: &Arch) -> Result<[bool; UNITS], HwError> {
 
 core_top! {
     /// The core on physically banked regions: see the module docs.
-    pub struct CorePhysical {
+    pub struct CorePhysical<const L: usize> {
         load: Sequencer = Default::default(),
         store: Sequencer = Default::default(),
         prune: Sequencer = Default::default(),
@@ -93,6 +124,7 @@ core_top! {
         vector: Sequencer = Default::default(),
         dma: DmaPhysical = dma,
         pru: BankedPruneUnit = pru,
+        arr: PhysicalArrayUnit<L> = PhysicalArrayUnit::new(arch)?,
         hub: Vec<RegionHub> = hubs,
         _ports: [u64; RESOURCES] = nmsat_sim::machine::resource_ports(arch),
         _latency: u64 = arch.dram.latency,
@@ -170,12 +202,17 @@ fn in_region(e: HwError, r: RegionId) -> HwError {
 /// core is large, and its temporaries would otherwise sit in the frame of `core_for`, which
 /// builds the ideal core too.)
 pub(crate) fn boxed(arch: &Arch) -> Result<Box<dyn Block>, HwError> {
-    let mut core = Box::new(CorePhysical::new(arch)?);
-    core.connect_all();
-    Ok(core)
+    fn make<const L: usize>(arch: &Arch) -> Result<Box<dyn Block>, HwError> {
+        let mut core = Box::new(CorePhysical::<L>::new(arch)?);
+        core.connect_all();
+        Ok(core)
+    }
+    let shape = ArrayShape::from_arch(arch)?;
+    shape.check()?;
+    by_lanes!(shape.lanes, make(arch))
 }
 
-impl CorePhysical {
+impl<const L: usize> CorePhysical<L> {
     fn banks(&self) -> usize {
         self.hub[0].shape().banks()
     }
@@ -253,13 +290,13 @@ impl CorePhysical {
         }
         v.push_str(
             "    load$done = dma$done & ~dma_store;\n    store$done = dma$done & dma_store;\n\
-             \x20   prune$done = pru$done;\n    array$done = 1'b0;\n    vector$done = 1'b0;\n\
+             \x20   prune$done = pru$done;\n    array$done = arr$done;\n    vector$done = 1'b0;\n\
              \x20   done$0 = load$done;\n    done$1 = store$done;\n    done$2 = pru$done;\n\
-             \x20   done$3 = 1'b0;\n    done$4 = 1'b0;\n",
+             \x20   done$3 = arr$done;\n    done$4 = 1'b0;\n",
         );
     }
 
-    /// The DMA engine (the issuing queue's fields) and the prune unit.
+    /// The DMA engine (the issuing queue's fields), the prune unit and the array unit.
     fn engines(&self, v: &mut String) {
         v.push_str(
             "    dma$clock = clock;\n    dma$start = load$issue | store$issue;\n\
@@ -296,6 +333,10 @@ impl CorePhysical {
             self._latency - 1
         );
         v.push_str("    pru$clock = clock;\n    pru$start = prune$issue;\n    pru$elems = p_elems[15:0];\n");
+        v.push_str("    arr$clock = clock;\n    arr$start = array$issue;\n");
+        for i in 0..GEMM_FIELDS {
+            let _ = writeln!(v, "    arr$g${i} = g${i};");
+        }
         for f in [
             "n", "m", "ib", "gb", "total", "per_row", "last_v", "qk", "rem", "remm", "pad",
             "dstep", "src", "dst",
@@ -339,24 +380,14 @@ impl CorePhysical {
                 writing.join(", ")
             );
             for b in 0..banks {
-                let slot = |u: usize| u * banks + b;
                 for u in 0..UNITS {
-                    let (w, rd) = match u {
-                        LOAD => ("dma", None),
-                        STORE => ("", Some("dma")),
-                        PRUNE => ("pru", Some("pru")),
-                        _ => ("", None),
-                    };
-                    let s = slot(u);
+                    let (w, rd) = bundles(u, r);
+                    let s = u * banks + b;
                     for (port, width) in [("wen", 8), ("wrow", 16), ("wdata", 64)] {
-                        let src = if w.is_empty() {
-                            format!("{width}'d0")
-                        } else {
-                            format!("{w}${port}${b}")
-                        };
+                        let src = w.map_or(format!("{width}'d0"), |w| format!("{w}{port}${b}"));
                         let _ = writeln!(v, "    hub${r}${port}${s} = {src};");
                     }
-                    let src = rd.map_or("16'd0".to_string(), |e| format!("{e}$rrow${b}"));
+                    let src = rd.map_or("16'd0".to_string(), |e| format!("{e}rrow${b}"));
                     let _ = writeln!(v, "    hub${r}$rrow${s} = {src};");
                 }
             }
@@ -369,6 +400,11 @@ impl CorePhysical {
                     "    {engine}$rdata${b} = hub$0$rdata${s} | hub$1$rdata${s} | hub$2$rdata${s};"
                 );
             }
+            // The array unit reads each operand from its own region, each through one hub.
+            let s = ARRAY * banks + b;
+            for (r, operand) in ["w", "x", "y"].iter().enumerate() {
+                let _ = writeln!(v, "    arr${operand}_rdata${b} = hub${r}$rdata${s};");
+            }
         }
     }
 
@@ -378,14 +414,13 @@ impl CorePhysical {
     fn unused(&self) -> String {
         let mut names: Vec<String> = Vec::new();
         names.extend(crate::core_run::VECTOR_FIELDS.iter().map(|f| f.to_string()));
-        names.extend((0..crate::array_unit::GEMM_FIELDS).map(|i| format!("g${i}")));
         names.extend(["p_src_region", "p_dst_region", "p_elems[31:16]"].map(String::from));
         for q in QUEUES {
             names.extend((0..RESOURCES).map(|r| format!("{q}$holds${r}[3:1]")));
         }
         let banks = self.banks();
         for r in 0..RegionId::ALL.len() {
-            for u in [LOAD, 3, 4] {
+            for u in [LOAD, 4] {
                 names.extend((0..banks).map(|b| format!("hub${r}$rdata${}", u * banks + b)));
             }
         }
@@ -393,7 +428,7 @@ impl CorePhysical {
     }
 }
 
-impl Logic for CorePhysical {
+impl<const L: usize> Logic for CorePhysical<L> {
     fn update(&mut self) {}
 
     fn connect(&mut self) {
@@ -484,6 +519,13 @@ impl Logic for CorePhysical {
             a.iter_mut().for_each(|s| s.connect());
         }
         p.rdata.iter_mut().for_each(|s| s.connect());
+        let a = &mut self.arr;
+        a.clock.connect();
+        a.start.connect();
+        a.g.iter_mut().for_each(|s| s.connect());
+        for d in [&mut a.x_rdata, &mut a.w_rdata, &mut a.y_rdata] {
+            d.iter_mut().for_each(|s| s.connect());
+        }
         for h in &mut self.hub {
             h.clock.connect();
             h.reading.connect();

@@ -526,21 +526,21 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
     })
 }
 
-/// Refuses a GEMM or a vector operation on a core whose regions are physical: those units are
-/// built for the ideal crossbar and are not yet wired to the region hubs ([`crate::CorePhysical`]).
+/// Refuses an operation of a unit that the core on physical regions does not run on its banks
+/// ([`crate::BANKED_UNITS`]: the vector unit is built for the ideal crossbar and not yet wired
+/// to the region hubs of [`crate::CorePhysical`]).
 fn refuse_unbanked_unit(arch: &Arch, index: usize, op: &Op) -> Result<(), HwError> {
     let physical = RegionId::ALL
         .iter()
         .any(|&r| arch.region(r).banking == Banking::Physical);
-    let unit = match op {
-        Op::Gemm { .. } => "GEMM (the array unit)",
-        Op::Vector { .. } => "vector operation (the vector unit)",
-        _ => return Ok(()),
-    };
-    if physical {
+    if physical && !crate::BANKED_UNITS.contains(&op.unit()) {
         return Err(HwError::Usage(format!(
-            "instruction {index}: a {unit} cannot run on the RTL core of `{}`: its regions are              physically banked, and that unit still reads and writes the ideal crossbar; on              physical banks the core runs loads, stores and prunes only",
-            arch.name
+            "instruction {index}: a {:?} operation cannot run on the RTL core of `{}`: its \
+             regions are physically banked, and that unit still reads and writes the ideal \
+             crossbar; on physical banks the core runs {:?} operations only",
+            op.unit(),
+            arch.name,
+            crate::BANKED_UNITS
         )));
     }
     Ok(())
@@ -569,6 +569,14 @@ fn encode_gemm(
                 want.name()
             )));
         }
+    }
+    if arch.output.banking == Banking::Physical && y.addr % 4 != 0 {
+        return Err(HwError::Usage(format!(
+            "instruction {index}: GEMM output y at byte {} of the output region: on physically \
+             banked regions the array unit writes each INT32 result into one bank word, so y \
+             must start at a multiple of 4 bytes",
+            y.addr
+        )));
     }
     if let Some(nm) = sparsity {
         if nm.m > arch.mux_lanes {

@@ -87,7 +87,7 @@ pub use crate::banked_region::{
 pub use crate::batch_norm::BatchLanes;
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
 pub use crate::core::{core_for, Core, CORE_TOP};
-pub use crate::core_physical::CorePhysical;
+pub use crate::core_physical::{CorePhysical, BANKED_UNITS};
 pub use crate::core_run::{
     build_core, cosim_program, first_mismatch, run_core, Cosim, Mismatch, RtlRun,
 };
@@ -113,7 +113,7 @@ pub use crate::prune::Prune;
 pub use crate::prune_banks::{run_degree, BankedPruneUnit};
 pub use crate::prune_unit::PruneUnit;
 pub use crate::random_program::{
-    load_program, random_memory_program, random_program, vector_program, PROGRAM_DRAM_BYTES,
+    load_program, random_program, random_program_of, vector_program, PROGRAM_DRAM_BYTES,
 };
 pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
 pub use crate::region_hub::{CopyOwners, RegionHub};

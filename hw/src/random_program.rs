@@ -22,7 +22,7 @@
 
 use crate::group_window::unit_width;
 use crate::vector_unit::{batch_fits, rows_fit};
-use nmsat_compiler::arch::{Arch, RegionId};
+use nmsat_compiler::arch::{Arch, Banking, RegionId};
 use nmsat_compiler::isa::{
     phase_taps, Buf, ConvBp, ConvBpTile, DramRows, Im2col, Im2colTile, Instr, Op, Phase, PoolMode,
     Program, PruneAlong, SrSte, Tensor, Unit, VecOp, Xfer, XferShape, STATS_BYTES,
@@ -323,10 +323,16 @@ fn gemm(rng: &mut SplitMix, arch: &Arch) -> Op {
         None => 2 * m * k,
         Some(nm) => m * k.div_ceil(nm.m) * group_bytes(nm) as u64,
     };
-    let mut place = |region: RegionId, bytes: u64| Buf {
-        region,
-        addr: rng.below(arch.region(region).bytes - bytes),
-        bytes,
+    // On physical banks a result must lie in one bank word (the encoder refuses others), so y
+    // is aligned there; the draws, and so the ideal core's programs, are the same.
+    let mut place = |region: RegionId, bytes: u64| {
+        let addr = rng.below(arch.region(region).bytes - bytes);
+        let physical = region == RegionId::Output && arch.output.banking == Banking::Physical;
+        Buf {
+            region,
+            addr: if physical { addr & !3 } else { addr },
+            bytes,
+        }
     };
     Op::Gemm {
         w: place(RegionId::Weight, w_bytes),
@@ -726,15 +732,18 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
     })
 }
 
-/// `n` random loads, stores and prunes — the units of the core on physical banks
-/// ([`crate::CorePhysical`]) — for `arch`, from `seed`: a third of each (loads when `arch` has
-/// no N:M pattern to prune at).
-pub fn random_memory_program(arch: &Arch, n: usize, seed: u64) -> Program {
-    let name = format!("random-memory-{n}-seed-{seed}");
-    programme(arch, n, seed, name, |rng| match rng.below(3) {
-        2 if arch.patterns.is_empty() => 0,
-        2 => 3,
-        q => q as usize,
+/// `n` random instructions for `arch` on the queues of `units` only, each drawn alike, from
+/// `seed` (prunes become loads when `arch` has no N:M pattern to prune at): programs for a core
+/// that runs only some of the units, as the physical core does while its vector unit is not on
+/// banks ([`crate::CorePhysical`]).
+pub fn random_program_of(arch: &Arch, n: usize, seed: u64, units: &[Unit]) -> Program {
+    let name = format!("random-{n}-seed-{seed}-of-{units:?}");
+    let queue = |u: Unit| QUEUES.iter().position(|&q| q == u).expect("a queue");
+    programme(arch, n, seed, name, |rng| {
+        match units[rng.below(units.len() as u64) as usize] {
+            Unit::Prune if arch.patterns.is_empty() => queue(Unit::Load),
+            u => queue(u),
+        }
     })
 }
 

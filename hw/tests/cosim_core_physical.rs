@@ -1,8 +1,8 @@
 //! The core on physically banked regions ([`nmsat_hw::CorePhysical`]) against the exact
 //! simulator on the same physical description: random programs of loads, stores (plain,
-//! transposed, requantizing, scattering; Im2col and ConvBp gathers) and prunes with random
-//! waits, so that the regions' read copies and write ports change hands between the DMA engine
-//! and the prune unit. Every instruction issues and completes in the exact simulator's cycles
+//! transposed, requantizing, scattering; Im2col and ConvBp gathers), prunes and GEMMs (dense and
+//! N:M, accumulating or not) with random waits, so that the regions' read copies and write
+//! ports change hands between the DMA engine, the prune unit and the array unit. Every instruction issues and completes in the exact simulator's cycles
 //! and every DRAM byte (every region stored at the end) matches. Also: its Verilog passes
 //! Verilator's `-Wall` lint and yosys's checks, and the descriptions and programs it cannot
 //! run are refused with the reason.
@@ -14,7 +14,7 @@ use nmsat_compiler::arch::{Arch, Banking};
 use nmsat_compiler::isa::{Op, Program, Unit};
 use nmsat_hw::{
     build_core, check_generated, core_for, cosim_program, encode, gemm_program, generate,
-    random_memory_program, random_program, HwError,
+    random_program, random_program_of, HwError, BANKED_UNITS,
 };
 
 /// sat-small with every region physical, as docs/physical-banking.md makes it.
@@ -57,7 +57,7 @@ fn eight_by_four_one_copy() -> Arch {
     a
 }
 
-/// Runs random load/store/prune programs of `n` instructions from `seeds` on the physical core
+/// Runs random load/store/prune/GEMM programs of `n` instructions from `seeds` on the physical core
 /// of `arch` and in the exact simulator, asserting that every cycle and every byte match;
 /// returns each program with its instructions' (start, end) cycles.
 fn cosim_random(
@@ -68,7 +68,7 @@ fn cosim_random(
     let design = build_core(arch, &options()).unwrap_or_else(|e| panic!("{e}"));
     seeds
         .map(|seed| {
-            let prog = random_memory_program(arch, n, seed);
+            let prog = random_program_of(arch, n, seed, &BANKED_UNITS);
             let c =
                 cosim_program(&design, arch, &prog, seed, None).unwrap_or_else(|e| panic!("{e}"));
             let what = format!("{} seed {seed}", arch.name);
@@ -94,9 +94,9 @@ fn cosim_random(
 /// What the runs exercised: transfers issued in the cycle the previous one ended (the DMA
 /// engine's `done` contract), a region's write port passing from one unit to another in the
 /// cycle its holder ended, and a region read by a transfer and a prune at once (two copies
-/// held by two units).
-fn exercised(runs: &[(Program, Vec<(u64, u64)>)]) -> [usize; 3] {
-    let mut seen = [0; 3];
+/// held by two units), and GEMMs that ran beside a transfer or a prune.
+fn exercised(runs: &[(Program, Vec<(u64, u64)>)]) -> [usize; 4] {
+    let mut seen = [0; 4];
     for (prog, spans) in runs {
         let dma = |j: usize| matches!(prog.instrs[j].op.unit(), Unit::Load | Unit::Store);
         let writes = |j: usize| prog.instrs[j].op.sp_writes();
@@ -119,6 +119,8 @@ fn exercised(runs: &[(Program, Vec<(u64, u64)>)]) -> [usize; 3] {
                 seen[2] += usize::from(
                     overlap && shared && matches!(prog.instrs[i].op, Op::Prune { .. }) && dma(j),
                 );
+                let gemm = matches!(prog.instrs[i].op, Op::Gemm { .. });
+                seen[3] += usize::from(overlap && gemm && prog.instrs[j].op.unit() != Unit::Array);
             }
         }
     }
@@ -137,26 +139,48 @@ fn random_memory_programs_match_on_8_banks_of_4_bytes_with_one_copy() {
     let runs = cosim_random(&eight_by_four_one_copy(), 60, 10..13);
     let seen = exercised(&runs);
     // One copy: a prune never reads a region while a store does.
-    assert!(seen[0] > 0 && seen[1] > 0 && seen[2] == 0, "{seen:?}");
+    assert!(
+        seen[0] > 0 && seen[1] > 0 && seen[2] == 0 && seen[3] > 0,
+        "{seen:?}"
+    );
 }
 
-/// The array and vector units are not on banks yet: the encoder names the instruction and
-/// why; a description with some regions physical names the field.
+/// The issue's GEMM, 37×29×45 at 2:8, on sat-small with every region physical: every y word and
+/// every cycle as the exact simulator's.
 #[test]
-fn gemms_vector_operations_and_mixed_banking_are_refused() {
+fn the_issue_gemm_matches_on_sat_small_physical() {
     let arch = sat_small_physical();
-    let gemm = gemm_program(&arch, (4, 8, 4), None).unwrap();
-    let e = encode(&arch, &gemm).unwrap_err().to_string();
-    assert!(e.contains("GEMM") && e.contains("physically banked"), "{e}");
-    let mut vector = random_program(&arch, 40, 7);
-    vector.instrs.retain(|i| !matches!(i.op, Op::Gemm { .. }));
+    let design = build_core(&arch, &options()).unwrap_or_else(|e| panic!("{e}"));
+    let nm = "2:8".parse().unwrap();
+    let prog = gemm_program(&arch, (37, 29, 45), Some(nm)).unwrap();
+    let c = cosim_program(&design, &arch, &prog, 1, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.mismatch, None);
+    assert_eq!(c.rtl.cycles, c.exact_cycles);
+}
+
+/// The vector unit is not on banks yet: the encoder names the instruction and why; a
+/// description with some regions physical names the field.
+#[test]
+fn vector_operations_and_mixed_banking_are_refused() {
+    let arch = sat_small_physical();
+    let vector = random_program(&arch, 40, 7);
     let e = encode(&arch, &vector).unwrap_err().to_string();
     assert!(
-        e.contains("vector operation") && e.contains("physically banked"),
+        e.contains("Vector operation") && e.contains("physically banked"),
         "{e}"
     );
-    // The same programs on the ideal description encode.
+    // The same program on the ideal description encodes.
     let ideal = common::arch("sat-small");
+    encode(&ideal, &vector).unwrap();
+    // A result that would straddle two bank words is refused; the ideal crossbar takes it.
+    let mut gemm = gemm_program(&arch, (4, 8, 4), None).unwrap();
+    for i in &mut gemm.instrs {
+        if let Op::Gemm { y, .. } = &mut i.op {
+            y.addr += 2;
+        }
+    }
+    let e = encode(&arch, &gemm).unwrap_err().to_string();
+    assert!(e.contains("multiple of 4"), "{e}");
     encode(&ideal, &gemm).unwrap();
     // A region the banked RTL cannot build is refused at its field.
     let mut odd = arch.clone();

@@ -14,7 +14,7 @@
 //! Everything else — and so the whole schedule — is this one piece of code.
 
 use nmsat_compiler::arch::{Arch, Banking, RegionId};
-use nmsat_compiler::isa::{Buf, Instr, Program, Unit};
+use nmsat_compiler::isa::{Buf, Instr, Op, Program, Unit};
 use serde::Serialize;
 
 /// What executing one operation cost.
@@ -103,9 +103,16 @@ impl Schedule {
 pub fn resources(arch: &Arch, instr: &Instr) -> Vec<Resource> {
     let physical = |b: &Buf| arch.region(b.region).banking == Banking::Physical;
     let writes = instr.op.sp_writes();
-    let mut r: Vec<Resource> = instr
-        .op
-        .sp_reads()
+    let mut reads = instr.op.sp_reads();
+    // The array's output buffer on physical banks reads every slot of y on a read copy (a
+    // read-modify-write, also in the reduction fold that overwrites: `hw::PhysicalArrayUnit`),
+    // so a GEMM holds one whether or not it accumulates.
+    if let Op::Gemm { y, .. } = &instr.op {
+        if physical(y) {
+            reads.push(*y);
+        }
+    }
+    let mut r: Vec<Resource> = reads
         .iter()
         .chain(writes.iter().filter(|b| !physical(b)))
         .map(|b| Resource::Region(b.region))

@@ -73,6 +73,51 @@ fn writers_of_a_physical_region_take_turns() {
 /// On the digits CNN, plain copies move one word of each bank a cycle either way, while a
 /// gather writes a word per element copy: the report's transfer kinds show which costs what,
 /// and add up to the DMA queues' busy cycles.
+/// A GEMM that overwrites y still reads it on physical banks (the RTL's output buffer reads
+/// every slot's words beside its column), so it holds a read copy of the output region there beside its write port.
+#[test]
+fn a_gemm_holds_a_read_copy_of_a_physical_y() {
+    use nmsat_sim::machine::{resources, Resource};
+    let buf = |region, bytes| Buf {
+        region,
+        addr: 0,
+        bytes,
+    };
+    for accumulate in [false, true] {
+        let gemm = Instr {
+            op: Op::Gemm {
+                w: buf(RegionId::Weight, 2 * 4 * 8),
+                x: buf(RegionId::Input, 2 * 8 * 4),
+                y: buf(RegionId::Output, 4 * 4 * 4),
+                m: 4,
+                k: 8,
+                t: 4,
+                sparsity: None,
+                accumulate,
+            },
+            waits: vec![],
+            layer: 0,
+            phase: Phase::Ff,
+        };
+        let held = resources(&sat_small(true), &gemm);
+        assert!(
+            held.contains(&Resource::Region(RegionId::Output)),
+            "{held:?}"
+        );
+        assert!(
+            held.contains(&Resource::WritePort(RegionId::Output)),
+            "{held:?}"
+        );
+        // On ideal banks a write takes a port of the region, whether or not it also reads.
+        let ideal = resources(&sat_small(false), &gemm);
+        assert_eq!(
+            ideal,
+            [RegionId::Weight, RegionId::Input, RegionId::Output].map(Resource::Region),
+            "accumulate {accumulate}"
+        );
+    }
+}
+
 #[test]
 fn transfer_kinds_show_what_physical_banks_cost() {
     let model = load_model("digits-cnn").unwrap();
