@@ -690,6 +690,7 @@ impl<const L: usize> Logic for Core<L> {
 
         // The vector unit, its sources and destination in whichever regions they are.
         self.vec.start.next = self.vector.issue.val();
+        self.vec.hold.next = false;
         self.vec.op.next = self.v_op.val();
         self.vec.src0.next = self.v_src0.val();
         self.vec.src1.next = self.v_src1.val();

@@ -190,6 +190,11 @@ pub struct VectorUnit {
     pub clock: Signal<In, Clock>,
     /// Begin the operation described by the inputs below.
     pub start: Signal<In, Bit>,
+    /// Freeze the whole pipeline in this cycle: every register keeps its value and a held
+    /// cycle does not count towards the pipeline's tail, so the outputs stay those of the
+    /// cycle held (`crate::BankedVectorUnit` holds it while a step's access sets are served).
+    /// Low on the core's ideal regions, where the unit never waits.
+    pub hold: Signal<In, Bit>,
     /// Operation code (`VOP_*`).
     pub op: Signal<In, Bits<5>>,
     /// Source 0's first byte.
@@ -397,6 +402,7 @@ impl VectorUnit {
         Self {
             clock: Default::default(),
             start: Default::default(),
+            hold: Default::default(),
             op: Default::default(),
             src0: Default::default(),
             src1: Default::default(),
@@ -1001,7 +1007,8 @@ impl Logic for VectorUnit {
             self.we[1].next = self.wmask.val();
         }
         self.pipe.start.next = self.start.val();
-        self.pipe.drained.next = self.work.q.val() == 0;
+        // A held cycle does not count towards the tail.
+        self.pipe.drained.next = (self.work.q.val() == 0) & !self.hold.val();
         self.done.next = self.pipe.done.val();
 
         // Element operations of the model: elems·vector_ops_per_elem (1; SGD 2, with SR-STE
@@ -1044,6 +1051,54 @@ impl Logic for VectorUnit {
         if self.op.val() == 14 {
             self.elems_work.next = (bit_cast::<20, 16>(self.elems.val()) << 2)
                 + (bit_cast::<20, 16>(self.elems.val()) << 1);
+        }
+        // Held: every register that moves during an operation keeps its value (those set at
+        // `start` only never move; a start is never held).
+        if self.hold.val() {
+            self.r0.d.next = self.r0.q.val();
+            self.r1.d.next = self.r1.q.val();
+            self.r2.d.next = self.r2.q.val();
+            self.w.d.next = self.w.q.val();
+            self.left.d.next = self.left.q.val();
+            self.work.d.next = self.work.q.val();
+            self.gcol.d.next = self.gcol.q.val();
+            self.pass.d.next = self.pass.q.val();
+            self.col.d.next = self.col.q.val();
+            self.row_max.d.next = self.row_max.q.val();
+            self.row_sum.d.next = self.row_sum.q.val();
+            self.staged.d.next = self.staged.q.val();
+            self.staged_addr.d.next = self.staged_addr.q.val();
+            self.staged_n.d.next = self.staged_n.q.val();
+            self.staged_offset.d.next = self.staged_offset.q.val();
+            self.staged_rem.d.next = self.staged_rem.q.val();
+            self.staged_lim.d.next = self.staged_lim.q.val();
+            self.staged_pass.d.next = self.staged_pass.q.val();
+            self.staged_col.d.next = self.staged_col.q.val();
+            self.staged_first.d.next = self.staged_first.q.val();
+            self.pj.d.next = self.pj.q.val();
+            self.pv.d.next = self.pv.q.val();
+            self.ppos.d.next = self.ppos.q.val();
+            self.pcarry.d.next = self.pcarry.q.val();
+            self.pat.d.next = self.pat.q.val();
+            self.outs.d.next = self.outs.q.val();
+            self.bn_on.d.next = self.bn_on.q.val();
+            self.bn_row.d.next = self.bn_row.q.val();
+            self.bn_col.d.next = self.bn_col.q.val();
+            self.bn_k.d.next = self.bn_k.q.val();
+            self.bn_off.d.next = self.bn_off.q.val();
+            self.bn_state.d.next = self.bn_state.q.val();
+            self.bn_wa.d.next = self.bn_wa.q.val();
+            self.bn_srow.d.next = self.bn_srow.q.val();
+            self.bn_sj.d.next = self.bn_sj.q.val();
+            self.sx.d.next = self.sx.q.val();
+            self.sq.d.next = self.sq.q.val();
+            self.sd.d.next = self.sd.q.val();
+            self.sdy.d.next = self.sdy.q.val();
+            self.max_f.d.next = self.max_f.q.val();
+            self.sum_f.d.next = self.sum_f.q.val();
+            self.pro.d.next = self.pro.q.val();
+            self.staged_pro.d.next = self.staged_pro.q.val();
+            self.staged_end.d.next = self.staged_end.q.val();
         }
         if self.start.val() {
             self.op_q.d.next = self.op.val();
