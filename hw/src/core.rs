@@ -262,6 +262,9 @@ pub struct Core<const L: usize> {
     sp_output: Scratchpad,
     ports: [Constant<Bits<4>>; RESOURCES],
     counts: [Signal<Local, Bits<16>>; UNITS],
+    /// The vector unit's access sizes, which only physically banked regions need (the name
+    /// waives Verilator's unused-signal warning).
+    vec_sizes_unused: Signal<Local, Bit>,
     dma_store: DFF<Bit>,
     dma_region: DFF<Bits<2>>,
     vsrc_region: [DFF<Bits<2>>; VECTOR_READS],
@@ -475,6 +478,7 @@ impl<const L: usize> Core<L> {
             _cols: shape.cols,
             ports: ports.map(|p| Constant::new(bits(p))),
             counts: Default::default(),
+            vec_sizes_unused: Default::default(),
             dma_store: Default::default(),
             dma_region: Default::default(),
             vsrc_region: Default::default(),
@@ -691,6 +695,11 @@ impl<const L: usize> Logic for Core<L> {
         // The vector unit, its sources and destination in whichever regions they are.
         self.vec.start.next = self.vector.issue.val();
         self.vec.hold.next = false;
+        self.vec_sizes_unused.next = (self.vec.rbytes[0].val() != 0)
+            | (self.vec.rbytes[1].val() != 0)
+            | (self.vec.rbytes[2].val() != 0)
+            | self.vec.rsrc3.val()
+            | (self.vec.gbytes.val() != 0);
         self.vec.op.next = self.v_op.val();
         self.vec.src0.next = self.v_src0.val();
         self.vec.src1.next = self.v_src1.val();

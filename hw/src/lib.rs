@@ -99,7 +99,7 @@ pub use crate::gather_map::{field::FILL as GATHER_FILL, GATHER_FIELDS};
 pub use crate::gelu_lanes::GeluLanes;
 pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
-pub use crate::group_window::{GroupKeep, GroupPhase};
+pub use crate::group_window::{window_span, GroupKeep, GroupPhase, WindowSpan};
 pub use crate::mask_decay::DecayLanes;
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::pipeline_tail::PipelineTail;

@@ -64,7 +64,7 @@
 
 use crate::batch_norm::{BatchLanes, STATE_BITS};
 use crate::gelu_lanes::GeluLanes;
-use crate::group_window::{GroupKeep, GroupPhase, WINDOW_BITS};
+use crate::group_window::{GroupKeep, GroupPhase, WindowSpan, WINDOW_BITS};
 use crate::mask_decay::DecayLanes;
 use crate::pipeline_tail::PipelineTail;
 use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
@@ -257,8 +257,17 @@ pub struct VectorUnit {
     pub rdata: [Signal<In, Bits<BATCH_BITS>>; 3],
     /// Port 1's data from source 3's region (`BatchNormGrad`'s gradient statistics).
     pub rdata3: Signal<In, Bits<BATCH_BITS>>,
+    /// Bytes of each read port's 16 that this cycle's batch uses, from its address: what a
+    /// physically banked region has to serve (`nmsat_compiler::vector_steps`); 0 where the
+    /// operation ignores the port.
+    pub rbytes: [Signal<Out, Bits<5>>; 3],
+    /// Port 1's bytes this cycle are source 3's, in its region (`rdata3`: `BatchNormGrad`'s
+    /// gradient statistics).
+    pub rsrc3: Signal<Out, Bit>,
     /// Address of the SR-STE window (64 bytes of source 0, answered the cycle after).
     pub gaddr: Signal<Out, Bits<16>>,
+    /// Bytes of the window this cycle's ranking uses, from its address (0 without one).
+    pub gbytes: Signal<Out, Bits<7>>,
     /// Its data.
     pub gdata: Signal<In, Bits<WINDOW_BITS>>,
     /// Byte enables of the two writes (results; SGD's momenta).
@@ -277,6 +286,8 @@ pub struct VectorUnit {
     pub phase: GroupPhase,
     /// The SR-STE mask.
     pub keeper: GroupKeep,
+    /// The window's bytes in use.
+    pub span: WindowSpan,
     /// The pooling lanes.
     pub pool: PoolLanes,
     /// The mask-decay lanes.
@@ -389,6 +400,7 @@ pub struct VectorUnit {
     row_left: Signal<Local, Bits<16>>,
     row_end: Signal<Local, Bit>,
     next_gcol: Signal<Local, Bits<16>>,
+    batch_bytes: Signal<Local, Bits<5>>,
     b_data: Signal<Local, Bits<BATCH_BITS>>,
     c_data: Signal<Local, Bits<BATCH_BITS>>,
     mask: Signal<Local, Bits<17>>,
@@ -433,7 +445,10 @@ impl VectorUnit {
             raddr: Default::default(),
             rdata: Default::default(),
             rdata3: Default::default(),
+            rbytes: Default::default(),
+            rsrc3: Default::default(),
             gaddr: Default::default(),
+            gbytes: Default::default(),
             gdata: Default::default(),
             we: Default::default(),
             waddr: Default::default(),
@@ -443,6 +458,7 @@ impl VectorUnit {
             loss: LossLanes::new(lanes as usize, frac_bits),
             phase: Default::default(),
             keeper: GroupKeep::new(lanes as usize),
+            span: Default::default(),
             pool: PoolLanes::new(lanes as usize),
             decay: DecayLanes::new(frac_bits),
             bn: BatchLanes::new(frac_bits),
@@ -542,6 +558,7 @@ impl VectorUnit {
             row_left: Default::default(),
             row_end: Default::default(),
             next_gcol: Default::default(),
+            batch_bytes: Default::default(),
             b_data: Default::default(),
             c_data: Default::default(),
             mask: Default::default(),
@@ -702,6 +719,75 @@ impl Logic for VectorUnit {
         self.phase.width.next = self.width_q.q.val();
         self.phase.m.next = self.m_q.q.val();
         self.gaddr.next = self.r0.q.val() - (bit_cast::<16, 5>(self.phase.offset.val()) << 1);
+        // The bytes the batch uses of each port (vector_steps' accesses): its lanes' elements,
+        // one label or d, a column's 16 statistics bytes, the window's groups.
+        self.batch_bytes.next = bit_cast::<5, 16>(self.take.val()) << 1;
+        self.span.offset.next = self.phase.offset.val();
+        self.span.rem.next = self.phase.rem.val();
+        self.span.lim.next = self.phase.lim.val();
+        self.span.m.next = self.m_q.q.val();
+        self.span.take.next = bit_cast::<4, 16>(self.take.val());
+        self.span.left.next = self.left.q.val();
+        self.rbytes[0].next = 0.into();
+        self.rbytes[1].next = 0.into();
+        self.rbytes[2].next = 0.into();
+        self.rsrc3.next = false;
+        self.gbytes.next = 0.into();
+        if self.reading.val() {
+            if self.is_row.val() {
+                self.rbytes[0].next = self.batch_bytes.val();
+                // The loss's label joins its gradients, layer norm's dy all but its first
+                // pass; the softmax gradient reads rows r−1 (ports 0, 1) and r (port 2) in
+                // slot r of 0 … rows.
+                if self.is_loss.val() & (self.pass.q.val() == self.last_pass.q.val()) {
+                    self.rbytes[1].next = 2.into();
+                }
+                if (self.op_q.q.val() == 14) & (self.pass.q.val() != 0) {
+                    self.rbytes[1].next = self.batch_bytes.val();
+                }
+                if self.is_smg.val() {
+                    if self.pro.q.val() {
+                        self.rbytes[0].next = 0.into();
+                    } else {
+                        self.rbytes[1].next = self.batch_bytes.val();
+                    }
+                    if self.left.q.val() != self.classes_q.q.val() {
+                        self.rbytes[2].next = self.batch_bytes.val();
+                    }
+                }
+            } else if self.is_bn.val() {
+                // Rows: x (statistics twice), or dy and y; columns: the accumulator or the
+                // statistics, and BatchNormGrad's gradient statistics on port 1.
+                if self.bn_row.q.val() {
+                    self.rbytes[0].next = self.batch_bytes.val();
+                    if self.op_q.q.val() != 10 {
+                        self.rbytes[1].next = self.batch_bytes.val();
+                    }
+                } else {
+                    self.rbytes[2].next = 16.into();
+                    if self.op_q.q.val() == 12 {
+                        self.rbytes[1].next = 16.into();
+                        self.rsrc3.next = true;
+                    }
+                }
+            } else if self.op_q.q.val() != 3 {
+                // Element-wise and pooling: source 0, source 1 where there is one (MaskDecay's
+                // d: one element), SGD's momenta and a third addend on port 2.
+                self.rbytes[0].next = self.batch_bytes.val();
+                if self.two_q.q.val() {
+                    self.rbytes[1].next = self.batch_bytes.val();
+                    if self.is_decay.val() {
+                        self.rbytes[1].next = 2.into();
+                    }
+                }
+                if self.is_sgd.val() | (self.op_q.q.val() == 19) {
+                    self.rbytes[2].next = self.batch_bytes.val();
+                }
+                if (self.is_sgd.val() & self.srste_q.q.val()) | self.is_decay.val() {
+                    self.gbytes.next = self.span.bytes.val();
+                }
+            }
+        }
         self.staged.d.next = self.reading.val();
         self.staged_addr.d.next = self.w.q.val() + (self.col.q.val() << 1);
         self.staged_n.d.next = bit_cast::<5, 16>(self.take.val());

@@ -11,7 +11,7 @@ mod common;
 
 use common::{arch, verilate, Rng};
 use nmsat_compiler::arch::Arch;
-use nmsat_compiler::isa::{Op, Unit};
+use nmsat_compiler::isa::{Op, Unit, VecOp};
 use nmsat_compiler::timing::vector_cycles;
 use nmsat_compiler::vector_steps::{steps, Port, Step};
 use nmsat_hw::{encode, random_program, Model, VectorOp, VectorUnit};
@@ -58,7 +58,10 @@ struct Top {
     /// Ports 0, 1 and 2's data, two pieces each.
     rdata: [Signal<In, Bits<64>>; 6],
     rdata3: [Signal<In, Bits<64>>; 2],
+    rbytes: [Signal<Out, Bits<5>>; 3],
+    rsrc3: Signal<Out, Bit>,
     gaddr: Signal<Out, Bits<16>>,
+    gbytes: Signal<Out, Bits<7>>,
     gdata: [Signal<In, Bits<64>>; 8],
     we: [Signal<Out, Bits<16>>; 2],
     waddr: [Signal<Out, Bits<16>>; 2],
@@ -101,7 +104,10 @@ impl Logic for Top {
         self.vu.rows.next = self.rows.val();
         for p in 0..3 {
             self.raddr[p].next = self.vu.raddr[p].val();
+            self.rbytes[p].next = self.vu.rbytes[p].val();
         }
+        self.rsrc3.next = self.vu.rsrc3.val();
+        self.gbytes.next = self.vu.gbytes.val();
         self.vu.rdata[0].next = bit_cast::<128, 64>(self.rdata[0].val())
             | (bit_cast::<128, 64>(self.rdata[1].val()) << 64);
         self.vu.rdata[1].next = bit_cast::<128, 64>(self.rdata[2].val())
@@ -193,13 +199,14 @@ fn check(model: &mut Model, arch: &Arch, op: &Op, v: &VectorOp, mut holds: Optio
         sched.steps.len() < total as usize,
         "{vop:?}: steps outlast the operation"
     );
+    let stats_on_1 = matches!(vop, VecOp::BatchNormGrad { .. });
     let hold = input(model, "hold");
     for c in 1..total {
         let held = holds.as_mut().map_or(0, |r| r.next_u64() % 5 / 2);
         for h in (0..=held).rev() {
             model.set(hold, (h > 0).into());
             model.eval();
-            step_ports(model, &sched.steps, c, total, h > 0, || {
+            step_ports(model, &sched.steps, stats_on_1, c, total, h > 0, || {
                 format!("{vop:?} of {elems} (width {width}), cycle τ+{c}, {h} held left")
             });
             model.step(1);
@@ -209,10 +216,12 @@ fn check(model: &mut Model, arch: &Arch, op: &Op, v: &VectorOp, mut holds: Optio
 }
 
 /// The ports in cycle τ+`c` of an operation of `total` cycles: the accesses of its step
-/// `c − 1` and, unless `held`, `done` exactly in the last cycle.
+/// `c − 1` (`stats_on_1`: batch norm's gradient, whose port 1 reads source 3 beside port 2)
+/// and, unless `held`, `done` exactly in the last cycle.
 fn step_ports(
     model: &mut Model,
     steps: &[Step],
+    stats_on_1: bool,
     c: u64,
     total: u64,
     held: bool,
@@ -229,10 +238,23 @@ fn step_ports(
             let got = out(model, &format!("raddr${p}"));
             assert_eq!(got, a.addr & 0xFFFF, "read port {p}: {}", ctx());
         }
+        let bytes = at(Port::Read(p)).map_or(0, |a| a.bytes);
+        let got = out(model, &format!("rbytes${p}"));
+        assert_eq!(got, bytes, "read port {p}'s bytes: {}", ctx());
     }
+    // Only batch norm's gradient reads port 1 beside port 2: its gradient statistics.
+    let src3 = stats_on_1 && at(Port::Read(2)).is_some() && at(Port::Read(1)).is_some();
+    assert_eq!(
+        out(model, "rsrc3") == 1,
+        src3,
+        "source 3 on port 1: {}",
+        ctx()
+    );
     if let Some(a) = at(Port::Window) {
         assert_eq!(out(model, "gaddr"), a.addr & 0xFFFF, "window: {}", ctx());
     }
+    let bytes = at(Port::Window).map_or(0, |a| a.bytes);
+    assert_eq!(out(model, "gbytes"), bytes, "window bytes: {}", ctx());
     for w in 0..2 {
         let (we, addr) = (
             out(model, &format!("we${w}")),
@@ -292,7 +314,10 @@ fn top(arch: &Arch) -> Top {
         raddr: Default::default(),
         rdata: Default::default(),
         rdata3: Default::default(),
+        rbytes: Default::default(),
+        rsrc3: Default::default(),
         gaddr: Default::default(),
+        gbytes: Default::default(),
         gdata: Default::default(),
         we: Default::default(),
         waddr: Default::default(),
