@@ -61,6 +61,12 @@
 //!   the encoder refuses tiles where R + 2 outlasts `vector_cycles` ([`batch_fits`]; on
 //!   `lanes` lanes a tile needs about `lanes` rows, more where `width` leaves a partial
 //!   block).
+//!
+//! For physically banked regions (docs/physical-banking.md, "Vector unit"), `hold` freezes the
+//! whole pipeline for as long as a step's access sets take, and `rbytes`, `rsrc3` and `gbytes`
+//! say which bytes of each read port and of the window the cycle's batch uses: the accesses of
+//! `nmsat_compiler::vector_steps`, which a bank sequencer fetches (the ports themselves read 16
+//! and 64 bytes whatever the lanes take).
 
 use crate::batch_norm::{BatchLanes, STATE_BITS};
 use crate::gelu_lanes::GeluLanes;
