@@ -198,7 +198,8 @@ pub struct VectorUnit {
     pub start: Signal<In, Bit>,
     /// Freeze the whole pipeline in this cycle: every register keeps its value and a held
     /// cycle does not count towards the pipeline's tail, so the outputs stay those of the
-    /// cycle held (`crate::BankedVectorUnit` holds it while a step's access sets are served).
+    /// cycle held (a wrapper on physically banked regions holds it while a step's access sets
+    /// are served: docs/physical-banking.md, "Vector unit").
     /// Low on the core's ideal regions, where the unit never waits.
     pub hold: Signal<In, Bit>,
     /// Operation code (`VOP_*`).

@@ -402,15 +402,31 @@ impl Regions {
     }
 }
 
-/// The operation `v` from its issue to its completion on `mem`, each step held for 0 to 2
-/// cycles drawn from `holds` (if any): the cycles it takes without the held ones. A held
-/// cycle must show the outputs of the cycle that releases it (but `done`), and never `done`.
+/// The operation `op` (encoded as `v`) from its issue to its completion on `mem`, each step
+/// held for 0 to 2 cycles drawn from `holds` (if any): the cycles it takes without the held
+/// ones. A released cycle's ports must be its step's, a held cycle's those of the cycle that
+/// releases it (but `done`), and a held cycle never completes.
 fn run_data(
     model: &mut Model,
+    arch: &Arch,
+    op: &Op,
     v: &VectorOp,
     mem: &mut Regions,
     mut holds: Option<&mut Rng>,
 ) -> u64 {
+    let Op::Vector {
+        op: vop,
+        srcs,
+        dst,
+        elems,
+        width,
+    } = op
+    else {
+        unreachable!("the vector queue holds vector operations")
+    };
+    let sched = steps(arch, *vop, srcs, dst, *elems, *width).unwrap();
+    let total = vector_cycles(arch, *vop, *elems);
+    let stats_on_1 = matches!(vop, VecOp::BatchNormGrad { .. });
     let input = |m: &Model, name: &str| m.input(name).unwrap();
     let out = |m: &Model, name: &str| m.get(m.output(name).unwrap());
     for (name, value) in fields(v) {
@@ -453,7 +469,20 @@ fn run_data(
                 model.step(1);
             }
         }
-        // Released: the reads of this cycle (before its writes) answer the next step.
+        // Released: the step's ports are the schedule's whatever the data (a unit with its data
+        // tied to zero can walk the addresses ahead of one that computes), and the reads of
+        // this cycle (before its writes) answer the next step.
+        if cycles > 0 {
+            step_ports(
+                model,
+                &sched.steps,
+                stats_on_1,
+                cycles,
+                total,
+                false,
+                || format!("{vop:?} of {elems} (width {width}) on data, cycle τ+{cycles}"),
+            );
+        }
         let addr = |m: &Model, n: &str| out(m, n) as u64 & 0xFFFF;
         let (a0, a1, a2, g) = (
             addr(model, "raddr$0"),
@@ -504,7 +533,8 @@ fn run_data(
 #[test]
 fn a_held_unit_computes_and_writes_what_it_does_unheld() {
     let mut rng = Rng(11);
-    for (lanes, seeds) in [(4, 0..4), (8, 4..6)] {
+    let mut codes = BTreeSet::new();
+    for (lanes, seeds) in [(4, 0..6), (8, 6..9)] {
         let mut arch = arch("sat-small");
         arch.vector_lanes = lanes;
         let mut top = top(&arch);
@@ -517,12 +547,14 @@ fn a_held_unit_computes_and_writes_what_it_does_unheld() {
             let mut a = Regions::random(&mut rng);
             let mut b = Regions(a.0.clone());
             for q in &queues.0[Unit::Vector.index()] {
-                let v = q.vector.as_ref().unwrap();
-                let plain = run_data(&mut free, v, &mut a, None);
-                let stretched = run_data(&mut held, v, &mut b, Some(&mut rng));
+                let (op, v) = (&prog.instrs[q.index].op, q.vector.as_ref().unwrap());
+                codes.insert(v.op);
+                let plain = run_data(&mut free, &arch, op, v, &mut a, None);
+                let stretched = run_data(&mut held, &arch, op, v, &mut b, Some(&mut rng));
                 assert_eq!(plain, stretched, "{v:?}: cycles without the held ones");
                 assert!(a.0 == b.0, "{v:?}: held, the unit wrote other bytes");
             }
         }
     }
+    assert_eq!(codes.len(), 20, "operation codes drawn: {codes:?}");
 }
