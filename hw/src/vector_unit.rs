@@ -273,10 +273,10 @@ pub struct VectorUnit {
     pub rsrc3: Signal<Out, Bit>,
     /// Address of the SR-STE window (64 bytes of source 0, answered the cycle after).
     pub gaddr: Signal<Out, Bits<16>>,
-    /// Bytes of the window this cycle's ranking uses, from its address (0 without one).
-    pub gbytes: Signal<Out, Bits<7>>,
     /// Its data.
     pub gdata: Signal<In, Bits<WINDOW_BITS>>,
+    /// Bytes of the window this cycle's ranking uses, from its address (0 without one).
+    pub gbytes: Signal<Out, Bits<7>>,
     /// Byte enables of the two writes (results; SGD's momenta).
     pub we: [Signal<Out, Bits<16>>; 2],
     /// Their addresses.
