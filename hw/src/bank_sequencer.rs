@@ -397,7 +397,7 @@ impl BankReadSequencerModel {
 }
 
 /// `expr` padded with zeros from `width` to `total` bits.
-fn pad(total: usize, width: usize, expr: &str) -> String {
+pub(crate) fn pad(total: usize, width: usize, expr: &str) -> String {
     if total == width {
         expr.to_string()
     } else {
@@ -629,7 +629,7 @@ fn unused_word_bits(s: &SequencerShape, unused: &mut Vec<String>) {
 }
 
 /// Reads the ignored input bits into one `_unused_*` wire, which Verilator's `-Wall` waives.
-fn waive(v: &mut String, unused: &[String]) {
+pub(crate) fn waive(v: &mut String, unused: &[String]) {
     if !unused.is_empty() {
         let _ = writeln!(v, "wire _unused_bits = &{{1'b0, {}}};", unused.join(", "));
     }

@@ -31,6 +31,7 @@
 mod array;
 mod array_unit;
 mod bank_sequencer;
+mod banked_vector;
 mod banked_region;
 mod batch_norm;
 mod controller;
@@ -52,6 +53,7 @@ mod pe;
 mod pipeline_tail;
 mod prune;
 mod prune_banks;
+mod step_server;
 mod prune_unit;
 mod random_program;
 mod rank_pack;
@@ -71,6 +73,7 @@ pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
 };
 pub use crate::array_unit::{x_set_entries, ArrayUnit, GemmOp, PhysicalArrayUnit, GEMM_FIELDS};
+pub use crate::banked_vector::{BankedVectorUnit, VECTOR_FIELDS};
 pub use crate::bank_sequencer::{
     ranks, BankReadSequencer, BankReadSequencerModel, BankWriteSequencer, BankWriteSequencerModel,
     SequencerShape, WriteEntry, MAX_ENTRIES, WORD_BITS,
@@ -105,6 +108,7 @@ pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::pipeline_tail::PipelineTail;
 pub use crate::prune::Prune;
 pub use crate::prune_banks::{run_degree, BankedPruneUnit};
+pub use crate::step_server::{StepReadServer, StepWriteServer, ROUND_BITS};
 pub use crate::prune_unit::PruneUnit;
 pub use crate::random_program::{load_program, random_program, vector_program, PROGRAM_DRAM_BYTES};
 pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
