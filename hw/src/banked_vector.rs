@@ -333,7 +333,12 @@ impl BankedVectorUnit {
                     .rev()
                     .map(|e| format!("reads${r}$rdata_e${e}[{}:0]", dw - 1))
                     .collect();
-                let _ = writeln!(v, "wire [{}:0] cat{p}_{r} = {{{}}};", cw - 1, words.join(", "));
+                let _ = writeln!(
+                    v,
+                    "wire [{}:0] cat{p}_{r} = {{{}}};",
+                    cw - 1,
+                    words.join(", ")
+                );
                 if dw < 64 {
                     unused.extend(
                         (base..base + count).map(|e| format!("reads${r}$rdata_e${e}[63:{dw}]")),
@@ -394,11 +399,16 @@ impl BankedVectorUnit {
         for p in 0..3 {
             let _ = writeln!(v, "    unit$rdata${p} = first ? live{p} : ud{p};");
         }
-        v.push_str("    unit$rdata3 = first ? live1 : ud1;\n    unit$gdata = first ? live3 : ud3;\n");
+        v.push_str(
+            "    unit$rdata3 = first ? live1 : ud1;\n    unit$gdata = first ? live3 : ud3;\n",
+        );
         v.push_str(&comb);
         v.push_str("    writes$round = round;\n");
         for r in 0..REGIONS {
-            let _ = writeln!(v, "    reads${r}$clock = clock;\n    reads${r}$round = round;");
+            let _ = writeln!(
+                v,
+                "    reads${r}$clock = clock;\n    reads${r}$round = round;"
+            );
             for b in 0..banks {
                 let i = r * banks + b;
                 let _ = writeln!(

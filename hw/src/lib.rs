@@ -31,8 +31,8 @@
 mod array;
 mod array_unit;
 mod bank_sequencer;
-mod banked_vector;
 mod banked_region;
+mod banked_vector;
 mod batch_norm;
 mod controller;
 mod core;
@@ -53,7 +53,6 @@ mod pe;
 mod pipeline_tail;
 mod prune;
 mod prune_banks;
-mod step_server;
 mod prune_unit;
 mod random_program;
 mod rank_pack;
@@ -61,6 +60,7 @@ mod region_hub;
 mod row_lanes;
 mod row_walker;
 mod scratchpad;
+mod step_server;
 pub mod synth;
 mod vector_arith;
 mod vector_unit;
@@ -73,7 +73,6 @@ pub use crate::array::{
     array_for, build_array, ArrayShape, SystolicArray, ARRAY_TOP, LANE_COUNTS, MAX_SIDE,
 };
 pub use crate::array_unit::{x_set_entries, ArrayUnit, GemmOp, PhysicalArrayUnit, GEMM_FIELDS};
-pub use crate::banked_vector::{BankedVectorUnit, VECTOR_FIELDS};
 pub use crate::bank_sequencer::{
     ranks, BankReadSequencer, BankReadSequencerModel, BankWriteSequencer, BankWriteSequencerModel,
     SequencerShape, WriteEntry, MAX_ENTRIES, WORD_BITS,
@@ -82,6 +81,7 @@ pub use crate::banked_region::{
     BankWrite, BankedRegion, BankedRegionModel, ByteRam, RegionShape, MAX_BANKS, MAX_COPIES,
     MAX_DEPTH, MIN_DEPTH,
 };
+pub use crate::banked_vector::{BankedVectorUnit, VECTOR_FIELDS};
 pub use crate::batch_norm::BatchLanes;
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
 pub use crate::core::{core_for, Core, CORE_TOP};
@@ -108,7 +108,6 @@ pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::pipeline_tail::PipelineTail;
 pub use crate::prune::Prune;
 pub use crate::prune_banks::{run_degree, BankedPruneUnit};
-pub use crate::step_server::{StepReadServer, StepWriteServer, ROUND_BITS};
 pub use crate::prune_unit::PruneUnit;
 pub use crate::random_program::{load_program, random_program, vector_program, PROGRAM_DRAM_BYTES};
 pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
@@ -116,6 +115,7 @@ pub use crate::region_hub::{CopyOwners, RegionHub};
 pub use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, SCATTER};
+pub use crate::step_server::{StepReadServer, StepWriteServer, ROUND_BITS};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
 pub use crate::vector_arith::{LossLanes, SgdLanes};
 pub use crate::vector_unit::{

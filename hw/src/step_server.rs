@@ -35,7 +35,11 @@ pub const ROUND_BITS: usize = 8;
 
 /// Per entry, the bank and row it is served on in `round`, if it is, and whether a later
 /// round has an entry: the serving both servers' models share.
-fn serve(s: &SequencerShape, words: &[Option<u16>], round: u64) -> (Vec<Option<(usize, u16)>>, bool) {
+fn serve(
+    s: &SequencerShape,
+    words: &[Option<u16>],
+    round: u64,
+) -> (Vec<Option<(usize, u16)>>, bool) {
     let valid: Vec<u64> = words
         .iter()
         .flatten()
@@ -153,7 +157,11 @@ impl StepWriteServer {
         let (at, more) = serve(shape, &words, round);
         let full = ((1u16 << shape.width()) - 1) as u8;
         let mut writes = vec![BankWrite::default(); shape.banks()];
-        for (x, (b, row)) in set.iter().zip(&at).filter_map(|(x, a)| Some(((*x)?, (*a)?))) {
+        for (x, (b, row)) in set
+            .iter()
+            .zip(&at)
+            .filter_map(|(x, a)| Some(((*x)?, (*a)?)))
+        {
             let w = &mut writes[b];
             w.row = row;
             for j in (0..shape.width()).filter(|j| ((x.be & full) >> j) & 1 == 1) {
