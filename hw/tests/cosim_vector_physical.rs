@@ -378,6 +378,12 @@ fn random_vectors(arch: &Arch, seeds: std::ops::Range<u64>, covered: &mut BTreeS
                 }
             }
             covered.insert(kind(op));
+            // Port 1 switching regions within an operation: source 3 apart from source 1.
+            if v.src3.is_some_and(|s3| Some(s3.0) != v.src1.map(|s1| s1.0)) {
+                covered.insert("source 3 in its own region".into());
+            }
+            let regions: BTreeSet<_> = srcs.iter().chain([dst]).map(|b| b.region).collect();
+            covered.insert(format!("{} regions", regions.len().min(2)));
             ops += 1;
             slow += u64::from(want.bank_stall > 0);
         }
@@ -391,9 +397,9 @@ fn random_vectors(arch: &Arch, seeds: std::ops::Range<u64>, covered: &mut BTreeS
 #[test]
 fn banked_vector_unit_matches_the_exact_simulator() {
     let mut covered = BTreeSet::new();
-    random_vectors(&arch(4, 8, 4), 0..8, &mut covered);
-    random_vectors(&arch(8, 4, 8), 8..14, &mut covered);
-    random_vectors(&arch(2, 8, 8), 14..18, &mut covered);
+    random_vectors(&arch(4, 8, 4), 0..40, &mut covered);
+    random_vectors(&arch(8, 4, 8), 40..70, &mut covered);
+    random_vectors(&arch(2, 8, 8), 70..90, &mut covered);
     let all = [
         "Add",
         "BatchGradStats",
@@ -414,6 +420,9 @@ fn banked_vector_unit_matches_the_exact_simulator() {
         "Sgd",
         "Softmax",
         "SoftmaxGrad",
+        "source 3 in its own region",
+        "1 regions",
+        "2 regions",
     ];
     let missing: Vec<_> = all.iter().filter(|o| !covered.contains(**o)).collect();
     assert!(missing.is_empty(), "not drawn: {missing:?}");
