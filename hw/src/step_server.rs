@@ -346,3 +346,84 @@ impl Logic for StepReadServer {
         Verilog::Custom(self.verilog())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nmsat_compiler::arch::{Banking, Region};
+    use nmsat_compiler::timing::bank_degree;
+
+    #[test]
+    fn step_servers_serve_each_entry_once_in_the_bank_degree() {
+        let mut x: u64 = 7;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for banks in [1usize, 2, 4, 8] {
+            let s = SequencerShape::new(20, banks, 4, 6).unwrap();
+            let region = Region {
+                bytes: 4096,
+                banks: banks as u64,
+                bank_width_bytes: 4,
+                ports: 1,
+                latency: 1,
+                banking: Banking::Physical,
+            };
+            for _ in 0..500 {
+                let words: Vec<Option<u16>> = (0..20)
+                    .map(|_| (next(3) > 0).then(|| next(48) as u16))
+                    .collect();
+                let degree = bank_degree(&region, words.iter().flatten().map(|&w| u64::from(w)));
+                let mut served = vec![0; words.len()];
+                for round in 0..24 {
+                    let (at, more) = serve(&s, &words, round);
+                    assert_eq!(more, round + 1 < degree, "{words:?} round {round}");
+                    let mut bank_word = vec![None; banks];
+                    for (e, a) in at.iter().enumerate() {
+                        if let Some((b, row)) = *a {
+                            let w = words[e].unwrap();
+                            assert_eq!((b, row), s.locate(w));
+                            // A bank serves one word a round; duplicates ride along.
+                            assert!(bank_word[b].is_none_or(|v| v == w), "{words:?}");
+                            bank_word[b] = Some(w);
+                            served[e] += 1;
+                        }
+                    }
+                }
+                for (e, w) in words.iter().enumerate() {
+                    assert_eq!(served[e], usize::from(w.is_some()), "{words:?} entry {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_step_write_merges_one_word_and_the_later_entry_wins() {
+        let s = SequencerShape::new(3, 2, 4, 4).unwrap();
+        let entry = |word, be, data| Some(WriteEntry { word, be, data });
+        let set = [
+            entry(5, 0b0011, 0x1111),
+            None,
+            entry(5, 0b0110, 0x2200_0000),
+        ];
+        // Word 5 is bank (5 + 2) mod 2 = 1, row 2, served in round 0 only.
+        let (writes, more) = StepWriteServer::model(&s, &set, 0);
+        assert!(!more);
+        assert_eq!(writes[0], BankWrite::default());
+        assert_eq!(
+            writes[1],
+            BankWrite {
+                enables: 0b0111,
+                row: 2,
+                data: 0x0000_1111 & 0xff | 0x2200_0000 & 0x00ff_ff00
+            }
+        );
+        assert_eq!(
+            StepWriteServer::model(&s, &set, 1).0[1],
+            BankWrite::default()
+        );
+    }
+}
