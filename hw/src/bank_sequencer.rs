@@ -287,6 +287,16 @@ pub struct WriteEntry {
     pub data: u64,
 }
 
+/// Entry `x`'s enabled bytes (of `full`, the word's) into `w`, a bank's write at `row`: the
+/// entries of one word merge, a later entry's byte replacing an earlier one's.
+pub(crate) fn merge_write(w: &mut BankWrite, row: u16, x: &WriteEntry, full: u8) {
+    w.row = row;
+    for j in (0..8).filter(|j| ((x.be & full) >> j) & 1 == 1) {
+        w.enables |= 1 << j;
+        w.data = (w.data & !(0xff << (8 * j))) | (x.data & (0xff << (8 * j)));
+    }
+}
+
 /// [`BankWriteSequencer`] in plain Rust, cycle for cycle.
 #[derive(Clone, Debug)]
 pub struct BankWriteSequencerModel {
@@ -310,12 +320,7 @@ impl BankWriteSequencerModel {
         let mut writes = vec![BankWrite::default(); s.banks()];
         for (e, x) in self.entries.iter().enumerate() {
             if let Some((b, row)) = self.serving.at(e) {
-                let w = &mut writes[b];
-                w.row = row;
-                for j in (0..s.width()).filter(|j| ((x.be & full) >> j) & 1 == 1) {
-                    w.enables |= 1 << j;
-                    w.data = (w.data & !(0xff << (8 * j))) | (x.data & (0xff << (8 * j)));
-                }
+                merge_write(&mut writes[b], row, x, full);
             }
         }
         (writes, self.serving.last())

@@ -86,7 +86,8 @@ pub use crate::batch_norm::BatchLanes;
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
 pub use crate::core::{core_for, Core, CORE_TOP};
 pub use crate::core_run::{
-    build_core, cosim_program, first_mismatch, run_core, Cosim, Mismatch, RtlRun,
+    build_core, cosim_program, first_mismatch, run_core, vector_fields as core_vector_fields,
+    Cosim, Mismatch, RtlRun, VECTOR_FIELDS as CORE_VECTOR_FIELDS,
 };
 pub use crate::cosim::{top_ports, BuildOptions, BuildTimes, Design, Dir, Model, Port};
 pub use crate::dma::{check_arch as check_dma, Dma, Requant};

@@ -23,7 +23,7 @@
 
 use crate::array::signals;
 use crate::bank_sequencer::{
-    rank_verilog, ranks, read_ports_verilog, round_bits, waive, write_ports_verilog,
+    merge_write, rank_verilog, ranks, read_ports_verilog, round_bits, waive, write_ports_verilog,
     SequencerShape, WriteEntry, WORD_BITS,
 };
 use crate::banked_region::BankWrite;
@@ -162,12 +162,7 @@ impl StepWriteServer {
             .zip(&at)
             .filter_map(|(x, a)| Some(((*x)?, (*a)?)))
         {
-            let w = &mut writes[b];
-            w.row = row;
-            for j in (0..shape.width()).filter(|j| ((x.be & full) >> j) & 1 == 1) {
-                w.enables |= 1 << j;
-                w.data = (w.data & !(0xff << (8 * j))) | (x.data & (0xff << (8 * j)));
-            }
+            merge_write(&mut writes[b], row, &x, full);
         }
         (writes, more)
     }
@@ -407,7 +402,7 @@ mod tests {
         let set = [
             entry(5, 0b0011, 0x1111),
             None,
-            entry(5, 0b0110, 0x2200_0000),
+            entry(5, 0b0110, 0x4433_2200),
         ];
         // Word 5 is bank (5 + 2) mod 2 = 1, row 2, served in round 0 only.
         let (writes, more) = StepWriteServer::model(&s, &set, 0);
@@ -418,7 +413,8 @@ mod tests {
             BankWrite {
                 enables: 0b0111,
                 row: 2,
-                data: 0x0000_1111 & 0xff | 0x2200_0000 & 0x00ff_ff00
+                // Byte 0 from the first entry, bytes 1 and 2 from the later one.
+                data: 0x0033_2211
             }
         );
         assert_eq!(

@@ -9,12 +9,13 @@
 
 mod common;
 
-use common::{scratch, verilate, Rng};
+use common::{scratch, verilate, Rng, VEC_OPS};
 use nmsat_compiler::arch::{Arch, Banking, RegionId};
 use nmsat_compiler::isa::{Buf, Op, Unit};
 use nmsat_hw::{
-    encode, random_program, to_verilog, verilator_lint, write_verilog, yosys_check, BankedRegion,
-    BankedVectorUnit, Model, VectorOp, VECTOR_FIELDS,
+    core_vector_fields, encode, random_program, to_verilog, verilator_lint, write_verilog,
+    yosys_check, BankedRegion, BankedVectorUnit, Model, VectorOp, CORE_VECTOR_FIELDS,
+    VECTOR_FIELDS,
 };
 use nmsat_sim::exact::{vector_unit, Memory};
 use nmsat_sim::piuma::Spad;
@@ -173,48 +174,23 @@ fn arch(banks: u64, width: u64, lanes: u64) -> Arch {
     a
 }
 
-/// The op's field values in the order of [`VECTOR_FIELDS`], and its five regions.
-fn field_values(v: &VectorOp) -> ([u64; 26], [u64; 5]) {
-    let s = v.srste.map_or((0, 0), |s| (s.n, s.m));
-    let p = v.pool.unwrap_or_default();
-    let addr = |b: Option<(u8, u16)>| b.map_or(0, |b| u64::from(b.1));
-    let region = |b: Option<(u8, u16)>| b.map_or(0, |b| u64::from(b.0));
+/// The op's field values in the order of [`VECTOR_FIELDS`], and its five regions: the core's
+/// instruction fields of the same names (`v_<field>`, `v_<buffer>_region`).
+fn field_values(v: &VectorOp) -> (Vec<u64>, Vec<u64>) {
+    let core = core_vector_fields(v);
+    let value = |name: String| {
+        let i = CORE_VECTOR_FIELDS.iter().position(|&n| n == name);
+        core[i.unwrap_or_else(|| panic!("no core field {name}"))] as u64
+    };
     (
-        [
-            v.op.into(),
-            v.src0.1.into(),
-            addr(v.src1),
-            addr(v.src2),
-            v.src1.is_some().into(),
-            v.dst.1.into(),
-            v.elems.into(),
-            u64::from(v.lr as u32),
-            u64::from(v.mu as u32),
-            u64::from(v.lambda as u32),
-            v.srste.is_some().into(),
-            s.0.into(),
-            s.1.into(),
-            v.classes.into(),
-            v.batch.into(),
-            p.taps.into(),
-            p.total.into(),
-            p.recip.into(),
-            p.base.into(),
-            p.step.into(),
-            p.row.into(),
-            p.kb.into(),
-            addr(v.src3),
-            v.width.into(),
-            v.trows.into(),
-            v.rows.into(),
-        ],
-        [
-            v.src0.0.into(),
-            region(v.src1),
-            region(v.src2),
-            region(v.src3),
-            v.dst.0.into(),
-        ],
+        VECTOR_FIELDS
+            .iter()
+            .map(|(f, _)| value(format!("v_{f}")))
+            .collect(),
+        ["src0", "src1", "src2", "src3", "dst"]
+            .iter()
+            .map(|b| value(format!("v_{b}_region")))
+            .collect(),
     )
 }
 
@@ -400,31 +376,12 @@ fn banked_vector_unit_matches_the_exact_simulator() {
     random_vectors(&arch(4, 8, 4), 0..40, &mut covered);
     random_vectors(&arch(8, 4, 8), 40..70, &mut covered);
     random_vectors(&arch(2, 8, 8), 70..90, &mut covered);
-    let all = [
-        "Add",
-        "BatchGradStats",
-        "BatchNorm",
-        "BatchNormGrad",
-        "BatchStats",
-        "Fill",
-        "Gelu",
-        "GeluGrad",
-        "Loss",
-        "MaskDecay",
-        "Norm",
-        "NormGrad",
-        "Pool",
-        "PoolGrad",
-        "Relu",
-        "ReluGrad",
-        "Sgd",
-        "Softmax",
-        "SoftmaxGrad",
-        "source 3 in its own region",
-        "1 regions",
-        "2 regions",
-    ];
-    let missing: Vec<_> = all.iter().filter(|o| !covered.contains(**o)).collect();
+    let all =
+        VEC_OPS
+            .iter()
+            .copied()
+            .chain(["source 3 in its own region", "1 regions", "2 regions"]);
+    let missing: Vec<_> = all.filter(|o| !covered.contains(*o)).collect();
     assert!(missing.is_empty(), "not drawn: {missing:?}");
 }
 
