@@ -297,6 +297,20 @@ pub(crate) fn merge_write(w: &mut BankWrite, row: u16, x: &WriteEntry, full: u8)
     }
 }
 
+/// Drives a write bundle (`wen`, `wrow`, `wdata` per bank) with a cycle's writes.
+pub(crate) fn drive_writes(
+    writes: &[BankWrite],
+    wen: &mut [Signal<Out, Bits<8>>],
+    wrow: &mut [Signal<Out, Bits<16>>],
+    wdata: &mut [Signal<Out, Bits<64>>],
+) {
+    for (b, x) in writes.iter().enumerate() {
+        wen[b].next = bits(u64::from(x.enables));
+        wrow[b].next = bits(u64::from(x.row));
+        wdata[b].next = bits(x.data);
+    }
+}
+
 /// [`BankWriteSequencer`] in plain Rust, cycle for cycle.
 #[derive(Clone, Debug)]
 pub struct BankWriteSequencerModel {
@@ -752,11 +766,7 @@ impl Logic for BankWriteSequencer {
             self._model.edge(set.as_deref());
         }
         let (writes, done) = self._model.outputs();
-        for (b, x) in writes.iter().enumerate() {
-            self.wen[b].next = bits(u64::from(x.enables));
-            self.wrow[b].next = bits(u64::from(x.row));
-            self.wdata[b].next = bits(x.data);
-        }
+        drive_writes(&writes, &mut self.wen, &mut self.wrow, &mut self.wdata);
         self.done.next = done;
     }
 

@@ -23,8 +23,8 @@
 
 use crate::array::signals;
 use crate::bank_sequencer::{
-    merge_write, rank_verilog, ranks, read_ports_verilog, round_bits, waive, write_ports_verilog,
-    SequencerShape, WriteEntry, WORD_BITS,
+    drive_writes, merge_write, rank_verilog, ranks, read_ports_verilog, round_bits, waive,
+    write_ports_verilog, SequencerShape, WriteEntry, WORD_BITS,
 };
 use crate::banked_region::BankWrite;
 use rust_hdl::prelude::*;
@@ -206,11 +206,7 @@ impl Logic for StepWriteServer {
             })
             .collect();
         let (writes, more) = Self::model(&s, &set, self.round.val().index() as u64);
-        for (b, x) in writes.iter().enumerate() {
-            self.wen[b].next = bits(u64::from(x.enables));
-            self.wrow[b].next = bits(u64::from(x.row));
-            self.wdata[b].next = bits(x.data);
-        }
+        drive_writes(&writes, &mut self.wen, &mut self.wrow, &mut self.wdata);
         self.more.next = more;
     }
 
