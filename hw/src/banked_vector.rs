@@ -38,7 +38,14 @@
 //! word (a window over the weights an in-place SGD wrote a batch earlier): the region reads
 //! first, so a read in the round of a write, or before it, sees the old bytes and one after it
 //! the new ones. The exact simulator computes an operation from its sources as they were
-//! before it; see `hw/tests/cosim_vector_physical.rs` for where the two meet.
+//! before it. They agree on every operation the encoder accepts: in-place operations stream,
+//! so a step's reads and the previous batch's writes share words but never bytes, and the
+//! encoder refuses reads that run ahead of writes over the same bytes (an SR-STE or
+//! `MaskDecay` window over in-place weights, pooling in place). `hw/tests/cosim_vector_physical.rs`
+//! checks every byte against the exact simulator.
+//!
+//! The wrapper is Verilator only (its `update` does nothing): the [`VectorUnit`] inside has
+//! no working rust-hdl simulation to check a Rust model of it against.
 
 use crate::array::signals;
 use crate::bank_sequencer::{pad, waive, SequencerShape};

@@ -12,7 +12,9 @@
 //!   queues;
 //! * [`BankedRegion`]: a physically banked region of rust-hdl `RAM`s (not yet in the core),
 //!   with its reference [`BankedRegionModel`], and the [`BankWriteSequencer`] and
-//!   [`BankReadSequencer`] that serve an access set over its banks in its bank degree;
+//!   [`BankReadSequencer`] that serve an access set over its banks in its bank degree; the
+//!   [`StepReadServer`] and [`StepWriteServer`] that serve a held unit's live set round by
+//!   round, and the [`BankedVectorUnit`] they serve;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
