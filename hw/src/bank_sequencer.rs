@@ -287,6 +287,30 @@ pub struct WriteEntry {
     pub data: u64,
 }
 
+/// Entry `x`'s enabled bytes (of `full`, the word's) into `w`, a bank's write at `row`: the
+/// entries of one word merge, a later entry's byte replacing an earlier one's.
+pub(crate) fn merge_write(w: &mut BankWrite, row: u16, x: &WriteEntry, full: u8) {
+    w.row = row;
+    for j in (0..8).filter(|j| ((x.be & full) >> j) & 1 == 1) {
+        w.enables |= 1 << j;
+        w.data = (w.data & !(0xff << (8 * j))) | (x.data & (0xff << (8 * j)));
+    }
+}
+
+/// Drives a write bundle (`wen`, `wrow`, `wdata` per bank) with a cycle's writes.
+pub(crate) fn drive_writes(
+    writes: &[BankWrite],
+    wen: &mut [Signal<Out, Bits<8>>],
+    wrow: &mut [Signal<Out, Bits<16>>],
+    wdata: &mut [Signal<Out, Bits<64>>],
+) {
+    for (b, x) in writes.iter().enumerate() {
+        wen[b].next = bits(u64::from(x.enables));
+        wrow[b].next = bits(u64::from(x.row));
+        wdata[b].next = bits(x.data);
+    }
+}
+
 /// [`BankWriteSequencer`] in plain Rust, cycle for cycle.
 #[derive(Clone, Debug)]
 pub struct BankWriteSequencerModel {
@@ -310,12 +334,7 @@ impl BankWriteSequencerModel {
         let mut writes = vec![BankWrite::default(); s.banks()];
         for (e, x) in self.entries.iter().enumerate() {
             if let Some((b, row)) = self.serving.at(e) {
-                let w = &mut writes[b];
-                w.row = row;
-                for j in (0..s.width()).filter(|j| ((x.be & full) >> j) & 1 == 1) {
-                    w.enables |= 1 << j;
-                    w.data = (w.data & !(0xff << (8 * j))) | (x.data & (0xff << (8 * j)));
-                }
+                merge_write(&mut writes[b], row, x, full);
             }
         }
         (writes, self.serving.last())
@@ -397,7 +416,7 @@ impl BankReadSequencerModel {
 }
 
 /// `expr` padded with zeros from `width` to `total` bits.
-fn pad(total: usize, width: usize, expr: &str) -> String {
+pub(crate) fn pad(total: usize, width: usize, expr: &str) -> String {
     if total == width {
         expr.to_string()
     } else {
@@ -414,16 +433,18 @@ fn or(terms: &[String], width: usize) -> String {
     }
 }
 
-/// The serving logic both sequencers share: the latched words `qv$e`/`qw$e`, the entries'
-/// `row$e`, `bank$e`, `rank$e`, `at$e` (served this cycle), `hit$b$e` (bank `b` serves entry
-/// `e`), `fin` (last serving cycle) and the `busy`/`k` state. `latch` is extra lines of the
-/// `start` branch.
+/// The width of the serving cycle `k` and of the ranks of a set of `s.entries()`: ranks are
+/// below N, and `k` counts up to the degree, at most N.
+pub(crate) fn round_bits(s: &SequencerShape) -> usize {
+    (usize::BITS - s.entries().leading_zeros()) as usize
+}
+
+/// The serving logic both sequencers share: the latched words `qv$e`/`qw$e`, the `busy`/`k`
+/// state, and [`rank_verilog`] on them. `latch` is extra lines of the `start` branch.
 fn serving_verilog(s: &SequencerShape, latch: &str) -> String {
-    let (n, lb, rb) = (s.entries(), s.bank_bits(), s.row_bits());
-    let wb = rb + lb;
-    let bw = lb.max(1);
-    // Ranks are below N, and `k` counts up to the degree, at most N.
-    let cw = (usize::BITS - n.leading_zeros()) as usize;
+    let n = s.entries();
+    let wb = s.row_bits() + s.bank_bits();
+    let cw = round_bits(s);
     let mut v = format!("reg busy;\nreg [{}:0] k;\n", cw - 1);
     for e in 0..n {
         let _ = writeln!(v, "reg qv{e};\nreg [{}:0] qw{e};", wb - 1);
@@ -442,6 +463,22 @@ fn serving_verilog(s: &SequencerShape, latch: &str) -> String {
         v,
         "    end else if (busy) begin\n        busy <= !fin;\n        k <= k + {cw}'d1;\n    end\nend"
     );
+    v.push_str(&rank_verilog(s));
+    v
+}
+
+/// The ranks of the entries `qv$e` (valid) and `qw$e` (word, `row_bits + log2 B` bits), and
+/// what serving cycle `k` ([`round_bits`] wide) serves while `busy`: the entries' `row$e`,
+/// `bank$e`, `rank$e`, `at$e` (served this cycle), `hit$b$e` (bank `b` serves entry `e`),
+/// `pending` (a valid entry's rank is above `k`) and `fin` (`busy`, nothing pending: the last
+/// serving cycle). The latching sequencers and the live step servers
+/// ([`crate::step_server`]) both serve by it.
+pub(crate) fn rank_verilog(s: &SequencerShape) -> String {
+    let (n, lb, rb) = (s.entries(), s.bank_bits(), s.row_bits());
+    let wb = rb + lb;
+    let bw = lb.max(1);
+    let cw = round_bits(s);
+    let mut v = String::new();
     for e in 0..n {
         let _ = writeln!(v, "wire [{}:0] row{e} = qw{e}[{}:{lb}];", rb - 1, wb - 1);
         if lb == 0 {
@@ -495,11 +532,110 @@ fn serving_verilog(s: &SequencerShape, latch: &str) -> String {
     }
     // Entry 0's rank is always 0.
     let later: Vec<String> = (1..n).map(|e| format!("(qv{e} & (rank{e} > k))")).collect();
-    if later.is_empty() {
-        v.push_str("wire fin = busy;\n");
-    } else {
-        let _ = writeln!(v, "wire fin = busy & !({});", later.join(" | "));
+    let _ = writeln!(v, "wire pending = {};", or(&later, 1));
+    v.push_str("wire fin = busy & !pending;\n");
+    v
+}
+
+/// The write port of a region from the served entries (`hit$b$e`, `row$e` of
+/// [`rank_verilog`], and each entry's byte enables `qbe$e` and bytes `qd$e`): per bank
+/// `wen`, `wrow`, `wdata`, the entries with the same word merged, the higher-numbered entry's
+/// byte winning.
+pub(crate) fn write_ports_verilog(s: &SequencerShape) -> String {
+    let (n, w, rb) = (s.entries(), s.width(), s.row_bits());
+    let mut v = String::new();
+    for b in 0..s.banks() {
+        // Ascending entries: the higher-numbered entry's byte is the one that stays.
+        let _ = writeln!(
+            v,
+            "reg [{}:0] wd{b};\nalways @(*) begin\n    wd{b} = {}'d0;",
+            8 * w - 1,
+            8 * w
+        );
+        for e in 0..n {
+            for j in 0..w {
+                let _ = writeln!(
+                    v,
+                    "    if (hit{b}_{e} & qbe{e}[{j}]) wd{b}[{hi}:{lo}] = qd{e}[{hi}:{lo}];",
+                    hi = 8 * j + 7,
+                    lo = 8 * j
+                );
+            }
+        }
+        v.push_str("end\n");
     }
+    v.push_str("always @(*) begin\n");
+    for b in 0..s.banks() {
+        let en: Vec<String> = (0..n)
+            .map(|e| format!("({{{w}{{hit{b}_{e}}}}} & qbe{e})"))
+            .collect();
+        let rows: Vec<String> = (0..n)
+            .map(|e| format!("({{{rb}{{hit{b}_{e}}}}} & row{e})"))
+            .collect();
+        let _ = writeln!(
+            v,
+            "    wen${b} = {};",
+            pad(8, w, &format!("({})", en.join(" | ")))
+        );
+        let _ = writeln!(
+            v,
+            "    wrow${b} = {};",
+            pad(16, rb, &format!("({})", rows.join(" | ")))
+        );
+        let _ = writeln!(v, "    wdata${b} = {};", pad(64, 8 * w, &format!("wd{b}")));
+    }
+    v.push_str("end\n");
+    v
+}
+
+/// The read side of one copy of a region from the served entries (`at$e`, `hit$b$e`, `row$e`,
+/// `bank$e` of [`rank_verilog`]): per bank `rrow`, and per entry `rdata_e` — its word from
+/// the copy's `rdata` in the cycle after it is served, and kept in `held$e` until the entry is
+/// served again (a collection a cycle behind the serving).
+pub(crate) fn read_ports_verilog(s: &SequencerShape) -> String {
+    let (n, w, rb, lb) = (s.entries(), s.width(), s.row_bits(), s.bank_bits());
+    let dw = 8 * w;
+    let mut v = String::new();
+    for e in 0..n {
+        let _ = writeln!(v, "reg cs{e};\nreg [{}:0] held{e};", dw - 1);
+        if lb > 0 {
+            let _ = writeln!(v, "reg [{}:0] cb{e};", lb - 1);
+        }
+    }
+    v.push_str("always @(posedge clock) begin\n");
+    for e in 0..n {
+        let _ = writeln!(v, "    cs{e} <= at{e};\n    held{e} <= pick{e};");
+        if lb > 0 {
+            let _ = writeln!(v, "    cb{e} <= bank{e};");
+        }
+    }
+    v.push_str("end\n");
+    for e in 0..n {
+        let word = if lb == 0 {
+            format!("rdata$0[{}:0]", dw - 1)
+        } else {
+            let terms: Vec<String> = (0..s.banks())
+                .map(|b| format!("({{{dw}{{cb{e} == {lb}'d{b}}}}} & rdata${b}[{}:0])", dw - 1))
+                .collect();
+            format!("({})", terms.join(" | "))
+        };
+        let _ = writeln!(v, "wire [{}:0] pick{e} = cs{e} ? {word} : held{e};", dw - 1);
+    }
+    v.push_str("always @(*) begin\n");
+    for b in 0..s.banks() {
+        let rows: Vec<String> = (0..n)
+            .map(|e| format!("({{{rb}{{hit{b}_{e}}}}} & row{e})"))
+            .collect();
+        let _ = writeln!(
+            v,
+            "    rrow${b} = {};",
+            pad(16, rb, &format!("({})", rows.join(" | ")))
+        );
+    }
+    for e in 0..n {
+        let _ = writeln!(v, "    rdata_e${e} = {};", pad(64, dw, &format!("pick{e}")));
+    }
+    v.push_str("end\n");
     v
 }
 
@@ -512,7 +648,7 @@ fn unused_word_bits(s: &SequencerShape, unused: &mut Vec<String>) {
 }
 
 /// Reads the ignored input bits into one `_unused_*` wire, which Verilator's `-Wall` waives.
-fn waive(v: &mut String, unused: &[String]) {
+pub(crate) fn waive(v: &mut String, unused: &[String]) {
     if !unused.is_empty() {
         let _ = writeln!(v, "wire _unused_bits = &{{1'b0, {}}};", unused.join(", "));
     }
@@ -585,7 +721,7 @@ impl BankWriteSequencer {
 
     fn verilog(&self) -> String {
         let s = self._shape;
-        let (n, w, rb) = (s.entries(), s.width(), s.row_bits());
+        let (n, w) = (s.entries(), s.width());
         let mut latch = String::new();
         for e in 0..n {
             let _ = writeln!(
@@ -600,47 +736,8 @@ impl BankWriteSequencer {
             let _ = writeln!(v, "reg [{}:0] qbe{e};\nreg [{}:0] qd{e};", w - 1, 8 * w - 1);
         }
         v.push_str(&serving_verilog(&s, &latch));
-        for b in 0..s.banks() {
-            // Ascending entries: the higher-numbered entry's byte is the one that stays.
-            let _ = writeln!(
-                v,
-                "reg [{}:0] wd{b};\nalways @(*) begin\n    wd{b} = {}'d0;",
-                8 * w - 1,
-                8 * w
-            );
-            for e in 0..n {
-                for j in 0..w {
-                    let _ = writeln!(
-                        v,
-                        "    if (hit{b}_{e} & qbe{e}[{j}]) wd{b}[{hi}:{lo}] = qd{e}[{hi}:{lo}];",
-                        hi = 8 * j + 7,
-                        lo = 8 * j
-                    );
-                }
-            }
-            v.push_str("end\n");
-        }
-        v.push_str("always @(*) begin\n");
-        for b in 0..s.banks() {
-            let en: Vec<String> = (0..n)
-                .map(|e| format!("({{{w}{{hit{b}_{e}}}}} & qbe{e})"))
-                .collect();
-            let rows: Vec<String> = (0..n)
-                .map(|e| format!("({{{rb}{{hit{b}_{e}}}}} & row{e})"))
-                .collect();
-            let _ = writeln!(
-                v,
-                "    wen${b} = {};",
-                pad(8, w, &format!("({})", en.join(" | ")))
-            );
-            let _ = writeln!(
-                v,
-                "    wrow${b} = {};",
-                pad(16, rb, &format!("({})", rows.join(" | ")))
-            );
-            let _ = writeln!(v, "    wdata${b} = {};", pad(64, 8 * w, &format!("wd{b}")));
-        }
-        v.push_str("    done = fin;\nend\n");
+        v.push_str(&write_ports_verilog(&s));
+        v.push_str("always @(*) done = fin;\n");
         let mut unused = Vec::new();
         unused_word_bits(&s, &mut unused);
         if w < 8 {
@@ -669,11 +766,7 @@ impl Logic for BankWriteSequencer {
             self._model.edge(set.as_deref());
         }
         let (writes, done) = self._model.outputs();
-        for (b, x) in writes.iter().enumerate() {
-            self.wen[b].next = bits(u64::from(x.enables));
-            self.wrow[b].next = bits(u64::from(x.row));
-            self.wdata[b].next = bits(x.data);
-        }
+        drive_writes(&writes, &mut self.wen, &mut self.wrow, &mut self.wdata);
         self.done.next = done;
     }
 
@@ -753,51 +846,14 @@ impl BankReadSequencer {
 
     fn verilog(&self) -> String {
         let s = self._shape;
-        let (n, w, rb, lb) = (s.entries(), s.width(), s.row_bits(), s.bank_bits());
+        let w = s.width();
         let dw = 8 * w;
-        let mut v = String::from("reg cdone;\n");
-        for e in 0..n {
-            let _ = writeln!(v, "reg cs{e};\nreg [{}:0] held{e};", dw - 1);
-            if lb > 0 {
-                let _ = writeln!(v, "reg [{}:0] cb{e};", lb - 1);
-            }
-        }
-        v.push_str(&serving_verilog(&s, ""));
-        // The collection runs every cycle, a cycle behind the serving.
-        v.push_str("always @(posedge clock) begin\n    cdone <= fin;\n");
-        for e in 0..n {
-            let _ = writeln!(v, "    cs{e} <= at{e};\n    held{e} <= pick{e};");
-            if lb > 0 {
-                let _ = writeln!(v, "    cb{e} <= bank{e};");
-            }
-        }
-        v.push_str("end\n");
-        for e in 0..n {
-            let word = if lb == 0 {
-                format!("rdata$0[{}:0]", dw - 1)
-            } else {
-                let terms: Vec<String> = (0..s.banks())
-                    .map(|b| format!("({{{dw}{{cb{e} == {lb}'d{b}}}}} & rdata${b}[{}:0])", dw - 1))
-                    .collect();
-                format!("({})", terms.join(" | "))
-            };
-            let _ = writeln!(v, "wire [{}:0] pick{e} = cs{e} ? {word} : held{e};", dw - 1);
-        }
-        v.push_str("always @(*) begin\n");
-        for b in 0..s.banks() {
-            let rows: Vec<String> = (0..n)
-                .map(|e| format!("({{{rb}{{hit{b}_{e}}}}} & row{e})"))
-                .collect();
-            let _ = writeln!(
-                v,
-                "    rrow${b} = {};",
-                pad(16, rb, &format!("({})", rows.join(" | ")))
-            );
-        }
-        for e in 0..n {
-            let _ = writeln!(v, "    rdata_e${e} = {};", pad(64, dw, &format!("pick{e}")));
-        }
-        v.push_str("    last = fin;\n    done = cdone;\nend\n");
+        let mut v = serving_verilog(&s, "");
+        v.push_str(&read_ports_verilog(&s));
+        v.push_str(
+            "reg cdone;\nalways @(posedge clock) cdone <= fin;\n\
+             always @(*) begin\n    last = fin;\n    done = cdone;\nend\n",
+        );
         let mut unused = Vec::new();
         unused_word_bits(&s, &mut unused);
         if w < 8 {

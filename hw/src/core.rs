@@ -423,6 +423,9 @@ core_top! {
         ),
         ports: [Constant<Bits<4>>; RESOURCES] = ports.map(|p| Constant::new(bits(p))),
         counts: [Signal<Local, Bits<16>>; UNITS] = Default::default(),
+        /// The vector unit's access sizes, which only physically banked regions need (the name
+        /// waives Verilator's unused-signal warning).
+        vec_sizes_unused: Signal<Local, Bit> = Default::default(),
         dma_store: DFF<Bit> = Default::default(),
         dma_region: DFF<Bits<2>> = Default::default(),
         vsrc_region: [DFF<Bits<2>>; VECTOR_READS] = Default::default(),
@@ -741,6 +744,12 @@ impl<const L: usize> Logic for Core<L> {
 
         // The vector unit, its sources and destination in whichever regions they are.
         self.vec.start.next = self.vector.issue.val();
+        self.vec.hold.next = false;
+        self.vec_sizes_unused.next = (self.vec.rbytes[0].val() != 0)
+            | (self.vec.rbytes[1].val() != 0)
+            | (self.vec.rbytes[2].val() != 0)
+            | self.vec.rsrc3.val()
+            | (self.vec.gbytes.val() != 0);
         self.vec.op.next = self.v_op.val();
         self.vec.src0.next = self.v_src0.val();
         self.vec.src1.next = self.v_src1.val();

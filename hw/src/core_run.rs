@@ -69,7 +69,7 @@ const PRUNE_FIELDS: [&str; 16] = [
 ];
 
 /// The vector unit's fields on the instruction port, in [`vector_fields`] order.
-pub(crate) const VECTOR_FIELDS: [&str; 31] = [
+pub const VECTOR_FIELDS: [&str; 31] = [
     "v_op",
     "v_src0_region",
     "v_src0",
@@ -104,7 +104,7 @@ pub(crate) const VECTOR_FIELDS: [&str; 31] = [
 ];
 
 /// The values of [`VECTOR_FIELDS`] for `v` (Q16.16 constants as their 32-bit patterns).
-fn vector_fields(v: &VectorOp) -> [i64; VECTOR_FIELDS.len()] {
+pub fn vector_fields(v: &VectorOp) -> [i64; VECTOR_FIELDS.len()] {
     let (r1, a1) = v.src1.unwrap_or((0, 0));
     let (r2, a2) = v.src2.unwrap_or((0, 0));
     let s = v.srste.unwrap_or(SrSteFields { n: 0, m: 0 });

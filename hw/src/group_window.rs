@@ -227,6 +227,7 @@ mod tests {
     use crate::vector_arith::SgdLanes;
     use nmsat_compiler::arch::Arch;
     use nmsat_compiler::isa::{SrSte, VecOp};
+    use nmsat_compiler::vector_steps;
     use rust_hdl::core::simulate::simulate;
 
     /// The keep bits of each batch of `w` in rows of `width`, as the vector unit forms them:
@@ -377,5 +378,118 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The window's bytes for every batch of rows of `width` (whole groups or not) on 2, 4 and
+    /// 8 lanes, as the unit walks them (`GroupPhase` at lane 0's column in the walked row,
+    /// `left` elements from lane 0 on), are `vector_steps::window`'s.
+    #[test]
+    fn window_span_is_the_schedules_window() {
+        let mut phase = GroupPhase::default();
+        let mut span = WindowSpan::default();
+        phase.connect_all();
+        span.connect_all();
+        for lanes in [2u64, 4, 8] {
+            for (n, m) in [(1, 2), (2, 4), (1, 8), (4, 8), (3, 12)] {
+                let nm = Nm { n, m };
+                for width in lanes..=3 * m + 1 {
+                    let Some(uw) = unit_width(nm, width, lanes) else {
+                        continue;
+                    };
+                    let elems = 3 * width;
+                    let mut col = 0;
+                    for first in (0..elems).step_by(lanes as usize) {
+                        let take = lanes.min(elems - first);
+                        phase.col.next = bits(col as LiteralType);
+                        phase.width.next = bits(uw as LiteralType);
+                        phase.m.next = bits(m);
+                        assert!(simulate(&mut phase, 10));
+                        span.offset.next = phase.offset.val();
+                        span.rem.next = phase.rem.val();
+                        span.lim.next = phase.lim.val();
+                        span.m.next = bits(m);
+                        span.take.next = bits(take as LiteralType);
+                        span.left.next = bits((elems - first) as LiteralType);
+                        assert!(simulate(&mut span, 10));
+                        let (start, len) = vector_steps::window(m, width, elems, first, take);
+                        let ctx = format!("{nm:?}, width {width}, {lanes} lanes, from {first}");
+                        assert_eq!(phase.offset.val().index() as u64, first - start, "{ctx}");
+                        assert_eq!(span.bytes.val().index() as u64, 2 * len, "{ctx}");
+                        col = (col + lanes) % uw;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The bytes of the window a batch's ranking uses: from the window's start (lane 0's group) to
+/// the end of the last lane's group, which every other lane's ends by (groups are in order),
+/// capped at its row's end (`rem`, or `lim` in the next row) and at the operation's last
+/// element — `nmsat_compiler::vector_steps::window`, the words a bank sequencer fetches where
+/// the unit's port reads 64 bytes.
+#[derive(LogicBlock, Default)]
+pub struct WindowSpan {
+    /// Lane 0's place in the window ([`GroupPhase::offset`]).
+    pub offset: Signal<In, Bits<5>>,
+    /// [`GroupPhase::rem`].
+    pub rem: Signal<In, Bits<7>>,
+    /// [`GroupPhase::lim`].
+    pub lim: Signal<In, Bits<7>>,
+    /// M (0 reads as 1).
+    pub m: Signal<In, Bits<5>>,
+    /// Lanes the batch takes (1..=8).
+    pub take: Signal<In, Bits<4>>,
+    /// Elements left from lane 0 on.
+    pub left: Signal<In, Bits<16>>,
+    /// Bytes of the window from its start (at most 64).
+    pub bytes: Signal<Out, Bits<7>>,
+}
+
+/// [`WindowSpan`]'s elements from the window's start, in plain integers.
+pub fn window_span(offset: u64, rem: u64, lim: u64, m: u64, take: u64, left: u64) -> u64 {
+    let m = m.max(1);
+    let p = (offset + take).wrapping_sub(1) & 0xFF;
+    let end = if p < rem {
+        (p - p % m + m).min(rem)
+    } else {
+        let q = p - rem;
+        (rem + q - q % m + m).min(lim)
+    };
+    end.min(offset + left)
+}
+
+impl Logic for WindowSpan {
+    fn update(&mut self) {
+        let e = window_span(
+            self.offset.val().index() as u64,
+            self.rem.val().index() as u64,
+            self.lim.val().index() as u64,
+            self.m.val().index() as u64,
+            self.take.val().index() as u64,
+            self.left.val().index() as u64,
+        );
+        self.bytes.next = bits((2 * (e & 0x3F)) as LiteralType);
+    }
+
+    fn connect(&mut self) {
+        self.bytes.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(
+            "wire [7:0] m8 = {3'd0, m == 5'd0 ? 5'd1 : m};\n\
+             wire [7:0] p = {3'd0, offset} + {4'd0, take} - 8'd1;\n\
+             wire [7:0] r8 = {1'b0, rem};\n\
+             wire [7:0] q = p - r8;\n\
+             wire [7:0] a = p < r8 ? p - p % m8 + m8 : r8 + q - q % m8 + m8;\n\
+             wire [7:0] cap = p < r8 ? r8 : {1'b0, lim};\n\
+             wire [7:0] e1 = a < cap ? a : cap;\n\
+             wire [16:0] rest = {12'd0, offset} + {1'b0, left};\n\
+             wire [16:0] e = {9'd0, e1} < rest ? {9'd0, e1} : rest;\n\
+             wire _unused_bits = &{1'b0, e[16:6]};\n\
+             always @(*) bytes = {e[5:0], 1'b0};\n"
+                .into(),
+        )
     }
 }

@@ -12,9 +12,11 @@
 //!   queues;
 //! * [`BankedRegion`]: a physically banked region of rust-hdl `RAM`s, with its reference
 //!   [`BankedRegionModel`], and the [`BankWriteSequencer`] and [`BankReadSequencer`] that
-//!   serve an access set over its banks in its bank degree; [`CorePhysical`]: the core on
-//!   such regions (a [`RegionHub`] each, [`DmaPhysical`], [`BankedPruneUnit`]), with `Core`'s
-//!   ports;
+//!   serve an access set over its banks in its bank degree; the [`StepReadServer`] and
+//!   [`StepWriteServer`] that serve a held unit's live set round by round, and the
+//!   [`BankedVectorUnit`] they serve; [`CorePhysical`]: the core on such regions (a
+//!   [`RegionHub`] each, [`DmaPhysical`], [`BankedPruneUnit`], [`PhysicalArrayUnit`]), with
+//!   `Core`'s ports;
 //! * [`generate`]: the Verilog, file list and report `nmsat hdl` writes; [`to_verilog`],
 //!   [`verilator_lint`], [`yosys_check`]: generation and the external checks;
 //! * [`Design`], [`Model`]: Verilator models built into shared libraries and loaded at run
@@ -34,6 +36,7 @@ mod array;
 mod array_unit;
 mod bank_sequencer;
 mod banked_region;
+mod banked_vector;
 mod batch_norm;
 mod controller;
 mod core;
@@ -62,6 +65,7 @@ mod region_hub;
 mod row_lanes;
 mod row_walker;
 mod scratchpad;
+mod step_server;
 pub mod synth;
 mod vector_arith;
 mod vector_unit;
@@ -84,12 +88,14 @@ pub use crate::banked_region::{
     BankWrite, BankedRegion, BankedRegionModel, ByteRam, RegionShape, MAX_BANKS, MAX_COPIES,
     MAX_DEPTH, MIN_DEPTH,
 };
+pub use crate::banked_vector::{BankedVectorUnit, VECTOR_FIELDS};
 pub use crate::batch_norm::BatchLanes;
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
 pub use crate::core::{core_for, Core, CORE_TOP};
 pub use crate::core_physical::{CorePhysical, BANKED_UNITS};
 pub use crate::core_run::{
-    build_core, cosim_program, first_mismatch, run_core, Cosim, Mismatch, RtlRun,
+    build_core, cosim_program, first_mismatch, run_core, vector_fields as core_vector_fields,
+    Cosim, Mismatch, RtlRun, VECTOR_FIELDS as CORE_VECTOR_FIELDS,
 };
 pub use crate::cosim::{top_ports, BuildOptions, BuildTimes, Design, Dir, Model, Port};
 pub use crate::dma::{check_arch as check_dma, Dma, Requant};
@@ -105,7 +111,7 @@ pub use crate::gather_map::{field::FILL as GATHER_FILL, GATHER_FIELDS};
 pub use crate::gelu_lanes::GeluLanes;
 pub use crate::gemm_program::gemm_program;
 pub use crate::generate::{check_generated, generate, CoreRtl, Report};
-pub use crate::group_window::{GroupKeep, GroupPhase};
+pub use crate::group_window::{window_span, GroupKeep, GroupPhase, WindowSpan};
 pub use crate::mask_decay::DecayLanes;
 pub use crate::pe::{Pe, IDX_BITS, MAX_LANES};
 pub use crate::pipeline_tail::PipelineTail;
@@ -120,6 +126,7 @@ pub use crate::region_hub::{CopyOwners, RegionHub};
 pub use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
 pub use crate::row_walker::{RowWalker, WORD_BYTES};
 pub use crate::scratchpad::{Scratchpad, SCATTER};
+pub use crate::step_server::{StepReadServer, StepWriteServer, ROUND_BITS};
 pub use crate::synth::{synth, synth_cached, SynthReport, Target};
 pub use crate::vector_arith::{LossLanes, SgdLanes};
 pub use crate::vector_unit::{

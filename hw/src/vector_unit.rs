@@ -61,10 +61,16 @@
 //!   the encoder refuses tiles where R + 2 outlasts `vector_cycles` ([`batch_fits`]; on
 //!   `lanes` lanes a tile needs about `lanes` rows, more where `width` leaves a partial
 //!   block).
+//!
+//! For physically banked regions (docs/physical-banking.md, "Vector unit"), `hold` freezes the
+//! whole pipeline for as long as a step's access sets take, and `rbytes`, `rsrc3` and `gbytes`
+//! say which bytes of each read port and of the window the cycle's batch uses: the accesses of
+//! `nmsat_compiler::vector_steps`, which a bank sequencer fetches (the ports themselves read 16
+//! and 64 bytes whatever the lanes take).
 
 use crate::batch_norm::{BatchLanes, STATE_BITS};
 use crate::gelu_lanes::GeluLanes;
-use crate::group_window::{GroupKeep, GroupPhase, WINDOW_BITS};
+use crate::group_window::{GroupKeep, GroupPhase, WindowSpan, WINDOW_BITS};
 use crate::mask_decay::DecayLanes;
 use crate::pipeline_tail::PipelineTail;
 use crate::row_lanes::{NormLanes, SoftmaxGradLanes};
@@ -190,6 +196,12 @@ pub struct VectorUnit {
     pub clock: Signal<In, Clock>,
     /// Begin the operation described by the inputs below.
     pub start: Signal<In, Bit>,
+    /// Freeze the whole pipeline in this cycle: every register keeps its value and a held
+    /// cycle does not count towards the pipeline's tail, so the outputs stay those of the
+    /// cycle held (a wrapper on physically banked regions holds it while a step's access sets
+    /// are served: docs/physical-banking.md, "Vector unit").
+    /// Low on the core's ideal regions, where the unit never waits.
+    pub hold: Signal<In, Bit>,
     /// Operation code (`VOP_*`).
     pub op: Signal<In, Bits<5>>,
     /// Source 0's first byte.
@@ -252,10 +264,19 @@ pub struct VectorUnit {
     pub rdata: [Signal<In, Bits<BATCH_BITS>>; 3],
     /// Port 1's data from source 3's region (`BatchNormGrad`'s gradient statistics).
     pub rdata3: Signal<In, Bits<BATCH_BITS>>,
+    /// Bytes of each read port's 16 that this cycle's batch uses, from its address: what a
+    /// physically banked region has to serve (`nmsat_compiler::vector_steps`); 0 where the
+    /// operation ignores the port.
+    pub rbytes: [Signal<Out, Bits<5>>; 3],
+    /// Port 1's bytes this cycle are source 3's, in its region (`rdata3`: `BatchNormGrad`'s
+    /// gradient statistics).
+    pub rsrc3: Signal<Out, Bit>,
     /// Address of the SR-STE window (64 bytes of source 0, answered the cycle after).
     pub gaddr: Signal<Out, Bits<16>>,
     /// Its data.
     pub gdata: Signal<In, Bits<WINDOW_BITS>>,
+    /// Bytes of the window this cycle's ranking uses, from its address (0 without one).
+    pub gbytes: Signal<Out, Bits<7>>,
     /// Byte enables of the two writes (results; SGD's momenta).
     pub we: [Signal<Out, Bits<16>>; 2],
     /// Their addresses.
@@ -272,6 +293,8 @@ pub struct VectorUnit {
     pub phase: GroupPhase,
     /// The SR-STE mask.
     pub keeper: GroupKeep,
+    /// The window's bytes in use.
+    pub span: WindowSpan,
     /// The pooling lanes.
     pub pool: PoolLanes,
     /// The mask-decay lanes.
@@ -384,6 +407,7 @@ pub struct VectorUnit {
     row_left: Signal<Local, Bits<16>>,
     row_end: Signal<Local, Bit>,
     next_gcol: Signal<Local, Bits<16>>,
+    batch_bytes: Signal<Local, Bits<5>>,
     b_data: Signal<Local, Bits<BATCH_BITS>>,
     c_data: Signal<Local, Bits<BATCH_BITS>>,
     mask: Signal<Local, Bits<17>>,
@@ -397,6 +421,7 @@ impl VectorUnit {
         Self {
             clock: Default::default(),
             start: Default::default(),
+            hold: Default::default(),
             op: Default::default(),
             src0: Default::default(),
             src1: Default::default(),
@@ -427,7 +452,10 @@ impl VectorUnit {
             raddr: Default::default(),
             rdata: Default::default(),
             rdata3: Default::default(),
+            rbytes: Default::default(),
+            rsrc3: Default::default(),
             gaddr: Default::default(),
+            gbytes: Default::default(),
             gdata: Default::default(),
             we: Default::default(),
             waddr: Default::default(),
@@ -437,6 +465,7 @@ impl VectorUnit {
             loss: LossLanes::new(lanes as usize, frac_bits),
             phase: Default::default(),
             keeper: GroupKeep::new(lanes as usize),
+            span: Default::default(),
             pool: PoolLanes::new(lanes as usize),
             decay: DecayLanes::new(frac_bits),
             bn: BatchLanes::new(frac_bits),
@@ -536,6 +565,7 @@ impl VectorUnit {
             row_left: Default::default(),
             row_end: Default::default(),
             next_gcol: Default::default(),
+            batch_bytes: Default::default(),
             b_data: Default::default(),
             c_data: Default::default(),
             mask: Default::default(),
@@ -696,6 +726,75 @@ impl Logic for VectorUnit {
         self.phase.width.next = self.width_q.q.val();
         self.phase.m.next = self.m_q.q.val();
         self.gaddr.next = self.r0.q.val() - (bit_cast::<16, 5>(self.phase.offset.val()) << 1);
+        // The bytes the batch uses of each port (vector_steps' accesses): its lanes' elements,
+        // one label or d, a column's 16 statistics bytes, the window's groups.
+        self.batch_bytes.next = bit_cast::<5, 16>(self.take.val()) << 1;
+        self.span.offset.next = self.phase.offset.val();
+        self.span.rem.next = self.phase.rem.val();
+        self.span.lim.next = self.phase.lim.val();
+        self.span.m.next = self.m_q.q.val();
+        self.span.take.next = bit_cast::<4, 16>(self.take.val());
+        self.span.left.next = self.left.q.val();
+        self.rbytes[0].next = 0.into();
+        self.rbytes[1].next = 0.into();
+        self.rbytes[2].next = 0.into();
+        self.rsrc3.next = false;
+        self.gbytes.next = 0.into();
+        if self.reading.val() {
+            if self.is_row.val() {
+                self.rbytes[0].next = self.batch_bytes.val();
+                // The loss's label joins its gradients, layer norm's dy all but its first
+                // pass; the softmax gradient reads rows r−1 (ports 0, 1) and r (port 2) in
+                // slot r of 0 … rows.
+                if self.is_loss.val() & (self.pass.q.val() == self.last_pass.q.val()) {
+                    self.rbytes[1].next = 2.into();
+                }
+                if (self.op_q.q.val() == 14) & (self.pass.q.val() != 0) {
+                    self.rbytes[1].next = self.batch_bytes.val();
+                }
+                if self.is_smg.val() {
+                    if self.pro.q.val() {
+                        self.rbytes[0].next = 0.into();
+                    } else {
+                        self.rbytes[1].next = self.batch_bytes.val();
+                    }
+                    if self.left.q.val() != self.classes_q.q.val() {
+                        self.rbytes[2].next = self.batch_bytes.val();
+                    }
+                }
+            } else if self.is_bn.val() {
+                // Rows: x (statistics twice), or dy and y; columns: the accumulator or the
+                // statistics, and BatchNormGrad's gradient statistics on port 1.
+                if self.bn_row.q.val() {
+                    self.rbytes[0].next = self.batch_bytes.val();
+                    if self.op_q.q.val() != 10 {
+                        self.rbytes[1].next = self.batch_bytes.val();
+                    }
+                } else {
+                    self.rbytes[2].next = 16.into();
+                    if self.op_q.q.val() == 12 {
+                        self.rbytes[1].next = 16.into();
+                        self.rsrc3.next = true;
+                    }
+                }
+            } else if self.op_q.q.val() != 3 {
+                // Element-wise and pooling: source 0, source 1 where there is one (MaskDecay's
+                // d: one element), SGD's momenta and a third addend on port 2.
+                self.rbytes[0].next = self.batch_bytes.val();
+                if self.two_q.q.val() {
+                    self.rbytes[1].next = self.batch_bytes.val();
+                    if self.is_decay.val() {
+                        self.rbytes[1].next = 2.into();
+                    }
+                }
+                if self.is_sgd.val() | (self.op_q.q.val() == 19) {
+                    self.rbytes[2].next = self.batch_bytes.val();
+                }
+                if (self.is_sgd.val() & self.srste_q.q.val()) | self.is_decay.val() {
+                    self.gbytes.next = self.span.bytes.val();
+                }
+            }
+        }
         self.staged.d.next = self.reading.val();
         self.staged_addr.d.next = self.w.q.val() + (self.col.q.val() << 1);
         self.staged_n.d.next = bit_cast::<5, 16>(self.take.val());
@@ -1001,7 +1100,8 @@ impl Logic for VectorUnit {
             self.we[1].next = self.wmask.val();
         }
         self.pipe.start.next = self.start.val();
-        self.pipe.drained.next = self.work.q.val() == 0;
+        // A held cycle does not count towards the tail.
+        self.pipe.drained.next = (self.work.q.val() == 0) & !self.hold.val();
         self.done.next = self.pipe.done.val();
 
         // Element operations of the model: elems·vector_ops_per_elem (1; SGD 2, with SR-STE
@@ -1044,6 +1144,54 @@ impl Logic for VectorUnit {
         if self.op.val() == 14 {
             self.elems_work.next = (bit_cast::<20, 16>(self.elems.val()) << 2)
                 + (bit_cast::<20, 16>(self.elems.val()) << 1);
+        }
+        // Held: every register that moves during an operation keeps its value (those set at
+        // `start` only never move; a start is never held).
+        if self.hold.val() {
+            self.r0.d.next = self.r0.q.val();
+            self.r1.d.next = self.r1.q.val();
+            self.r2.d.next = self.r2.q.val();
+            self.w.d.next = self.w.q.val();
+            self.left.d.next = self.left.q.val();
+            self.work.d.next = self.work.q.val();
+            self.gcol.d.next = self.gcol.q.val();
+            self.pass.d.next = self.pass.q.val();
+            self.col.d.next = self.col.q.val();
+            self.row_max.d.next = self.row_max.q.val();
+            self.row_sum.d.next = self.row_sum.q.val();
+            self.staged.d.next = self.staged.q.val();
+            self.staged_addr.d.next = self.staged_addr.q.val();
+            self.staged_n.d.next = self.staged_n.q.val();
+            self.staged_offset.d.next = self.staged_offset.q.val();
+            self.staged_rem.d.next = self.staged_rem.q.val();
+            self.staged_lim.d.next = self.staged_lim.q.val();
+            self.staged_pass.d.next = self.staged_pass.q.val();
+            self.staged_col.d.next = self.staged_col.q.val();
+            self.staged_first.d.next = self.staged_first.q.val();
+            self.pj.d.next = self.pj.q.val();
+            self.pv.d.next = self.pv.q.val();
+            self.ppos.d.next = self.ppos.q.val();
+            self.pcarry.d.next = self.pcarry.q.val();
+            self.pat.d.next = self.pat.q.val();
+            self.outs.d.next = self.outs.q.val();
+            self.bn_on.d.next = self.bn_on.q.val();
+            self.bn_row.d.next = self.bn_row.q.val();
+            self.bn_col.d.next = self.bn_col.q.val();
+            self.bn_k.d.next = self.bn_k.q.val();
+            self.bn_off.d.next = self.bn_off.q.val();
+            self.bn_state.d.next = self.bn_state.q.val();
+            self.bn_wa.d.next = self.bn_wa.q.val();
+            self.bn_srow.d.next = self.bn_srow.q.val();
+            self.bn_sj.d.next = self.bn_sj.q.val();
+            self.sx.d.next = self.sx.q.val();
+            self.sq.d.next = self.sq.q.val();
+            self.sd.d.next = self.sd.q.val();
+            self.sdy.d.next = self.sdy.q.val();
+            self.max_f.d.next = self.max_f.q.val();
+            self.sum_f.d.next = self.sum_f.q.val();
+            self.pro.d.next = self.pro.q.val();
+            self.staged_pro.d.next = self.staged_pro.q.val();
+            self.staged_end.d.next = self.staged_end.q.val();
         }
         if self.start.val() {
             self.op_q.d.next = self.op.val();

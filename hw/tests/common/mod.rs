@@ -109,3 +109,26 @@ pub fn pruned_columns(w: &[i16], k: usize, cols: usize, nm: Nm) -> Vec<i16> {
     }
     out
 }
+
+/// Every `VecOp`, by name without its fields: the operations a random-program test must draw.
+pub const VEC_OPS: [&str; 19] = [
+    "Add",
+    "BatchGradStats",
+    "BatchNorm",
+    "BatchNormGrad",
+    "BatchStats",
+    "Fill",
+    "Gelu",
+    "GeluGrad",
+    "Loss",
+    "MaskDecay",
+    "Norm",
+    "NormGrad",
+    "Pool",
+    "PoolGrad",
+    "Relu",
+    "ReluGrad",
+    "Sgd",
+    "Softmax",
+    "SoftmaxGrad",
+];

@@ -19,7 +19,7 @@ pub mod array;
 pub mod dma;
 pub mod prune_unit;
 mod vector_banks;
-mod vector_unit;
+pub mod vector_unit;
 
 use crate::machine::{Executor, OpCost};
 use crate::piuma::Spad;
