@@ -3,13 +3,10 @@
 //! speeds on it.
 
 use crate::UserError;
-use nmsat_compiler::arch::{Arch, Banking};
+use nmsat_compiler::arch::Arch;
 use nmsat_compiler::isa::Program;
 use nmsat_compiler::prune::Nm;
-use nmsat_hw::{
-    build_core, cosim_program, gemm_program, random_program, random_program_of, BuildOptions,
-    BANKED_UNITS,
-};
+use nmsat_hw::{build_core, cosim_program, gemm_program, random_program, BuildOptions};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -75,9 +72,6 @@ pub fn run(a: CosimArgs) -> Result<(), UserError> {
     let arch = Arch::load(&a.arch)?;
     let prog = match (&a.program, a.random, &a.gemm, &a.model) {
         (Some(p), ..) => read_program(p)?,
-        (None, Some(n), ..) if arch.weight.banking == Banking::Physical => {
-            random_program_of(&arch, n, a.seed, &BANKED_UNITS)
-        }
         (None, Some(n), ..) => random_program(&arch, n, a.seed),
         (None, None, Some(dims), _) => gemm_from_args(&arch, dims, a.nm.as_deref())?,
         (None, None, None, Some(model)) => {

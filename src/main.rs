@@ -79,7 +79,8 @@ struct SpeedupArgs {
 /// What to compile: the accelerator, the model and the training recipe.
 #[derive(clap::Args)]
 struct Target {
-    /// Accelerator description: a built-in name (sat-vcu1525, sat-small, sat-ice40-up5k) or a YAML path.
+    /// Accelerator description: a built-in name (sat-vcu1525, sat-small, sat-small-banked,
+    /// sat-ice40-up5k) or a YAML path.
     #[arg(long, default_value = "sat-vcu1525")]
     arch: String,
     /// Model: a zoo name (tiny-mlp, digits-cnn, resnet9, vgg19, resnet18, resnet50, vit-b16, toy-vit), a YAML path or a SCALE-Sim CSV.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct SynthArgs {
-    /// Accelerator description: a built-in name (sat-ice40-up5k, sat-small, sat-vcu1525) or a
+    /// Accelerator description: a built-in name (sat-ice40-up5k, sat-small, sat-small-banked, sat-vcu1525) or a
     /// YAML path.
     #[arg(long, default_value = "sat-ice40-up5k")]
     arch: String,

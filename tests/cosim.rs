@@ -36,34 +36,22 @@ fn random_programs_match_and_report_three_speeds() {
     }
 }
 
-/// On sat-small with every region physical, `--random` makes loads, stores, prunes and GEMMs,
-/// which the physical core runs to the exact simulator's cycles; a model's iteration, which has
-/// vector operations, is refused with the reason.
+/// On `sat-small-banked` (sat-small with every region physical), `--random` programs of every
+/// unit and the issue's GEMM run on the physical core to the exact simulator's cycles.
 #[test]
-fn the_physical_core_runs_random_programs_and_refuses_vector_operations() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cosim-cli-physical");
-    std::fs::create_dir_all(&dir).unwrap();
-    let yaml = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/configs/arch/sat-small.yaml"
-    ))
-    .unwrap()
-    .replace("latency: 1}", "latency: 1, banking: physical}");
-    let arch = dir.join("sat-small-physical.yaml");
-    std::fs::write(&arch, yaml).unwrap();
-    let arch = arch.to_str().unwrap();
-    let o = nmsat(&["cosim", "--arch", arch, "--random", "40", "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["match"], true);
-    assert_eq!(v["rtl_cycles"], v["exact_cycles"]);
-    let o = nmsat(&["cosim", "--arch", arch, "--model", "tiny-mlp"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("Vector operation") && text(&o).contains("physically banked"),
-        "{}",
-        text(&o)
-    );
+fn the_physical_core_runs_random_programs_and_the_issue_gemm() {
+    for args in [
+        &["--random", "40"][..],
+        &["--gemm", "37x29x45", "--nm", "2:8"][..],
+    ] {
+        let mut all = vec!["cosim", "--arch", "sat-small-banked", "--json"];
+        all.extend_from_slice(args);
+        let o = nmsat(&all);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["match"], true, "{args:?}");
+        assert_eq!(v["rtl_cycles"], v["exact_cycles"], "{args:?}");
+    }
 }
 
 #[test]

@@ -432,6 +432,52 @@ impl BankedVectorUnit {
     }
 }
 
+impl BankedVectorUnit {
+    /// Marks every input as driven, for a parent whose Verilog drives them (the core, a test
+    /// top).
+    pub fn connect_inputs(&mut self) {
+        self.clock.connect();
+        self.start.connect();
+        for s in [&mut self.two, &mut self.srste] {
+            s.connect();
+        }
+        for s in [&mut self.op, &mut self.n, &mut self.m] {
+            s.connect();
+        }
+        for s in [
+            &mut self.src0,
+            &mut self.src1,
+            &mut self.src2,
+            &mut self.dst,
+            &mut self.elems,
+            &mut self.classes,
+            &mut self.batch,
+            &mut self.total,
+            &mut self.src3,
+            &mut self.width,
+            &mut self.trows,
+            &mut self.rows,
+        ] {
+            s.connect();
+        }
+        for s in [&mut self.lr, &mut self.mu, &mut self.lambda] {
+            s.connect();
+        }
+        for s in [
+            &mut self.taps,
+            &mut self.pbase,
+            &mut self.pstep,
+            &mut self.prow,
+            &mut self.kb,
+        ] {
+            s.connect();
+        }
+        self.recip.connect();
+        self.region.iter_mut().for_each(|s| s.connect());
+        self.rdata.iter_mut().for_each(|s| s.connect());
+    }
+}
+
 impl Logic for BankedVectorUnit {
     // Verilator only: the wiring and the step logic are its Verilog. The `VectorUnit` inside
     // has no working rust-hdl simulation (its batch-norm and pooling lanes' models panic on

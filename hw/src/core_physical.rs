@@ -65,6 +65,7 @@
 use crate::array::{by_lanes, ArrayShape};
 use crate::array_unit::{PhysicalArrayUnit, GEMM_FIELDS};
 use crate::banked_region::RegionShape;
+use crate::banked_vector::{BankedVectorUnit, VECTOR_FIELDS};
 use crate::controller::{Sequencer, RESOURCES, UNITS};
 use crate::core::core_top;
 use crate::dma_physical::DmaPhysical;
@@ -74,12 +75,8 @@ use crate::region_hub::{RegionHub, MAX_UNITS};
 use crate::scratchpad::GROUP_PORTS;
 use crate::HwError;
 use nmsat_compiler::arch::{Arch, Banking, RegionId};
-use nmsat_compiler::isa::Unit;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
-
-/// The units whose operations this core runs on its banks; the encoder refuses the others'.
-pub const BANKED_UNITS: [Unit; 4] = [Unit::Load, Unit::Store, Unit::Prune, Unit::Array];
 
 /// The queues in the controller's order, as the core's ports name them.
 const QUEUES: [&str; UNITS] = ["load", "store", "prune", "array", "vector"];
@@ -89,6 +86,7 @@ const LOAD: usize = 0;
 const STORE: usize = 1;
 const PRUNE: usize = 2;
 const ARRAY: usize = 3;
+const VECTOR: usize = 4;
 
 /// The prefixes of unit `u`'s write and read bundles toward region `r` (in `RegionId` order),
 /// where it has them: the DMA engine and the prune unit reach every region through one bundle
@@ -101,7 +99,7 @@ fn bundles(u: usize, r: usize) -> (Option<&'static str>, Option<&'static str>) {
         (ARRAY, 0) => (None, Some("arr$w_")),
         (ARRAY, 1) => (None, Some("arr$x_")),
         (ARRAY, _) => (Some("arr$y_"), Some("arr$y_")),
-        _ => (None, None),
+        _ => (Some("vec$"), Some("vec$")),
     }
 }
 
@@ -125,6 +123,7 @@ core_top! {
         dma: DmaPhysical = dma,
         pru: BankedPruneUnit = pru,
         arr: PhysicalArrayUnit<L> = PhysicalArrayUnit::new(arch)?,
+        vec: BankedVectorUnit = BankedVectorUnit::for_arch(arch)?,
         hub: Vec<RegionHub> = hubs,
         _ports: [u64; RESOURCES] = nmsat_sim::machine::resource_ports(arch),
         _latency: u64 = arch.dram.latency,
@@ -290,9 +289,9 @@ impl<const L: usize> CorePhysical<L> {
         }
         v.push_str(
             "    load$done = dma$done & ~dma_store;\n    store$done = dma$done & dma_store;\n\
-             \x20   prune$done = pru$done;\n    array$done = arr$done;\n    vector$done = 1'b0;\n\
+             \x20   prune$done = pru$done;\n    array$done = arr$done;\n    vector$done = vec$done;\n\
              \x20   done$0 = load$done;\n    done$1 = store$done;\n    done$2 = pru$done;\n\
-             \x20   done$3 = arr$done;\n    done$4 = 1'b0;\n",
+             \x20   done$3 = arr$done;\n    done$4 = vec$done;\n",
         );
     }
 
@@ -336,6 +335,13 @@ impl<const L: usize> CorePhysical<L> {
         v.push_str("    arr$clock = clock;\n    arr$start = array$issue;\n");
         for i in 0..GEMM_FIELDS {
             let _ = writeln!(v, "    arr$g${i} = g${i};");
+        }
+        v.push_str("    vec$clock = clock;\n    vec$start = vector$issue;\n");
+        for (f, _) in VECTOR_FIELDS {
+            let _ = writeln!(v, "    vec${f} = v_{f};");
+        }
+        for (i, r) in ["src0", "src1", "src2", "src3", "dst"].iter().enumerate() {
+            let _ = writeln!(v, "    vec$region${i} = v_{r}_region;");
         }
         for f in [
             "n", "m", "ib", "gb", "total", "per_row", "last_v", "qk", "rem", "remm", "pad",
@@ -383,11 +389,13 @@ impl<const L: usize> CorePhysical<L> {
                 for u in 0..UNITS {
                     let (w, rd) = bundles(u, r);
                     let s = u * banks + b;
+                    // The vector unit lays its bundles out region after region.
+                    let i = if u == VECTOR { r * banks + b } else { b };
                     for (port, width) in [("wen", 8), ("wrow", 16), ("wdata", 64)] {
-                        let src = w.map_or(format!("{width}'d0"), |w| format!("{w}{port}${b}"));
+                        let src = w.map_or(format!("{width}'d0"), |w| format!("{w}{port}${i}"));
                         let _ = writeln!(v, "    hub${r}${port}${s} = {src};");
                     }
-                    let src = rd.map_or("16'd0".to_string(), |e| format!("{e}rrow${b}"));
+                    let src = rd.map_or("16'd0".to_string(), |e| format!("{e}rrow${i}"));
                     let _ = writeln!(v, "    hub${r}$rrow${s} = {src};");
                 }
             }
@@ -405,24 +413,26 @@ impl<const L: usize> CorePhysical<L> {
             for (r, operand) in ["w", "x", "y"].iter().enumerate() {
                 let _ = writeln!(v, "    arr${operand}_rdata${b} = hub${r}$rdata${s};");
             }
+            // The vector unit reads each region through its own bundle.
+            let s = VECTOR * banks + b;
+            for r in 0..RegionId::ALL.len() {
+                let _ = writeln!(v, "    vec$rdata${} = hub${r}$rdata${s};", r * banks + b);
+            }
         }
     }
 
-    /// The inputs and outputs this core does not use yet, for Verilator's `_unused` waiver:
-    /// the array and vector units' fields, the prune regions (the hubs route by holder), the
-    /// high bits of the element count and of the holds, and the idle slots' words.
+    /// The inputs and outputs this core does not use, for Verilator's `_unused` waiver: the
+    /// prune regions (the hubs route by holder), the high bits of the element count and of the
+    /// holds, and the words the hubs would return to the load queue's slot (a load only writes).
     fn unused(&self) -> String {
         let mut names: Vec<String> = Vec::new();
-        names.extend(crate::core_run::VECTOR_FIELDS.iter().map(|f| f.to_string()));
         names.extend(["p_src_region", "p_dst_region", "p_elems[31:16]"].map(String::from));
         for q in QUEUES {
             names.extend((0..RESOURCES).map(|r| format!("{q}$holds${r}[3:1]")));
         }
         let banks = self.banks();
         for r in 0..RegionId::ALL.len() {
-            for u in [LOAD, 4] {
-                names.extend((0..banks).map(|b| format!("hub${r}$rdata${}", u * banks + b)));
-            }
+            names.extend((0..banks).map(|b| format!("hub${r}$rdata${}", LOAD * banks + b)));
         }
         format!("wire _unused_bits = &{{1'b0, {}}};\n", names.join(", "))
     }
@@ -519,6 +529,7 @@ impl<const L: usize> Logic for CorePhysical<L> {
             a.iter_mut().for_each(|s| s.connect());
         }
         p.rdata.iter_mut().for_each(|s| s.connect());
+        self.vec.connect_inputs();
         let a = &mut self.arr;
         a.clock.connect();
         a.start.connect();

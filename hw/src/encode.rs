@@ -463,7 +463,6 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         let c: u16 = narrow(u64::from(c), "a wait count", index)?;
         waits[v.index()] = waits[v.index()].max(c);
     }
-    refuse_unbanked_unit(arch, index, &ins.op)?;
     // The resources the exact simulator's issue model has the instruction hold.
     let res = resources(arch, ins)
         .into_iter()
@@ -524,26 +523,6 @@ fn encode_one(arch: &Arch, index: usize, ins: &Instr) -> Result<QueuedInstr, HwE
         prune,
         gemm,
     })
-}
-
-/// Refuses an operation of a unit that the core on physical regions does not run on its banks
-/// ([`crate::BANKED_UNITS`]: the vector unit is built for the ideal crossbar and not yet wired
-/// to the region hubs of [`crate::CorePhysical`]).
-fn refuse_unbanked_unit(arch: &Arch, index: usize, op: &Op) -> Result<(), HwError> {
-    let physical = RegionId::ALL
-        .iter()
-        .any(|&r| arch.region(r).banking == Banking::Physical);
-    if physical && !crate::BANKED_UNITS.contains(&op.unit()) {
-        return Err(HwError::Usage(format!(
-            "instruction {index}: a {:?} operation cannot run on the RTL core of `{}`: its \
-             regions are physically banked, and that unit still reads and writes the ideal \
-             crossbar; on physical banks the core runs {:?} operations only",
-            op.unit(),
-            arch.name,
-            crate::BANKED_UNITS
-        )));
-    }
-    Ok(())
 }
 
 /// The array unit's fields, once the operands are where its ports read them: w in the weight

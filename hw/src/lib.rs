@@ -92,7 +92,7 @@ pub use crate::banked_vector::{BankedVectorUnit, VECTOR_FIELDS};
 pub use crate::batch_norm::BatchLanes;
 pub use crate::controller::{Sequencer, RESOURCES, UNITS};
 pub use crate::core::{core_for, Core, CORE_TOP};
-pub use crate::core_physical::{CorePhysical, BANKED_UNITS};
+pub use crate::core_physical::CorePhysical;
 pub use crate::core_run::{
     build_core, cosim_program, first_mismatch, run_core, vector_fields as core_vector_fields,
     Cosim, Mismatch, RtlRun, VECTOR_FIELDS as CORE_VECTOR_FIELDS,
@@ -118,9 +118,7 @@ pub use crate::pipeline_tail::PipelineTail;
 pub use crate::prune::Prune;
 pub use crate::prune_banks::{run_degree, BankedPruneUnit};
 pub use crate::prune_unit::PruneUnit;
-pub use crate::random_program::{
-    load_program, random_program, random_program_of, vector_program, PROGRAM_DRAM_BYTES,
-};
+pub use crate::random_program::{load_program, random_program, vector_program, PROGRAM_DRAM_BYTES};
 pub use crate::rank_pack::{RankPack, GROUP_BITS, LANE_BITS};
 pub use crate::region_hub::{CopyOwners, RegionHub};
 pub use crate::row_lanes::{NormLanes, SoftmaxGradLanes};

@@ -732,21 +732,6 @@ pub fn random_program(arch: &Arch, n: usize, seed: u64) -> Program {
     })
 }
 
-/// `n` random instructions for `arch` on the queues of `units` only, each drawn alike, from
-/// `seed` (prunes become loads when `arch` has no N:M pattern to prune at): programs for a core
-/// that runs only some of the units, as the physical core does while its vector unit is not on
-/// banks ([`crate::CorePhysical`]).
-pub fn random_program_of(arch: &Arch, n: usize, seed: u64, units: &[Unit]) -> Program {
-    let name = format!("random-{n}-seed-{seed}-of-{units:?}");
-    let queue = |u: Unit| QUEUES.iter().position(|&q| q == u).expect("a queue");
-    programme(arch, n, seed, name, |rng| {
-        match units[rng.below(units.len() as u64) as usize] {
-            Unit::Prune if arch.patterns.is_empty() => queue(Unit::Load),
-            u => queue(u),
-        }
-    })
-}
-
 /// `n` random instructions, each on the queue `pick` draws (an index of [`QUEUES`]).
 fn programme(
     arch: &Arch,

@@ -1,31 +1,31 @@
 //! The core on physically banked regions ([`nmsat_hw::CorePhysical`]) against the exact
 //! simulator on the same physical description: random programs of loads, stores (plain,
-//! transposed, requantizing, scattering; Im2col and ConvBp gathers), prunes and GEMMs (dense and
-//! N:M, accumulating or not) with random waits, so that the regions' read copies and write
-//! ports change hands between the DMA engine, the prune unit and the array unit. Every instruction issues and completes in the exact simulator's cycles
-//! and every DRAM byte (every region stored at the end) matches. Also: its Verilog passes
-//! Verilator's `-Wall` lint and yosys's checks, and the descriptions and programs it cannot
-//! run are refused with the reason.
+//! transposed, requantizing, scattering; Im2col and ConvBp gathers), prunes, GEMMs (dense and
+//! N:M, accumulating or not) and vector operations with random waits, so that the regions'
+//! read copies and write
+//! ports change hands between the units. Every instruction issues and completes in the exact
+//! simulator's cycles and every DRAM byte (every region stored at the end) matches; so do a
+//! tiny-MLP training iteration and one-GEMM programs on three array sizes. Also: its Verilog
+//! passes Verilator's `-Wall` lint and yosys's checks, and the descriptions and programs it
+//! cannot run are refused with the reason.
 
 mod common;
 
 use common::{options, scratch};
 use nmsat_compiler::arch::{Arch, Banking};
+use nmsat_compiler::graph::TrainOptions;
 use nmsat_compiler::isa::{Op, Program, Unit};
+use nmsat_compiler::model::load_model;
+use nmsat_compiler::prune::Nm;
+use nmsat_compiler::schedule::compile;
 use nmsat_hw::{
     build_core, check_generated, core_for, cosim_program, encode, gemm_program, generate,
-    random_program, random_program_of, HwError, BANKED_UNITS,
+    random_program, HwError,
 };
 
-/// sat-small with every region physical, as docs/physical-banking.md makes it.
+/// sat-small with every region physical: the built-in `sat-small-banked`.
 fn sat_small_physical() -> Arch {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../configs/arch/sat-small.yaml"
-    );
-    let text = std::fs::read_to_string(path).unwrap();
-    let text = text.replace("latency: 1}", "latency: 1, banking: physical}");
-    Arch::parse("sat-small-physical", &text).unwrap_or_else(|e| panic!("{e}"))
+    common::arch("sat-small-banked")
 }
 
 /// What `nmsat hdl --arch` writes for sat-small with every region physical: the physical core,
@@ -68,7 +68,7 @@ fn cosim_random(
     let design = build_core(arch, &options()).unwrap_or_else(|e| panic!("{e}"));
     seeds
         .map(|seed| {
-            let prog = random_program_of(arch, n, seed, &BANKED_UNITS);
+            let prog = random_program(arch, n, seed);
             let c =
                 cosim_program(&design, arch, &prog, seed, None).unwrap_or_else(|e| panic!("{e}"));
             let what = format!("{} seed {seed}", arch.name);
@@ -158,20 +158,60 @@ fn the_issue_gemm_matches_on_sat_small_physical() {
     assert_eq!(c.rtl.cycles, c.exact_cycles);
 }
 
-/// The vector unit is not on banks yet: the encoder names the instruction and why; a
-/// description with some regions physical names the field.
+/// A training iteration of the tiny MLP (FF, BP, WU and the SR-STE update, BDWP 2:8), compiled
+/// for sat-small with every region physical: every cycle and every word as the exact
+/// simulator's.
 #[test]
-fn vector_operations_and_mixed_banking_are_refused() {
+fn a_tiny_mlp_iteration_matches_on_sat_small_physical() {
     let arch = sat_small_physical();
-    let vector = random_program(&arch, 40, 7);
-    let e = encode(&arch, &vector).unwrap_err().to_string();
-    assert!(
-        e.contains("Vector operation") && e.contains("physically banked"),
-        "{e}"
-    );
-    // The same program on the ideal description encodes.
+    let model = load_model("tiny-mlp").unwrap();
+    let opts = TrainOptions::bdwp(8, Nm { n: 2, m: 8 });
+    let prog = compile(&arch, &model, &opts).unwrap().program;
+    for unit in [Unit::Load, Unit::Store, Unit::Array, Unit::Vector] {
+        assert!(prog.instrs.iter().any(|i| i.op.unit() == unit), "{unit:?}");
+    }
+    let design = build_core(&arch, &options()).unwrap_or_else(|e| panic!("{e}"));
+    let c = cosim_program(&design, &arch, &prog, 3, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.mismatch, None);
+    assert_eq!(c.rtl.cycles, c.exact_cycles);
+    eprintln!("tiny-mlp on physical banks: {} cycles", c.rtl.cycles);
+}
+
+/// One-GEMM programs dense and at 1:4, 2:4 and 2:8, at shapes that are not multiples of the
+/// array, on physical cores of 2×2 and 8×8 PEs (4×4 is sat-small's, run above).
+#[test]
+fn gemms_match_on_physical_cores_of_two_more_sizes() {
+    for sides in [2u64, 8] {
+        let mut arch = sat_small_physical();
+        (arch.rows, arch.cols) = (sides, sides);
+        arch.name = format!("sat-{sides}x{sides}-physical");
+        let design = build_core(&arch, &options()).unwrap_or_else(|e| panic!("{e}"));
+        let patterns = [None, Some("1:4"), Some("2:4"), Some("2:8")];
+        for (i, nm) in patterns.into_iter().enumerate() {
+            let nm = nm.map(|s| s.parse().unwrap());
+            for (j, dims) in [(37, 45, 29), (5, 3, 7), (2 * sides + 1, 19, 6)]
+                .into_iter()
+                .enumerate()
+            {
+                let prog = gemm_program(&arch, dims, nm).unwrap();
+                let c = cosim_program(&design, &arch, &prog, (10 * i + j) as u64, None)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(c.mismatch, None, "{sides}×{sides} {dims:?} {nm:?}");
+                assert_eq!(
+                    c.rtl.cycles, c.exact_cycles,
+                    "{sides}×{sides} {dims:?} {nm:?}"
+                );
+            }
+        }
+    }
+}
+
+/// What the physical core cannot build or run is refused with the reason: a GEMM result that
+/// would straddle two bank words, a region of 3 banks, some regions physical and others ideal.
+#[test]
+fn unaligned_results_odd_banks_and_mixed_banking_are_refused() {
+    let arch = sat_small_physical();
     let ideal = common::arch("sat-small");
-    encode(&ideal, &vector).unwrap();
     // A result that would straddle two bank words is refused; the ideal crossbar takes it.
     let mut gemm = gemm_program(&arch, (4, 8, 4), None).unwrap();
     for i in &mut gemm.instrs {

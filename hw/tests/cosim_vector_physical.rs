@@ -55,45 +55,7 @@ impl Logic for Top {
     fn connect(&mut self) {
         self.lrdata.iter_mut().for_each(|s| s.connect());
         self.done.connect();
-        let u = &mut self.bvu;
-        u.clock.connect();
-        u.start.connect();
-        for s in [
-            &mut u.src0,
-            &mut u.src1,
-            &mut u.src2,
-            &mut u.dst,
-            &mut u.elems,
-            &mut u.classes,
-            &mut u.batch,
-            &mut u.total,
-            &mut u.src3,
-            &mut u.width,
-            &mut u.trows,
-            &mut u.rows,
-        ] {
-            s.connect();
-        }
-        for s in [&mut u.lr, &mut u.mu, &mut u.lambda] {
-            s.connect();
-        }
-        for s in [
-            &mut u.taps,
-            &mut u.pbase,
-            &mut u.pstep,
-            &mut u.prow,
-            &mut u.kb,
-        ] {
-            s.connect();
-        }
-        for s in [&mut u.op, &mut u.n, &mut u.m] {
-            s.connect();
-        }
-        u.two.connect();
-        u.srste.connect();
-        u.recip.connect();
-        u.region.iter_mut().for_each(|s| s.connect());
-        u.rdata.iter_mut().for_each(|s| s.connect());
+        self.bvu.connect_inputs();
         for r in [&mut self.rg0, &mut self.rg1, &mut self.rg2] {
             r.clock.connect();
             r.wen.iter_mut().for_each(|s| s.connect());

@@ -23,6 +23,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../../configs/arch/sat-small.yaml"),
     ),
     (
+        "sat-small-banked",
+        include_str!("../../../configs/arch/sat-small-banked.yaml"),
+    ),
+    (
         "sat-ice40-up5k",
         include_str!("../../../configs/arch/sat-ice40-up5k.yaml"),
     ),
