@@ -2,7 +2,8 @@
 //! `banking: physical` — the same controller and the same ports as [`Core`](crate::Core), with
 //! each region a [`RegionHub`] over a [`BankedRegion`](crate::BankedRegion) (the skewed banks of
 //! docs/physical-banking.md), the DMA engine a [`DmaPhysical`], the prune unit a
-//! [`BankedPruneUnit`] and the array unit a [`PhysicalArrayUnit`].
+//! [`BankedPruneUnit`], the array unit a [`PhysicalArrayUnit`] and the vector unit a
+//! [`BankedVectorUnit`]. The built-in `sat-small-banked` is such a description.
 //!
 //! ```text
 //!   Sequencer load ─► store ─► prune ─► array ─► vector      (the controller, as in `Core`)
@@ -10,7 +11,7 @@
 //!   DmaPhysical ── write bundle = unit 0's (loads), read bundle = unit 1's (stores) ──┐
 //!   BankedPruneUnit ── read and write bundles = unit 2's ──────────────────────────────┤
 //!   PhysicalArrayUnit ── w, x, y read bundles and the y write bundle = unit 3's ──────┤
-//!   (unit 4: the vector unit's slot, idle)                                             │
+//!   BankedVectorUnit ── a read and a write bundle per region = unit 4's ───────────────┤
 //!                                          hub 0 (weight) ◄─┬─ every bundle ──────────┘
 //!                                          hub 1 (input)  ◄─┤
 //!                                          hub 2 (output) ◄─┘
@@ -52,12 +53,12 @@
 //! a GEMM holds a read copy of y as well as its write port (`machine::resources`), since the
 //! output buffer reads every slot.
 //!
-//! # The vector unit's slot
+//! # The vector unit
 //!
-//! The vector unit is not on banks yet: its sequencer keeps its queue (`done` never rises) and
-//! its bundle slot, unit 4 of every hub, is idle. The encoder refuses a vector operation for
-//! this core ([`crate::encode`]), naming the instruction. Plugging it in is: instantiate it,
-//! drive its queue's `done`, and put its read and write bundles in its slot of the three hubs.
+//! [`BankedVectorUnit`] has a read bundle and a write bundle per region, laid out region after
+//! region; each goes to its slot (unit 4) of that region's hub. Its sources' and destination's
+//! regions come with the instruction, so only the hubs it holds a copy or the write port of
+//! serve it.
 //!
 //! The engine and the hubs are simulated through their Verilog only (Verilator), and so is
 //! this core: its `update` does nothing.

@@ -549,13 +549,18 @@ fn encode_gemm(
             )));
         }
     }
-    if arch.output.banking == Banking::Physical && y.addr % 4 != 0 {
-        return Err(HwError::Usage(format!(
-            "instruction {index}: GEMM output y at byte {} of the output region: on physically \
-             banked regions the array unit writes each INT32 result into one bank word, so y \
-             must start at a multiple of 4 bytes",
-            y.addr
-        )));
+    // On physical banks the array unit fetches an activation, and reads and writes a result,
+    // as one bank word each.
+    for (b, what, size) in [(x, "input x", 2), (y, "output y", 4)] {
+        if arch.region(b.region).banking == Banking::Physical && b.addr % size != 0 {
+            return Err(HwError::Usage(format!(
+                "instruction {index}: GEMM {what} at byte {} of the {} region: on physically \
+                 banked regions the array unit takes each {size}-byte element from one bank \
+                 word, so it must start at a multiple of {size} bytes",
+                b.addr,
+                b.region.name()
+            )));
+        }
     }
     if let Some(nm) = sparsity {
         if nm.m > arch.mux_lanes {

@@ -323,14 +323,20 @@ fn gemm(rng: &mut SplitMix, arch: &Arch) -> Op {
         None => 2 * m * k,
         Some(nm) => m * k.div_ceil(nm.m) * group_bytes(nm) as u64,
     };
-    // On physical banks a result must lie in one bank word (the encoder refuses others), so y
-    // is aligned there; the draws, and so the ideal core's programs, are the same.
+    // On physical banks an activation and a result must each lie in one bank word (the encoder
+    // refuses others), so x and y are aligned there; the draws, and so the ideal core's
+    // programs, are the same.
     let mut place = |region: RegionId, bytes: u64| {
         let addr = rng.below(arch.region(region).bytes - bytes);
-        let physical = region == RegionId::Output && arch.output.banking == Banking::Physical;
+        let align = match region {
+            _ if arch.region(region).banking == Banking::Ideal => 1,
+            RegionId::Input => 2,
+            RegionId::Output => 4,
+            RegionId::Weight => 1,
+        };
         Buf {
             region,
-            addr: if physical { addr & !3 } else { addr },
+            addr: addr / align * align,
             bytes,
         }
     };

@@ -129,14 +129,14 @@ fn exercised(runs: &[(Program, Vec<(u64, u64)>)]) -> [usize; 4] {
 
 #[test]
 fn random_memory_programs_match_the_exact_simulator_on_sat_small_physical() {
-    let runs = cosim_random(&sat_small_physical(), 60, 0..4);
+    let runs = cosim_random(&sat_small_physical(), 300, 0..4);
     let seen = exercised(&runs);
     assert!(seen.iter().all(|&c| c > 0), "{seen:?}");
 }
 
 #[test]
 fn random_memory_programs_match_on_8_banks_of_4_bytes_with_one_copy() {
-    let runs = cosim_random(&eight_by_four_one_copy(), 60, 10..13);
+    let runs = cosim_random(&eight_by_four_one_copy(), 150, 10..13);
     let seen = exercised(&runs);
     // One copy: a prune never reads a region while a store does.
     assert!(
@@ -206,22 +206,27 @@ fn gemms_match_on_physical_cores_of_two_more_sizes() {
     }
 }
 
-/// What the physical core cannot build or run is refused with the reason: a GEMM result that
-/// would straddle two bank words, a region of 3 banks, some regions physical and others ideal.
+/// What the physical core cannot build or run is refused with the reason: a GEMM activation or
+/// result that would straddle two bank words, a region of 3 banks, some regions physical and
+/// others ideal.
 #[test]
 fn unaligned_results_odd_banks_and_mixed_banking_are_refused() {
     let arch = sat_small_physical();
     let ideal = common::arch("sat-small");
-    // A result that would straddle two bank words is refused; the ideal crossbar takes it.
-    let mut gemm = gemm_program(&arch, (4, 8, 4), None).unwrap();
-    for i in &mut gemm.instrs {
-        if let Op::Gemm { y, .. } = &mut i.op {
-            y.addr += 2;
+    // An activation or a result that would straddle two bank words is refused; the ideal
+    // crossbar takes it.
+    for (operand, by, needs) in [("x", 1, "multiple of 2"), ("y", 2, "multiple of 4")] {
+        let mut gemm = gemm_program(&arch, (4, 8, 4), None).unwrap();
+        for i in &mut gemm.instrs {
+            if let Op::Gemm { x, y, .. } = &mut i.op {
+                let b = if operand == "x" { x } else { y };
+                b.addr += by;
+            }
         }
+        let e = encode(&arch, &gemm).unwrap_err().to_string();
+        assert!(e.contains(needs) && e.contains(operand), "{e}");
+        encode(&ideal, &gemm).unwrap();
     }
-    let e = encode(&arch, &gemm).unwrap_err().to_string();
-    assert!(e.contains("multiple of 4"), "{e}");
-    encode(&ideal, &gemm).unwrap();
     // A region the banked RTL cannot build is refused at its field.
     let mut odd = arch.clone();
     odd.output.banks = 3;
