@@ -74,7 +74,7 @@ use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
 /// Entries a set may have.
-pub const MAX_ENTRIES: usize = 64;
+pub const MAX_ENTRIES: usize = 128;
 /// Bits of an entry's word index.
 pub const WORD_BITS: usize = 16;
 
@@ -109,7 +109,7 @@ impl SequencerShape {
             return unsupported(
                 "entries",
                 entries,
-                "a set has at least one and at most 64 entries",
+                "a set has at least one entry and at most the entries its rank logic is built for",
                 format!("1 ..= {MAX_ENTRIES}"),
             );
         }
@@ -964,7 +964,7 @@ mod tests {
         assert_eq!(s.locate(64 + 4), (1, 1));
         for (n, b, w, r, field) in [
             (0, 4, 8, 4, "entries"),
-            (65, 4, 8, 4, "entries"),
+            (MAX_ENTRIES + 1, 4, 8, 4, "entries"),
             (4, 3, 8, 4, "banks"),
             (4, 64, 8, 4, "banks"),
             (4, 4, 3, 4, "width"),

@@ -197,7 +197,8 @@ impl BankedVectorUnit {
                 field: "bank_width_bytes",
                 value: width.to_string(),
                 reason: "a step's reads of one region (three 16-byte ports and the 64-byte \
-                         window) must fit a server's 64 entries: one word per byte needs 112"
+                         window) take a word of at least 2 bytes an entry; one word per byte \
+                         would need 112 entries"
                     .into(),
                 allowed: "2, 4, 8".into(),
             });

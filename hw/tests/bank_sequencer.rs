@@ -12,7 +12,7 @@ use nmsat_compiler::timing::bank_degree;
 use nmsat_hw::{
     to_verilog, verilator_lint, write_verilog, yosys_check, BankReadSequencer,
     BankReadSequencerModel, BankWriteSequencer, BankWriteSequencerModel, BankedRegion,
-    BankedRegionModel, HwError, Model, RegionShape, SequencerShape, WriteEntry,
+    BankedRegionModel, HwError, Model, RegionShape, SequencerShape, WriteEntry, MAX_ENTRIES,
 };
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
@@ -656,7 +656,7 @@ fn overlapping_reads_and_writes_follow_the_models() {
 fn bad_sizes_are_unsupported_with_the_field_at_fault() {
     let cases: [(usize, usize, usize, usize, &str); 10] = [
         (0, 4, 8, 4, "entries"),
-        (65, 4, 8, 4, "entries"),
+        (MAX_ENTRIES + 1, 4, 8, 4, "entries"),
         (4, 0, 8, 4, "banks"),
         (4, 6, 8, 4, "banks"),
         (4, 64, 8, 4, "banks"),

@@ -119,7 +119,9 @@ fn sequencer(
         return Err(HwError::Unsupported {
             field,
             value: entries.to_string(),
-            reason: format!("a set of this array has {entries} entries, a sequencer at most 64"),
+            reason: format!(
+                "a set of this array has {entries} entries, a sequencer at most {MAX_ENTRIES}"
+            ),
             allowed: format!("≤ {MAX_ENTRIES} entries: a smaller array or fewer M-groups a column"),
         });
     }
