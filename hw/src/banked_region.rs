@@ -66,7 +66,7 @@
 
 use crate::array::signals;
 use crate::error::HwError;
-use nmsat_compiler::arch::skewed_bank;
+use nmsat_compiler::arch::{skewed_bank, Arch, Banking};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
@@ -536,6 +536,38 @@ impl BankedRegionModel {
     pub fn byte(&self, copy: usize, addr: u64) -> u8 {
         self.mem[copy][(addr % self.shape.bytes()) as usize]
     }
+}
+
+/// The one bank shape of `arch`'s three regions — banks, bank width and the row bits of the
+/// deepest — for a unit that reaches every region through bundles of one shape; otherwise why
+/// not, with `why` (what the unit's bundles are).
+pub(crate) fn one_bank_shape(arch: &Arch, why: &str) -> Result<(usize, usize, usize), HwError> {
+    let regions = [&arch.weight, &arch.input, &arch.output];
+    let first = regions[0];
+    if let Some(r) = regions.iter().find(|r| {
+        r.banking != Banking::Physical
+            || r.banks != first.banks
+            || r.bank_width_bytes != first.bank_width_bytes
+    }) {
+        return Err(HwError::unsupported(
+            arch,
+            "scratchpad regions",
+            r.banks,
+            &format!("{why}: all three must be physical, with the same banks and bank width"),
+            "physical regions of one bank shape",
+        ));
+    }
+    let width = first.bank_width_bytes.max(1);
+    let rows = regions
+        .iter()
+        .map(|r| (r.bytes / (r.banks.max(1) * width)).max(1))
+        .max()
+        .unwrap_or(1);
+    Ok((
+        first.banks as usize,
+        width as usize,
+        rows.next_power_of_two().trailing_zeros() as usize,
+    ))
 }
 
 #[cfg(test)]

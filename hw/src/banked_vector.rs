@@ -52,7 +52,7 @@ use crate::bank_sequencer::{pad, waive, SequencerShape};
 use crate::error::HwError;
 use crate::step_server::{StepReadServer, StepWriteServer, ROUND_BITS};
 use crate::vector_unit::VectorUnit;
-use nmsat_compiler::arch::{Arch, Banking};
+use nmsat_compiler::arch::Arch;
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 
@@ -254,35 +254,17 @@ impl BankedVectorUnit {
     /// The unit for `arch`, whose regions must all be physical with the same banks and width
     /// (each has a read and a write bundle of that shape).
     pub fn for_arch(arch: &Arch) -> Result<Self, HwError> {
-        let regions = [&arch.weight, &arch.input, &arch.output];
-        let first = regions[0];
-        if let Some(r) = regions.iter().find(|r| {
-            r.banking != Banking::Physical
-                || r.banks != first.banks
-                || r.bank_width_bytes != first.bank_width_bytes
-        }) {
-            return Err(HwError::unsupported(
-                arch,
-                "scratchpad regions",
-                r.banks,
-                "the banked vector unit has a read and a write bundle of one shape per region: \
-                 all three must be physical, with the same banks and bank width",
-                "physical regions of one bank shape",
-            ));
-        }
-        let width = first.bank_width_bytes.max(1);
-        let rows = regions
-            .iter()
-            .map(|r| (r.bytes / (r.banks.max(1) * width)).max(1))
-            .max()
-            .unwrap_or(1);
+        let (banks, width, row_bits) = crate::banked_region::one_bank_shape(
+            arch,
+            "the banked vector unit has a read and a write bundle of one shape per region",
+        )?;
         Self::new(
             arch.vector_lanes,
             arch.vector_latency,
             arch.frac_bits,
-            first.banks as usize,
-            width as usize,
-            rows.next_power_of_two().trailing_zeros() as usize,
+            banks,
+            width,
+            row_bits,
         )
     }
 

@@ -47,7 +47,7 @@ use crate::error::HwError;
 use crate::prune_unit::PruneUnit;
 use crate::rank_pack::{GROUP_BITS, LANE_BITS};
 use crate::scratchpad::GROUP_PORTS;
-use nmsat_compiler::arch::{Arch, Banking};
+use nmsat_compiler::arch::Arch;
 use nmsat_compiler::prune::{group_bytes, Nm};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
@@ -285,36 +285,18 @@ impl BankedPruneUnit {
     /// The unit for `arch`, whose regions must all be physical with the same banks and width
     /// (the unit reads and writes any of them through one bundle each).
     pub fn for_arch(arch: &Arch) -> Result<Self, HwError> {
-        let regions = [&arch.weight, &arch.input, &arch.output];
-        let first = regions[0];
-        if let Some(r) = regions.iter().find(|r| {
-            r.banking != Banking::Physical
-                || r.banks != first.banks
-                || r.bank_width_bytes != first.bank_width_bytes
-        }) {
-            return Err(HwError::unsupported(
-                arch,
-                "scratchpad regions",
-                r.banks,
-                "the banked prune unit serves every region through one read and one write \
-                 bundle: all three must be physical, with the same banks and bank width",
-                "physical regions of one bank shape",
-            ));
-        }
-        let width = first.bank_width_bytes.max(1);
-        let rows = regions
-            .iter()
-            .map(|r| (r.bytes / (r.banks.max(1) * width)).max(1))
-            .max()
-            .unwrap_or(1);
+        let (banks, width, row_bits) = crate::banked_region::one_bank_shape(
+            arch,
+            "the banked prune unit serves every region through one read and one write bundle",
+        )?;
         Self::new(
             arch.mux_lanes as usize,
             arch.prune_groups_per_cycle as usize,
             // A description's shorter latency runs at 4 here, as the model charges it.
             nmsat_compiler::timing::prune_latency_banked(arch),
-            first.banks as usize,
-            width as usize,
-            rows.next_power_of_two().trailing_zeros() as usize,
+            banks,
+            width,
+            row_bits,
         )
     }
 }
@@ -826,7 +808,7 @@ impl BankedPruneUnit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nmsat_compiler::arch::Region;
+    use nmsat_compiler::arch::{Banking, Region};
     use nmsat_compiler::timing::bank_degree;
 
     #[test]
